@@ -1,0 +1,116 @@
+/**
+ * Every error the engine raises on purpose is a `DynamoError` with a stable `code` (documented in
+ * the README, one heading each). Programmer mistakes (r > n, a key of the wrong type) throw
+ * `TypeError` / `RangeError` at once instead.
+ */
+export type DynamoErrorCode =
+  | 'DYNAMO_QUORUM'
+  | 'DYNAMO_TIMEOUT'
+  | 'DYNAMO_NOT_RUNNING'
+  | 'DYNAMO_LIMIT'
+  | 'DYNAMO_TRANSPORT'
+  | 'DYNAMO_STORAGE'
+  | 'DYNAMO_AUTH'
+  | 'DYNAMO_INVALID_CONTEXT';
+
+export class DynamoError extends Error {
+  readonly code: DynamoErrorCode;
+
+  constructor(code: DynamoErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One replica's reason for not counting towards a quorum. */
+export interface ReplicaFailure {
+  /** Node id (or address when the id is not known). */
+  node: string;
+  /** Error code (`DYNAMO_TIMEOUT`, `DYNAMO_TRANSPORT`, ...) or the remote error's message. */
+  reason: string;
+}
+
+/**
+ * Fewer than R (get) or W (put/delete) replicas answered in time. A failed put may still have
+ * reached some replicas: it is neither guaranteed written nor guaranteed absent.
+ */
+export class QuorumError extends DynamoError {
+  readonly required: number;
+  readonly acks: number;
+  readonly failures: ReplicaFailure[];
+
+  constructor(
+    operation: 'get' | 'put' | 'delete',
+    required: number,
+    acks: number,
+    failures: ReplicaFailure[],
+    options?: { cause?: unknown },
+  ) {
+    const detail = failures.map((f) => `${f.node}: ${f.reason}`).join('; ');
+    super(
+      'DYNAMO_QUORUM',
+      `${operation} needed ${required} replica${required === 1 ? '' : 's'}, got ${acks}${detail ? ` (${detail})` : ''}`,
+      options,
+    );
+    this.required = required;
+    this.acks = acks;
+    this.failures = failures;
+  }
+}
+
+/** A request to one peer did not complete within its `timeoutMs`. */
+export class TimeoutError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_TIMEOUT', message, options);
+  }
+}
+
+/** The node is starting, stopping or stopped and cannot serve the call. */
+export class NotRunningError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_NOT_RUNNING', message, options);
+  }
+}
+
+/** A key, value, sibling set or frame exceeds a configured limit; nothing was written. */
+export class LimitError extends DynamoError {
+  readonly limit: string;
+  readonly actual: number;
+  readonly max: number;
+
+  constructor(limit: string, actual: number, max: number, message?: string) {
+    super('DYNAMO_LIMIT', message ?? `${limit} exceeded: ${actual} > ${max}`);
+    this.limit = limit;
+    this.actual = actual;
+    this.max = max;
+  }
+}
+
+/** A peer could not be reached, the connection broke, or the peer answered with an error. */
+export class TransportError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_TRANSPORT', message, options);
+  }
+}
+
+/** The storage engine failed (open, read, write). */
+export class StorageError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_STORAGE', message, options);
+  }
+}
+
+/** A peer failed authentication (wrong shared secret, bad certificate). */
+export class AuthError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_AUTH', message, options);
+  }
+}
+
+/** A context string is not one this engine produced (corrupt, truncated, or from elsewhere). */
+export class InvalidContextError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_INVALID_CONTEXT', message, options);
+  }
+}

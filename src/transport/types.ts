@@ -1,0 +1,29 @@
+/**
+ * Moves opaque request/response payloads between nodes. Implementations: `MemoryNetwork.connect()`
+ * (in-process, fault injection) and `TcpTransport` (`dynamo-engine/tcp`). Third parties prove
+ * theirs with `transportComplianceSuite` from `dynamo-engine/testing`.
+ *
+ * Contract:
+ * - `start(handler)` begins accepting requests; each request's payload is passed to `handler`
+ *   with the sender's address, and its resolved bytes are the response. Handlers may run
+ *   concurrently. If the handler rejects, the requester's promise rejects with a `TransportError`.
+ * - `request` rejects with `TimeoutError` after `timeoutMs`, with `TransportError` when the peer
+ *   is unreachable or the connection fails, and with `signal.reason` when `signal` aborts.
+ *   A request to a peer that never answers must not leak memory or timers past its timeout.
+ * - `stop()` stops accepting, rejects every request in flight with `TransportError`, and resolves
+ *   once resources are released. `request` after `stop` rejects with `TransportError`.
+ */
+export type RequestHandler = (from: string, payload: Uint8Array) => Promise<Uint8Array>;
+
+export interface RequestOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface Transport {
+  /** This endpoint's address, as peers dial it (valid after `start` for transports that bind). */
+  readonly address: string;
+  start(handler: RequestHandler): Promise<void>;
+  request(to: string, payload: Uint8Array, options: RequestOptions): Promise<Uint8Array>;
+  stop(): Promise<void>;
+}
