@@ -1,0 +1,23 @@
+import type { NodeStatus } from './membership/types.js';
+
+/** Key as given by the caller (string or bytes). */
+export type Key = string | Uint8Array;
+
+/** Every event carries one payload object. Listeners run synchronously; keep them cheap. */
+export interface DynamoNodeEvents {
+  'member:up': (e: { id: string; address: string }) => void;
+  'member:down': (e: { id: string; address: string; reason: string }) => void;
+  'member:join': (e: { id: string; address: string }) => void;
+  'member:leave': (e: { id: string }) => void;
+  'ring:change': (e: { version: number; owners: readonly string[] }) => void;
+  'hint:stored': (e: { key: Key; target: string }) => void;
+  'hint:delivered': (e: { target: string; count: number }) => void;
+  'repair:read': (e: { key: Key; replicas: string[] }) => void;
+  'sync:complete': (e: { partition: number; peer: string; keysCompared: number; keysRepaired: number; bytes: number }) => void;
+  'handoff:progress': (e: { partition: number; to: string; keysSent: number; total: number }) => void;
+  /** A read found more than one concurrent sibling. */
+  conflict: (e: { key: Key; siblings: number }) => void;
+  status: (e: { status: NodeStatus }) => void;
+  /** A background task failed (also logged). */
+  error: (e: { error: Error; context: string }) => void;
+}

@@ -1,0 +1,48 @@
+/** dynamo-engine: an embeddable implementation of Amazon's Dynamo. */
+export {
+  AuthError,
+  DynamoError,
+  InvalidContextError,
+  LimitError,
+  NotRunningError,
+  QuorumError,
+  StorageError,
+  TimeoutError,
+  TransportError,
+} from './errors.js';
+export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
+export type { DynamoNodeEvents, Key } from './events.js';
+export type { MemberView, NodeStatus } from './membership/types.js';
+export { DynamoNode } from './node.js';
+export type {
+  GetOptions,
+  GetResult,
+  PreferenceListEntry,
+  PutOptions,
+  PutResult,
+  UpdateFunction,
+  UpdateResult,
+} from './node.js';
+export { DEFAULTS } from './options.js';
+export type {
+  AntiEntropyOptions,
+  Codec,
+  DynamoNodeOptions,
+  HintedHandoffOptions,
+  LimitOptions,
+  Logger,
+  QuorumOptions,
+  Resolver,
+  ResolverInfo,
+} from './options.js';
+export { resolvers } from './resolvers.js';
+export type { NodeStats, OperationStats } from './stats.js';
+export { MemoryStorage } from './storage/memory.js';
+export type { Storage, StorageOperation, StorageRange } from './storage/types.js';
+export { MemoryNetwork } from './transport/memory.js';
+export type { LatencyRange, MemoryNetworkCounters, MemoryNetworkOptions } from './transport/memory.js';
+export type { RequestHandler, RequestOptions, Transport } from './transport/types.js';
+export { systemClock, VirtualClock } from './util/clock.js';
+export type { Clock, Timer } from './util/clock.js';
+export { seededRandom } from './util/random.js';
+export type { Random } from './util/random.js';

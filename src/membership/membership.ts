@@ -1,0 +1,283 @@
+/**
+ * Cluster membership: the member table and the ring, spread by push-pull gossip.
+ *
+ * Ring changes are computed by one deterministic member, the claimant (the smallest id among
+ * valid members this node believes up; Riak's approach). Every other node only merges states, and
+ * the merge is deterministic (`state.ts`), so concurrent joins converge to one ring: the
+ * claimant serialises them, and two claimants racing during a partition are resolved by ring
+ * version, then claimant id. After a ring change the claimant pushes the new state to every
+ * member at once instead of waiting for gossip to carry it.
+ */
+import { claim } from '../ring/index.js';
+import { metaKey } from '../replica/layout.js';
+import type { Storage } from '../storage/types.js';
+import { MessageType } from '../transport/wire.js';
+import type { Rpc } from '../transport/rpc.js';
+import { Packr } from 'msgpackr';
+import type { Clock, Timer } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import type { FailureDetector } from './failure-detector.js';
+import { checkState, claimantOf, mergeState, sameState, stateToWire } from './state.js';
+import type { ClusterState, MemberRecord } from './types.js';
+
+const STATE_KEY = metaKey('cluster');
+const packr = new Packr({ useRecords: false, mapsAsObjects: false });
+
+/** Join retries: first delay and ceiling, ms (doubling). */
+const JOIN_BACKOFF_INITIAL_MS = 100;
+const JOIN_BACKOFF_MAX_MS = 5_000;
+
+export interface MembershipDeps {
+  id: string;
+  address: () => string;
+  weight: number;
+  n: number;
+  partitions: number;
+  gossipIntervalMs: number;
+  requestTimeoutMs: number;
+  clock: Clock;
+  random: Random;
+  storage: Storage;
+  rpc: Rpc;
+  detector: FailureDetector;
+  /** Called after every change of the state (events, caches). */
+  onChange: (before: ClusterState, after: ClusterState) => void;
+  onError: (error: Error, context: string) => void;
+}
+
+export class Membership {
+  private current: ClusterState;
+  private gossipTimer: Timer | undefined;
+  private stopped = false;
+  private persistChain: Promise<void> = Promise.resolve();
+  private joinWaiter: Timer | undefined;
+
+  constructor(private readonly deps: MembershipDeps) {
+    this.current = { members: [], ring: { version: 0, owners: [], claimant: '' } };
+  }
+
+  get state(): ClusterState {
+    return this.current;
+  }
+
+  get owners(): readonly string[] {
+    return this.current.ring.owners;
+  }
+
+  /** True once this node owns partitions in the ring it knows. */
+  get inRing(): boolean {
+    return this.current.ring.owners.includes(this.deps.id);
+  }
+
+  addressOf = (id: string): string | undefined => {
+    for (const m of this.current.members) if (m.id === id) return m.address;
+    return undefined;
+  };
+
+  member(id: string): MemberRecord | undefined {
+    return this.current.members.find((m) => m.id === id);
+  }
+
+  /** Loads the persisted state; false when this storage has none (a new node). */
+  async load(): Promise<boolean> {
+    const bytes = await this.deps.storage.get(STATE_KEY);
+    if (!bytes) return false;
+    this.current = checkState(packr.unpack(bytes), this.deps.partitions);
+    // The address may differ after a restart (ephemeral ports): announce the new one.
+    const self = this.member(this.deps.id);
+    if (self && self.address !== this.deps.address()) {
+      this.updateSelf({ ...self, address: this.deps.address(), version: self.version + 1 });
+    }
+    return true;
+  }
+
+  /** A new one-node cluster. */
+  bootstrap(): void {
+    const self: MemberRecord = {
+      id: this.deps.id,
+      address: this.deps.address(),
+      weight: this.deps.weight,
+      state: 'valid',
+      version: 1,
+    };
+    const owners = claim(undefined, [{ id: self.id, weight: self.weight }], this.deps.n, this.deps.partitions);
+    this.replace({ members: [self], ring: { version: 1, owners, claimant: self.id } });
+  }
+
+  /**
+   * Asks the seeds to let this node in and resolves once it owns partitions. Unreachable seeds are
+   * retried with backoff until `stop()`, so nodes may start in any order.
+   */
+  async join(seeds: readonly string[]): Promise<void> {
+    const self: MemberRecord = this.member(this.deps.id) ?? {
+      id: this.deps.id,
+      address: this.deps.address(),
+      weight: this.deps.weight,
+      state: 'joining',
+      version: 0,
+    };
+    if (!this.member(this.deps.id)) {
+      this.replace({ members: [...this.current.members, self].sort(byId), ring: this.current.ring });
+    }
+    const targets = seeds.filter((s) => s !== this.deps.address());
+    let delayMs = JOIN_BACKOFF_INITIAL_MS;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      const seed = targets[attempt % targets.length]!;
+      try {
+        const reply = await this.deps.rpc.callAddress(
+          seed,
+          [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
+          this.deps.requestTimeoutMs,
+        );
+        this.merge(checkState(reply[0], this.deps.partitions));
+        if (this.inRing) return;
+      } catch (err) {
+        if (attempt % targets.length === targets.length - 1) {
+          this.deps.onError(err as Error, `join: seed ${seed} not reachable yet, retrying`);
+        }
+      }
+      if (attempt % targets.length === targets.length - 1) {
+        await new Promise<void>((resolve) => {
+          this.joinWaiter = this.deps.clock.setTimeout(resolve, delayMs);
+        });
+        delayMs = Math.min(delayMs * 2, JOIN_BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /** A node asked to join through us: record it, and let the claimant place it in the ring. */
+  async handleJoin(wireMember: unknown): Promise<unknown> {
+    const record = memberFromWire(wireMember);
+    const known = this.member(record.id);
+    if (!known) {
+      this.merge({ members: [record], ring: this.current.ring });
+    }
+    const claimant = claimantOf(this.current.members, (id) => this.deps.detector.isUp(id));
+    if (claimant === this.deps.id || claimant === undefined) {
+      this.claimIfClaimant();
+      return stateToWire(this.current);
+    }
+    try {
+      const reply = await this.deps.rpc.call(
+        claimant,
+        [MessageType.Join, memberToWire(record)],
+        this.deps.requestTimeoutMs,
+      );
+      this.merge(checkState(reply[0], this.deps.partitions));
+    } catch (err) {
+      this.deps.onError(err as Error, `join of ${record.id}: claimant ${claimant} unreachable`);
+    }
+    return stateToWire(this.current);
+  }
+
+  handleGossip(wireState: unknown): unknown {
+    this.merge(checkState(wireState, this.deps.partitions));
+    return stateToWire(this.current);
+  }
+
+  startGossip(): void {
+    if (this.stopped) return;
+    // ±25% jitter: nodes started together do not gossip in lockstep.
+    const jitter = 0.75 + this.deps.random.next() * 0.5;
+    this.gossipTimer = this.deps.clock.setTimeout(() => {
+      this.gossipOnce().finally(() => this.startGossip());
+    }, this.deps.gossipIntervalMs * jitter);
+  }
+
+  async gossipOnce(): Promise<void> {
+    const peers = this.current.members.filter(
+      (m) => m.id !== this.deps.id && m.state !== 'removed' && this.deps.detector.isUp(m.id),
+    );
+    if (peers.length === 0) return;
+    const peer = peers[this.deps.random.int(peers.length)]!;
+    try {
+      const reply = await this.deps.rpc.call(
+        peer.id,
+        [MessageType.Gossip, stateToWire(this.current)],
+        this.deps.requestTimeoutMs,
+      );
+      this.merge(checkState(reply[0], this.deps.partitions));
+    } catch {
+      // The failure detector already heard about it; gossip simply tries another peer next round.
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.gossipTimer?.cancel();
+    this.joinWaiter?.cancel();
+    return this.persistChain;
+  }
+
+  /** Merges a state from elsewhere; the claimant then places joiners. */
+  merge(remote: ClusterState): void {
+    const merged = mergeState(this.current, remote);
+    if (!sameState(merged, this.current)) this.replace(merged);
+    this.claimIfClaimant();
+  }
+
+  /** Re-runs the claim when this node is the claimant and some member waits to join. */
+  private claimIfClaimant(): void {
+    const members = this.current.members;
+    const claimant = claimantOf(members, (id) => this.deps.detector.isUp(id));
+    if (claimant !== this.deps.id) return;
+    const joining = members.filter((m) => m.state === 'joining');
+    if (joining.length === 0) return;
+    const candidates = members.filter((m) => m.state === 'valid' || m.state === 'joining');
+    const owners = claim(
+      this.current.ring.owners.length ? this.current.ring.owners : undefined,
+      candidates.map((m) => ({ id: m.id, weight: m.weight })),
+      this.deps.n,
+      this.deps.partitions,
+    );
+    const next: ClusterState = {
+      members: members.map((m) => (m.state === 'joining' ? { ...m, state: 'valid', version: m.version + 1 } : m)),
+      ring: { version: this.current.ring.version + 1, owners, claimant: this.deps.id },
+    };
+    this.replace(next);
+    this.broadcast();
+  }
+
+  /** Pushes the state to every other member now (best effort: gossip repairs what this misses). */
+  private broadcast(): void {
+    const message = [MessageType.Gossip, stateToWire(this.current)];
+    for (const m of this.current.members) {
+      if (m.id === this.deps.id || m.state === 'removed') continue;
+      this.deps.rpc.call(m.id, message, this.deps.requestTimeoutMs).then(
+        (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
+        () => {},
+      );
+    }
+  }
+
+  private updateSelf(record: MemberRecord): void {
+    this.replace({
+      members: this.current.members.map((m) => (m.id === record.id ? record : m)),
+      ring: this.current.ring,
+    });
+  }
+
+  private replace(next: ClusterState): void {
+    const before = this.current;
+    this.current = next;
+    const bytes = packr.pack(stateToWire(next));
+    this.persistChain = this.persistChain
+      .then(() => this.deps.storage.batch([{ type: 'put', key: STATE_KEY, value: bytes }]))
+      .catch((err) => this.deps.onError(err as Error, 'persisting cluster state'));
+    this.deps.onChange(before, next);
+  }
+}
+
+function byId(a: MemberRecord, b: MemberRecord): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function memberToWire(m: MemberRecord): unknown[] {
+  return [m.id, m.address, m.weight, m.state, m.version];
+}
+
+function memberFromWire(value: unknown): MemberRecord {
+  // Reuse the state checker's member validation through a one-member state with an empty ring.
+  const state = checkState([[value], [0, [], '']], 0);
+  return state.members[0]!;
+}

@@ -1,0 +1,91 @@
+/**
+ * Pure merge rules for gossiped cluster state. Deterministic: any two nodes that have seen the
+ * same states hold the same result, whatever order the states arrived in.
+ */
+import type { ClusterState, MemberRecord, RingState } from './types.js';
+
+const STATE_RANK: Record<MemberRecord['state'], number> = { joining: 0, valid: 1, leaving: 2, removed: 3 };
+
+/** The record that wins when two versions of one member meet. */
+export function newerRecord(a: MemberRecord, b: MemberRecord): MemberRecord {
+  if (a.version !== b.version) return a.version > b.version ? a : b;
+  if (a.state !== b.state) return STATE_RANK[a.state] > STATE_RANK[b.state] ? a : b;
+  if (a.address !== b.address) return a.address > b.address ? a : b;
+  return a.weight >= b.weight ? a : b;
+}
+
+/** The ring that wins: higher version, then (a tie means two claimants raced) the smaller claimant id, then owners. */
+export function newerRing(a: RingState, b: RingState): RingState {
+  if (a.version !== b.version) return a.version > b.version ? a : b;
+  if (a.claimant !== b.claimant) return a.claimant < b.claimant ? a : b;
+  const ka = a.owners.join('\u0000');
+  const kb = b.owners.join('\u0000');
+  return ka <= kb ? a : b;
+}
+
+export function mergeMembers(a: readonly MemberRecord[], b: readonly MemberRecord[]): MemberRecord[] {
+  const byId = new Map<string, MemberRecord>();
+  for (const m of a) byId.set(m.id, m);
+  for (const m of b) {
+    const cur = byId.get(m.id);
+    byId.set(m.id, cur ? newerRecord(cur, m) : m);
+  }
+  return [...byId.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+}
+
+export function mergeState(a: ClusterState, b: ClusterState): ClusterState {
+  return { members: mergeMembers(a.members, b.members), ring: newerRing(a.ring, b.ring) };
+}
+
+/** True when `b` adds nothing to `a` (so a merge would not change it). */
+export function sameState(a: ClusterState, b: ClusterState): boolean {
+  if (a.ring.version !== b.ring.version || a.ring.claimant !== b.ring.claimant) return false;
+  if (a.members.length !== b.members.length) return false;
+  for (let i = 0; i < a.members.length; i++) {
+    const x = a.members[i]!;
+    const y = b.members[i]!;
+    if (x.id !== y.id || x.version !== y.version || x.state !== y.state || x.address !== y.address) return false;
+  }
+  return a.ring.owners.length === b.ring.owners.length && a.ring.owners.every((o, i) => o === b.ring.owners[i]);
+}
+
+/**
+ * The claimant computes ring changes (Riak's approach): the smallest id among members that are
+ * valid in the ring and that this node believes reachable. Every node can take the role.
+ */
+export function claimantOf(members: readonly MemberRecord[], isUp: (id: string) => boolean): string | undefined {
+  for (const m of members) if (m.state === 'valid' && isUp(m.id)) return m.id;
+  return undefined;
+}
+
+/** Validates a decoded state from the wire (untrusted input); throws TypeError when malformed. */
+export function checkState(value: unknown, partitions: number): ClusterState {
+  if (!Array.isArray(value) || value.length !== 2) throw new TypeError('cluster state: expected [members, ring]');
+  const [rawMembers, rawRing] = value as [unknown, unknown];
+  if (!Array.isArray(rawMembers) || rawMembers.length > 10_000) throw new TypeError('cluster state: bad members');
+  const members: MemberRecord[] = rawMembers.map((m) => {
+    if (!Array.isArray(m) || m.length !== 5) throw new TypeError('cluster state: bad member');
+    const [id, address, weight, state, version] = m as unknown[];
+    if (typeof id !== 'string' || typeof address !== 'string') throw new TypeError('cluster state: bad member id');
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1) throw new TypeError('bad weight');
+    if (state !== 'joining' && state !== 'valid' && state !== 'leaving' && state !== 'removed') {
+      throw new TypeError('cluster state: bad member state');
+    }
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new TypeError('bad version');
+    return { id, address, weight, state, version };
+  });
+  if (!Array.isArray(rawRing) || rawRing.length !== 3) throw new TypeError('cluster state: bad ring');
+  const [version, owners, claimant] = rawRing as unknown[];
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new TypeError('bad ring version');
+  if (typeof claimant !== 'string') throw new TypeError('cluster state: bad claimant');
+  if (!Array.isArray(owners) || owners.length !== partitions || owners.some((o) => typeof o !== 'string')) {
+    throw new TypeError(`cluster state: ring must have ${partitions} owners`);
+  }
+  members.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return { members, ring: { version, owners: owners as string[], claimant } };
+}
+
+/** Wire/storage form of a state: arrays only, so decoding untrusted bytes builds no objects from keys. */
+export function stateToWire(s: ClusterState): unknown {
+  return [s.members.map((m) => [m.id, m.address, m.weight, m.state, m.version]), [s.ring.version, s.ring.owners, s.ring.claimant]];
+}

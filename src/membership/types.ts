@@ -1,0 +1,38 @@
+/** Lifecycle of a DynamoNode (`node.status`). */
+export type NodeStatus = 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** A member as this node sees it (`node.members()`). `down` is local failure detection, not gossip. */
+export interface MemberView {
+  id: string;
+  address: string;
+  status: 'joining' | 'up' | 'down' | 'leaving';
+  weight: number;
+  /** Partitions this member owns in the current ring. */
+  partitions: number;
+}
+
+/**
+ * Gossiped record of one member. `version` grows with every change to the record, so the merge
+ * of two member tables keeps the newer record of each member.
+ */
+export interface MemberRecord {
+  id: string;
+  address: string;
+  weight: number;
+  state: 'joining' | 'valid' | 'leaving' | 'removed';
+  version: number;
+}
+
+/** Owners of each partition, with a version: the higher version wins when two rings meet. */
+export interface RingState {
+  version: number;
+  owners: string[];
+  /** The member that computed this ring (tie-break when versions are equal). */
+  claimant: string;
+}
+
+export interface ClusterState {
+  /** Sorted by id. */
+  members: MemberRecord[];
+  ring: RingState;
+}

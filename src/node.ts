@@ -1,0 +1,665 @@
+/**
+ * DynamoNode: wiring and lifecycle. The algorithms live in their folders (ring, versioning,
+ * coordinator, replica, membership, handoff); this class connects them to the transport and the
+ * storage, validates what callers pass in, and turns bytes into the application's values.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { Packr } from 'msgpackr';
+import { Coordinator } from './coordinator/coordinator.js';
+import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
+import type { DynamoNodeEvents, Key } from './events.js';
+import { HintedHandoff } from './handoff/hints.js';
+import { FailureDetector } from './membership/failure-detector.js';
+import { Membership } from './membership/membership.js';
+import type { MemberView, NodeStatus } from './membership/types.js';
+import {
+  type Codec,
+  type DynamoNodeOptions,
+  type Logger,
+  type ResolvedOptions,
+  resolveOptions,
+  validateQuorumPart,
+} from './options.js';
+import { metaKey } from './replica/layout.js';
+import { Replica } from './replica/replica.js';
+import { loadHasher, type PreferenceEntry, PreferenceTable, partitionOf, preferenceList } from './ring/index.js';
+import { type NodeStats, OperationRecorder } from './stats.js';
+import { Rpc } from './transport/rpc.js';
+import type { Transport } from './transport/types.js';
+import {
+  asBytes,
+  asBytesOrNull,
+  asInt,
+  asString,
+  asStringOrNull,
+  decodeMessage,
+  encodeFailure,
+  encodeOk,
+  MessageType,
+  RemoteError,
+} from './transport/wire.js';
+import { throwIfAborted } from './util/abort.js';
+import { type Clock, systemClock } from './util/clock.js';
+import { cryptoSeededRandom, type Random } from './util/random.js';
+import {
+  decodeContext,
+  decodeObject,
+  encodeContext,
+  type VersionedObject,
+  type VersionVector,
+} from './versioning/index.js';
+
+export interface GetOptions {
+  /** Replies to wait for (default: the node's quorum.r). */
+  r?: number;
+  /** Whole-operation timeout, ms (default: requestTimeoutMs). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface PutOptions {
+  /** The context of the read this write is based on; without one the write becomes a sibling. */
+  context?: string;
+  /** Durable stores to wait for (default: the node's quorum.w). */
+  w?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface GetResult<V> {
+  /** Every concurrent sibling, or with a resolver at most one merged value; [] when absent or deleted. */
+  values: V[];
+  /** Opaque; pass it to the put that follows this read. */
+  context: string;
+}
+
+export interface PutResult {
+  context: string;
+}
+
+export interface UpdateResult<V> {
+  value: V;
+  context: string;
+}
+
+export type UpdateFunction<V> = (current: V | undefined, siblings: V[]) => V | Promise<V>;
+
+export interface PreferenceListEntry {
+  id: string;
+  address: string;
+  kind: 'primary' | 'fallback';
+}
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const defaultPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+const defaultCodec: Codec<never> = {
+  encode: (v) => defaultPackr.pack(v),
+  decode: (b) => defaultPackr.unpack(b) as never,
+};
+const INCARNATION_KEY = metaKey('incarnation');
+const utf8 = new TextEncoder();
+/** Failure detector probe backoff bounds, ms. */
+const PROBE_INITIAL_MS = 200;
+const PROBE_MAX_MS = 10_000;
+/** Most bytes accepted for one replica object on the wire. */
+const OBJECT_OVERHEAD_BYTES = 64 * 1024;
+
+export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
+  readonly id: string;
+  private readonly options: ResolvedOptions<V>;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly logger: Logger;
+  private readonly codec: Codec<V>;
+  private readonly detector: FailureDetector;
+  private readonly membership: Membership;
+  private readonly replica: Replica;
+  private readonly rpc: Rpc;
+  private readonly coordinator: Coordinator;
+  private readonly handoff: HintedHandoff;
+  private currentStatus: NodeStatus = 'starting';
+  private actorId = '';
+  private routeCache: {
+    owners: readonly string[] | undefined;
+    table: PreferenceTable | undefined;
+    entries: (PreferenceEntry[] | undefined)[];
+  } = { owners: undefined, table: undefined, entries: [] };
+  private lastRingVersion = 0;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly recorders = { get: new OperationRecorder(), put: new OperationRecorder(), delete: new OperationRecorder() };
+  private readonly counters = {
+    conflictedReads: 0,
+    maxSiblings: 0,
+    siblingHistogram: {} as Record<number, number>,
+    readRepairs: 0,
+    forwarded: 0,
+    served: {} as Record<string, number>,
+  };
+
+  /** Opens storage, starts the transport, joins the cluster; resolves when it can serve requests. */
+  static async start<V = unknown>(options: DynamoNodeOptions<V>): Promise<DynamoNode<V>> {
+    const node = new DynamoNode<V>(options);
+    await node.open();
+    return node;
+  }
+
+  private constructor(options: DynamoNodeOptions<V>) {
+    super();
+    this.options = resolveOptions(options);
+    this.id = this.options.id;
+    this.transport = this.options.transport;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? cryptoSeededRandom();
+    this.logger = options.logger ?? silentLogger;
+    this.codec = options.codec ?? (defaultCodec as Codec<V>);
+    const maxObjectBytes = this.maxObjectBytes();
+    this.detector = new FailureDetector({
+      clock: this.clock,
+      probe: async (id) => {
+        await this.rpc.call(id, [MessageType.Ping], this.options.requestTimeoutMs);
+      },
+      initialProbeMs: PROBE_INITIAL_MS,
+      maxProbeMs: PROBE_MAX_MS,
+      onDown: (id, reason) => {
+        this.logger.info({ peer: id, reason }, 'peer marked down');
+        this.emit('member:down', { id, address: this.membership.addressOf(id) ?? '', reason });
+      },
+      onUp: (id) => {
+        this.logger.info({ peer: id }, 'peer marked up');
+        this.emit('member:up', { id, address: this.membership.addressOf(id) ?? '' });
+        this.handoff.deliverSoon(id);
+      },
+    });
+    this.rpc = new Rpc(this.transport, (id) => this.membership.addressOf(id), this.detector);
+    this.replica = new Replica(this.options.storage, {
+      maxSiblings: this.options.limits.maxSiblings,
+      maxClockEntries: this.options.limits.maxClockEntries,
+    });
+    this.membership = new Membership({
+      id: this.id,
+      address: () => this.transport.address,
+      weight: this.options.weight,
+      n: this.options.quorum.n,
+      partitions: this.options.partitions,
+      gossipIntervalMs: this.options.gossipIntervalMs,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      clock: this.clock,
+      random: this.random.fork('gossip'),
+      storage: this.options.storage,
+      rpc: this.rpc,
+      detector: this.detector,
+      onChange: (before, after) => this.onMembershipChange(before.members, after),
+      onError: (error, context) => this.backgroundError(error, context),
+    });
+    this.coordinator = new Coordinator({
+      self: this.id,
+      actor: () => this.actorId,
+      clock: this.clock,
+      replica: this.replica,
+      rpc: this.rpc,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      readRepair: this.options.readRepair,
+      maxObjectBytes,
+      onReadRepair: (key, replicas) => {
+        this.counters.readRepairs++;
+        this.emit('repair:read', { key, replicas });
+      },
+      onBackgroundError: (error, context) => this.backgroundError(error, context),
+    });
+    this.handoff = new HintedHandoff({
+      storage: this.options.storage,
+      replica: this.replica,
+      rpc: this.rpc,
+      clock: this.clock,
+      isUp: (id) => this.detector.isUp(id),
+      isMember: (id) => this.membership.addressOf(id) !== undefined,
+      intervalMs: this.options.hintedHandoff.intervalMs,
+      maxHints: this.options.hintedHandoff.maxHints,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      maxObjectBytes,
+      onDelivered: (target, count) => this.emit('hint:delivered', { target, count }),
+      onError: (error, context) => this.backgroundError(error, context),
+      logger: this.logger,
+    });
+  }
+
+  get address(): string {
+    return this.transport.address;
+  }
+
+  get status(): NodeStatus {
+    return this.currentStatus;
+  }
+
+  /** This node's view of the cluster, itself included. */
+  members(): MemberView[] {
+    const owned = new Map<string, number>();
+    for (const o of this.membership.owners) owned.set(o, (owned.get(o) ?? 0) + 1);
+    return this.membership.state.members
+      .filter((m) => m.state !== 'removed')
+      .map((m) => ({
+        id: m.id,
+        address: m.address,
+        status:
+          m.state === 'joining'
+            ? 'joining'
+            : m.state === 'leaving'
+              ? 'leaving'
+              : m.id === this.id || this.detector.isUp(m.id)
+                ? 'up'
+                : 'down',
+        weight: m.weight,
+        partitions: owned.get(m.id) ?? 0,
+      }));
+  }
+
+  /** The nodes a request for `key` goes to, in order. */
+  preferenceList(key: Key): PreferenceListEntry[] {
+    const bytes = this.keyBytes(key);
+    return this.route(partitionOf(bytes, this.options.partitions)).map((e) => ({
+      id: e.id,
+      address: this.membership.addressOf(e.id) ?? '',
+      kind: e.kind,
+    }));
+  }
+
+  stats(): NodeStats {
+    return {
+      get: this.recorders.get.snapshot(),
+      put: this.recorders.put.snapshot(),
+      delete: this.recorders.delete.snapshot(),
+      siblings: {
+        conflictedReads: this.counters.conflictedReads,
+        maxSeen: this.counters.maxSiblings,
+        histogram: { ...this.counters.siblingHistogram },
+      },
+      readRepairs: this.counters.readRepairs,
+      forwarded: this.counters.forwarded,
+      hints: this.handoff.stats(),
+      served: { ...this.counters.served },
+    };
+  }
+
+  async get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    const read = await this.read(key, options);
+    return { values: read.values, context: read.context };
+  }
+
+  async put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
+    const encoded = this.codec.encode(value);
+    if (!(encoded instanceof Uint8Array)) throw new TypeError('codec.encode must return a Uint8Array');
+    if (encoded.byteLength > this.options.limits.maxValueBytes) {
+      throw new LimitError('maxValueBytes', encoded.byteLength, this.options.limits.maxValueBytes);
+    }
+    return this.write('put', key, encoded, options);
+  }
+
+  /** Writes a tombstone covering what `context` has seen. */
+  async delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
+    return this.write('delete', key, null, options);
+  }
+
+  /** Read, resolve, write back with the read's context: the everyday read-modify-write. */
+  async update(key: Key, fn: UpdateFunction<V>, options: GetOptions & Omit<PutOptions, 'context'> = {}): Promise<UpdateResult<V>> {
+    const read = await this.read(key, options);
+    const current = this.options.resolver
+      ? read.values[0]
+      : read.siblings.length === 1
+        ? read.siblings[0]
+        : undefined;
+    const value = await fn(current, read.siblings);
+    const { context } = await this.put(key, value, { ...options, context: read.context });
+    return { value, context };
+  }
+
+  /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
+  async join(seeds: string[]): Promise<void> {
+    this.ensureRunning();
+    await this.membership.join(seeds);
+  }
+
+  /** Clean shutdown without leaving: data and membership stay; restart with the same id and storage. */
+  async stop(): Promise<void> {
+    if (this.currentStatus === 'stopped' || this.currentStatus === 'stopping') return;
+    this.setStatus('stopping');
+    this.detector.stop();
+    this.handoff.stop();
+    await this.membership.stop();
+    await this.transport.stop().catch((err) => this.backgroundError(err, 'stopping transport'));
+    // Requests already inside the node finish before storage closes under them.
+    await Promise.allSettled([...this.inFlight]);
+    await this.handoff.idle();
+    await this.options.storage.close().catch((err) => this.backgroundError(err, 'closing storage'));
+    this.setStatus('stopped');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async open(): Promise<void> {
+    this.setStatus('starting');
+    await loadHasher();
+    await this.options.storage.open();
+    try {
+      await this.loadIncarnation();
+      await this.transport.start((from, payload) => this.handle(from, payload));
+      const known = await this.membership.load();
+      const seeds = this.options.seeds.filter((s) => s !== this.transport.address);
+      if (!known) {
+        if (seeds.length === 0) this.membership.bootstrap();
+        else await this.membership.join(seeds);
+      } else if (seeds.length > 0) {
+        // A restarted node catches up with changes it missed (best effort; gossip continues).
+        await this.membership.join(seeds).catch(() => {});
+      }
+      await this.handoff.open();
+      if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
+      this.membership.startGossip();
+      this.handoff.start();
+      this.setStatus('running');
+    } catch (err) {
+      await this.transport.stop().catch(() => {});
+      await this.options.storage.close().catch(() => {});
+      this.setStatus('stopped');
+      throw err;
+    }
+  }
+
+  /**
+   * The actor in version vectors is the node id plus an incarnation kept in this node's storage
+   * and renewed when the storage is empty: a node whose disk was wiped never reuses a dot that
+   * other replicas already saw (Riak's kv679 data loss).
+   */
+  private async loadIncarnation(): Promise<void> {
+    const stored = await this.options.storage.get(INCARNATION_KEY);
+    let incarnation = stored ? new TextDecoder().decode(stored) : '';
+    if (!incarnation) {
+      incarnation = `${this.clock.now().toString(36)}${this.random.fork('incarnation').uint32().toString(36)}`;
+      await this.options.storage.batch([{ type: 'put', key: INCARNATION_KEY, value: utf8.encode(incarnation) }], {
+        sync: true,
+      });
+    }
+    this.actorId = `${this.id}@${incarnation}`;
+  }
+
+  private async read(
+    key: Key,
+    options: GetOptions,
+  ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
+    this.ensureRunning();
+    const bytes = this.keyBytes(key);
+    const r = options.r === undefined ? this.options.quorum.r : validateQuorumPart('r', options.r, this.options.quorum.n);
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    throwIfAborted(options.signal);
+    const started = this.clock.now();
+    let ok = false;
+    try {
+      const partition = partitionOf(bytes, this.options.partitions);
+      const { object } = await this.track(
+        this.coordinator.get(bytes, partition, this.route(partition), r, timeoutMs, options.signal),
+      );
+      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
+      const siblings = live.map((s) => this.codec.decode(s.value!));
+      this.recordSiblings(key, siblings.length);
+      let context = encodeContext(object?.ctx ?? new Map());
+      let values = siblings;
+      const resolver = this.options.resolver;
+      if (resolver && siblings.length > 1) {
+        const merged = resolver(siblings, {
+          key,
+          versions: live.map((s) => ({ timestamp: s.timestamp, nodeId: nodeOfActor(s.dot[0]) })),
+        });
+        values = [merged];
+        // Write the merge back so the siblings collapse; the caller gets the merge's context.
+        try {
+          const encoded = this.codec.encode(merged);
+          context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
+        } catch (err) {
+          this.backgroundError(err as Error, 'writing back a resolved value');
+        }
+      }
+      ok = true;
+      return { values, siblings, context, object };
+    } finally {
+      this.recorders.get.record(this.clock.now() - started, ok);
+    }
+  }
+
+  private async write(
+    operation: 'put' | 'delete',
+    key: Key,
+    value: Uint8Array | null,
+    options: PutOptions,
+  ): Promise<PutResult> {
+    this.ensureRunning();
+    const bytes = this.keyBytes(key);
+    const w = options.w === undefined ? this.options.quorum.w : validateQuorumPart('w', options.w, this.options.quorum.n);
+    const context: VersionVector =
+      options.context === undefined
+        ? new Map()
+        : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    throwIfAborted(options.signal);
+    const started = this.clock.now();
+    let ok = false;
+    try {
+      const partition = partitionOf(bytes, this.options.partitions);
+      const result = await this.track(this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal));
+      ok = true;
+      return result;
+    } finally {
+      this.recorders[operation].record(this.clock.now() - started, ok);
+    }
+  }
+
+  /** Coordinates here when this node is a replica of the key, else forwards to one that is. */
+  private async coordinatePut(
+    key: Uint8Array,
+    partition: number,
+    value: Uint8Array | null,
+    context: VersionVector,
+    w: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    forwarded = false,
+  ): Promise<PutResult> {
+    const list = this.route(partition);
+    if (list.some((e) => e.id === this.id)) {
+      const object = await this.coordinator.put(key, partition, list, value, context, w, timeoutMs, signal);
+      return { context: encodeContext(object.ctx) };
+    }
+    if (forwarded) throw new TransportError(`${this.id} is not a replica of this key`);
+    this.counters.forwarded++;
+    const failures: { node: string; reason: string }[] = [];
+    for (const entry of list) {
+      try {
+        const reply = await this.rpc.call(
+          entry.id,
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs],
+          timeoutMs,
+          signal,
+        );
+        return { context: asString(reply[0], 'context') };
+      } catch (err) {
+        if (err instanceof RemoteError && err.code !== 'DYNAMO_TRANSPORT' && err.code !== 'DYNAMO_NOT_RUNNING') {
+          throw rebuildRemoteError(err, value === null ? 'delete' : 'put');
+        }
+        failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });
+        if (signal?.aborted) throw signal.reason;
+      }
+    }
+    throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
+  }
+
+  /** Preference list for a partition: cached primaries while every node is up. */
+  private route(partition: number): PreferenceEntry[] {
+    const owners = this.membership.owners;
+    const n = this.options.quorum.n;
+    if (this.detector.downCount === 0) {
+      if (this.routeCache.owners !== owners) {
+        const table = new PreferenceTable(owners, n);
+        this.routeCache = { owners, table, entries: new Array(owners.length) };
+      }
+      let entries = this.routeCache.entries[partition];
+      if (!entries) {
+        entries = this.routeCache.table!.primaries(partition).map((id) => ({ id, kind: 'primary' as const }));
+        this.routeCache.entries[partition] = entries;
+      }
+      return entries;
+    }
+    return preferenceList(owners, partition, n, (id) => id === this.id || this.detector.isUp(id), this.options.sloppyQuorum);
+  }
+
+  /** Serves one request from a peer. Malformed input gets an error reply and changes nothing. */
+  private async handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
+    const work = this.serve(from, payload).catch((err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      return encodeFailure(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
+    });
+    return this.track(work);
+  }
+
+  private async serve(_from: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (this.currentStatus === 'stopped') throw new NotRunningError(`${this.id} is stopped`);
+    const message = decodeMessage(payload);
+    const maxKey = this.options.limits.maxKeyBytes;
+    const type = message[0];
+    this.counters.served[String(type)] = (this.counters.served[String(type)] ?? 0) + 1;
+    switch (type) {
+      case MessageType.Read: {
+        const key = asBytes(message[1], 'key', maxKey);
+        const partition = asInt(message[2], 'partition', 0, this.options.partitions - 1);
+        const hintFor = asStringOrNull(message[3], 'hintFor');
+        return encodeOk([(await this.replica.read(partition, key, hintFor)) ?? null]);
+      }
+      case MessageType.Store: {
+        const partition = asInt(message[1], 'partition', 0, this.options.partitions - 1);
+        const hintFor = asStringOrNull(message[2], 'hintFor');
+        const entries = message[3];
+        if (!Array.isArray(entries) || entries.length > 10_000) throw new TypeError('store: entries must be an array');
+        const decoded = entries.map((e) => {
+          if (!Array.isArray(e) || e.length !== 2) throw new TypeError('store: entry must be [key, object]');
+          return [asBytes(e[0], 'key', maxKey), decodeObject(asBytes(e[1], 'object', this.maxObjectBytes()))] as const;
+        });
+        await Promise.all(
+          decoded.map(async ([key, object]) => {
+            if (hintFor !== null && hintFor !== this.id) {
+              await this.handoff.store(hintFor, partition, key, object);
+              this.emit('hint:stored', { key, target: hintFor });
+            } else {
+              await this.replica.merge(partition, key, object, null);
+            }
+          }),
+        );
+        return encodeOk();
+      }
+      case MessageType.CoordinatePut: {
+        this.ensureRunning();
+        const key = asBytes(message[1], 'key', maxKey);
+        const value = asBytesOrNull(message[2], 'value', this.options.limits.maxValueBytes);
+        const context = decodeContext(asString(message[3], 'context'), this.options.limits.maxClockEntries * 4);
+        const w = asInt(message[4], 'w', 1, this.options.quorum.n);
+        const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
+        const partition = partitionOf(key, this.options.partitions);
+        const result = await this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true);
+        return encodeOk([result.context]);
+      }
+      case MessageType.Join:
+        return encodeOk([await this.membership.handleJoin(message[1])]);
+      case MessageType.Gossip:
+        return encodeOk([this.membership.handleGossip(message[1])]);
+      case MessageType.Ping:
+        return encodeOk();
+      default:
+        throw new TypeError(`unknown message type ${String(type)}`);
+    }
+  }
+
+  private onMembershipChange(before: readonly { id: string; state: string }[], after: { members: readonly { id: string; address: string; state: string }[]; ring: { version: number; owners: string[] } }): void {
+    const was = new Map(before.map((m) => [m.id, m.state]));
+    for (const m of after.members) {
+      if (m.state === 'valid' && was.get(m.id) !== 'valid' && m.id !== this.id) {
+        this.emit('member:join', { id: m.id, address: m.address });
+      }
+      if (m.state === 'removed' && was.get(m.id) !== 'removed') this.emit('member:leave', { id: m.id });
+    }
+    if (after.ring.version !== this.lastRingVersion) {
+      this.lastRingVersion = after.ring.version;
+      this.emit('ring:change', { version: after.ring.version, owners: after.ring.owners });
+    }
+  }
+
+  private recordSiblings(key: Key, count: number): void {
+    const h = this.counters.siblingHistogram;
+    h[count] = (h[count] ?? 0) + 1;
+    if (count > this.counters.maxSiblings) this.counters.maxSiblings = count;
+    if (count > 1) {
+      this.counters.conflictedReads++;
+      this.emit('conflict', { key, siblings: count });
+    }
+  }
+
+  private keyBytes(key: Key): Uint8Array {
+    let bytes: Uint8Array;
+    if (typeof key === 'string') bytes = utf8.encode(key);
+    else if (key instanceof Uint8Array) bytes = key;
+    else throw new TypeError('key must be a string or a Uint8Array');
+    if (bytes.byteLength > this.options.limits.maxKeyBytes) {
+      throw new LimitError('maxKeyBytes', bytes.byteLength, this.options.limits.maxKeyBytes);
+    }
+    return bytes;
+  }
+
+  private maxObjectBytes(): number {
+    const l = this.options.limits;
+    return l.maxSiblings * (l.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES;
+  }
+
+  private ensureRunning(): void {
+    if (this.currentStatus !== 'running') throw new NotRunningError(`node ${this.id} is ${this.currentStatus}`);
+  }
+
+  private setStatus(status: NodeStatus): void {
+    this.currentStatus = status;
+    this.emit('status', { status });
+  }
+
+  /** Keeps a handle on work in progress so stop() can wait for it. */
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const done = () => this.inFlight.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  private backgroundError(error: Error, context: string): void {
+    this.logger.warn({ err: error, context }, context);
+    // eventemitter3 does not throw on an unhandled 'error' event, so emitting is always safe.
+    this.emit('error', { error, context });
+  }
+}
+
+/** The node id inside an actor `${id}@${incarnation}`. */
+function nodeOfActor(actor: string): string {
+  const at = actor.lastIndexOf('@');
+  return at < 0 ? actor : actor.slice(0, at);
+}
+
+function errorDetails(e: Error): unknown[] {
+  if (e instanceof QuorumError) return [e.required, e.acks, e.failures.map((f) => [f.node, f.reason])];
+  if (e instanceof LimitError) return [e.limit, e.actual, e.max];
+  return [];
+}
+
+/** Turns a forwarded request's error reply back into the typed error the coordinator raised. */
+function rebuildRemoteError(err: RemoteError, operation: 'put' | 'delete'): Error {
+  const d = err.details;
+  if (err.code === 'DYNAMO_QUORUM' && typeof d[0] === 'number' && typeof d[1] === 'number' && Array.isArray(d[2])) {
+    const failures = (d[2] as unknown[]).filter(Array.isArray).map((f) => ({ node: String(f[0]), reason: String(f[1]) }));
+    return new QuorumError(operation, d[0], d[1], failures, { cause: err });
+  }
+  if (err.code === 'DYNAMO_LIMIT' && typeof d[0] === 'string' && typeof d[1] === 'number' && typeof d[2] === 'number') {
+    return new LimitError(d[0], d[1], d[2], err.message);
+  }
+  return err;
+}

@@ -1,0 +1,205 @@
+import type { Storage } from './storage/types.js';
+import type { Transport } from './transport/types.js';
+import type { Clock } from './util/clock.js';
+import type { Random } from './util/random.js';
+
+/** How divergent versions become one value. Receives every concurrent sibling (never tombstones). */
+export type Resolver<V> = (siblings: V[], info: ResolverInfo) => V;
+
+export interface ResolverInfo {
+  key: string | Uint8Array;
+  /** One entry per sibling, same order: the coordinator's clock at write time and its node id. */
+  versions: { timestamp: number; nodeId: string }[];
+}
+
+export interface Codec<V> {
+  encode(value: V): Uint8Array;
+  decode(bytes: Uint8Array): V;
+}
+
+/** pino-compatible subset: `logger.warn({ err }, 'message')`. Silent by default. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface QuorumOptions {
+  /** Replicas per key (N). */
+  n: number;
+  /** Replies a get waits for (R). */
+  r: number;
+  /** Durable stores a put waits for (W). */
+  w: number;
+}
+
+export interface LimitOptions {
+  /** Largest key, in bytes (UTF-8 for string keys). */
+  maxKeyBytes: number;
+  /** Largest encoded value, in bytes. */
+  maxValueBytes: number;
+  /** Most concurrent siblings a key may hold; a put that would exceed it fails with LimitError. */
+  maxSiblings: number;
+  /** Most entries in a key's version vector; older entries are pruned deterministically beyond it. */
+  maxClockEntries: number;
+}
+
+export interface HintedHandoffOptions {
+  /** How often stored hints are offered to their owners. */
+  intervalMs: number;
+  /** Most hints stored on this node; beyond it new hints are refused (logged, counted). */
+  maxHints: number;
+}
+
+export interface AntiEntropyOptions {
+  intervalMs: number;
+  enabled: boolean;
+}
+
+export interface DynamoNodeOptions<V> {
+  /** Stable identity; survives restarts (with the same storage). */
+  id: string;
+  transport: Transport;
+  storage: Storage;
+  /** Addresses contacted on start / join. Empty, or only this node's own address: a new cluster. */
+  seeds?: string[];
+  quorum?: Partial<QuorumOptions>;
+  /** `false`: only the top-N primaries count towards quorums (strict quorum). */
+  sloppyQuorum?: boolean;
+  /** Q: fixed number of partitions, a power of two, fixed for the cluster's life. */
+  partitions?: number;
+  /** Relative capacity: this node's share of partitions. Positive integer. */
+  weight?: number;
+  resolver?: Resolver<V>;
+  /** Timeout of one request to one replica, ms. */
+  requestTimeoutMs?: number;
+  readRepair?: boolean;
+  gossipIntervalMs?: number;
+  hintedHandoff?: Partial<HintedHandoffOptions>;
+  antiEntropy?: Partial<AntiEntropyOptions>;
+  /** Tombstones are purged only after this long, and only when all N primaries hold them. */
+  tombstoneGraceMs?: number;
+  limits?: Partial<LimitOptions>;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+  codec?: Codec<V>;
+}
+
+export const DEFAULTS = {
+  seeds: [] as string[],
+  quorum: { n: 3, r: 2, w: 2 } satisfies QuorumOptions,
+  sloppyQuorum: true,
+  partitions: 256,
+  weight: 1,
+  requestTimeoutMs: 1000,
+  readRepair: true,
+  gossipIntervalMs: 1000,
+  hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
+  antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
+  tombstoneGraceMs: 86_400_000,
+  limits: {
+    maxKeyBytes: 1024,
+    maxValueBytes: 1_048_576,
+    maxSiblings: 100,
+    maxClockEntries: 50,
+  } satisfies LimitOptions,
+} as const;
+
+/** Options after defaults, validated. */
+export interface ResolvedOptions<V> {
+  id: string;
+  transport: Transport;
+  storage: Storage;
+  seeds: string[];
+  quorum: QuorumOptions;
+  sloppyQuorum: boolean;
+  partitions: number;
+  weight: number;
+  resolver: Resolver<V> | undefined;
+  requestTimeoutMs: number;
+  readRepair: boolean;
+  gossipIntervalMs: number;
+  hintedHandoff: HintedHandoffOptions;
+  antiEntropy: AntiEntropyOptions;
+  tombstoneGraceMs: number;
+  limits: LimitOptions;
+}
+
+function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${String(value)}`);
+  }
+  if (value < 1 || value > max) throw new RangeError(`${name} must be in 1..${max}, got ${value}`);
+  return value;
+}
+
+function nonNegative(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TypeError(`${name} must be a finite number, got ${String(value)}`);
+  }
+  if (value < 0) throw new RangeError(`${name} must be >= 0, got ${value}`);
+  return value;
+}
+
+/** Validates r/w overrides against n (programmer mistakes throw at once). */
+export function validateQuorumPart(name: 'r' | 'w', value: number, n: number): number {
+  return positiveInt(`quorum.${name}`, value, n);
+}
+
+export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOptions<V> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
+    throw new TypeError('id must be a non-empty string of at most 256 characters');
+  }
+  if (!options.transport || typeof options.transport.request !== 'function') {
+    throw new TypeError('transport must implement the Transport interface');
+  }
+  if (!options.storage || typeof options.storage.batch !== 'function') {
+    throw new TypeError('storage must implement the Storage interface');
+  }
+  const seeds = options.seeds ?? DEFAULTS.seeds;
+  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string')) {
+    throw new TypeError('seeds must be an array of address strings');
+  }
+  const n = positiveInt('quorum.n', options.quorum?.n ?? DEFAULTS.quorum.n, 64);
+  const quorum: QuorumOptions = {
+    n,
+    r: validateQuorumPart('r', options.quorum?.r ?? Math.min(DEFAULTS.quorum.r, n), n),
+    w: validateQuorumPart('w', options.quorum?.w ?? Math.min(DEFAULTS.quorum.w, n), n),
+  };
+  const partitions = positiveInt('partitions', options.partitions ?? DEFAULTS.partitions, 65536);
+  if ((partitions & (partitions - 1)) !== 0) {
+    throw new RangeError(`partitions must be a power of two, got ${partitions}`);
+  }
+  if (n > partitions) throw new RangeError(`quorum.n (${n}) must not exceed partitions (${partitions})`);
+  const limits = { ...DEFAULTS.limits, ...options.limits };
+  for (const [k, v] of Object.entries(limits)) positiveInt(`limits.${k}`, v);
+  const hintedHandoff = { ...DEFAULTS.hintedHandoff, ...options.hintedHandoff };
+  positiveInt('hintedHandoff.intervalMs', hintedHandoff.intervalMs);
+  nonNegative('hintedHandoff.maxHints', hintedHandoff.maxHints);
+  const antiEntropy = { ...DEFAULTS.antiEntropy, ...options.antiEntropy };
+  positiveInt('antiEntropy.intervalMs', antiEntropy.intervalMs);
+  if (options.resolver !== undefined && typeof options.resolver !== 'function') {
+    throw new TypeError('resolver must be a function');
+  }
+  return {
+    id: options.id,
+    transport: options.transport,
+    storage: options.storage,
+    seeds: [...seeds],
+    quorum,
+    sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
+    partitions,
+    weight: positiveInt('weight', options.weight ?? DEFAULTS.weight, 1024),
+    resolver: options.resolver,
+    requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
+    readRepair: options.readRepair ?? DEFAULTS.readRepair,
+    gossipIntervalMs: positiveInt('gossipIntervalMs', options.gossipIntervalMs ?? DEFAULTS.gossipIntervalMs),
+    hintedHandoff,
+    antiEntropy,
+    tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),
+    limits,
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The local replica: applies versions to this node's storage. Every path that brings a version
+ * in (replication, read repair, hints, anti-entropy, transfer) goes through `merge`, one function
+ * (DVV sync) that is commutative, associative and idempotent, so redelivery is harmless and a
+ * stale version can never overwrite a newer one.
+ */
+import { LimitError, StorageError } from '../errors.js';
+import type { Storage, StorageOperation } from '../storage/types.js';
+import {
+  decodeObject,
+  encodeObject,
+  prune,
+  sync,
+  update,
+  type VersionedObject,
+  type VersionVector,
+} from '../versioning/index.js';
+import { dataKey, hintKey } from './layout.js';
+import { KeyLocks } from './lock.js';
+
+export interface ReplicaOptions {
+  maxSiblings: number;
+  maxClockEntries: number;
+}
+
+/** Called after every local change of a data key (anti-entropy keeps its trees current with it). */
+export type ChangeListener = (partition: number, key: Uint8Array, before: Uint8Array | undefined, after: Uint8Array) => void;
+
+export class Replica {
+  private readonly locks = new KeyLocks();
+  private readonly listeners: ChangeListener[] = [];
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly options: ReplicaOptions,
+  ) {}
+
+  onChange(listener: ChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The stored object bytes of `key` (data, plus the hint held for `hintFor` when standing in). */
+  async read(partition: number, key: Uint8Array, hintFor: string | null): Promise<Uint8Array | undefined> {
+    const own = await this.get(dataKey(partition, key));
+    if (hintFor === null) return own;
+    const hinted = await this.get(hintKey(hintFor, partition, key));
+    if (!hinted) return own;
+    if (!own) return hinted;
+    return encodeObject(sync(decodeObject(own), decodeObject(hinted)));
+  }
+
+  /**
+   * Merges `incoming` into the key's data (or, with `hintFor`, into the hint kept for that owner).
+   * Says whether the key was created, changed or already held everything `incoming` brings.
+   * Resolves only after the write is durable per the storage.
+   */
+  async merge(
+    partition: number,
+    key: Uint8Array,
+    incoming: VersionedObject,
+    hintFor: string | null,
+  ): Promise<'created' | 'changed' | 'unchanged'> {
+    const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
+    return this.locks.run(lockId(storageKey), async () => {
+      const before = await this.get(storageKey);
+      const merged = before
+        ? prune(sync(decodeObject(before), incoming), this.options.maxClockEntries)
+        : prune(incoming, this.options.maxClockEntries);
+      const after = encodeObject(merged);
+      if (before && equalBytes(before, after)) return 'unchanged';
+      await this.write([{ type: 'put', key: storageKey, value: after }]);
+      if (hintFor === null) this.notify(partition, key, before, after);
+      return before ? 'changed' : 'created';
+    });
+  }
+
+  /**
+   * The coordinator's step of a put: a new dotted version at `actor` superseding what `context`
+   * has seen. Refuses (LimitError, nothing written) when the key would hold too many siblings.
+   */
+  async coordinate(
+    partition: number,
+    key: Uint8Array,
+    context: VersionVector,
+    actor: string,
+    value: Uint8Array | null,
+    timestamp: number,
+    hintFor: string | null,
+  ): Promise<VersionedObject> {
+    const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
+    return this.locks.run(lockId(storageKey), async () => {
+      const before = await this.get(storageKey);
+      const local = before ? decodeObject(before) : undefined;
+      const next = prune(update(local, context, actor, value, timestamp), this.options.maxClockEntries);
+      const live = next.siblings.length;
+      if (live > this.options.maxSiblings) {
+        throw new LimitError(
+          'maxSiblings',
+          live,
+          this.options.maxSiblings,
+          `key would hold ${live} siblings (maxSiblings ${this.options.maxSiblings}): read it and write with its context to merge them`,
+        );
+      }
+      const after = encodeObject(next);
+      await this.write([{ type: 'put', key: storageKey, value: after }]);
+      if (hintFor === null) this.notify(partition, key, before, after);
+      return next;
+    });
+  }
+
+  /** Deletes `storageKey` only if it still holds `expected` (hint delivery: a hint that changed meanwhile stays). */
+  async deleteIfUnchanged(storageKey: Uint8Array, expected: Uint8Array): Promise<boolean> {
+    return this.locks.run(lockId(storageKey), async () => {
+      const current = await this.get(storageKey);
+      if (!current || !equalBytes(current, expected)) return false;
+      await this.write([{ type: 'del', key: storageKey }]);
+      return true;
+    });
+  }
+
+  private notify(partition: number, key: Uint8Array, before: Uint8Array | undefined, after: Uint8Array): void {
+    for (const l of this.listeners) l(partition, key, before, after);
+  }
+
+  private async get(storageKey: Uint8Array): Promise<Uint8Array | undefined> {
+    try {
+      return await this.storage.get(storageKey);
+    } catch (err) {
+      throw err instanceof StorageError ? err : new StorageError('storage read failed', { cause: err });
+    }
+  }
+
+  private async write(ops: StorageOperation[]): Promise<void> {
+    try {
+      await this.storage.batch(ops);
+    } catch (err) {
+      throw err instanceof StorageError ? err : new StorageError('storage write failed', { cause: err });
+    }
+  }
+}
+
+function lockId(storageKey: Uint8Array): string {
+  return Buffer.from(storageKey.buffer, storageKey.byteOffset, storageKey.byteLength).toString('latin1');
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}

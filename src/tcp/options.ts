@@ -1,0 +1,173 @@
+import type { PeerCertificate, SecureContextOptions } from 'node:tls';
+import { type Clock, systemClock } from '../util/clock.js';
+import { isLoopback } from './address.js';
+
+/**
+ * Mutual TLS: any `tls.createSecureContext` option (`key`, `cert`, `ca`, `passphrase`, `ciphers`,
+ * `minVersion`...). `key` and `cert` are required: every node is both server and client, and
+ * the server always requests and verifies the client's certificate against `ca`.
+ */
+export interface TcpTlsOptions extends SecureContextOptions {
+  /**
+   * Checks the server certificate's identity on outbound connections. Peers are dialled by
+   * `ip:port`, which certificates rarely name, so by default only the chain is verified (against
+   * `ca`): any certificate issued by your CA is accepted as a node. Pass `tls.checkServerIdentity`
+   * (with `servername`) or your own check to pin names.
+   */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  /** SNI name sent on outbound connections (and given to `checkServerIdentity`). */
+  servername?: string;
+}
+
+export interface TcpTransportOptions {
+  /** Bind address. Default `'127.0.0.1'`. A non-loopback host needs `tls` or `secret` (or `insecure`). */
+  host?: string;
+  /** Port; default 0 (ephemeral). `address` is `${advertise ?? host}:${port}` after `start()`. */
+  port?: number;
+  /** Host peers should dial, when different from the bind host (e.g. bound to 0.0.0.0). */
+  advertise?: string;
+  /** Mutual TLS (see `TcpTlsOptions`). */
+  tls?: TcpTlsOptions;
+  /**
+   * Shared-secret authentication: an HMAC-SHA256 challenge-response with nonces from both sides
+   * on every connection. Requests from a peer that has not proved the secret never reach the
+   * handler; a requester whose peer fails the proof gets `AuthError`. Works with or without `tls`
+   * (it authenticates, it does not encrypt: use `tls` for confidentiality).
+   */
+  secret?: string | Uint8Array;
+  /** Allow binding a non-loopback host with neither `tls` nor `secret`. Default false. */
+  insecure?: boolean;
+  /**
+   * Largest frame (type + id + payload bytes), default 16 MiB. Checked on the length prefix
+   * before buffering: a peer that announces more is disconnected. Outbound payloads over the
+   * limit reject with `LimitError`; oversized handler responses become error responses.
+   */
+  maxFrameBytes?: number;
+  /** TCP connect bound for outbound connections, default 1000 ms. */
+  connectTimeoutMs?: number;
+  /** Connections with nothing in flight and no traffic for this long are closed, default 60 000 ms. */
+  idleTimeoutMs?: number;
+  /**
+   * Bound on the TLS + authentication handshake, both directions, default 2000 ms: a slow or
+   * silent peer (slow loris) cannot hold a connection slot longer than this.
+   */
+  handshakeTimeoutMs?: number;
+  /** Inbound connections accepted at once, default 1024; more are closed on accept. */
+  maxConnections?: number;
+  /**
+   * Default 1024. Inbound: handler calls running at once per connection; at the bound the
+   * connection stops reading (TCP backpressure reaches the sender). Outbound: requests awaiting
+   * a response per peer; beyond it `request` rejects at once with `TransportError`.
+   */
+  maxInFlightPerConnection?: number;
+  /**
+   * Bytes queued for one connection but not yet accepted by the kernel, default 64 MiB.
+   * Outbound: a request that would exceed it rejects with `TransportError`. Inbound: a peer that
+   * stops reading its responses stops being read from, and is disconnected past this bound.
+   */
+  maxQueuedBytesPerPeer?: number;
+  /**
+   * Delay before retrying a peer after a failed connection attempt, doubling from `initial` to
+   * `max` (ms); default `{ initial: 50, max: 2000 }`. While it runs, requests to that peer fail
+   * at once. Reset by a successful handshake.
+   */
+  reconnectBackoffMs?: { initial: number; max: number };
+  /** Time source for every timeout and the backoff. Default `systemClock`. */
+  clock?: Clock;
+}
+
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  advertise: string | undefined;
+  tls: TcpTlsOptions | undefined;
+  secret: Buffer | undefined;
+  maxFrameBytes: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxConnections: number;
+  maxInFlightPerConnection: number;
+  maxQueuedBytesPerPeer: number;
+  reconnectBackoffMs: { initial: number; max: number };
+  clock: Clock;
+}
+
+export const TCP_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  maxFrameBytes: 16 * 1024 * 1024,
+  connectTimeoutMs: 1000,
+  idleTimeoutMs: 60_000,
+  handshakeTimeoutMs: 2000,
+  maxConnections: 1024,
+  maxInFlightPerConnection: 1024,
+  maxQueuedBytesPerPeer: 64 * 1024 * 1024,
+  reconnectBackoffMs: { initial: 50, max: 2000 },
+} as const;
+
+function positiveInt(name: string, value: number | undefined, fallback: number, max = 2 ** 31 - 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`TcpTransport: ${name} must be an integer in [1, ${max}], got ${value}`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
+  const host = options.host ?? TCP_DEFAULTS.host;
+  if (typeof host !== 'string' || host.length === 0) throw new TypeError('TcpTransport: host must be a non-empty string');
+  const port = options.port ?? TCP_DEFAULTS.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`TcpTransport: port must be an integer in [0, 65535], got ${port}`);
+  }
+  if (options.advertise !== undefined && (typeof options.advertise !== 'string' || options.advertise.length === 0)) {
+    throw new TypeError('TcpTransport: advertise must be a non-empty string');
+  }
+  let secret: Buffer | undefined;
+  if (options.secret !== undefined) {
+    if (typeof options.secret === 'string') secret = Buffer.from(options.secret, 'utf8');
+    else if (options.secret instanceof Uint8Array) secret = Buffer.from(options.secret);
+    else throw new TypeError('TcpTransport: secret must be a string or Uint8Array');
+    if (secret.length === 0) throw new RangeError('TcpTransport: secret must not be empty');
+  }
+  if (options.tls !== undefined) {
+    if (options.tls.key === undefined || options.tls.cert === undefined) {
+      throw new TypeError('TcpTransport: tls needs key and cert (mutual TLS: every node is also a client)');
+    }
+  }
+  if (!isLoopback(host) && options.tls === undefined && secret === undefined && options.insecure !== true) {
+    throw new TypeError(
+      `TcpTransport: refusing to bind non-loopback host ${host} without tls or secret (pass insecure: true to allow)`,
+    );
+  }
+  const backoff = options.reconnectBackoffMs ?? TCP_DEFAULTS.reconnectBackoffMs;
+  const initial = positiveInt('reconnectBackoffMs.initial', backoff.initial, 50);
+  const max = positiveInt('reconnectBackoffMs.max', backoff.max, 2000);
+  if (max < initial) throw new RangeError('TcpTransport: reconnectBackoffMs.max must be >= initial');
+  return {
+    host,
+    port,
+    advertise: options.advertise,
+    tls: options.tls,
+    secret,
+    maxFrameBytes: positiveInt('maxFrameBytes', options.maxFrameBytes, TCP_DEFAULTS.maxFrameBytes, 0xffffffff),
+    connectTimeoutMs: positiveInt('connectTimeoutMs', options.connectTimeoutMs, TCP_DEFAULTS.connectTimeoutMs),
+    idleTimeoutMs: positiveInt('idleTimeoutMs', options.idleTimeoutMs, TCP_DEFAULTS.idleTimeoutMs),
+    handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', options.handshakeTimeoutMs, TCP_DEFAULTS.handshakeTimeoutMs),
+    maxConnections: positiveInt('maxConnections', options.maxConnections, TCP_DEFAULTS.maxConnections),
+    maxInFlightPerConnection: positiveInt(
+      'maxInFlightPerConnection',
+      options.maxInFlightPerConnection,
+      TCP_DEFAULTS.maxInFlightPerConnection,
+    ),
+    maxQueuedBytesPerPeer: positiveInt(
+      'maxQueuedBytesPerPeer',
+      options.maxQueuedBytesPerPeer,
+      TCP_DEFAULTS.maxQueuedBytesPerPeer,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    reconnectBackoffMs: { initial, max },
+    clock: options.clock ?? systemClock,
+  };
+}

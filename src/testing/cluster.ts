@@ -1,0 +1,117 @@
+/**
+ * `createCluster`: an in-process cluster on a MemoryNetwork and (by default) a VirtualClock, for
+ * applications' unit tests and ours. Nodes are started one after another, each seeded with the
+ * first, and the cluster is settled so every node sees the same ring before the first request.
+ */
+import { DynamoNode } from '../node.js';
+import type { DynamoNodeOptions, QuorumOptions } from '../options.js';
+import { MemoryStorage } from '../storage/memory.js';
+import type { Storage } from '../storage/types.js';
+import { MemoryNetwork, type MemoryNetworkOptions } from '../transport/memory.js';
+import { VirtualClock } from '../util/clock.js';
+import { seededRandom } from '../util/random.js';
+
+export interface ClusterOptions<V> {
+  /** Node count (ids "n1".."nK") or explicit ids. */
+  nodes: number | string[];
+  quorum?: Partial<QuorumOptions>;
+  /** Seeds the network's faults and every node's randomness. Default 1. */
+  seed?: number | string;
+  /** Default: a new VirtualClock (time moves only through `settle()` / `clock.advance()`). */
+  clock?: VirtualClock;
+  /** Storage per node id; default MemoryStorage (kept across `restart` unless wiped). */
+  storage?: (id: string) => Storage;
+  network?: Omit<MemoryNetworkOptions, 'clock' | 'seed'>;
+  /** Any other node option, applied to every node (per node: a function of the id). */
+  nodeOptions?: Partial<DynamoNodeOptions<V>> | ((id: string) => Partial<DynamoNodeOptions<V>>);
+}
+
+export interface Cluster<V> {
+  readonly clock: VirtualClock;
+  readonly network: MemoryNetwork;
+  /** Running nodes, in id order of creation (a stopped node stays in the list until restarted). */
+  readonly nodes: DynamoNode<V>[];
+  node(id: string): DynamoNode<V>;
+  /** Storage of a node (the same object survives restarts). */
+  storage(id: string): Storage;
+  /** Advances virtual time (default 10 gossip intervals) so gossip, hints and probes run. */
+  settle(ms?: number): Promise<void>;
+  /** Stops a node cleanly (data kept). */
+  stopNode(id: string): Promise<void>;
+  /** Restarts a stopped node with the same id and storage (`wipe`: with an empty new storage). */
+  restart(id: string, options?: { wipe?: boolean }): Promise<DynamoNode<V>>;
+  /** Stops every node. */
+  stop(): Promise<void>;
+}
+
+export async function createCluster<V = unknown>(options: ClusterOptions<V>): Promise<Cluster<V>> {
+  const ids =
+    typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`) : options.nodes;
+  if (ids.length === 0) throw new RangeError('a cluster needs at least one node');
+  const clock = options.clock ?? new VirtualClock();
+  const seed = options.seed ?? 1;
+  const network = new MemoryNetwork({ ...options.network, clock, seed });
+  const random = seededRandom(seed);
+  const storages = new Map<string, Storage>();
+  const storageFor = (id: string) => {
+    let s = storages.get(id);
+    if (!s) {
+      s = options.storage ? options.storage(id) : new MemoryStorage();
+      storages.set(id, s);
+    }
+    return s;
+  };
+  const perNode = (id: string) =>
+    typeof options.nodeOptions === 'function' ? options.nodeOptions(id) : (options.nodeOptions ?? {});
+  const gossipMs = (id: string) => perNode(id).gossipIntervalMs ?? 1000;
+
+  const startNode = (id: string, seeds: string[]) =>
+    DynamoNode.start<V>({
+      quorum: options.quorum,
+      ...perNode(id),
+      id,
+      transport: network.connect(id),
+      storage: storageFor(id),
+      seeds,
+      clock,
+      random: random.fork(`node:${id}`),
+    });
+
+  const nodes: DynamoNode<V>[] = [];
+  for (const id of ids) nodes.push(await startNode(id, id === ids[0] ? [] : [ids[0]!]));
+
+  const cluster: Cluster<V> = {
+    clock,
+    network,
+    nodes,
+    node(id) {
+      const n = nodes.find((x) => x.id === id);
+      if (!n) throw new RangeError(`no node ${id}`);
+      return n;
+    },
+    storage: (id) => storageFor(id),
+    async settle(ms) {
+      await clock.advance(ms ?? gossipMs(ids[0]!) * 10);
+    },
+    async stopNode(id) {
+      await cluster.node(id).stop();
+    },
+    async restart(id, restartOptions = {}) {
+      const index = nodes.findIndex((x) => x.id === id);
+      if (index < 0) throw new RangeError(`no node ${id}`);
+      const old = nodes[index]!;
+      if (old.status !== 'stopped') await old.stop();
+      if (restartOptions.wipe) storages.set(id, options.storage ? options.storage(`${id}-wiped`) : new MemoryStorage());
+      const seeds = ids.filter((x) => x !== id).slice(0, 1);
+      const started = await startNode(id, seeds);
+      nodes[index] = started;
+      return started;
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+  // Let the claimant's broadcast and a few gossip rounds reach everyone before the first request.
+  await cluster.settle(gossipMs(ids[0]!) * 3);
+  return cluster;
+}

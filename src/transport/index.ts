@@ -1,0 +1,3 @@
+export type { LatencyRange, MemoryNetworkCounters, MemoryNetworkOptions } from './memory.js';
+export { MemoryNetwork } from './memory.js';
+export type { RequestHandler, RequestOptions, Transport } from './types.js';

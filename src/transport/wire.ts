@@ -1,0 +1,122 @@
+/**
+ * The engine's messages between nodes. Encoded with msgpack as flat arrays (no maps): compact,
+ * and decoding untrusted bytes never builds objects from attacker-chosen keys. Every decoded
+ * message is checked for shape before use; a malformed one is answered with an error, never
+ * applied.
+ */
+import { Packr } from 'msgpackr';
+import { DynamoError, type DynamoErrorCode } from '../errors.js';
+
+export const MessageType = {
+  /** Read one key's object: [t, key, partition, hintFor | null] → [objBytes | null] */
+  Read: 1,
+  /** Merge objects into the replica: [t, partition, hintFor | null, [[key, objBytes], ...]] → [] */
+  Store: 2,
+  /** Coordinate a put on the receiver: [t, key, value | null, contextString, w | null, timeoutMs] → [contextString] */
+  CoordinatePut: 3,
+  /** A node asks to join: [t, memberWire] → [stateWire] */
+  Join: 4,
+  /** Push-pull gossip: [t, stateWire] → [stateWire] */
+  Gossip: 5,
+  /** Liveness probe: [t] → [] */
+  Ping: 6,
+} as const;
+export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: false, moreTypes: false, int64AsType: 'number' });
+
+export function encodeMessage(message: readonly unknown[]): Uint8Array {
+  return packr.pack(message);
+}
+
+/** Decodes a request; throws WireError on anything that is not an array starting with a known type. */
+export function decodeMessage(bytes: Uint8Array): unknown[] {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (err) {
+    throw new WireError('undecodable message', { cause: err });
+  }
+  if (!Array.isArray(value) || value.length === 0 || typeof value[0] !== 'number') {
+    throw new WireError('message is not a typed array');
+  }
+  return value;
+}
+
+/** Successful reply: [0, ...fields]. Failed: [1, code, message]. */
+export function encodeOk(fields: readonly unknown[] = []): Uint8Array {
+  return packr.pack([0, ...fields]);
+}
+
+/** `details` carries what a typed error needs to be rebuilt at the caller (QuorumError counts, LimitError figures). */
+export function encodeFailure(code: string, message: string, details: readonly unknown[] = []): Uint8Array {
+  return packr.pack([1, code, message, details]);
+}
+
+/** A reply from a peer that reported failure; `code` is the peer's DynamoError code when it had one. */
+export class RemoteError extends DynamoError {
+  readonly remoteCode: string;
+  readonly details: unknown[];
+  constructor(remoteCode: string, message: string, details: unknown[] = []) {
+    super(isDynamoCode(remoteCode) ? remoteCode : 'DYNAMO_TRANSPORT', message);
+    this.remoteCode = remoteCode;
+    this.details = details;
+  }
+}
+
+/** A message that does not parse or has the wrong shape. */
+export class WireError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_TRANSPORT', `malformed message: ${message}`, options);
+  }
+}
+
+const CODES = new Set<string>([
+  'DYNAMO_QUORUM',
+  'DYNAMO_TIMEOUT',
+  'DYNAMO_NOT_RUNNING',
+  'DYNAMO_LIMIT',
+  'DYNAMO_TRANSPORT',
+  'DYNAMO_STORAGE',
+  'DYNAMO_AUTH',
+  'DYNAMO_INVALID_CONTEXT',
+]);
+function isDynamoCode(code: string): code is DynamoErrorCode {
+  return CODES.has(code);
+}
+
+/** Decodes a reply; returns its fields or throws RemoteError / WireError. */
+export function decodeReply(bytes: Uint8Array): unknown[] {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (err) {
+    throw new WireError('undecodable reply', { cause: err });
+  }
+  if (!Array.isArray(value) || (value[0] !== 0 && value[0] !== 1)) throw new WireError('reply is not [status, ...]');
+  if (value[0] === 1) {
+    throw new RemoteError(String(value[1]), String(value[2]), Array.isArray(value[3]) ? value[3] : []);
+  }
+  return value.slice(1);
+}
+
+// Field checks for decoded messages: each throws WireError with the field's name.
+export function asBytes(v: unknown, name: string, maxBytes: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new WireError(`${name} must be bytes`);
+  if (v.byteLength > maxBytes) throw new WireError(`${name} exceeds ${maxBytes} bytes`);
+  return v;
+}
+export function asBytesOrNull(v: unknown, name: string, maxBytes: number): Uint8Array | null {
+  return v === null || v === undefined ? null : asBytes(v, name, maxBytes);
+}
+export function asString(v: unknown, name: string, maxLength = 65_536): string {
+  if (typeof v !== 'string' || v.length > maxLength) throw new WireError(`${name} must be a string`);
+  return v;
+}
+export function asStringOrNull(v: unknown, name: string): string | null {
+  return v === null || v === undefined ? null : asString(v, name);
+}
+export function asInt(v: unknown, name: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new WireError(`${name} out of range`);
+  return v;
+}

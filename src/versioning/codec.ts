@@ -1,0 +1,194 @@
+/**
+ * Byte and string forms of versioning data.
+ *
+ * Client context (opaque string): base64url, no padding, of the MessagePack array
+ *   [actor0, counter0, actor1, counter1, ...]            entries sorted by actor
+ * Stored / wire object:
+ *   [[actor, counter, ...],                               ctx, sorted by actor
+ *    [actor, counter, timestamp, value | nil, ...]]       siblings, sorted by actor then counter
+ * Integers use their shortest form and timestamps are uint (float64 only when negative or
+ * fractional), so equal objects always give equal bytes: `fingerprintInput` is that encoding.
+ * Future formats can be told apart without a version byte: they will start with an integer where
+ * these start with a string (context) or an array (object).
+ */
+import { InvalidContextError } from '../errors.js';
+import { FormatError, Reader, writer } from './msgpack.js';
+import { compareDots, type Sibling, type VersionedObject } from './object.js';
+import { compareActors, type VersionVector } from './vector.js';
+
+/** Longest context string decodeContext accepts (characters). */
+export const MAX_CONTEXT_CHARS = 64 * 1024;
+/** Default cap on the number of actors in a decoded context. */
+export const DEFAULT_MAX_CONTEXT_ENTRIES = 1000;
+
+/**
+ * Thrown by `decodeObject` for bytes that are not an object this module encoded (truncated,
+ * corrupt, wrong shape, a sibling its ctx does not cover, duplicate dots). A plain `Error` rather
+ * than a `DynamoError`: where the bytes came from decides the public error (a storage read ->
+ * `StorageError`, a peer's frame -> `TransportError`), so the caller wraps it with `cause`.
+ */
+export class CorruptObjectError extends Error {
+  override name = 'CorruptObjectError';
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Opaque client context: base64url (no padding) of a compact msgpack encoding of the vector. */
+export function encodeContext(v: VersionVector): string {
+  writer.reset();
+  writeVector(v);
+  const bytes = writer.view();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/**
+ * Inverse of `encodeContext` for untrusted input. Throws `InvalidContextError` for anything it
+ * did not produce: non-string, longer than 64 KiB, bad or non-canonical base64url, bad msgpack,
+ * wrong shape, trailing bytes, a non-string actor, a counter that is not an integer in
+ * [1, 2^53 - 1], duplicate actors, or more than `maxEntries` actors. The empty string is invalid
+ * (the empty vector encodes to "kA").
+ */
+export function decodeContext(s: string, maxEntries = DEFAULT_MAX_CONTEXT_ENTRIES): VersionVector {
+  if (typeof s !== 'string') throw new InvalidContextError('context must be a string');
+  if (s.length > MAX_CONTEXT_CHARS) {
+    throw new InvalidContextError(`context is ${s.length} characters, more than ${MAX_CONTEXT_CHARS}`);
+  }
+  if (s.length % 4 === 1 || !BASE64URL.test(s)) throw new InvalidContextError('context is not base64url');
+  const bytes = Buffer.from(s, 'base64url');
+  // Node's decoder ignores stray trailing bits; a round trip insists on the one canonical spelling.
+  if (bytes.toString('base64url') !== s) throw new InvalidContextError('context is not canonical base64url');
+  try {
+    const r = new Reader(bytes);
+    const v = readVector(r, maxEntries);
+    if (!r.done) throw new FormatError('trailing bytes');
+    return v;
+  } catch (e) {
+    if (e instanceof FormatError)
+      throw new InvalidContextError(`invalid context: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/** Storage and wire encoding of an object (canonical: see the file comment). */
+export function encodeObject(o: VersionedObject): Uint8Array {
+  writer.reset();
+  writeObject(o);
+  return writer.finish();
+}
+
+/** The canonical bytes of an object, for hashing (Merkle leaves); identical to `encodeObject`. */
+export function fingerprintInput(o: VersionedObject): Uint8Array {
+  return encodeObject(o);
+}
+
+/**
+ * Inverse of `encodeObject`; throws `CorruptObjectError` for anything else. Values are copied out
+ * of `b`, so the caller may reuse its buffer.
+ */
+export function decodeObject(b: Uint8Array): VersionedObject {
+  if (!(b instanceof Uint8Array)) throw new CorruptObjectError('object bytes must be a Uint8Array');
+  try {
+    const r = new Reader(b);
+    if (r.arrayHeader() !== 2) throw new FormatError('expected [ctx, siblings]');
+    const ctx = readVector(r, Number.POSITIVE_INFINITY);
+    const n = r.arrayHeader();
+    if (n % 4 !== 0) throw new FormatError('sibling array length is not a multiple of 4');
+    const siblings: Sibling[] = new Array(n / 4);
+    let sorted = true;
+    for (let i = 0; i < n / 4; i++) {
+      const actor = r.str();
+      const counter = r.uint();
+      if (counter === 0) throw new FormatError('sibling counter 0');
+      const timestamp = r.number();
+      let value: Uint8Array | null = null;
+      if (r.isNil()) r.nil();
+      else value = r.bin();
+      if ((ctx.get(actor) ?? 0) < counter) throw new FormatError('sibling dot not covered by ctx');
+      const s: Sibling = { dot: [actor, counter], value, timestamp };
+      if (i > 0 && compareDots(siblings[i - 1]!.dot, s.dot) >= 0) sorted = false;
+      siblings[i] = s;
+    }
+    if (!r.done) throw new FormatError('trailing bytes');
+    if (!sorted) {
+      // Not what encodeObject writes, but harmless once sorted, unless two siblings share a dot.
+      siblings.sort((a, b) => compareDots(a.dot, b.dot));
+      for (let i = 1; i < siblings.length; i++) {
+        if (compareDots(siblings[i - 1]!.dot, siblings[i]!.dot) === 0) throw new FormatError('duplicate dot');
+      }
+    }
+    return { ctx, siblings };
+  } catch (e) {
+    if (e instanceof FormatError) throw new CorruptObjectError(`corrupt object: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+function checkCounter(actor: string, c: number): void {
+  if (!Number.isSafeInteger(c) || c < 1) {
+    throw new RangeError(`counter for ${JSON.stringify(actor)} must be an integer in [1, 2^53), got ${c}`);
+  }
+}
+
+function writeVector(v: VersionVector): void {
+  writer.arrayHeader(v.size * 2);
+  if (v.size === 1) {
+    for (const [actor, c] of v) {
+      checkCounter(actor, c);
+      writer.str(actor);
+      writer.uint(c);
+    }
+    return;
+  }
+  const actors = Array.from(v.keys()).sort(compareActors);
+  for (const actor of actors) {
+    const c = v.get(actor)!;
+    checkCounter(actor, c);
+    writer.str(actor);
+    writer.uint(c);
+  }
+}
+
+function writeObject(o: VersionedObject): void {
+  writer.arrayHeader(2);
+  writeVector(o.ctx);
+  let siblings = o.siblings;
+  for (let i = 1; i < siblings.length; i++) {
+    if (compareDots(siblings[i - 1]!.dot, siblings[i]!.dot) > 0) {
+      // Hand-built objects may be unsorted; update and sync always sort.
+      siblings = [...siblings].sort((a, b) => compareDots(a.dot, b.dot));
+      break;
+    }
+  }
+  writer.arrayHeader(siblings.length * 4);
+  for (const s of siblings) {
+    const [actor, counter] = s.dot;
+    checkCounter(actor, counter);
+    if (!Number.isFinite(s.timestamp)) throw new RangeError(`timestamp must be finite, got ${s.timestamp}`);
+    writer.str(actor);
+    writer.uint(counter);
+    writer.number(s.timestamp);
+    if (s.value === null) writer.nil();
+    else writer.bin(s.value);
+  }
+}
+
+function readVector(r: Reader, maxEntries: number): VersionVector {
+  const n = r.arrayHeader();
+  if (n % 2 !== 0) throw new FormatError('vector array length is odd');
+  if (n / 2 > maxEntries) throw new FormatError(`${n / 2} entries, more than ${maxEntries}`);
+  const v: VersionVector = new Map();
+  for (let i = 0; i < n; i += 2) {
+    const actor = r.str();
+    const c = r.uint();
+    if (c === 0) throw new FormatError(`counter 0 for ${quote(actor)}`);
+    // A Map keyed by string is safe for any actor, "__proto__" included.
+    if (v.has(actor)) throw new FormatError(`duplicate actor ${quote(actor)}`);
+    v.set(actor, c);
+  }
+  return v;
+}
+
+// Error messages quote untrusted actors, but never more than a short prefix of them.
+function quote(s: string): string {
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+}

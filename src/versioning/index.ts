@@ -1,0 +1,16 @@
+/** Dotted version vectors, siblings and context encoding: pure, no I/O, no clock. */
+
+export {
+  CorruptObjectError,
+  DEFAULT_MAX_CONTEXT_ENTRIES,
+  decodeContext,
+  decodeObject,
+  encodeContext,
+  encodeObject,
+  fingerprintInput,
+  MAX_CONTEXT_CHARS,
+} from './codec.js';
+export type { Sibling, VersionedObject } from './object.js';
+export { compareDots, isDeleted, prune, sync, update } from './object.js';
+export type { Dot, Ordering, VersionVector } from './vector.js';
+export { compare, compareActors, covers, descends, mergeVectors } from './vector.js';

@@ -1,0 +1,345 @@
+import fc from 'fast-check';
+import { Packr, Unpackr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { InvalidContextError } from '../../../src/errors.js';
+import {
+  CorruptObjectError,
+  decodeContext,
+  decodeObject,
+  encodeContext,
+  encodeObject,
+  fingerprintInput,
+  sync,
+  type VersionedObject,
+  type VersionVector,
+} from '../../../src/versioning/index.js';
+import { bytes, commandsArb, hex, objectArb, play, values, vv } from './helpers.js';
+
+const packr = new Packr({ useRecords: false });
+const pack = (x: unknown) => packr.pack(x);
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+const fromHex = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s/g, ''), 'hex'));
+// A reference decoder: our bytes must be plain MessagePack that others read.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number' });
+
+const anyVectorArb: fc.Arbitrary<VersionVector> = fc
+  .array(
+    fc.tuple(
+      fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 40 }),
+        fc.constantFrom('__proto__', 'constructor', 'a@k3x9'),
+      ),
+      fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
+    ),
+    { maxLength: 12 },
+  )
+  .map((e) => new Map(e));
+
+describe('context encoding', () => {
+  it('round-trips any vector, canonically', () => {
+    fc.assert(
+      fc.property(anyVectorArb, (v) => {
+        const s = encodeContext(v);
+        expect(s).toMatch(/^[A-Za-z0-9_-]*$/);
+        const back = decodeContext(s);
+        expect(back).toEqual(v);
+        // Insertion order does not matter.
+        expect(encodeContext(new Map([...v].reverse()))).toBe(s);
+        // Plain MessagePack: a flat [actor, counter, ...] array sorted by actor.
+        const flat = unpackr.unpack(Buffer.from(s, 'base64url')) as unknown[];
+        const sorted = [...v].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).flat();
+        expect(flat).toEqual(sorted);
+      }),
+    );
+  });
+
+  it('encodes the empty vector as a short valid string', () => {
+    expect(encodeContext(new Map())).toBe('kA');
+    expect(decodeContext('kA')).toEqual(new Map());
+  });
+
+  it('is compact', () => {
+    expect(encodeContext(vv({ 'a@k3x9': 3, 'b@p0q1': 12, 'c@zz01': 700 })).length).toBeLessThan(40);
+  });
+
+  it('keeps a "__proto__" actor as plain data', () => {
+    const v = decodeContext(encodeContext(new Map([['__proto__', 2]])));
+    expect([...v]).toEqual([['__proto__', 2]]);
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+  });
+
+  it('refuses counters it could not decode', () => {
+    expect(() => encodeContext(vv({ a: 0 }))).toThrow(RangeError);
+    expect(() => encodeContext(vv({ a: 1.5 }))).toThrow(RangeError);
+    expect(() => encodeContext(vv({ a: 2 ** 53 }))).toThrow(RangeError);
+    expect(() => encodeContext(new Map([['\uD800', 1]]))).toThrow(TypeError);
+  });
+
+  const valid = encodeContext(vv({ 'a@k3x9': 3, 'b@p0q1': 2 ** 40 }));
+  const protoMap = new Map<string, number>([['__proto__', 1]]);
+  const manyEntries = b64(pack(Array.from({ length: 1001 }, (_, i) => [`a${i}`, 1]).flat()));
+  const bad: [string, unknown][] = [
+    ['empty string', ''],
+    ['garbage', 'hello world!'],
+    ['not base64url (+/)', 'kA+/'],
+    ['padding', 'kA=='],
+    ['impossible length', 'kAAAA'],
+    ['non-canonical trailing bits', 'kB'],
+    ['truncated valid context', valid.slice(0, -3)],
+    ['valid context plus a byte', b64(Buffer.concat([Buffer.from(valid, 'base64url'), Buffer.from([0x01])]))],
+    ['base64 of non-msgpack', b64(Buffer.from([0xc1]))],
+    ['base64 of text', b64(Buffer.from('{"a":1}'))],
+    ['msgpack string', b64(pack('a'))],
+    ['msgpack nil', b64(pack(null))],
+    ['msgpack map', b64(pack(new Map([['a', 1]])))],
+    ['msgpack object', b64(pack({ a: 1 }))],
+    ['msgpack map with __proto__ key', b64(pack(protoMap))],
+    ['raw map {"__proto__": {"x": 1}}', b64(fromHex('81 a9 5f5f70726f746f5f5f 81 a1 78 01'))],
+    ['odd array', b64(pack(['a', 1, 'b']))],
+    ['nested pairs', b64(pack([['a', 1]]))],
+    ['number actor', b64(pack([1, 1]))],
+    ['nil actor', b64(pack([null, 1]))],
+    ['negative counter', b64(pack(['a', -1]))],
+    ['negative int8 counter', b64(fromHex('92 a1 61 d0 80'))],
+    ['zero counter', b64(pack(['a', 0]))],
+    ['float counter', b64(pack(['a', 1.5]))],
+    ['float64 integral counter', b64(fromHex('92 a1 61 cb 3ff0000000000000'))],
+    ['string counter', b64(pack(['a', '1']))],
+    ['boolean counter', b64(pack(['a', true]))],
+    ['counter 2^53', b64(fromHex('92 a1 61 cf 0020000000000000'))],
+    ['counter 2^64-1', b64(fromHex('92 a1 61 cf ffffffffffffffff'))],
+    ['duplicate actors', b64(pack(['a', 1, 'a', 2]))],
+    ['invalid UTF-8 actor', b64(fromHex('92 a2 c328 01'))],
+    ['array header claiming 2^32-1 entries', b64(fromHex('dd ffffffff a1 61 01'))],
+    ['array16 header longer than the data', b64(fromHex('dc 0100 a1 61 01'))],
+    ['extension type (timestamp)', b64(fromHex('d6 ff 00000001'))],
+    ['extension as counter', b64(fromHex('92 a1 61 d4 01 00'))],
+    ['too many entries (default 1000)', manyEntries],
+    ['huge', 'A'.repeat(70_000)],
+    ['huge but otherwise valid', b64(pack(['x'.repeat(60_000), 1]))],
+    ['not a string (number)', 42],
+    ['not a string (null)', null],
+  ];
+
+  it.each(bad)('rejects %s with InvalidContextError', (_name, s) => {
+    expect(() => decodeContext(s as string)).toThrow(InvalidContextError);
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it('enforces a custom maxEntries', () => {
+    const s = encodeContext(vv({ a: 1, b: 1, c: 1 }));
+    expect(decodeContext(s, 3).size).toBe(3);
+    expect(() => decodeContext(s, 2)).toThrow(InvalidContextError);
+    expect(() => decodeContext(manyEntries, 2000)).not.toThrow();
+  });
+
+  it('accepts other valid encodings of a vector (non-minimal integers, unsorted entries)', () => {
+    expect(decodeContext(b64(fromHex('94 a1 62 cf 0000000000000002 a1 61 cd 0001')))).toEqual(
+      vv({ a: 1, b: 2 }),
+    );
+  });
+
+  it('rejects random strings without throwing anything else', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (s) => {
+        try {
+          decodeContext(s);
+        } catch (e) {
+          expect(e).toBeInstanceOf(InvalidContextError);
+        }
+      }),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 60 }), (b) => {
+        try {
+          decodeContext(b64(b));
+        } catch (e) {
+          expect(e).toBeInstanceOf(InvalidContextError);
+        }
+      }),
+    );
+  });
+});
+
+describe('object encoding', () => {
+  const anyObjectArb = fc.oneof(
+    objectArb,
+    commandsArb.map((c) => play(c).snapshots.at(-1) ?? { ctx: new Map(), siblings: [] }),
+  );
+
+  it('round-trips, and equal objects give equal bytes', () => {
+    fc.assert(
+      fc.property(anyObjectArb, anyObjectArb, (x, y) => {
+        const b = encodeObject(x);
+        const back = decodeObject(b);
+        expect(back).toEqual(x);
+        expect(hex(back)).toBe(Buffer.from(b).toString('hex'));
+        expect(fingerprintInput(x)).toEqual(b);
+        // Objects merged in either order (so built with different Map insertion orders) encode alike.
+        expect(hex(sync(x, y))).toBe(hex(sync(y, x)));
+      }),
+    );
+  });
+
+  it('is plain MessagePack: [[actor, counter, ...], [actor, counter, timestamp, value|nil, ...]]', () => {
+    const o: VersionedObject = {
+      ctx: vv({ b: 2, a: 2 ** 31 + 5 }),
+      siblings: [
+        { dot: ['b', 2], value: null, timestamp: 1.5 },
+        { dot: ['a', 2 ** 31 + 5], value: bytes('hi'), timestamp: 2 ** 40 },
+      ],
+    };
+    const b = encodeObject(o);
+    expect(unpackr.unpack(b)).toEqual([
+      ['a', 2 ** 31 + 5, 'b', 2],
+      ['a', 2 ** 31 + 5, 2 ** 40, bytes('hi'), 'b', 2, 1.5, null],
+    ]);
+    const back = decodeObject(b);
+    expect(back.siblings.map((s) => s.dot)).toEqual([
+      ['a', 2 ** 31 + 5],
+      ['b', 2],
+    ]);
+    expect(values(back)).toEqual(['hi', null]);
+    expect(back.siblings[1]!.timestamp).toBe(1.5);
+  });
+
+  it('is compact for a typical object', () => {
+    const o: VersionedObject = {
+      ctx: vv({ 'a@k3x9': 12, 'b@p0q1': 7, 'c@zz01': 3 }),
+      siblings: [{ dot: ['a@k3x9', 12], value: new Uint8Array(10), timestamp: 1_700_000_000_000 }],
+    };
+    // 3 x (7-byte actor + counter) + actor, counter, 9-byte timestamp, 12-byte value, headers.
+    expect(encodeObject(o).length).toBeLessThanOrEqual(60);
+  });
+
+  it('copies values out of the input buffer', () => {
+    const o: VersionedObject = {
+      ctx: vv({ a: 1 }),
+      siblings: [{ dot: ['a', 1], value: bytes('abc'), timestamp: 0 }],
+    };
+    const buf = Buffer.from(encodeObject(o));
+    const back = decodeObject(buf);
+    buf.fill(0);
+    expect(values(back)).toEqual(['abc']);
+  });
+
+  it('sorts unsorted siblings and accepts them back', () => {
+    const o: VersionedObject = {
+      ctx: vv({ a: 1, b: 1 }),
+      siblings: [
+        { dot: ['b', 1], value: bytes('b'), timestamp: 0 },
+        { dot: ['a', 1], value: bytes('a'), timestamp: 0 },
+      ],
+    };
+    expect(values(decodeObject(encodeObject(o)))).toEqual(['a', 'b']);
+    const unsorted = pack([
+      ['a', 1, 'b', 1],
+      ['b', 1, 0, Buffer.from('b'), 'a', 1, 0, Buffer.from('a')],
+    ]);
+    expect(values(decodeObject(unsorted))).toEqual(['a', 'b']);
+  });
+
+  it('refuses to encode what it could not decode', () => {
+    const ok = { dot: ['a', 1] as const, value: null, timestamp: 0 };
+    expect(() => encodeObject({ ctx: vv({ a: 0 }), siblings: [] })).toThrow(RangeError);
+    expect(() => encodeObject({ ctx: vv({ a: 1 }), siblings: [{ ...ok, timestamp: Number.NaN }] })).toThrow(
+      RangeError,
+    );
+    expect(() => encodeObject({ ctx: vv({ a: 1 }), siblings: [{ ...ok, dot: ['a', 0] }] })).toThrow(
+      RangeError,
+    );
+  });
+
+  const good = encodeObject({
+    ctx: vv({ a: 2 }),
+    siblings: [{ dot: ['a', 2], value: bytes('v'), timestamp: 5 }],
+  });
+  const corrupt: [string, Uint8Array][] = [
+    ['empty', new Uint8Array(0)],
+    ['truncated', good.subarray(0, good.length - 1)],
+    ['trailing byte', Buffer.concat([good, Buffer.from([0])])],
+    ['not an array', pack('x')],
+    ['map', pack({ ctx: [], siblings: [] })],
+    ['three elements', pack([[], [], []])],
+    [
+      'sibling array not a multiple of 4',
+      pack([
+        ['a', 1],
+        ['a', 1, 0],
+      ]),
+    ],
+    [
+      'sibling not covered by ctx',
+      pack([
+        ['a', 1],
+        ['a', 2, 0, null],
+      ]),
+    ],
+    [
+      'sibling of unknown actor',
+      pack([
+        ['a', 1],
+        ['b', 1, 0, null],
+      ]),
+    ],
+    [
+      'duplicate dot',
+      pack([
+        ['a', 1],
+        ['a', 1, 0, null, 'a', 1, 0, null],
+      ]),
+    ],
+    [
+      'sibling counter 0',
+      pack([
+        ['a', 1],
+        ['a', 0, 0, null],
+      ]),
+    ],
+    ['ctx counter 0', pack([['a', 0], []])],
+    ['duplicate ctx actor', pack([['a', 1, 'a', 2], []])],
+    [
+      'value as string',
+      pack([
+        ['a', 1],
+        ['a', 1, 0, 'v'],
+      ]),
+    ],
+    [
+      'timestamp as string',
+      pack([
+        ['a', 1],
+        ['a', 1, '0', null],
+      ]),
+    ],
+    ['NaN timestamp', fromHex('92 92 a1 61 01 94 a1 61 01 cb 7ff8000000000000 c0')],
+    ['bin longer than the data', fromHex('92 92 a1 61 01 94 a1 61 01 00 c6 ffffffff')],
+    ['array header claiming 2^32-1 siblings', fromHex('92 92 a1 61 01 dd ffffffff')],
+  ];
+
+  it.each(corrupt)('rejects %s with CorruptObjectError', (_name, b) => {
+    expect(() => decodeObject(b)).toThrow(CorruptObjectError);
+  });
+
+  it('rejects random bytes without throwing anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (b) => {
+        try {
+          decodeObject(b);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CorruptObjectError);
+        }
+      }),
+    );
+    // Every truncation of a real encoding is caught.
+    fc.assert(
+      fc.property(objectArb, fc.nat(), (o, cut) => {
+        const b = encodeObject(o);
+        const n = cut % b.length;
+        expect(() => decodeObject(b.subarray(0, n))).toThrow(CorruptObjectError);
+      }),
+    );
+    expect(() => decodeObject('x' as unknown as Uint8Array)).toThrow(CorruptObjectError);
+  });
+});
