@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
-import { Coordinator } from './coordinator/coordinator.js';
+import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
@@ -22,7 +22,7 @@ import {
 } from './options.js';
 import { metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
-import { loadHasher, type PreferenceEntry, PreferenceTable, partitionOf, preferenceList } from './ring/index.js';
+import { loadHasher, PreferenceTable, partitionOf, preferenceList } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
@@ -52,7 +52,7 @@ import {
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
   r?: number;
-  /** Whole-operation timeout, ms (default: requestTimeoutMs). */
+  /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs, room for one round of fallbacks). */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -123,8 +123,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private routeCache: {
     owners: readonly string[] | undefined;
     table: PreferenceTable | undefined;
-    entries: (PreferenceEntry[] | undefined)[];
-  } = { owners: undefined, table: undefined, entries: [] };
+    routes: (Routing | undefined)[];
+  } = { owners: undefined, table: undefined, routes: [] };
   private lastRingVersion = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly recorders = { get: new OperationRecorder(), put: new OperationRecorder(), delete: new OperationRecorder() };
@@ -257,7 +257,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   /** The nodes a request for `key` goes to, in order. */
   preferenceList(key: Key): PreferenceListEntry[] {
     const bytes = this.keyBytes(key);
-    return this.route(partitionOf(bytes, this.options.partitions)).map((e) => ({
+    return this.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
       id: e.id,
       address: this.membership.addressOf(e.id) ?? '',
       kind: e.kind,
@@ -348,9 +348,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       if (!known) {
         if (seeds.length === 0) this.membership.bootstrap();
         else await this.membership.join(seeds);
-      } else if (seeds.length > 0) {
+      } else {
         // A restarted node catches up with changes it missed (best effort; gossip continues).
-        await this.membership.join(seeds).catch(() => {});
+        await this.membership.refresh(seeds);
       }
       await this.handoff.open();
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
@@ -389,7 +389,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.ensureRunning();
     const bytes = this.keyBytes(key);
     const r = options.r === undefined ? this.options.quorum.r : validateQuorumPart('r', options.r, this.options.quorum.n);
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
@@ -438,7 +438,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       options.context === undefined
         ? new Map()
         : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
@@ -463,9 +463,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     signal: AbortSignal | undefined,
     forwarded = false,
   ): Promise<PutResult> {
-    const list = this.route(partition);
+    const routing = this.route(partition);
+    const list = routing.list;
     if (list.some((e) => e.id === this.id)) {
-      const object = await this.coordinator.put(key, partition, list, value, context, w, timeoutMs, signal);
+      const object = await this.coordinator.put(key, partition, routing, value, context, w, timeoutMs, signal);
       return { context: encodeContext(object.ctx) };
     }
     if (forwarded) throw new TransportError(`${this.id} is not a replica of this key`);
@@ -491,23 +492,48 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
   }
 
-  /** Preference list for a partition: cached primaries while every node is up. */
-  private route(partition: number): PreferenceEntry[] {
+  /** Where requests for a partition go: cached primaries while every node is up. */
+  private route(partition: number): Routing {
     const owners = this.membership.owners;
     const n = this.options.quorum.n;
-    if (this.detector.downCount === 0) {
-      if (this.routeCache.owners !== owners) {
-        const table = new PreferenceTable(owners, n);
-        this.routeCache = { owners, table, entries: new Array(owners.length) };
-      }
-      let entries = this.routeCache.entries[partition];
-      if (!entries) {
-        entries = this.routeCache.table!.primaries(partition).map((id) => ({ id, kind: 'primary' as const }));
-        this.routeCache.entries[partition] = entries;
-      }
-      return entries;
+    if (this.routeCache.owners !== owners) {
+      this.routeCache = { owners, table: new PreferenceTable(owners, n), routes: new Array(owners.length) };
     }
-    return preferenceList(owners, partition, n, (id) => id === this.id || this.detector.isUp(id), this.options.sloppyQuorum);
+    const cache = this.routeCache;
+    if (this.detector.downCount === 0) {
+      let routing = cache.routes[partition];
+      if (!routing) {
+        const list = cache.table!.primaries(partition).map((id) => ({ id, kind: 'primary' as const }));
+        routing = { list, unavailable: [], nextFallback: this.fallbackFinder(partition) };
+        cache.routes[partition] = routing;
+      }
+      return routing;
+    }
+    const isUp = (id: string) => id === this.id || this.detector.isUp(id);
+    const list = preferenceList(owners, partition, n, isUp, this.options.sloppyQuorum);
+    const covered = new Set<string>();
+    for (const e of list) covered.add(e.hintFor ?? e.id);
+    const unavailable = cache.table!.primaries(partition).filter((id) => !covered.has(id));
+    if (this.options.sloppyQuorum && unavailable.length > 0) {
+      // No healthy stand-in left: ask the primaries believed down anyway. Down is only this
+      // node's opinion, and a request that may time out beats one that cannot succeed.
+      return { list: [...list, ...unavailable.map((id) => ({ id, kind: 'primary' as const }))], unavailable: [] };
+    }
+    return { list, unavailable, nextFallback: this.fallbackFinder(partition) };
+  }
+
+  /** Sloppy quorum: the next healthy owner clockwise from the partition not yet asked. */
+  private fallbackFinder(partition: number): Routing['nextFallback'] {
+    if (!this.options.sloppyQuorum) return undefined;
+    return (exclude) => {
+      const owners = this.membership.owners;
+      const q = owners.length;
+      for (let k = 0; k < q; k++) {
+        const id = owners[(partition + k) % q]!;
+        if (!exclude.has(id) && (id === this.id || this.detector.isUp(id))) return id;
+      }
+      return undefined;
+    };
   }
 
   /** Serves one request from a peer. Malformed input gets an error reply and changes nothing. */
@@ -608,6 +634,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       throw new LimitError('maxKeyBytes', bytes.byteLength, this.options.limits.maxKeyBytes);
     }
     return bytes;
+  }
+
+  /** Whole-operation default: room for one round of fallbacks after a replica times out. */
+  private defaultTimeoutMs(): number {
+    return this.options.requestTimeoutMs * 2;
   }
 
   private maxObjectBytes(): number {

@@ -28,6 +28,19 @@ export interface CoordinatorDeps {
   onBackgroundError: (error: Error, context: string) => void;
 }
 
+/** Where a request for one partition goes. */
+export interface Routing {
+  /** Replicas to ask, in order (primaries, or fallbacks standing in for down primaries). */
+  list: readonly PreferenceEntry[];
+  /** Primaries known down for which no fallback was found: they count as failed from the start. */
+  unavailable: readonly string[];
+  /**
+   * Sloppy quorum only: the next healthy node on the ring not in `exclude`, to stand in for a
+   * replica that failed during this request.
+   */
+  nextFallback?: (exclude: ReadonlySet<string>) => string | undefined;
+}
+
 export interface ReadResult {
   /** Merge of the replies received (undefined: no replica has the key). */
   object: VersionedObject | undefined;
@@ -38,80 +51,68 @@ interface Reply {
   bytes: Uint8Array | undefined;
 }
 
+interface FanOut<R> {
+  operation: 'get' | 'put' | 'delete';
+  routing: Routing;
+  required: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** Replicas that already acknowledged (the coordinator's own store). */
+  acked: readonly string[];
+  send: (entry: PreferenceEntry) => Promise<R>;
+  onReply: (entry: PreferenceEntry, reply: R) => void;
+  /** Keep replacing failed replicas with fallbacks after the quorum is met (writes: N copies). */
+  fallbackAfterQuorum: boolean;
+  /** Runs once every replica asked has answered or failed. */
+  onAllSettled?: () => void;
+}
+
 export class Coordinator {
   constructor(private readonly deps: CoordinatorDeps) {}
 
   async get(
     key: Uint8Array,
     partition: number,
-    list: readonly PreferenceEntry[],
+    routing: Routing,
     r: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<ReadResult> {
-    const tracker = new QuorumTracker(r, list.length);
-    if (tracker.outcome === 'failed') {
-      throw new QuorumError('get', r, 0, [{ node: '*', reason: `only ${list.length} replicas reachable` }]);
-    }
     const replies: Reply[] = [];
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
-    let settled = false;
-
-    const result = new Promise<ReadResult>((resolve, reject) => {
-      const finish = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        timer.cancel();
-        removeAbort();
-        if (error) reject(error);
-        else resolve({ object: mergeReplies(replies) });
-      };
-      const timer: Timer = this.deps.clock.setTimeout(
-        () => finish(quorumTimeout('get', tracker, list)),
-        timeoutMs,
-      );
-      const removeAbort = onAbort(signal, (reason) => finish(reason));
-      let done = 0;
-      for (const entry of list) {
-        this.readOne(entry, key, partition, perRequestMs, signal).then(
-          (bytes) => {
-            replies.push({ entry, bytes });
-            if (tracker.ack(entry.id) === 'met') finish(undefined);
-          },
-          (err) => {
-            if (tracker.fail(entry.id, reasonOf(err)) === 'failed') {
-              finish(new QuorumError('get', r, tracker.acked.length, tracker.failures));
-            }
-          },
-        ).finally(() => {
-          if (++done === list.length && this.deps.readRepair) this.repair(key, partition, replies);
-        });
-      }
+    await this.fanOut<Uint8Array | undefined>({
+      operation: 'get',
+      routing,
+      required: r,
+      timeoutMs,
+      signal,
+      acked: [],
+      send: (entry) => this.readOne(entry, key, partition, perRequestMs, signal),
+      onReply: (entry, bytes) => replies.push({ entry, bytes }),
+      fallbackAfterQuorum: false,
+      onAllSettled: () => {
+        if (this.deps.readRepair) this.repair(key, partition, replies);
+      },
     });
-    return result;
+    return { object: mergeReplies(replies) };
   }
 
   /**
-   * Coordinates a put on this node, which must be in `list`. Stores locally first (the new
-   * version depends on the local object), then replicates to the others.
+   * Coordinates a put on this node, which must be in the routing list. Stores locally first (the
+   * new version depends on the local object), then replicates to the others.
    */
   async put(
     key: Uint8Array,
     partition: number,
-    list: readonly PreferenceEntry[],
+    routing: Routing,
     value: Uint8Array | null,
     context: VersionVector,
     w: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<VersionedObject> {
-    const operation = value === null ? 'delete' : 'put';
-    const mine = list.find((e) => e.id === this.deps.self);
+    const mine = routing.list.find((e) => e.id === this.deps.self);
     if (!mine) throw new RangeError('put: the coordinator must be in the preference list');
-    const tracker = new QuorumTracker(w, list.length);
-    if (tracker.outcome === 'failed') {
-      throw new QuorumError(operation, w, 0, [{ node: '*', reason: `only ${list.length} replicas reachable` }]);
-    }
     const object = await this.deps.replica.coordinate(
       partition,
       key,
@@ -121,41 +122,86 @@ export class Coordinator {
       this.deps.clock.now(),
       mine.hintFor ?? null,
     );
-    if (tracker.ack(mine.id) === 'met' && list.length === 1) return object;
     const encoded = encodeObject(object);
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
+    await this.fanOut<unknown>({
+      operation: value === null ? 'delete' : 'put',
+      routing: { ...routing, list: routing.list.filter((e) => e !== mine) },
+      required: w,
+      timeoutMs,
+      signal,
+      acked: [mine.id],
+      send: (entry) =>
+        this.deps.rpc.call(
+          entry.id,
+          [MessageType.Store, partition, entry.hintFor ?? null, [[key, encoded]]],
+          perRequestMs,
+        ),
+      onReply: () => {},
+      fallbackAfterQuorum: true,
+    });
+    return object;
+  }
 
-    return new Promise<VersionedObject>((resolve, reject) => {
+  /**
+   * Sends to every replica of the routing, counts acknowledgements, replaces a replica that
+   * fails with the next healthy node (sloppy quorum), and settles as soon as the outcome is
+   * known: met, impossible, timed out or aborted.
+   */
+  private fanOut<R>(f: FanOut<R>): Promise<void> {
+    const { list, unavailable, nextFallback } = f.routing;
+    const tracker = new QuorumTracker(f.required, f.acked.length + list.length + unavailable.length);
+    for (const id of f.acked) tracker.ack(id);
+    for (const id of unavailable) tracker.fail(id, 'down');
+    const tried = new Set<string>([...f.acked, ...list.map((e) => e.id), ...unavailable]);
+    return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let outstanding = 0;
+      const waiting = new Set<string>();
       const finish = (error: unknown) => {
         if (settled) return;
         settled = true;
         timer?.cancel();
         removeAbort();
         if (error) reject(error);
-        else resolve(object);
+        else resolve();
       };
-      let timer: Timer | undefined;
-      const removeAbort = onAbort(signal, (reason) => finish(reason));
-      for (const entry of list) {
-        if (entry.id === this.deps.self) continue;
-        this.deps.rpc
-          .call(entry.id, [MessageType.Store, partition, entry.hintFor ?? null, [[key, encoded]]], perRequestMs, signal)
+      const check = () => {
+        const outcome = tracker.outcome;
+        if (outcome === 'met') finish(undefined);
+        else if (outcome === 'failed') finish(new QuorumError(f.operation, f.required, tracker.acked.length, tracker.failures));
+      };
+      const launch = (entry: PreferenceEntry) => {
+        outstanding++;
+        waiting.add(entry.id);
+        f.send(entry)
           .then(
-            () => {
-              if (tracker.ack(entry.id) === 'met') finish(undefined);
+            (reply) => {
+              f.onReply(entry, reply);
+              tracker.ack(entry.id);
             },
             (err) => {
-              if (tracker.fail(entry.id, reasonOf(err)) === 'failed') {
-                finish(new QuorumError(operation, w, tracker.acked.length, tracker.failures));
+              const fallback = nextFallback && (!settled || f.fallbackAfterQuorum) ? nextFallback(tried) : undefined;
+              if (fallback !== undefined) {
+                tried.add(fallback);
+                tracker.extend();
+                launch({ id: fallback, kind: 'fallback', hintFor: entry.hintFor ?? entry.id });
               }
+              tracker.fail(entry.id, reasonOf(err));
             },
-          );
-      }
-      if (tracker.outcome === 'met') finish(undefined);
-      else if (!settled) {
-        timer = this.deps.clock.setTimeout(() => finish(quorumTimeout(operation, tracker, list)), timeoutMs);
-      }
+          )
+          .finally(() => {
+            waiting.delete(entry.id);
+            check();
+            if (--outstanding === 0) f.onAllSettled?.();
+          });
+      };
+      let timer: Timer | undefined;
+      const removeAbort = onAbort(f.signal, (reason) => finish(reason));
+      for (const entry of list) launch(entry);
+      check();
+      if (outstanding === 0) f.onAllSettled?.();
+      if (!settled) timer = this.deps.clock.setTimeout(() => finish(quorumTimeout(f.operation, tracker, waiting)), f.timeoutMs);
     });
   }
 
@@ -221,13 +267,9 @@ function mergeReplies(replies: readonly Reply[]): VersionedObject | undefined {
 function quorumTimeout(
   operation: 'get' | 'put' | 'delete',
   tracker: QuorumTracker,
-  list: readonly PreferenceEntry[],
+  waiting: ReadonlySet<string>,
 ): QuorumError {
-  const answered = new Set([...tracker.acked, ...tracker.failures.map((f) => f.node)]);
-  const failures = [
-    ...tracker.failures,
-    ...list.filter((e) => !answered.has(e.id)).map((e) => ({ node: e.id, reason: 'DYNAMO_TIMEOUT' })),
-  ];
+  const failures = [...tracker.failures, ...[...waiting].map((node) => ({ node, reason: 'DYNAMO_TIMEOUT' }))];
   return new QuorumError(operation, tracker.required, tracker.acked.length, failures, {
     cause: new TimeoutError(`${operation} timed out`),
   });

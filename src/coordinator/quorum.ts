@@ -13,7 +13,8 @@ export class QuorumTracker {
 
   constructor(
     readonly required: number,
-    readonly total: number,
+    /** Replicas asked so far; grows when a fallback replaces a failed replica (`extend`). */
+    public total: number,
   ) {
     if (!(Number.isInteger(required) && required >= 1)) throw new RangeError(`required must be >= 1, got ${required}`);
   }
@@ -27,6 +28,11 @@ export class QuorumTracker {
 
   get outstanding(): number {
     return this.total - this.acked.length - this.failures.length;
+  }
+
+  /** One more replica is asked (a fallback standing in for one that failed). */
+  extend(): void {
+    this.total++;
   }
 
   ack(node: string): QuorumOutcome {

@@ -9,7 +9,7 @@
  */
 import { LimitError } from '../errors.js';
 import type { Logger } from '../options.js';
-import { allHintsRange, hintKey, hintRangeFor, parseHintKey } from '../replica/layout.js';
+import { allHintsRange, hintRangeFor, parseHintKey } from '../replica/layout.js';
 import type { Replica } from '../replica/replica.js';
 import type { Storage } from '../storage/types.js';
 import type { Rpc } from '../transport/rpc.js';
@@ -48,7 +48,27 @@ export class HintedHandoff {
   private stopped = false;
   private again = false;
 
-  constructor(private readonly deps: HintedHandoffDeps) {}
+  constructor(private readonly deps: HintedHandoffDeps) {
+    deps.replica.hints = {
+      admit: (target) => {
+        if (this.total < this.deps.maxHints) return;
+        this.refusedCount++;
+        this.deps.logger.warn({ target, maxHints: this.deps.maxHints }, 'hint store full: hint refused');
+        throw new LimitError('maxHints', this.total + 1, this.deps.maxHints, 'hint store full');
+      },
+      created: (target) => {
+        this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
+        this.total++;
+        this.storedCount++;
+      },
+      deleted: (target) => {
+        const left = (this.pending.get(target) ?? 1) - 1;
+        if (left > 0) this.pending.set(target, left);
+        else this.pending.delete(target);
+        this.total--;
+      },
+    };
+  }
 
   /** Counts the hints left in storage by an earlier run (hints survive restarts). */
   async open(): Promise<void> {
@@ -86,17 +106,7 @@ export class HintedHandoff {
 
   /** Keeps `object` for `target`. Refused with LimitError (nothing written) when the store is full. */
   async store(target: string, partition: number, key: Uint8Array, object: VersionedObject): Promise<void> {
-    if (this.total >= this.deps.maxHints && !(await this.deps.storage.get(hintKey(target, partition, key)))) {
-      this.refusedCount++;
-      this.deps.logger.warn({ target, maxHints: this.deps.maxHints }, 'hint store full: hint refused');
-      throw new LimitError('maxHints', this.total + 1, this.deps.maxHints, 'hint store full');
-    }
-    const outcome = await this.deps.replica.merge(partition, key, object, target);
-    if (outcome === 'created') {
-      this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
-      this.total++;
-    }
-    if (outcome !== 'unchanged') this.storedCount++;
+    await this.deps.replica.merge(partition, key, object, target);
   }
 
   /** The owner came back: deliver now rather than at the next interval. */
@@ -159,11 +169,7 @@ export class HintedHandoff {
       }
       let delivered = 0;
       for (const h of batch) {
-        if (await this.deps.replica.deleteIfUnchanged(h.storageKey, h.bytes)) {
-          delivered++;
-          this.total--;
-          this.pending.set(target, Math.max(0, (this.pending.get(target) ?? 1) - 1));
-        }
+        if (await this.deps.replica.deleteHintIfUnchanged(target, h.storageKey, h.bytes)) delivered++;
       }
       this.deliveredCount += delivered;
       if (delivered > 0) this.deps.onDelivered(target, delivered);

@@ -366,8 +366,16 @@ export class LevelStorage implements Storage {
   async #writeAlone(operations: StorageOperation[], sync: boolean): Promise<void> {
     this.#stats.groups++;
     this.#stats.operations += operations.length;
+    const db = this.#db!;
     try {
-      await this.#db!.batch(operations, { sync });
+      // A lone operation is atomic anyway, and put/del skip abstract-level's batch bookkeeping.
+      if (operations.length === 1) {
+        const op = operations[0]!;
+        if (op.type === 'put') await db.put(op.key, op.value, { sync });
+        else await db.del(op.key, { sync });
+      } else {
+        await db.batch(operations, { sync });
+      }
     } catch (error) {
       this.#stats.failedGroups++;
       throw this.#wrap('batch', error);

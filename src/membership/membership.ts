@@ -145,6 +145,28 @@ export class Membership {
     }
   }
 
+  /**
+   * A restarted node catches up: one gossip exchange with the first seed or known member that
+   * answers, no retries (it is already in the ring; periodic gossip does the rest).
+   */
+  async refresh(seeds: readonly string[]): Promise<void> {
+    const members = this.current.members.filter((m) => m.id !== this.deps.id).map((m) => m.address);
+    for (const seed of new Set([...seeds, ...members])) {
+      if (seed === this.deps.address()) continue;
+      try {
+        const reply = await this.deps.rpc.callAddress(
+          seed,
+          [MessageType.Gossip, stateToWire(this.current)],
+          this.deps.requestTimeoutMs,
+        );
+        this.merge(checkState(reply[0], this.deps.partitions));
+        return;
+      } catch {
+        // Not reachable now: the periodic gossip will catch up with someone else.
+      }
+    }
+  }
+
   /** A node asked to join through us: record it, and let the claimant place it in the ring. */
   async handleJoin(wireMember: unknown): Promise<unknown> {
     const record = memberFromWire(wireMember);

@@ -26,9 +26,21 @@ export interface ReplicaOptions {
 /** Called after every local change of a data key (anti-entropy keeps its trees current with it). */
 export type ChangeListener = (partition: number, key: Uint8Array, before: Uint8Array | undefined, after: Uint8Array) => void;
 
+/**
+ * Decides whether a new hint may be created and hears when one is created or deleted, so the
+ * hint store's size is known without scanning and bounded (`maxHints`).
+ */
+export interface HintPolicy {
+  /** Throws (LimitError) when no new hint for `target` may be created. */
+  admit(target: string): void;
+  created(target: string): void;
+  deleted(target: string): void;
+}
+
 export class Replica {
   private readonly locks = new KeyLocks();
   private readonly listeners: ChangeListener[] = [];
+  hints: HintPolicy | undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -63,6 +75,7 @@ export class Replica {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.locks.run(lockId(storageKey), async () => {
       const before = await this.get(storageKey);
+      if (!before && hintFor !== null) this.hints?.admit(hintFor);
       const merged = before
         ? prune(sync(decodeObject(before), incoming), this.options.maxClockEntries)
         : prune(incoming, this.options.maxClockEntries);
@@ -70,6 +83,7 @@ export class Replica {
       if (before && equalBytes(before, after)) return 'unchanged';
       await this.write([{ type: 'put', key: storageKey, value: after }]);
       if (hintFor === null) this.notify(partition, key, before, after);
+      else if (!before) this.hints?.created(hintFor);
       return before ? 'changed' : 'created';
     });
   }
@@ -90,6 +104,7 @@ export class Replica {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.locks.run(lockId(storageKey), async () => {
       const before = await this.get(storageKey);
+      if (!before && hintFor !== null) this.hints?.admit(hintFor);
       const local = before ? decodeObject(before) : undefined;
       const next = prune(update(local, context, actor, value, timestamp), this.options.maxClockEntries);
       const live = next.siblings.length;
@@ -104,16 +119,18 @@ export class Replica {
       const after = encodeObject(next);
       await this.write([{ type: 'put', key: storageKey, value: after }]);
       if (hintFor === null) this.notify(partition, key, before, after);
+      else if (!before) this.hints?.created(hintFor);
       return next;
     });
   }
 
-  /** Deletes `storageKey` only if it still holds `expected` (hint delivery: a hint that changed meanwhile stays). */
-  async deleteIfUnchanged(storageKey: Uint8Array, expected: Uint8Array): Promise<boolean> {
+  /** Deletes the hint only if it still holds `expected` (a hint that changed meanwhile stays). */
+  async deleteHintIfUnchanged(target: string, storageKey: Uint8Array, expected: Uint8Array): Promise<boolean> {
     return this.locks.run(lockId(storageKey), async () => {
       const current = await this.get(storageKey);
       if (!current || !equalBytes(current, expected)) return false;
       await this.write([{ type: 'del', key: storageKey }]);
+      this.hints?.deleted(target);
       return true;
     });
   }

@@ -28,10 +28,10 @@ export interface ClaimMember {
 const MAX_PARTITIONS = 65_536;
 const MAX_WEIGHT = 1_000_000;
 /**
- * Caps the swap search (counted in candidate evaluations; deterministic) so that a pathological
+ * Caps the swap search (counted in exact window evaluations; deterministic) so that a pathological
  * weighted ring, where windows cannot all be fixed anyway, cannot make a claim slow.
  */
-const REPAIR_BUDGET = 2_000_000;
+const REPAIR_BUDGET = 4_000_000;
 /** Rotations tried when a ring has to be re-dealt; bounds that fallback at O(Q·this). */
 const MAX_ROTATIONS = 4096;
 
@@ -281,7 +281,7 @@ function claimFresh(st: State): void {
 // Reassignment from a previous ring
 
 function claimFrom(st: State): void {
-  const { q, own, prev, count, target, w, totalW } = st;
+  const { q, mask, own, prev, count, target, w, totalW } = st;
   own.set(prev);
   for (let p = 0; p < q; p++) if (own[p]! >= 0) count[own[p]!]! += 1;
   computeTargets(st, count);
@@ -310,7 +310,13 @@ function claimFrom(st: State): void {
   // above its share, preferring partitions that fix a repeated window, then ones that create none,
   // then the one furthest from the taker's other partitions (keeps room for its later picks).
   const dist = new Int32Array(q);
-  for (;;) {
+  // A taker's window deltas only change near a reassigned partition, so they are cached per taker
+  // and invalidated locally: keeps large weighted transfers at O(moves·Q) cheap steps.
+  const spreadable = st.s >= st.l;
+  const reach = 2 * (st.l - 1);
+  const changedAt = new Int32Array(q);
+  const caches = new Map<number, { dv: Int32Array; at: Int32Array }>();
+  for (let step = 1; ; step++) {
     let r = -1;
     let rGap = 0;
     for (let m = 0; m < st.s; m++) {
@@ -323,6 +329,11 @@ function claimFrom(st: State): void {
     }
     if (r < 0) break;
     distanceTo(st, r, dist);
+    let cache = caches.get(r);
+    if (cache === undefined) {
+      cache = { dv: new Int32Array(q), at: new Int32Array(q) };
+      caches.set(r, cache);
+    }
     let best = -1;
     let bestDv = 0;
     let bestSurplus = 0;
@@ -330,7 +341,15 @@ function claimFrom(st: State): void {
     for (let p = 0; p < q; p++) {
       const d = own[p]!;
       if (count[d]! <= target[d]!) continue;
-      const dv = deltaAssign(st, p, r);
+      let dv = 0;
+      if (spreadable) {
+        if (cache.at[p]! > 0 && cache.at[p]! >= changedAt[p]!) dv = cache.dv[p]!;
+        else {
+          dv = deltaAssign(st, p, r);
+          cache.dv[p] = dv;
+          cache.at[p] = step;
+        }
+      }
       const surplus = count[d]! * totalW - q * w[d]!;
       const better =
         best < 0 ||
@@ -344,6 +363,7 @@ function claimFrom(st: State): void {
       }
     }
     assign(st, best, r);
+    for (let k = -reach; k <= reach; k++) changedAt[(best + k) & mask] = step + 1;
   }
 
   if (st.s >= st.l) repair(st);
@@ -380,54 +400,74 @@ function distanceTo(st: State, m: number, dist: Int32Array): void {
 }
 
 /**
- * Local search: for a repeated window, the swap of one of its partitions with any other partition
- * that removes the most repeated windows (then moves the fewest partitions away from `prev`).
- * Swaps keep every count, so balance is untouched. Stops when no window can be improved.
+ * Local search over swaps (a swap keeps every count, so balance is untouched). For each window that
+ * repeats a member whose target leaves room to be spread (target·L ≤ Q: an overloaded member's
+ * repeats are unavoidable and already spread by the deal), try swapping the repeated partition with
+ * every other partition and take the swap that removes the most repeated windows, then the one that
+ * moves fewest partitions away from `prev`. Candidates are first screened cheaply (neither owner
+ * lands next to a copy of itself); a window that no screened swap fixes gets an exhaustive search,
+ * within a deterministic budget. Passes repeat while they improve anything.
  */
 function repair(st: State): void {
-  const { q, l, own, prev, mask } = st;
-  if (totalBad(st) === 0) return;
-  const stuck = new Uint8Array(q);
+  const { q, l, s, own, prev, mask, target } = st;
+  const roomy = new Uint8Array(s);
+  for (let m = 0; m < s; m++) roomy[m] = target[m]! * l <= q ? 1 : 0;
   let budget = REPAIR_BUDGET;
   const moved = (p: number, m: number) => (m === prev[p] ? 0 : 1);
-  while (budget > 0) {
-    let start = -1;
-    for (let s = 0; s < q; s++) {
-      if (!stuck[s] && bad(st, s)) {
-        start = s;
-        break;
-      }
+  // Whether m occurs within distance < L of p, ignoring position `skip`.
+  const near = (p: number, m: number, skip: number) => {
+    for (let k = 1; k < l; k++) {
+      const a = (p + k) & mask;
+      const b = (p - k) & mask;
+      if ((own[a] === m && a !== skip) || (own[b] === m && b !== skip)) return true;
     }
-    if (start < 0) return;
-    let bestP = -1;
+    return false;
+  };
+  // Whether window `start` holds a spreadable member twice.
+  const repeated = (start: number) => {
+    for (let i = 0; i < l - 1; i++) {
+      const a = own[(start + i) & mask]!;
+      if (!roomy[a]) continue;
+      for (let j = i + 1; j < l; j++) if (own[(start + j) & mask] === a) return true;
+    }
+    return false;
+  };
+  const cost = 4 * l; // windows one exact evaluation looks at
+  // The best improving swap of p with any partition, applied; false when there is none.
+  const fix = (p: number, screened: boolean) => {
+    const a = own[p]!;
     let bestR = -1;
     let bestDv = 0;
     let bestDm = 0;
-    for (let k = 0; k < l; k++) {
-      const p = (start + k) & mask;
-      for (let r = 0; r < q; r++) {
-        if (own[r] === own[p]) continue;
-        budget--;
-        const dv = deltaSwap(st, p, r);
-        if (dv >= 0 || dv > bestDv) continue;
-        const dm =
-          moved(p, own[r]!) + moved(r, own[p]!) - moved(p, own[p]!) - moved(r, own[r]!);
-        if (bestP < 0 || dv < bestDv || dm < bestDm) {
-          bestP = p;
-          bestR = r;
-          bestDv = dv;
-          bestDm = dm;
-        }
+    for (let r = 0; r < q; r++) {
+      const b = own[r]!;
+      if (b === a) continue;
+      if (screened && (near(r, a, p) || near(p, b, r))) continue;
+      budget -= cost;
+      const dv = deltaSwap(st, p, r);
+      if (dv >= 0 || dv > bestDv) continue;
+      const dm = moved(p, b) + moved(r, a) - moved(p, a) - moved(r, b);
+      if (bestR < 0 || dv < bestDv || dm < bestDm) {
+        bestR = r;
+        bestDv = dv;
+        bestDm = dm;
       }
     }
-    if (bestP < 0) {
-      stuck[start] = 1;
-      continue;
-    }
-    const a = own[bestP]!;
-    own[bestP] = own[bestR]!;
+    if (bestR < 0) return false;
+    own[p] = own[bestR]!;
     own[bestR] = a;
-    stuck.fill(0);
+    return true;
+  };
+  for (let improved = true; improved && budget > 0; ) {
+    improved = false;
+    for (let start = 0; start < q && budget > 0; start++) {
+      if (!repeated(start)) continue;
+      let done = false;
+      for (let tier = 0; tier < 2 && !done && budget > 0; tier++) {
+        for (let k = l - 1; k >= 0 && !done && budget > 0; k--) done = fix((start + k) & mask, tier === 0);
+      }
+      if (done) improved = true;
+    }
   }
 }
 

@@ -10,6 +10,10 @@ const BTree: BTreeClass =
   (BTreeModule as unknown as { default?: BTreeClass }).default ?? (BTreeModule as unknown as BTreeClass);
 type Tree = BTreeModule.default<string, Uint8Array>;
 
+// Plain string order (sorted-btree's default comparator also handles numbers, dates and arrays,
+// and pays for it on every comparison).
+const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
  * In-memory `Storage` on a B+ tree: the default for tests and the simulator, deterministic
  * (every call settles in the same microtask order on every run).
@@ -31,7 +35,7 @@ type Tree = BTreeModule.default<string, Uint8Array>;
 export class MemoryStorage implements Storage {
   readonly supports: { readonly permanence: boolean } = Object.freeze({ permanence: false });
 
-  #tree: Tree = new BTree<string, Uint8Array>();
+  #tree: Tree = new BTree<string, Uint8Array>(undefined, compareKeys);
   #open = false;
   // Bumped by close(): an iteration started before a close() fails instead of reading on.
   #epoch = 0;

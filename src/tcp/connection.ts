@@ -75,7 +75,7 @@ export class FramedSocket {
   }
 
   get closedOrClosing(): boolean {
-    return this.isClosed || this.socket.destroyed;
+    return this.isClosed || this.socket.destroyed || this.socket.writableEnded;
   }
 
   /** Bytes queued here or in the socket, not yet handed to the kernel. */
@@ -149,8 +149,7 @@ export class FramedSocket {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.isClosed || this.waitingDrain || this.queue.length === 0) return;
-    if (this.socket.destroyed) return;
+    if (this.closedOrClosing || this.waitingDrain || this.queue.length === 0) return;
     const frames = this.queue;
     const buf = encodeFrames(frames, this.queueBytes);
     this.queue = [];
@@ -176,7 +175,8 @@ export class FramedSocket {
 
   private drainFrames(): void {
     try {
-      while (!this.readPaused && !this.isClosed) {
+      // Stop at once when a frame's handling closed the connection: nothing after it counts.
+      while (!this.readPaused && !this.isClosed && !this.socket.destroyed) {
         const frame = this.decoder.next();
         if (!frame) return;
         this.opts.counters.framesReceived++;

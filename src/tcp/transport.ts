@@ -115,7 +115,11 @@ const CERT_ERROR_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Errors returned by the user's `checkServerIdentity`: also authentication failures. */
+const identityErrors = new WeakSet<object>();
+
 function isTlsAuthError(err: unknown): boolean {
+  if (typeof err === 'object' && err !== null && identityErrors.has(err)) return true;
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && (CERT_ERROR_CODES.has(code) || code.startsWith('ERR_SSL_'));
 }
@@ -366,7 +370,12 @@ export class TcpTransport implements Transport {
         secureContext: this.clientContext,
         rejectUnauthorized: true,
         // Peers are dialled by ip:port; the chain is verified against `ca` (see TcpTlsOptions).
-        checkServerIdentity: o.tls.checkServerIdentity ?? (() => undefined),
+        checkServerIdentity: (hostname, cert) => {
+          const check = o.tls?.checkServerIdentity;
+          const err = check ? check(hostname, cert) : undefined;
+          if (err) identityErrors.add(err);
+          return err;
+        },
         ...(o.tls.servername !== undefined ? { servername: o.tls.servername } : {}),
       });
     } else {
@@ -546,6 +555,8 @@ export class TcpTransport implements Transport {
     // Unverified client certificate: never read from it; say why, close, and bound the wait.
     this.authFailures++;
     socket.on('error', noop);
+    // Discard (never parse) what it sends, so its close is noticed.
+    socket.resume();
     const reason = `client certificate rejected: ${String(socket.authorizationError ?? 'no certificate')}`;
     socket.end(encodeFrame(FrameType.Reject, 0, Buffer.from(reason, 'utf8')));
     const timer = this.o.clock.setTimeout(() => socket.destroy(), this.o.handshakeTimeoutMs);

@@ -15,8 +15,11 @@ export class FormatError extends Error {
 }
 
 // One growable scratch buffer for all encoders: encoding is synchronous, so it is never shared
-// between two encodings in flight, and each result is a right-sized copy.
-let buf = new Uint8Array(1024);
+// between two encodings in flight, and each result is a right-sized copy. After a huge value it
+// shrinks back rather than pinning that much memory for good.
+const INITIAL_SCRATCH = 4096;
+const MAX_KEPT_SCRATCH = 1024 * 1024;
+let buf = new Uint8Array(INITIAL_SCRATCH);
 let view = new DataView(buf.buffer);
 let pos = 0;
 const textEncoder = new TextEncoder();
@@ -35,6 +38,10 @@ function ensure(n: number): void {
 export const writer = {
   reset(): void {
     pos = 0;
+    if (buf.length > MAX_KEPT_SCRATCH) {
+      buf = new Uint8Array(INITIAL_SCRATCH);
+      view = new DataView(buf.buffer);
+    }
   },
   /** What was written since reset(), without copying: valid only until the next reset(). */
   view(): Uint8Array {
@@ -92,20 +99,19 @@ export const writer = {
   },
   str(s: string): void {
     const len = s.length;
-    // ASCII fast path: actor ids are short ASCII in practice, byte length = string length.
-    let ascii = true;
-    for (let i = 0; i < len; i++) {
-      if (s.charCodeAt(i) >= 0x80) {
-        ascii = false;
-        break;
-      }
+    // ASCII fast path (actor ids in practice): byte length = string length, one pass; on the
+    // first non-ASCII character rewind and take the general path.
+    const mark = pos;
+    strHeader(len);
+    ensure(len);
+    let i = 0;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[pos++] = c;
     }
-    if (ascii) {
-      strHeader(len);
-      ensure(len);
-      for (let i = 0; i < len; i++) buf[pos++] = s.charCodeAt(i);
-      return;
-    }
+    if (i === len) return;
+    pos = mark;
     // TextEncoder would silently turn a lone surrogate into U+FFFD, i.e. a different actor.
     if (LONE_SURROGATE.test(s)) throw new TypeError('actor is not a well-formed UTF-16 string');
     const bytes = textEncoder.encode(s);
@@ -163,8 +169,15 @@ export class Reader {
   pos = 0;
   private readonly view: DataView;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  private readonly bytes: Uint8Array;
+
+  constructor(input: Uint8Array) {
+    // A plain Uint8Array view, so slice() copies even when the input is a Buffer.
+    this.bytes =
+      input.constructor === Uint8Array
+        ? input
+        : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   }
 
   get done(): boolean {
@@ -311,14 +324,8 @@ export class Reader {
     this.need(n);
     const start = this.pos;
     this.pos += n;
-    const b = this.bytes;
-    const bytes = b.subarray(start, start + n);
-    if (n <= 64) {
-      // Short ASCII (every actor id in practice) skips TextDecoder's call overhead.
-      for (let i = 0; i < n; i++) if (bytes[i]! >= 0x80) return decodeUtf8(bytes);
-      return String.fromCharCode.apply(null, bytes as unknown as number[]);
-    }
-    return decodeUtf8(bytes);
+    if (n <= MAX_CACHED_STR) return shortStr(this.bytes, start, n);
+    return decodeUtf8(this.bytes.subarray(start, start + n));
   }
 
   isNil(): boolean {
@@ -344,11 +351,45 @@ export class Reader {
       this.pos += 4;
     } else throw new FormatError(`expected bin, got type byte 0x${t.toString(16)}`);
     this.need(n);
-    // new Uint8Array(view) copies; Buffer#slice would not.
-    const out = new Uint8Array(this.bytes.subarray(this.pos, this.pos + n));
+    const out = this.bytes.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
+}
+
+// Actor ids are few per cluster and repeat in every object decoded, so short ASCII strings come
+// from a small direct-mapped cache: no allocation on a hit, and the same string instance each
+// time (its hash is computed once for Map lookups). A hit compares every byte, so a collision only
+// costs a miss.
+const MAX_CACHED_STR = 32;
+const CACHE_SIZE = 256;
+const cacheBytes: (Uint8Array | undefined)[] = new Array(CACHE_SIZE);
+const cacheStrs: string[] = new Array(CACHE_SIZE);
+
+function shortStr(b: Uint8Array, start: number, n: number): string {
+  let h = n;
+  for (let i = start; i < start + n; i++) {
+    const c = b[i]!;
+    if (c >= 0x80) return decodeUtf8(b.subarray(start, start + n));
+    h = (h * 31 + c) | 0;
+  }
+  const slot = h & (CACHE_SIZE - 1);
+  const cached = cacheBytes[slot];
+  if (cached !== undefined && cached.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (cached[i] !== b[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cacheStrs[slot]!;
+  }
+  let s = '';
+  for (let i = start; i < start + n; i++) s += String.fromCharCode(b[i]!);
+  cacheBytes[slot] = b.slice(start, start + n);
+  cacheStrs[slot] = s;
+  return s;
 }
 
 function decodeUtf8(b: Uint8Array): string {

@@ -34,7 +34,7 @@ export interface VersionedObject {
  *
  * `minCounter` (optional, default 0) is a floor for the new dot's counter. Passing a value that
  * only grows per actor (e.g. the coordinator's clock in ms, or a persisted per-incarnation
- * sequence) guarantees an actor never reissues a dot that `prune` dropped from a ctx elsewhere.
+ * sequence; an integer, so floor a clock reading) guarantees an actor never reissues a dot that `prune` dropped from a ctx elsewhere.
  *
  * Throws `InvalidContextError` when the new counter would not be a safe integer: only a forged
  * context (a counter near 2^53) can cause that.
@@ -48,6 +48,9 @@ export function update(
   minCounter = 0,
 ): VersionedObject {
   if (!Number.isFinite(timestamp)) throw new RangeError(`timestamp must be finite, got ${timestamp}`);
+  if (!Number.isSafeInteger(minCounter) || minCounter < 0) {
+    throw new RangeError(`minCounter must be a non-negative integer, got ${minCounter}`);
+  }
   const localCtx = local?.ctx;
   const counter = Math.max(localCtx?.get(actor) ?? 0, context.get(actor) ?? 0, minCounter - 1) + 1;
   if (!Number.isSafeInteger(counter)) {

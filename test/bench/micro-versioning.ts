@@ -5,7 +5,6 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import {
-  type VersionedObject,
   compare,
   decodeContext,
   decodeObject,
@@ -13,6 +12,7 @@ import {
   encodeObject,
   sync,
   update,
+  type VersionedObject,
 } from '../../src/versioning/index.js';
 import type { BenchRow } from './lib.js';
 
@@ -31,12 +31,16 @@ const xCopy = decodeObject(encodeObject(x));
 
 let sink = 0;
 
+/** Best of 3 timed runs after a warm-up: the least disturbed run on a shared machine. */
 function measure(scenario: string, iterations: number, op: (i: number) => void): BenchRow {
   for (let i = 0; i < Math.min(iterations, 20_000); i++) op(i); // warm up the JIT
-  const t0 = performance.now();
-  for (let i = 0; i < iterations; i++) op(i);
-  const seconds = (performance.now() - t0) / 1000;
-  return { scenario, opsPerSec: iterations / seconds };
+  let best = 0;
+  for (let run = 0; run < 3; run++) {
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) op(i);
+    best = Math.max(best, iterations / ((performance.now() - t0) / 1000));
+  }
+  return { scenario, opsPerSec: best };
 }
 
 export async function benchVersioning(): Promise<BenchRow[]> {
@@ -44,17 +48,17 @@ export async function benchVersioning(): Promise<BenchRow[]> {
   const encoded = encodeObject(x);
 
   rows.push(
-    measure('versioning sync, divergent (2+2 siblings -> 2)', 300_000, () => {
+    measure('versioning sync, divergent (2+2 siblings -> 2)', 200_000, () => {
       sink += sync(x, y).siblings.length;
     }),
   );
   rows.push(
-    measure('versioning sync, equal copies (read repair no-op)', 300_000, () => {
+    measure('versioning sync, equal copies (read repair no-op)', 200_000, () => {
       sink += sync(x, xCopy).siblings.length;
     }),
   );
   rows.push(
-    measure('versioning update (put with the read context)', 300_000, (i) => {
+    measure('versioning update (put with the read context)', 200_000, (i) => {
       sink += update(x, x.ctx, ACTORS[i & 3]!, value(0), T0 + i).siblings.length;
     }),
   );
@@ -64,7 +68,7 @@ export async function benchVersioning(): Promise<BenchRow[]> {
     }),
   );
 
-  const codec = measure('versioning encodeObject+decodeObject', 300_000, () => {
+  const codec = measure('versioning encodeObject+decodeObject', 200_000, () => {
     sink += decodeObject(encodeObject(x)).siblings.length;
   });
   // Baseline: msgpackr on the same array shape (no validation, no canonical sort).
@@ -74,7 +78,7 @@ export async function benchVersioning(): Promise<BenchRow[]> {
     [...o.ctx].flat(),
     o.siblings.flatMap((s) => [s.dot[0], s.dot[1], s.timestamp, s.value]),
   ];
-  const baseline = measure('msgpackr pack+unpack, same arrays', 300_000, () => {
+  const baseline = measure('msgpackr pack+unpack, same arrays', 200_000, () => {
     sink += (unpackr.unpack(packr.pack(asArrays(x))) as unknown[]).length;
   });
   rows.push({
@@ -86,7 +90,7 @@ export async function benchVersioning(): Promise<BenchRow[]> {
 
   const ctxString = encodeContext(y.ctx);
   rows.push({
-    ...measure('versioning encodeContext+decodeContext', 300_000, () => {
+    ...measure('versioning encodeContext+decodeContext', 200_000, () => {
       sink += decodeContext(encodeContext(y.ctx)).size;
     }),
     extra: { chars: ctxString.length },

@@ -168,7 +168,14 @@ describe('request path', () => {
     expect(clock.now()).toBe(at);
     expect(get).toBeInstanceOf(QuorumError);
     expect(get.acks).toBe(0);
-    expect(get.message).toMatch(/needed 2 replicas, got 0 .*only 1 replicas reachable/);
+    expect(get.failures).toEqual([
+      { node: b!.id, reason: 'down' },
+      { node: c!.id, reason: 'down' },
+    ]);
+    // A strict put still stores on the one replica it can reach and says so: 1 ack of 2.
+    const put2 = await a!.put('k', 'v2', { w: 2, timeoutMs: 300 }).catch((e) => e);
+    expect(put2).toBeInstanceOf(QuorumError);
+    expect(put2.acks).toBe(1);
   });
 
   it('aborts through an AbortSignal', async () => {

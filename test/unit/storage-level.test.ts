@@ -182,17 +182,23 @@ describe('LevelStorage group commit', () => {
     expect(keys).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
-  test('buffers passed to batch() may be reused as soon as it returns', async () => {
-    const s = await opened();
-    const key = b(1);
-    const value = b(2);
-    const done = s.batch([put(key, value)]);
-    key[0] = 9;
-    value[0] = 9;
-    await done;
-    expect(await s.get(b(1))).toEqual(b(2));
-    expect(await s.get(b(9))).toBeUndefined();
-  });
+  test.each([true, false])(
+    'buffers passed to batch() may be reused as soon as it returns (groupCommit %s)',
+    async (groupCommit) => {
+      const s = await opened({ groupCommit });
+      for (const size of [1, 3]) {
+        const ops = Array.from({ length: size }, (_, i) => put(b(size, i), b(2)));
+        const done = s.batch(ops);
+        for (const op of ops) {
+          op.key[0] = 9;
+          if (op.type === 'put') op.value[0] = 9;
+        }
+        await done;
+        for (let i = 0; i < size; i++) expect(await s.get(b(size, i))).toEqual(b(2));
+        expect(await s.get(b(9, 0))).toBeUndefined();
+      }
+    },
+  );
 });
 
 describe('LevelStorage lifecycle', () => {
@@ -219,6 +225,20 @@ describe('LevelStorage lifecycle', () => {
     await Promise.all([s.close(), s.close()]);
     await s.open();
     expect(await s.get(b(1))).toEqual(b(1));
+  });
+
+  test('an iteration interrupted by close() rejects with StorageError', async () => {
+    const s = await opened();
+    await s.batch(Array.from({ length: 3000 }, (_, i) => put(Uint8Array.of(i >> 8, i & 0xff), b(1))));
+    const it = s.iterate({})[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    await s.close();
+    // Entries already fetched may still come out; then the closed database shows.
+    await expect(
+      (async () => {
+        for (;;) if ((await it.next()).done) return;
+      })(),
+    ).rejects.toBeInstanceOf(StorageError);
   });
 
   test('options are validated', () => {

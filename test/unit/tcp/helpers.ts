@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TcpTransport, type TcpTransportOptions } from '../../../src/tcp/index.js';
+import { type Frame, FrameDecoder } from '../../../src/tcp/frame.js';
 import type { TransportHarness } from '../../../src/testing/transport-compliance.js';
 import type { Transport } from '../../../src/transport/types.js';
 
@@ -165,4 +166,31 @@ export async function eventually(condition: () => boolean, what: string, maxMs =
     if (waited >= maxMs) throw new Error(`still waiting after ${maxMs} ms for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
+}
+
+/** Collects the frames a raw socket receives. */
+export function frameReader(socket: net.Socket) {
+  const decoder = new FrameDecoder(64 * 1024 * 1024);
+  const frames: Frame[] = [];
+  const waiters: (() => void)[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    decoder.push(chunk);
+    for (let f = decoder.next(); f; f = decoder.next()) frames.push(f);
+    for (const w of waiters.splice(0)) w();
+  });
+  socket.on('close', () => {
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    frames,
+    /** Resolves with the first frame of `type` (waiting for it), or undefined if the socket closes first. */
+    async waitFor(type: number): Promise<Frame | undefined> {
+      for (;;) {
+        const found = frames.find((f) => f.type === type);
+        if (found) return found;
+        if (socket.closed || socket.destroyed) return undefined;
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    },
+  };
 }

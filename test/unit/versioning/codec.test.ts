@@ -163,6 +163,7 @@ describe('context encoding', () => {
 });
 
 describe('object encoding', () => {
+  const siblingA = { dot: ['a', 1] as const, value: bytes('a'), timestamp: 0 };
   const anyObjectArb = fc.oneof(
     objectArb,
     commandsArb.map((c) => play(c).snapshots.at(-1) ?? { ctx: new Map(), siblings: [] }),
@@ -211,6 +212,31 @@ describe('object encoding', () => {
     };
     // 3 x (7-byte actor + counter) + actor, counter, 9-byte timestamp, 12-byte value, headers.
     expect(encodeObject(o).length).toBeLessThanOrEqual(60);
+  });
+
+  it('round-trips every header size (strings, bins, arrays, integers) and huge values', () => {
+    const sizes = [0, 1, 31, 32, 255, 256, 65_535, 65_536, 2_000_000];
+    for (const n of sizes) {
+      const actor = 'é'.repeat(Math.min(n, 70_000) >> 1) + 'a'.repeat(Math.min(n, 70_000) & 1);
+      const value = new Uint8Array(n).fill(n & 0xff);
+      const o: VersionedObject = {
+        ctx: new Map([
+          [actor, n + 1],
+          ...Array.from({ length: n % 40 }, (_, i) => [`x${i}`, 2 ** 32 + i] as [string, number]),
+        ]),
+        siblings: [{ dot: [actor, n + 1], value, timestamp: -n - 0.5 }],
+      };
+      const back = decodeObject(encodeObject(o));
+      expect(back).toEqual(o);
+      expect(unpackr.unpack(encodeObject(o))).toBeTruthy();
+      const s = encodeContext(o.ctx);
+      if (s.length <= 65_536) expect(decodeContext(s)).toEqual(o.ctx);
+      else expect(() => decodeContext(s)).toThrow(InvalidContextError);
+    }
+    // The scratch buffer shrank back and still works.
+    expect(values(decodeObject(encodeObject({ ctx: vv({ a: 1 }), siblings: [siblingA] })))).toEqual(['a']);
+    const many = new Map(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, i + 1] as [string, number]));
+    expect(decodeObject(encodeObject({ ctx: many, siblings: [] })).ctx).toEqual(many);
   });
 
   it('copies values out of the input buffer', () => {

@@ -118,6 +118,7 @@ describe('update', () => {
       InvalidContextError,
     );
     expect(() => update(undefined, new Map(), '1', null, Number.NaN)).toThrow(RangeError);
+    expect(() => update(undefined, new Map(), '1', null, 0, 1.5)).toThrow(RangeError);
   });
 
   it('then syncing with older copies never loses the new value', () => {
