@@ -13,7 +13,13 @@ export interface DynamoNodeEvents {
   'hint:stored': (e: { key: Key; target: string }) => void;
   'hint:delivered': (e: { target: string; count: number }) => void;
   'repair:read': (e: { key: Key; replicas: string[] }) => void;
-  'sync:complete': (e: { partition: number; peer: string; keysCompared: number; keysRepaired: number; bytes: number }) => void;
+  'sync:complete': (e: {
+    partition: number;
+    peer: string;
+    keysCompared: number;
+    keysRepaired: number;
+    bytes: number;
+  }) => void;
   'handoff:progress': (e: { partition: number; to: string; keysSent: number; total: number }) => void;
   /** A read found more than one concurrent sibling. */
   conflict: (e: { key: Key; siblings: number }) => void;

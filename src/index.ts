@@ -1,4 +1,6 @@
 /** dynamo-engine: an embeddable implementation of Amazon's Dynamo. */
+
+export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
 export {
   AuthError,
   DynamoError,
@@ -10,10 +12,8 @@ export {
   TimeoutError,
   TransportError,
 } from './errors.js';
-export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
 export type { MemberView, NodeStatus } from './membership/types.js';
-export { DynamoNode } from './node.js';
 export type {
   GetOptions,
   GetResult,
@@ -23,7 +23,7 @@ export type {
   UpdateFunction,
   UpdateResult,
 } from './node.js';
-export { DEFAULTS } from './options.js';
+export { DynamoNode } from './node.js';
 export type {
   AntiEntropyOptions,
   Codec,
@@ -35,14 +35,15 @@ export type {
   Resolver,
   ResolverInfo,
 } from './options.js';
+export { DEFAULTS } from './options.js';
 export { resolvers } from './resolvers.js';
 export type { NodeStats, OperationStats } from './stats.js';
 export { MemoryStorage } from './storage/memory.js';
 export type { Storage, StorageOperation, StorageRange } from './storage/types.js';
-export { MemoryNetwork } from './transport/memory.js';
 export type { LatencyRange, MemoryNetworkCounters, MemoryNetworkOptions } from './transport/memory.js';
+export { MemoryNetwork } from './transport/memory.js';
 export type { RequestHandler, RequestOptions, Transport } from './transport/types.js';
-export { systemClock, VirtualClock } from './util/clock.js';
 export type { Clock, Timer } from './util/clock.js';
-export { seededRandom } from './util/random.js';
+export { systemClock, VirtualClock } from './util/clock.js';
 export type { Random } from './util/random.js';
+export { seededRandom } from './util/random.js';

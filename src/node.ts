@@ -127,7 +127,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   } = { owners: undefined, table: undefined, routes: [] };
   private lastRingVersion = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly recorders = { get: new OperationRecorder(), put: new OperationRecorder(), delete: new OperationRecorder() };
+  private readonly recorders = {
+    get: new OperationRecorder(),
+    put: new OperationRecorder(),
+    delete: new OperationRecorder(),
+  };
   private readonly counters = {
     conflictedReads: 0,
     maxSiblings: 0,
@@ -301,7 +305,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** Read, resolve, write back with the read's context: the everyday read-modify-write. */
-  async update(key: Key, fn: UpdateFunction<V>, options: GetOptions & Omit<PutOptions, 'context'> = {}): Promise<UpdateResult<V>> {
+  async update(
+    key: Key,
+    fn: UpdateFunction<V>,
+    options: GetOptions & Omit<PutOptions, 'context'> = {},
+  ): Promise<UpdateResult<V>> {
     const read = await this.read(key, options);
     const current = this.options.resolver
       ? read.values[0]
@@ -375,9 +383,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     let incarnation = stored ? new TextDecoder().decode(stored) : '';
     if (!incarnation) {
       incarnation = `${this.clock.now().toString(36)}${this.random.fork('incarnation').uint32().toString(36)}`;
-      await this.options.storage.batch([{ type: 'put', key: INCARNATION_KEY, value: utf8.encode(incarnation) }], {
-        sync: true,
-      });
+      await this.options.storage.batch(
+        [{ type: 'put', key: INCARNATION_KEY, value: utf8.encode(incarnation) }],
+        {
+          sync: true,
+        },
+      );
     }
     this.actorId = `${this.id}@${incarnation}`;
   }
@@ -388,7 +399,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
     this.ensureRunning();
     const bytes = this.keyBytes(key);
-    const r = options.r === undefined ? this.options.quorum.r : validateQuorumPart('r', options.r, this.options.quorum.n);
+    const r =
+      options.r === undefined
+        ? this.options.quorum.r
+        : validateQuorumPart('r', options.r, this.options.quorum.n);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     throwIfAborted(options.signal);
     const started = this.clock.now();
@@ -433,7 +447,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   ): Promise<PutResult> {
     this.ensureRunning();
     const bytes = this.keyBytes(key);
-    const w = options.w === undefined ? this.options.quorum.w : validateQuorumPart('w', options.w, this.options.quorum.n);
+    const w =
+      options.w === undefined
+        ? this.options.quorum.w
+        : validateQuorumPart('w', options.w, this.options.quorum.n);
     const context: VersionVector =
       options.context === undefined
         ? new Map()
@@ -444,7 +461,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     let ok = false;
     try {
       const partition = partitionOf(bytes, this.options.partitions);
-      const result = await this.track(this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal));
+      const result = await this.track(
+        this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal),
+      );
       ok = true;
       return result;
     } finally {
@@ -466,7 +485,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     const routing = this.route(partition);
     const list = routing.list;
     if (list.some((e) => e.id === this.id)) {
-      const object = await this.coordinator.put(key, partition, routing, value, context, w, timeoutMs, signal);
+      const object = await this.coordinator.put(
+        key,
+        partition,
+        routing,
+        value,
+        context,
+        w,
+        timeoutMs,
+        signal,
+      );
       return { context: encodeContext(object.ctx) };
     }
     if (forwarded) throw new TransportError(`${this.id} is not a replica of this key`);
@@ -482,7 +510,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         );
         return { context: asString(reply[0], 'context') };
       } catch (err) {
-        if (err instanceof RemoteError && err.code !== 'DYNAMO_TRANSPORT' && err.code !== 'DYNAMO_NOT_RUNNING') {
+        if (
+          err instanceof RemoteError &&
+          err.code !== 'DYNAMO_TRANSPORT' &&
+          err.code !== 'DYNAMO_NOT_RUNNING'
+        ) {
           throw rebuildRemoteError(err, value === null ? 'delete' : 'put');
         }
         failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });
@@ -517,7 +549,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     if (this.options.sloppyQuorum && unavailable.length > 0) {
       // No healthy stand-in left: ask the primaries believed down anyway. Down is only this
       // node's opinion, and a request that may time out beats one that cannot succeed.
-      return { list: [...list, ...unavailable.map((id) => ({ id, kind: 'primary' as const }))], unavailable: [] };
+      return {
+        list: [...list, ...unavailable.map((id) => ({ id, kind: 'primary' as const }))],
+        unavailable: [],
+      };
     }
     return { list, unavailable, nextFallback: this.fallbackFinder(partition) };
   }
@@ -540,7 +575,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private async handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
     const work = this.serve(from, payload).catch((err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      return encodeFailure(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
+      return encodeFailure(
+        e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT',
+        e.message,
+        errorDetails(e),
+      );
     });
     return this.track(work);
   }
@@ -562,10 +601,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         const partition = asInt(message[1], 'partition', 0, this.options.partitions - 1);
         const hintFor = asStringOrNull(message[2], 'hintFor');
         const entries = message[3];
-        if (!Array.isArray(entries) || entries.length > 10_000) throw new TypeError('store: entries must be an array');
+        if (!Array.isArray(entries) || entries.length > 10_000)
+          throw new TypeError('store: entries must be an array');
         const decoded = entries.map((e) => {
           if (!Array.isArray(e) || e.length !== 2) throw new TypeError('store: entry must be [key, object]');
-          return [asBytes(e[0], 'key', maxKey), decodeObject(asBytes(e[1], 'object', this.maxObjectBytes()))] as const;
+          return [
+            asBytes(e[0], 'key', maxKey),
+            decodeObject(asBytes(e[1], 'object', this.maxObjectBytes())),
+          ] as const;
         });
         await Promise.all(
           decoded.map(async ([key, object]) => {
@@ -583,11 +626,23 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.ensureRunning();
         const key = asBytes(message[1], 'key', maxKey);
         const value = asBytesOrNull(message[2], 'value', this.options.limits.maxValueBytes);
-        const context = decodeContext(asString(message[3], 'context'), this.options.limits.maxClockEntries * 4);
+        const context = decodeContext(
+          asString(message[3], 'context'),
+          this.options.limits.maxClockEntries * 4,
+        );
         const w = asInt(message[4], 'w', 1, this.options.quorum.n);
         const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
         const partition = partitionOf(key, this.options.partitions);
-        const result = await this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true);
+        const result = await this.coordinatePut(
+          key,
+          partition,
+          value,
+          context,
+          w,
+          timeoutMs,
+          undefined,
+          true,
+        );
         return encodeOk([result.context]);
       }
       case MessageType.Join:
@@ -601,7 +656,13 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     }
   }
 
-  private onMembershipChange(before: readonly { id: string; state: string }[], after: { members: readonly { id: string; address: string; state: string }[]; ring: { version: number; owners: string[] } }): void {
+  private onMembershipChange(
+    before: readonly { id: string; state: string }[],
+    after: {
+      members: readonly { id: string; address: string; state: string }[];
+      ring: { version: number; owners: string[] };
+    },
+  ): void {
     const was = new Map(before.map((m) => [m.id, m.state]));
     for (const m of after.members) {
       if (m.state === 'valid' && was.get(m.id) !== 'valid' && m.id !== this.id) {
@@ -647,7 +708,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   private ensureRunning(): void {
-    if (this.currentStatus !== 'running') throw new NotRunningError(`node ${this.id} is ${this.currentStatus}`);
+    if (this.currentStatus !== 'running')
+      throw new NotRunningError(`node ${this.id} is ${this.currentStatus}`);
   }
 
   private setStatus(status: NodeStatus): void {
@@ -685,11 +747,23 @@ function errorDetails(e: Error): unknown[] {
 /** Turns a forwarded request's error reply back into the typed error the coordinator raised. */
 function rebuildRemoteError(err: RemoteError, operation: 'put' | 'delete'): Error {
   const d = err.details;
-  if (err.code === 'DYNAMO_QUORUM' && typeof d[0] === 'number' && typeof d[1] === 'number' && Array.isArray(d[2])) {
-    const failures = (d[2] as unknown[]).filter(Array.isArray).map((f) => ({ node: String(f[0]), reason: String(f[1]) }));
+  if (
+    err.code === 'DYNAMO_QUORUM' &&
+    typeof d[0] === 'number' &&
+    typeof d[1] === 'number' &&
+    Array.isArray(d[2])
+  ) {
+    const failures = (d[2] as unknown[])
+      .filter(Array.isArray)
+      .map((f) => ({ node: String(f[0]), reason: String(f[1]) }));
     return new QuorumError(operation, d[0], d[1], failures, { cause: err });
   }
-  if (err.code === 'DYNAMO_LIMIT' && typeof d[0] === 'string' && typeof d[1] === 'number' && typeof d[2] === 'number') {
+  if (
+    err.code === 'DYNAMO_LIMIT' &&
+    typeof d[0] === 'string' &&
+    typeof d[1] === 'number' &&
+    typeof d[2] === 'number'
+  ) {
     return new LimitError(d[0], d[1], d[2], err.message);
   }
   return err;

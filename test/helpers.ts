@@ -9,7 +9,12 @@ import { decodeObject, type VersionedObject } from '../src/versioning/index.js';
  * Awaits `work` while moving virtual time forward in `stepMs` steps, so requests that wait on
  * timeouts (partitions, drops) complete. Gives up after `maxMs` of virtual time.
  */
-export async function drive<T>(clock: VirtualClock, work: Promise<T>, stepMs = 10, maxMs = 600_000): Promise<T> {
+export async function drive<T>(
+  clock: VirtualClock,
+  work: Promise<T>,
+  stepMs = 10,
+  maxMs = 600_000,
+): Promise<T> {
   let done = false;
   const settled = work.finally(() => {
     done = true;

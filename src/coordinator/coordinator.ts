@@ -8,11 +8,17 @@ import { QuorumError, TimeoutError } from '../errors.js';
 import type { Replica } from '../replica/replica.js';
 import { equalBytes } from '../replica/replica.js';
 import type { PreferenceEntry } from '../ring/index.js';
-import { reasonOf, type Rpc } from '../transport/rpc.js';
+import { type Rpc, reasonOf } from '../transport/rpc.js';
 import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
 import type { Clock, Timer } from '../util/clock.js';
-import { decodeObject, encodeObject, sync, type VersionedObject, type VersionVector } from '../versioning/index.js';
+import {
+  decodeObject,
+  encodeObject,
+  sync,
+  type VersionedObject,
+  type VersionVector,
+} from '../versioning/index.js';
 import { QuorumTracker } from './quorum.js';
 
 export interface CoordinatorDeps {
@@ -169,7 +175,8 @@ export class Coordinator {
       const check = () => {
         const outcome = tracker.outcome;
         if (outcome === 'met') finish(undefined);
-        else if (outcome === 'failed') finish(new QuorumError(f.operation, f.required, tracker.acked.length, tracker.failures));
+        else if (outcome === 'failed')
+          finish(new QuorumError(f.operation, f.required, tracker.acked.length, tracker.failures));
       };
       const launch = (entry: PreferenceEntry) => {
         outstanding++;
@@ -181,7 +188,8 @@ export class Coordinator {
               tracker.ack(entry.id);
             },
             (err) => {
-              const fallback = nextFallback && (!settled || f.fallbackAfterQuorum) ? nextFallback(tried) : undefined;
+              const fallback =
+                nextFallback && (!settled || f.fallbackAfterQuorum) ? nextFallback(tried) : undefined;
               if (fallback !== undefined) {
                 tried.add(fallback);
                 tracker.extend();
@@ -201,7 +209,11 @@ export class Coordinator {
       for (const entry of list) launch(entry);
       check();
       if (outstanding === 0) f.onAllSettled?.();
-      if (!settled) timer = this.deps.clock.setTimeout(() => finish(quorumTimeout(f.operation, tracker, waiting)), f.timeoutMs);
+      if (!settled)
+        timer = this.deps.clock.setTimeout(
+          () => finish(quorumTimeout(f.operation, tracker, waiting)),
+          f.timeoutMs,
+        );
     });
   }
 

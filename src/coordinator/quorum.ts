@@ -16,7 +16,8 @@ export class QuorumTracker {
     /** Replicas asked so far; grows when a fallback replaces a failed replica (`extend`). */
     public total: number,
   ) {
-    if (!(Number.isInteger(required) && required >= 1)) throw new RangeError(`required must be >= 1, got ${required}`);
+    if (!(Number.isInteger(required) && required >= 1))
+      throw new RangeError(`required must be >= 1, got ${required}`);
   }
 
   get outcome(): QuorumOutcome {

@@ -101,7 +101,12 @@ export class HintedHandoff {
   }
 
   stats(): { stored: number; delivered: number; refused: number; pending: number } {
-    return { stored: this.storedCount, delivered: this.deliveredCount, refused: this.refusedCount, pending: this.total };
+    return {
+      stored: this.storedCount,
+      delivered: this.deliveredCount,
+      refused: this.refusedCount,
+      pending: this.total,
+    };
   }
 
   /** Keeps `object` for `target`. Refused with LimitError (nothing written) when the store is full. */
@@ -140,7 +145,8 @@ export class HintedHandoff {
       } catch (err) {
         // Unreachable owners are the failure detector's business; anything else is reported.
         const code = (err as { code?: string }).code;
-        if (code !== 'DYNAMO_TIMEOUT' && code !== 'DYNAMO_TRANSPORT') this.deps.onError(err as Error, `hint delivery to ${target}`);
+        if (code !== 'DYNAMO_TIMEOUT' && code !== 'DYNAMO_TRANSPORT')
+          this.deps.onError(err as Error, `hint delivery to ${target}`);
       }
     }
   }
@@ -151,7 +157,11 @@ export class HintedHandoff {
     for (;;) {
       if (this.stopped || !this.deps.isUp(target)) return;
       const batch: { storageKey: Uint8Array; bytes: Uint8Array; partition: number; key: Uint8Array }[] = [];
-      for await (const [storageKey, bytes] of this.deps.storage.iterate({ gte, lt: range.lt, limit: HINT_BATCH_KEYS })) {
+      for await (const [storageKey, bytes] of this.deps.storage.iterate({
+        gte,
+        lt: range.lt,
+        limit: HINT_BATCH_KEYS,
+      })) {
         const { partition, key } = parseHintKey(storageKey);
         batch.push({ storageKey, bytes, partition, key });
       }
@@ -165,7 +175,11 @@ export class HintedHandoff {
         byPartition.set(h.partition, group);
       }
       for (const [partition, entries] of byPartition) {
-        await this.deps.rpc.call(target, [MessageType.Store, partition, null, entries], this.deps.requestTimeoutMs);
+        await this.deps.rpc.call(
+          target,
+          [MessageType.Store, partition, null, entries],
+          this.deps.requestTimeoutMs,
+        );
       }
       let delivered = 0;
       for (const h of batch) {

@@ -46,7 +46,11 @@ export class FailureDetector {
 
   reportFailure(id: string, reason: string): void {
     if (this.stopped || this.down.has(id)) return;
-    const peer: DownPeer = { since: this.options.clock.now(), delayMs: this.options.initialProbeMs, timer: undefined };
+    const peer: DownPeer = {
+      since: this.options.clock.now(),
+      delayMs: this.options.initialProbeMs,
+      timer: undefined,
+    };
     this.down.set(id, peer);
     this.epoch++;
     this.options.onDown(id, reason);

@@ -8,12 +8,13 @@
  * version, then claimant id. After a ring change the claimant pushes the new state to every
  * member at once instead of waiting for gossip to carry it.
  */
-import { claim } from '../ring/index.js';
-import { metaKey } from '../replica/layout.js';
-import type { Storage } from '../storage/types.js';
-import { MessageType } from '../transport/wire.js';
-import type { Rpc } from '../transport/rpc.js';
+
 import { Packr } from 'msgpackr';
+import { metaKey } from '../replica/layout.js';
+import { claim } from '../ring/index.js';
+import type { Storage } from '../storage/types.js';
+import type { Rpc } from '../transport/rpc.js';
+import { MessageType } from '../transport/wire.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { FailureDetector } from './failure-detector.js';
@@ -100,7 +101,12 @@ export class Membership {
       state: 'valid',
       version: 1,
     };
-    const owners = claim(undefined, [{ id: self.id, weight: self.weight }], this.deps.n, this.deps.partitions);
+    const owners = claim(
+      undefined,
+      [{ id: self.id, weight: self.weight }],
+      this.deps.n,
+      this.deps.partitions,
+    );
     this.replace({ members: [self], ring: { version: 1, owners, claimant: self.id } });
   }
 
@@ -253,7 +259,9 @@ export class Membership {
       this.deps.partitions,
     );
     const next: ClusterState = {
-      members: members.map((m) => (m.state === 'joining' ? { ...m, state: 'valid', version: m.version + 1 } : m)),
+      members: members.map((m) =>
+        m.state === 'joining' ? { ...m, state: 'valid', version: m.version + 1 } : m,
+      ),
       ring: { version: this.current.ring.version + 1, owners, claimant: this.deps.id },
     };
     this.replace(next);

@@ -44,39 +44,51 @@ export function sameState(a: ClusterState, b: ClusterState): boolean {
   for (let i = 0; i < a.members.length; i++) {
     const x = a.members[i]!;
     const y = b.members[i]!;
-    if (x.id !== y.id || x.version !== y.version || x.state !== y.state || x.address !== y.address) return false;
+    if (x.id !== y.id || x.version !== y.version || x.state !== y.state || x.address !== y.address)
+      return false;
   }
-  return a.ring.owners.length === b.ring.owners.length && a.ring.owners.every((o, i) => o === b.ring.owners[i]);
+  return (
+    a.ring.owners.length === b.ring.owners.length && a.ring.owners.every((o, i) => o === b.ring.owners[i])
+  );
 }
 
 /**
  * The claimant computes ring changes (Riak's approach): the smallest id among members that are
  * valid in the ring and that this node believes reachable. Every node can take the role.
  */
-export function claimantOf(members: readonly MemberRecord[], isUp: (id: string) => boolean): string | undefined {
+export function claimantOf(
+  members: readonly MemberRecord[],
+  isUp: (id: string) => boolean,
+): string | undefined {
   for (const m of members) if (m.state === 'valid' && isUp(m.id)) return m.id;
   return undefined;
 }
 
 /** Validates a decoded state from the wire (untrusted input); throws TypeError when malformed. */
 export function checkState(value: unknown, partitions: number): ClusterState {
-  if (!Array.isArray(value) || value.length !== 2) throw new TypeError('cluster state: expected [members, ring]');
+  if (!Array.isArray(value) || value.length !== 2)
+    throw new TypeError('cluster state: expected [members, ring]');
   const [rawMembers, rawRing] = value as [unknown, unknown];
-  if (!Array.isArray(rawMembers) || rawMembers.length > 10_000) throw new TypeError('cluster state: bad members');
+  if (!Array.isArray(rawMembers) || rawMembers.length > 10_000)
+    throw new TypeError('cluster state: bad members');
   const members: MemberRecord[] = rawMembers.map((m) => {
     if (!Array.isArray(m) || m.length !== 5) throw new TypeError('cluster state: bad member');
     const [id, address, weight, state, version] = m as unknown[];
-    if (typeof id !== 'string' || typeof address !== 'string') throw new TypeError('cluster state: bad member id');
-    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1) throw new TypeError('bad weight');
+    if (typeof id !== 'string' || typeof address !== 'string')
+      throw new TypeError('cluster state: bad member id');
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1)
+      throw new TypeError('bad weight');
     if (state !== 'joining' && state !== 'valid' && state !== 'leaving' && state !== 'removed') {
       throw new TypeError('cluster state: bad member state');
     }
-    if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new TypeError('bad version');
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
+      throw new TypeError('bad version');
     return { id, address, weight, state, version };
   });
   if (!Array.isArray(rawRing) || rawRing.length !== 3) throw new TypeError('cluster state: bad ring');
   const [version, owners, claimant] = rawRing as unknown[];
-  if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) throw new TypeError('bad ring version');
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
+    throw new TypeError('bad ring version');
   if (typeof claimant !== 'string') throw new TypeError('cluster state: bad claimant');
   if (!Array.isArray(owners) || owners.length !== partitions || owners.some((o) => typeof o !== 'string')) {
     throw new TypeError(`cluster state: ring must have ${partitions} owners`);
@@ -87,5 +99,8 @@ export function checkState(value: unknown, partitions: number): ClusterState {
 
 /** Wire/storage form of a state: arrays only, so decoding untrusted bytes builds no objects from keys. */
 export function stateToWire(s: ClusterState): unknown {
-  return [s.members.map((m) => [m.id, m.address, m.weight, m.state, m.version]), [s.ring.version, s.ring.owners, s.ring.claimant]];
+  return [
+    s.members.map((m) => [m.id, m.address, m.weight, m.state, m.version]),
+    [s.ring.version, s.ring.owners, s.ring.claimant],
+  ];
 }

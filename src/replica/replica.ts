@@ -24,7 +24,12 @@ export interface ReplicaOptions {
 }
 
 /** Called after every local change of a data key (anti-entropy keeps its trees current with it). */
-export type ChangeListener = (partition: number, key: Uint8Array, before: Uint8Array | undefined, after: Uint8Array) => void;
+export type ChangeListener = (
+  partition: number,
+  key: Uint8Array,
+  before: Uint8Array | undefined,
+  after: Uint8Array,
+) => void;
 
 /**
  * Decides whether a new hint may be created and hears when one is created or deleted, so the
@@ -125,7 +130,11 @@ export class Replica {
   }
 
   /** Deletes the hint only if it still holds `expected` (a hint that changed meanwhile stays). */
-  async deleteHintIfUnchanged(target: string, storageKey: Uint8Array, expected: Uint8Array): Promise<boolean> {
+  async deleteHintIfUnchanged(
+    target: string,
+    storageKey: Uint8Array,
+    expected: Uint8Array,
+  ): Promise<boolean> {
     return this.locks.run(lockId(storageKey), async () => {
       const current = await this.get(storageKey);
       if (!current || !equalBytes(current, expected)) return false;
@@ -135,7 +144,12 @@ export class Replica {
     });
   }
 
-  private notify(partition: number, key: Uint8Array, before: Uint8Array | undefined, after: Uint8Array): void {
+  private notify(
+    partition: number,
+    key: Uint8Array,
+    before: Uint8Array | undefined,
+    after: Uint8Array,
+  ): void {
     for (const l of this.listeners) l(partition, key, before, after);
   }
 

@@ -46,7 +46,9 @@ export interface Cluster<V> {
 
 export async function createCluster<V = unknown>(options: ClusterOptions<V>): Promise<Cluster<V>> {
   const ids =
-    typeof options.nodes === 'number' ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`) : options.nodes;
+    typeof options.nodes === 'number'
+      ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`)
+      : options.nodes;
   if (ids.length === 0) throw new RangeError('a cluster needs at least one node');
   const clock = options.clock ?? new VirtualClock();
   const seed = options.seed ?? 1;
@@ -101,7 +103,8 @@ export async function createCluster<V = unknown>(options: ClusterOptions<V>): Pr
       if (index < 0) throw new RangeError(`no node ${id}`);
       const old = nodes[index]!;
       if (old.status !== 'stopped') await old.stop();
-      if (restartOptions.wipe) storages.set(id, options.storage ? options.storage(`${id}-wiped`) : new MemoryStorage());
+      if (restartOptions.wipe)
+        storages.set(id, options.storage ? options.storage(`${id}-wiped`) : new MemoryStorage());
       const seeds = ids.filter((x) => x !== id).slice(0, 1);
       const started = await startNode(id, seeds);
       nodes[index] = started;

@@ -20,7 +20,12 @@ export class Rpc {
   ) {}
 
   /** Sends to a member by id. Rejects with TransportError when the id has no known address. */
-  async call(id: string, message: readonly unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
+  async call(
+    id: string,
+    message: readonly unknown[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<unknown[]> {
     const address = this.addressOf(id);
     if (address === undefined) throw new TransportError(`no address known for member ${id}`);
     try {

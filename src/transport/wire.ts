@@ -93,7 +93,8 @@ export function decodeReply(bytes: Uint8Array): unknown[] {
   } catch (err) {
     throw new WireError('undecodable reply', { cause: err });
   }
-  if (!Array.isArray(value) || (value[0] !== 0 && value[0] !== 1)) throw new WireError('reply is not [status, ...]');
+  if (!Array.isArray(value) || (value[0] !== 0 && value[0] !== 1))
+    throw new WireError('reply is not [status, ...]');
   if (value[0] === 1) {
     throw new RemoteError(String(value[1]), String(value[2]), Array.isArray(value[3]) ? value[3] : []);
   }
@@ -117,6 +118,7 @@ export function asStringOrNull(v: unknown, name: string): string | null {
   return v === null || v === undefined ? null : asString(v, name);
 }
 export function asInt(v: unknown, name: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new WireError(`${name} out of range`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new WireError(`${name} out of range`);
   return v;
 }

@@ -18,7 +18,11 @@ export interface BenchRow {
 
 /** Records latencies in microseconds (1 µs .. 60 s, 3 significant digits). */
 export function latencyRecorder() {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   return {
     record(ms: number) {
       h.recordValue(Math.max(1, Math.round(ms * 1000)));
@@ -61,7 +65,17 @@ export async function runClosedLoop(
 
 export function formatTable(rows: BenchRow[]): string {
   const fmt = (n: number | undefined, digits = 2) => (n === undefined ? '' : n.toFixed(digits));
-  const header = ['scenario', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'baseline', 'baseline ops/s', 'ratio', 'extra'];
+  const header = [
+    'scenario',
+    'ops/s',
+    'p50 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'baseline',
+    'baseline ops/s',
+    'ratio',
+    'extra',
+  ];
   const lines = rows.map((r) => [
     r.scenario,
     Math.round(r.opsPerSec).toLocaleString('en-US'),
@@ -71,7 +85,11 @@ export function formatTable(rows: BenchRow[]): string {
     r.baseline ?? '',
     r.baselineOpsPerSec === undefined ? '' : Math.round(r.baselineOpsPerSec).toLocaleString('en-US'),
     r.baselineOpsPerSec ? `${(r.opsPerSec / r.baselineOpsPerSec).toFixed(2)}x` : '',
-    r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+    r.extra
+      ? Object.entries(r.extra)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')
+      : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');

@@ -1,7 +1,7 @@
+import { decode } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DynamoNode, QuorumError, resolvers, VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
-import { decode } from 'msgpackr';
 import { drive, localObject, primariesOf } from '../helpers.js';
 
 let cluster: Cluster<unknown> | undefined;
@@ -38,7 +38,7 @@ describe('failure handling: sloppy quorum and hinted handoff', () => {
     const coordinators = c.nodes.filter((n) => n.id !== p2 && n.id !== p3);
     const acked: string[] = [];
     const stored: string[] = [];
-    c.nodes.forEach((n) => n.on('hint:stored', () => stored.push(n.id)));
+    for (const n of c.nodes) n.on('hint:stored', () => stored.push(n.id));
     for (let batch = 0; batch < 10; batch++) {
       const puts = Array.from({ length: 100 }, (_, j) => {
         const i = batch * 100 + j;
@@ -71,7 +71,10 @@ describe('failure handling: sloppy quorum and hinted handoff', () => {
     c.network.partition([p3!]);
     const coordinator = c.node(p1!);
     for (let i = 0; i < 3; i++) {
-      const err = await drive(clock, coordinator.put(hot, i).catch((e) => e));
+      const err = await drive(
+        clock,
+        coordinator.put(hot, i).catch((e) => e),
+      );
       expect(err).toBeInstanceOf(QuorumError);
       expect(err.required).toBe(2);
       expect(err.acks).toBe(1);

@@ -21,7 +21,8 @@ afterEach(async () => {
 
 async function dump(storage: Storage): Promise<string[]> {
   const out: string[] = [];
-  for await (const [k, v] of storage.iterate({})) out.push(`${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`);
+  for await (const [k, v] of storage.iterate({}))
+    out.push(`${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`);
   return out;
 }
 
@@ -76,7 +77,10 @@ describe('request path', () => {
 
   it('returns the resolver merge and writes it back', async () => {
     const union = resolvers.merge<string[]>((x, y) => [...new Set([...x, ...y])].sort());
-    cluster = (await createCluster<string[]>({ nodes: 3, nodeOptions: { resolver: union } })) as Cluster<unknown>;
+    cluster = (await createCluster<string[]>({
+      nodes: 3,
+      nodeOptions: { resolver: union },
+    })) as Cluster<unknown>;
     const [a, b] = cluster.nodes as DynamoNode<string[]>[];
     await a!.put('cart', ['x']);
     await b!.put('cart', ['y']);
@@ -221,7 +225,9 @@ describe('request path', () => {
   it('validates options and arguments eagerly', async () => {
     const net = new MemoryNetwork();
     const base = { id: 'x', transport: net.connect('x'), storage: new MemoryStorage() };
-    await expect(DynamoNode.start({ ...base, quorum: { n: 3, r: 4, w: 2 } })).rejects.toBeInstanceOf(RangeError);
+    await expect(DynamoNode.start({ ...base, quorum: { n: 3, r: 4, w: 2 } })).rejects.toBeInstanceOf(
+      RangeError,
+    );
     await expect(DynamoNode.start({ ...base, partitions: 100 })).rejects.toBeInstanceOf(RangeError);
     await expect(DynamoNode.start({ ...base, quorum: { n: 0 } })).rejects.toBeInstanceOf(RangeError);
     await expect(DynamoNode.start({ ...base, id: '' })).rejects.toBeInstanceOf(TypeError);
@@ -246,7 +252,9 @@ describe('request path', () => {
 
   it('forms one ring on every node', async () => {
     cluster = await createCluster({ nodes: 5 });
-    const rings = cluster.nodes.map((n) => JSON.stringify(n.members().map((m) => [m.id, m.partitions, m.status])));
+    const rings = cluster.nodes.map((n) =>
+      JSON.stringify(n.members().map((m) => [m.id, m.partitions, m.status])),
+    );
     expect(new Set(rings).size).toBe(1);
     const shares = cluster.nodes[0]!.members().map((m) => m.partitions);
     expect(Math.min(...shares)).toBeGreaterThanOrEqual(Math.floor(256 / 5));
