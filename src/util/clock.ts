@@ -14,12 +14,14 @@ export interface Clock {
   setTimeout(fn: () => void, delayMs: number): Timer;
 }
 
-/** The process clock: `Date.now()` and Node's timers (unref'd, so a forgotten node never holds the process open). */
+/**
+ * The process clock: `Date.now()` and Node's timers. Timers are not unref'd: a request waiting
+ * for its timeout must keep the process alive (`stop()` cancels every timer a node holds).
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, delayMs) {
     const handle = setTimeout(fn, Math.max(0, delayMs));
-    handle.unref?.();
     return { cancel: () => clearTimeout(handle) };
   },
 };

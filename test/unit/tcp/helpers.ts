@@ -152,8 +152,9 @@ export function rawConnect(port: number): Promise<net.Socket> {
   });
 }
 
-/** Resolves when `socket` closed (at once if it already has). */
+/** Resolves when `socket` closed (at once if it already has). Unread input is drained: a paused socket never sees its end. */
 export function closed(socket: net.Socket): Promise<void> {
+  socket.resume();
   return new Promise((resolve) => {
     if (socket.closed) resolve();
     else socket.once('close', () => resolve());
