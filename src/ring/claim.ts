@@ -68,7 +68,8 @@ export function claim(
   const sorted = [...members].sort((a, b) => compareIds(a.id, b.id));
   for (let i = 0; i < sorted.length; i++) {
     const m = sorted[i]!;
-    if (typeof m.id !== 'string' || m.id.length === 0) throw new TypeError('member id must be a non-empty string');
+    if (typeof m.id !== 'string' || m.id.length === 0)
+      throw new TypeError('member id must be a non-empty string');
     if (!Number.isSafeInteger(m.weight) || m.weight < 1 || m.weight > MAX_WEIGHT) {
       throw new RangeError(`weight of ${m.id} must be an integer in 1..${MAX_WEIGHT}, got ${m.weight}`);
     }
@@ -555,7 +556,11 @@ function claimByClasses(st: State): void {
     for (let m = 0; m < s; m++) {
       if (count[m]! >= target[m]!) continue;
       const dv = deltaAssign(st, p, m);
-      if (best < 0 || dv < bestDv || (dv === bestDv && target[m]! - count[m]! > target[best]! - count[best]!)) {
+      if (
+        best < 0 ||
+        dv < bestDv ||
+        (dv === bestDv && target[m]! - count[m]! > target[best]! - count[best]!)
+      ) {
         best = m;
         bestDv = dv;
       }

@@ -45,7 +45,12 @@ let lastShift = 0n;
  */
 export function partitionOf(key: Uint8Array, partitions: number): number {
   if (partitions !== lastPartitions) {
-    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 65_536 || (partitions & (partitions - 1)) !== 0) {
+    if (
+      !Number.isInteger(partitions) ||
+      partitions < 1 ||
+      partitions > 65_536 ||
+      (partitions & (partitions - 1)) !== 0
+    ) {
       throw new RangeError(`partitions must be a power of two in 1..65536, got ${partitions}`);
     }
     lastShift = BigInt(64 - (31 - Math.clz32(partitions)));

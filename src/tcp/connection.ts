@@ -6,7 +6,15 @@
 import type { Socket } from 'node:net';
 import type { Clock, Timer } from '../util/clock.js';
 import { nextTurn } from '../util/clock.js';
-import { encodeFrame, encodeFrames, type Frame, FrameDecoder, HEADER_BYTES, type OutFrame, ProtocolError } from './frame.js';
+import {
+  encodeFrame,
+  encodeFrames,
+  type Frame,
+  FrameDecoder,
+  HEADER_BYTES,
+  type OutFrame,
+  ProtocolError,
+} from './frame.js';
 
 /** Counters shared by every connection of one transport (see `TcpTransportStats`). */
 export interface Counters {

@@ -107,7 +107,8 @@ export class FrameDecoder {
   next(): Frame | undefined {
     if (this.bufferedBytes < 4) return undefined;
     const length = this.peekLength();
-    if (length < MIN_FRAME_LENGTH) throw new ProtocolError(`frame length ${length} is shorter than its header`);
+    if (length < MIN_FRAME_LENGTH)
+      throw new ProtocolError(`frame length ${length} is shorter than its header`);
     if (length > this.maxFrameBytes) {
       throw new ProtocolError(`frame length ${length} exceeds maxFrameBytes ${this.maxFrameBytes}`);
     }

@@ -116,12 +116,16 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
 
 export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
   const host = options.host ?? TCP_DEFAULTS.host;
-  if (typeof host !== 'string' || host.length === 0) throw new TypeError('TcpTransport: host must be a non-empty string');
+  if (typeof host !== 'string' || host.length === 0)
+    throw new TypeError('TcpTransport: host must be a non-empty string');
   const port = options.port ?? TCP_DEFAULTS.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`TcpTransport: port must be an integer in [0, 65535], got ${port}`);
   }
-  if (options.advertise !== undefined && (typeof options.advertise !== 'string' || options.advertise.length === 0)) {
+  if (
+    options.advertise !== undefined &&
+    (typeof options.advertise !== 'string' || options.advertise.length === 0)
+  ) {
     throw new TypeError('TcpTransport: advertise must be a non-empty string');
   }
   let secret: Buffer | undefined;
@@ -141,6 +145,11 @@ export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
       `TcpTransport: refusing to bind non-loopback host ${host} without tls or secret (pass insecure: true to allow)`,
     );
   }
+  if (options.maxFrameBytes !== undefined && options.maxFrameBytes < 5) {
+    throw new RangeError(
+      `TcpTransport: maxFrameBytes must be >= 5 (type + id), got ${options.maxFrameBytes}`,
+    );
+  }
   const backoff = options.reconnectBackoffMs ?? TCP_DEFAULTS.reconnectBackoffMs;
   const initial = positiveInt('reconnectBackoffMs.initial', backoff.initial, 50);
   const max = positiveInt('reconnectBackoffMs.max', backoff.max, 2000);
@@ -151,10 +160,23 @@ export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
     advertise: options.advertise,
     tls: options.tls,
     secret,
-    maxFrameBytes: positiveInt('maxFrameBytes', options.maxFrameBytes, TCP_DEFAULTS.maxFrameBytes, 0xffffffff),
-    connectTimeoutMs: positiveInt('connectTimeoutMs', options.connectTimeoutMs, TCP_DEFAULTS.connectTimeoutMs),
+    maxFrameBytes: positiveInt(
+      'maxFrameBytes',
+      options.maxFrameBytes,
+      TCP_DEFAULTS.maxFrameBytes,
+      0xffffffff,
+    ),
+    connectTimeoutMs: positiveInt(
+      'connectTimeoutMs',
+      options.connectTimeoutMs,
+      TCP_DEFAULTS.connectTimeoutMs,
+    ),
     idleTimeoutMs: positiveInt('idleTimeoutMs', options.idleTimeoutMs, TCP_DEFAULTS.idleTimeoutMs),
-    handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', options.handshakeTimeoutMs, TCP_DEFAULTS.handshakeTimeoutMs),
+    handshakeTimeoutMs: positiveInt(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs,
+      TCP_DEFAULTS.handshakeTimeoutMs,
+    ),
     maxConnections: positiveInt('maxConnections', options.maxConnections, TCP_DEFAULTS.maxConnections),
     maxInFlightPerConnection: positiveInt(
       'maxInFlightPerConnection',

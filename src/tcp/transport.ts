@@ -225,9 +225,12 @@ export class TcpTransport implements Transport {
     } catch (err) {
       this.server = undefined;
       server.close();
-      throw new TransportError(`TcpTransport: cannot listen on ${formatAddress(o.host, o.port)}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw new TransportError(
+        `TcpTransport: cannot listen on ${formatAddress(o.host, o.port)}: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     // Accept errors (e.g. EMFILE) must not crash the process; the server keeps listening.
     server.on('error', () => {});
@@ -247,12 +250,15 @@ export class TcpTransport implements Transport {
       const { timeoutMs, signal } = options;
       if (signal?.aborted) return reject(signal.reason);
       if (this.state === 'stopped') return reject(new TransportError('TcpTransport: stopped'));
-      if (!(payload instanceof Uint8Array)) return reject(new TypeError('request: payload must be a Uint8Array'));
+      if (!(payload instanceof Uint8Array))
+        return reject(new TypeError('request: payload must be a Uint8Array'));
       if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
         return reject(new RangeError(`request: timeoutMs must be a finite number >= 0, got ${timeoutMs}`));
       }
       if (MIN_FRAME_LENGTH + payload.length > this.o.maxFrameBytes) {
-        return reject(new LimitError('maxFrameBytes', MIN_FRAME_LENGTH + payload.length, this.o.maxFrameBytes));
+        return reject(
+          new LimitError('maxFrameBytes', MIN_FRAME_LENGTH + payload.length, this.o.maxFrameBytes),
+        );
       }
       const peer = this.peerFor(to);
       if (!peer) return reject(new TransportError(`TcpTransport: invalid address ${JSON.stringify(to)}`));
@@ -264,7 +270,9 @@ export class TcpTransport implements Transport {
       }
       if (conn.pending.size >= this.o.maxInFlightPerConnection) {
         return reject(
-          new TransportError(`${peer.address}: ${conn.pending.size} requests in flight (maxInFlightPerConnection)`),
+          new TransportError(
+            `${peer.address}: ${conn.pending.size} requests in flight (maxInFlightPerConnection)`,
+          ),
         );
       }
       if (conn.fs.pendingBytes + 9 + payload.length > this.o.maxQueuedBytesPerPeer) {
@@ -276,7 +284,8 @@ export class TcpTransport implements Transport {
       out.pending.set(id, p);
       this.requestsInFlight++;
       p.timer = this.o.clock.setTimeout(() => {
-        if (this.settle(out, id)) reject(new TimeoutError(`request to ${peer.address} timed out after ${timeoutMs} ms`));
+        if (this.settle(out, id))
+          reject(new TimeoutError(`request to ${peer.address} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       p.unabort = onAbort(signal, (reason) => {
         if (this.settle(out, id)) reject(reason);
@@ -307,7 +316,9 @@ export class TcpTransport implements Transport {
       conn.fs.destroy();
     }
     for (const raw of this.rawInbound) {
-      waits.push(new Promise<void>((resolve) => (raw.destroyed ? resolve() : raw.once('close', () => resolve()))));
+      waits.push(
+        new Promise<void>((resolve) => (raw.destroyed ? resolve() : raw.once('close', () => resolve()))),
+      );
       raw.destroy();
     }
     this.peers.clear();
@@ -322,7 +333,15 @@ export class TcpTransport implements Transport {
     if (typeof address !== 'string') return undefined;
     const hp = parseAddress(address);
     if (!hp) return undefined;
-    peer = { address, host: hp.host, port: hp.port, conn: undefined, failures: 0, backoffUntil: 0, lastError: undefined };
+    peer = {
+      address,
+      host: hp.host,
+      port: hp.port,
+      conn: undefined,
+      failures: 0,
+      backoffUntil: 0,
+      lastError: undefined,
+    };
     this.peers.set(address, peer);
     return peer;
   }
@@ -331,7 +350,9 @@ export class TcpTransport implements Transport {
     const cause = peer.lastError;
     const message = `${peer.address} unreachable, retrying in ${remainingMs} ms${cause ? ` (last error: ${cause.message})` : ''}`;
     // Keep the class of the failure: an authentication problem stays an AuthError while backing off.
-    return cause instanceof AuthError ? new AuthError(message, { cause }) : new TransportError(message, { cause });
+    return cause instanceof AuthError
+      ? new AuthError(message, { cause })
+      : new TransportError(message, { cause });
   }
 
   private allocateId(conn: Outbound): number {
@@ -409,14 +430,18 @@ export class TcpTransport implements Transport {
       },
     });
     conn.timer = o.clock.setTimeout(() => {
-      conn.fs.destroy(new TransportError(`connect to ${peer.address} timed out after ${o.connectTimeoutMs} ms`));
+      conn.fs.destroy(
+        new TransportError(`connect to ${peer.address} timed out after ${o.connectTimeoutMs} ms`),
+      );
     }, o.connectTimeoutMs);
     socket.once('connect', () => {
       if (conn.state !== 'connecting') return;
       conn.state = 'handshake';
       conn.timer?.cancel();
       conn.timer = o.clock.setTimeout(() => {
-        conn.fs.destroy(new TransportError(`handshake with ${peer.address} timed out after ${o.handshakeTimeoutMs} ms`));
+        conn.fs.destroy(
+          new TransportError(`handshake with ${peer.address} timed out after ${o.handshakeTimeoutMs} ms`),
+        );
       }, o.handshakeTimeoutMs);
       if (!o.tls) this.sendHello(conn);
     });
@@ -446,7 +471,9 @@ export class TcpTransport implements Transport {
           return;
         case FrameType.Error: {
           const p = this.settle(conn, frame.id);
-          p?.reject(new TransportError(`${conn.peer.address}: handler failed: ${frame.payload.toString('utf8')}`));
+          // Capped: the message is the peer's text and ends up in logs.
+          const message = frame.payload.subarray(0, MAX_ERROR_MESSAGE_BYTES).toString('utf8');
+          p?.reject(new TransportError(`${conn.peer.address}: handler failed: ${message}`));
           return;
         }
         case FrameType.GoAway:
@@ -461,19 +488,26 @@ export class TcpTransport implements Transport {
     if (conn.state !== 'handshake') throw new ProtocolError(`frame before handshake`);
     switch (frame.type) {
       case FrameType.Challenge: {
-        if (!secret) return this.authFail(conn, 'peer requires a shared secret and none is configured');
+        if (!secret) {
+          this.authFail(conn, 'peer requires a shared secret and none is configured');
+          return;
+        }
         if (conn.gotChallenge) throw new ProtocolError('second challenge');
         const { nonce, mac } = decodeChallenge(frame.payload);
         const address = conn.advertised;
         if (!macEquals(computeMac(secret, 'server', conn.nonce, nonce, address), mac)) {
-          return this.authFail(conn, 'peer failed shared-secret authentication (wrong secret?)');
+          this.authFail(conn, 'peer failed shared-secret authentication (wrong secret?)');
+          return;
         }
         conn.gotChallenge = true;
         conn.fs.sendNow(FrameType.Proof, 0, computeMac(secret, 'client', conn.nonce, nonce, address));
         return;
       }
       case FrameType.Ready: {
-        if (secret && !conn.gotChallenge) return this.authFail(conn, 'peer did not prove the shared secret');
+        if (secret && !conn.gotChallenge) {
+          this.authFail(conn, 'peer did not prove the shared secret');
+          return;
+        }
         conn.state = 'ready';
         conn.timer?.cancel();
         conn.timer = undefined;
@@ -485,7 +519,8 @@ export class TcpTransport implements Transport {
         return;
       }
       case FrameType.Reject:
-        return this.authFail(conn, `peer refused the connection: ${frame.payload.toString('utf8')}`);
+        this.authFail(conn, `peer refused the connection: ${frame.payload.toString('utf8')}`);
+        return;
       default:
         throw new ProtocolError(`unexpected frame type ${frame.type} during handshake`);
     }
@@ -520,7 +555,9 @@ export class TcpTransport implements Transport {
     if (err instanceof AuthError) return err;
     if (this.o.tls && isTlsAuthError(err)) {
       if (!wasOpen) this.authFailures++;
-      return new AuthError(`${peer.address}: TLS authentication failed: ${errorMessage(err)}`, { cause: err });
+      return new AuthError(`${peer.address}: TLS authentication failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     if (err instanceof TransportError) return err;
     const what = wasOpen ? 'connection lost' : 'connection failed';
@@ -613,8 +650,14 @@ export class TcpTransport implements Transport {
         const hello = decodeHello(frame.payload);
         const socket = conn.fs.socket;
         conn.from = hello.address || formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
-        if (!secret) return this.serverReady(conn);
-        if (!hello.secret) return this.refuse(conn, 'shared secret required');
+        if (!secret) {
+          this.serverReady(conn);
+          return;
+        }
+        if (!hello.secret) {
+          this.refuse(conn, 'shared secret required');
+          return;
+        }
         conn.hello = hello;
         conn.nonce = newNonce();
         const mac = computeMac(secret, 'server', hello.nonce, conn.nonce, hello.addressBytes);
@@ -628,10 +671,12 @@ export class TcpTransport implements Transport {
         const expected = computeMac(secret!, 'client', hello.nonce, conn.nonce!, hello.addressBytes);
         if (!macEquals(expected, frame.payload)) {
           this.authFailures++;
-          return this.refuse(conn, 'authentication failed');
+          this.refuse(conn, 'authentication failed');
+          return;
         }
         conn.hello = undefined;
-        return this.serverReady(conn);
+        this.serverReady(conn);
+        return;
       }
       default:
         // 'rejected': ignore whatever follows; the connection is closing.

@@ -95,3 +95,37 @@ export function formatTable(rows: BenchRow[]): string {
   const row = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
   return [row(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...lines.map(row)].join('\n');
 }
+
+/**
+ * Open loop: issues `ratePerSec` operations per second for `durationMs` regardless of how fast
+ * they complete (so latency is measured at a load, not at saturation), and records each one's
+ * latency. Returns the achieved rate and percentiles.
+ */
+export async function runOpenLoop(
+  ratePerSec: number,
+  durationMs: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<{ opsPerSec: number; p50Ms: number; p99Ms: number; p999Ms: number }> {
+  const rec = latencyRecorder();
+  const started = performance.now();
+  const total = Math.floor((ratePerSec * durationMs) / 1000);
+  const pending: Promise<unknown>[] = [];
+  let issued = 0;
+  while (issued < total) {
+    const due = Math.floor(((performance.now() - started) * ratePerSec) / 1000);
+    while (issued < Math.min(due, total)) {
+      const i = issued++;
+      const t0 = performance.now();
+      pending.push(op(i).then(() => rec.record(performance.now() - t0)));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(pending);
+  const seconds = (performance.now() - started) / 1000;
+  return { opsPerSec: total / seconds, ...rec.percentiles() };
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

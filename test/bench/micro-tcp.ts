@@ -19,7 +19,9 @@ export async function benchTcp(): Promise<BenchRow[]> {
     await client.start(async (_from, p) => p);
     try {
       // Warm-up: connection, JIT.
-      await runClosedLoop(20_000, concurrency, () => client.request(server.address, payload, { timeoutMs: 10_000 }));
+      await runClosedLoop(100_000, concurrency, () =>
+        client.request(server.address, payload, { timeoutMs: 10_000 }),
+      );
       const before = client.stats();
       const r = await runClosedLoop(total, concurrency, () =>
         client.request(server.address, payload, { timeoutMs: 10_000 }),
@@ -28,7 +30,11 @@ export async function benchTcp(): Promise<BenchRow[]> {
       rows.push({
         scenario: `TcpTransport echo, ${variant}, 100 B, ${concurrency} in flight (1 process)`,
         ...r,
-        extra: { framesPerWrite: ((after.framesSent - before.framesSent) / (after.writes - before.writes)).toFixed(1) },
+        extra: {
+          framesPerWrite: ((after.framesSent - before.framesSent) / (after.writes - before.writes)).toFixed(
+            1,
+          ),
+        },
       });
     } finally {
       await Promise.all([client.stop(), server.stop()]);

@@ -80,7 +80,9 @@ describe('shared secret', () => {
 
     // No hello at all.
     const a = await rawConnect(port);
-    a.write(Buffer.concat([encodeFrame(FrameType.Request, 1, Buffer.from('x')), encodeFrame(FrameType.Request, 2)]));
+    a.write(
+      Buffer.concat([encodeFrame(FrameType.Request, 1, Buffer.from('x')), encodeFrame(FrameType.Request, 2)]),
+    );
     await closed(a);
 
     // A hello, then requests instead of the proof.
@@ -127,7 +129,11 @@ describe('mutual TLS', () => {
   });
   afterAll(() => pki.cleanup());
 
-  const node = (pair: 'nodeA' | 'nodeB' | 'rogue', ca: 'ca' | 'rogueCa' = 'ca', extra: TcpTransportOptions = {}) => ({
+  const node = (
+    pair: 'nodeA' | 'nodeB' | 'rogue',
+    ca: 'ca' | 'rogueCa' = 'ca',
+    extra: TcpTransportOptions = {},
+  ) => ({
     ...extra,
     tls: { ca: pki[ca], key: pki[pair].key, cert: pki[pair].cert, ...extra.tls },
   });

@@ -123,13 +123,25 @@ describe('addresses', () => {
     expect(parseAddress('127.0.0.1:4000')).toEqual({ host: '127.0.0.1', port: 4000 });
     expect(parseAddress('[::1]:4000')).toEqual({ host: '::1', port: 4000 });
     expect(parseAddress('node.example:1')).toEqual({ host: 'node.example', port: 1 });
-    for (const bad of ['', 'x', ':80', '1.2.3.4', '1.2.3.4:', '1.2.3.4:0', '1.2.3.4:65536', '::1:80', '[x]:1', 'a:1e3']) {
+    for (const bad of [
+      '',
+      'x',
+      ':80',
+      '1.2.3.4',
+      '1.2.3.4:',
+      '1.2.3.4:0',
+      '1.2.3.4:65536',
+      '::1:80',
+      '[x]:1',
+      'a:1e3',
+    ]) {
       expect(parseAddress(bad), bad).toBeUndefined();
     }
   });
 
   test('loopback detection', () => {
-    for (const h of ['127.0.0.1', '127.9.8.7', 'localhost', '::1', '::ffff:127.0.0.1']) expect(isLoopback(h), h).toBe(true);
+    for (const h of ['127.0.0.1', '127.9.8.7', 'localhost', '::1', '::ffff:127.0.0.1'])
+      expect(isLoopback(h), h).toBe(true);
     for (const h of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', 'example.com', '128.0.0.1']) {
       expect(isLoopback(h), h).toBe(false);
     }

@@ -77,7 +77,11 @@ function fuzzFrame(rnd: Random): Buffer {
     case 7:
       return encodeFrame(FrameType.Request, rnd.uint32(), bytes(rnd, rnd.int(2048)));
     case 8:
-      return encodeFrame(WRONG_DIRECTION[rnd.int(WRONG_DIRECTION.length)]!, rnd.uint32(), bytes(rnd, rnd.int(80)));
+      return encodeFrame(
+        WRONG_DIRECTION[rnd.int(WRONG_DIRECTION.length)]!,
+        rnd.uint32(),
+        bytes(rnd, rnd.int(80)),
+      );
     default: {
       // A damaged hello (mostly meaningful before the handshake).
       const hello = encodeFrame(FrameType.Hello, 0, encodeHello(rnd.next() < 0.5, newNonce(), '127.0.0.1:1'));
@@ -105,7 +109,8 @@ async function attack(port: number, rnd: Random): Promise<number> {
   const wire = Buffer.concat(parts);
   const writes = 1 + rnd.int(3);
   const step = Math.ceil(wire.length / writes);
-  for (let at = 0; at < wire.length && !socket.destroyed; at += step) socket.write(wire.subarray(at, at + step));
+  for (let at = 0; at < wire.length && !socket.destroyed; at += step)
+    socket.write(wire.subarray(at, at + step));
   socket.end();
   await closed(socket);
   return n;
@@ -154,7 +159,10 @@ async function runFuzz(options: TcpTransportOptions, seed: string, connections: 
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
 
-  await eventually(() => server.stats().inboundConnections === 1, 'every attacking connection to be released');
+  await eventually(
+    () => server.stats().inboundConnections === 1,
+    'every attacking connection to be released',
+  );
   expect(server.stats().handlersInFlight).toBe(0);
   for (let i = 0; i < 50; i++) await check();
   (globalThis as { gc?: () => void }).gc?.();

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TcpTransport, type TcpTransportOptions } from '../../../src/tcp/index.js';
 import { type Frame, FrameDecoder } from '../../../src/tcp/frame.js';
+import { TcpTransport, type TcpTransportOptions } from '../../../src/tcp/index.js';
 import type { TransportHarness } from '../../../src/testing/transport-compliance.js';
 import type { Transport } from '../../../src/transport/types.js';
 
@@ -162,7 +162,12 @@ export function closed(socket: net.Socket): Promise<void> {
 }
 
 /** Polls `condition` each `stepMs` (real time) until it holds; fails after `maxMs`. */
-export async function eventually(condition: () => boolean, what: string, maxMs = 5000, stepMs = 5): Promise<void> {
+export async function eventually(
+  condition: () => boolean,
+  what: string,
+  maxMs = 5000,
+  stepMs = 5,
+): Promise<void> {
   for (let waited = 0; !condition(); waited += stepMs) {
     if (waited >= maxMs) throw new Error(`still waiting after ${maxMs} ms for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));

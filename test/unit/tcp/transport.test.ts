@@ -94,7 +94,9 @@ describe('basics', () => {
     await expect(client.request(server.address, new Uint8Array(996), opts)).rejects.toThrow(LimitError);
     expect(client.stats().connectAttempts).toBe(0);
     expect((await client.request(server.address, new Uint8Array(995), opts)).length).toBe(995);
-    await expect(client.request(server.address, new Uint8Array([1]), opts)).rejects.toThrow(/exceeds maxFrameBytes/);
+    await expect(client.request(server.address, new Uint8Array([1]), opts)).rejects.toThrow(
+      /exceeds maxFrameBytes/,
+    );
     // The connection survived both.
     expect(text(await client.request(server.address, Buffer.from('ok'), opts))).toBe('ok');
     expect(client.stats().connectAttempts).toBe(1);
@@ -108,7 +110,9 @@ describe('basics', () => {
     }) as unknown as RequestHandler);
     const client = transport();
     await expect(client.request(server.address, new Uint8Array([1]), opts)).rejects.toThrow(/sync boom/);
-    await expect(client.request(server.address, new Uint8Array([2]), opts)).rejects.toThrow(/other than a Uint8Array/);
+    await expect(client.request(server.address, new Uint8Array([2]), opts)).rejects.toThrow(
+      /other than a Uint8Array/,
+    );
   });
 });
 
@@ -130,7 +134,10 @@ describe('timeouts and aborts (virtual clock)', () => {
     expect(client.stats().requestsInFlight).toBe(0);
 
     const controller = new AbortController();
-    const aborted = client.request(server.address, Buffer.from('y'), { timeoutMs: 100, signal: controller.signal });
+    const aborted = client.request(server.address, Buffer.from('y'), {
+      timeoutMs: 100,
+      signal: controller.signal,
+    });
     expect(clock.pending).toBe(2);
     const reason = new Error('enough');
     controller.abort(reason);
@@ -186,7 +193,9 @@ describe('bounds and backpressure', () => {
     await server.start(handler);
     const client = transport({ maxInFlightPerConnection: 3 });
     const inFlight = [1, 2, 3].map((i) => client.request(server.address, new Uint8Array([i]), opts));
-    await expect(client.request(server.address, new Uint8Array([4]), opts)).rejects.toThrow(/maxInFlightPerConnection/);
+    await expect(client.request(server.address, new Uint8Array([4]), opts)).rejects.toThrow(
+      /maxInFlightPerConnection/,
+    );
     await eventually(() => held.length === 3, 'three requests at the handler');
     for (const h of held) h.answer(h.payload);
     expect((await Promise.all(inFlight)).map((r) => r[0])).toEqual([1, 2, 3]);
@@ -197,10 +206,15 @@ describe('bounds and backpressure', () => {
     const server = transport({ maxInFlightPerConnection: 2 });
     await server.start(handler);
     const client = transport();
-    const requests = Array.from({ length: 10 }, (_, i) => client.request(server.address, new Uint8Array([i]), opts));
+    const requests = Array.from({ length: 10 }, (_, i) =>
+      client.request(server.address, new Uint8Array([i]), opts),
+    );
     // Every byte has arrived, yet only two calls run.
     const expected = 10 * 10 + 9 + 36;
-    await eventually(() => server.stats().bytesReceived >= expected && held.length === 2, 'all bytes in, two calls');
+    await eventually(
+      () => server.stats().bytesReceived >= expected && held.length === 2,
+      'all bytes in, two calls',
+    );
     for (let i = 0; i < 5; i++) await turn();
     expect(held.length).toBe(2);
     expect(server.stats().handlersInFlight).toBe(2);
@@ -220,7 +234,9 @@ describe('bounds and backpressure', () => {
     await server.start(async () => new Uint8Array(64 * 1024));
     const { socket } = await rawHandshake(portOf(server.address));
     socket.pause();
-    const frames = Array.from({ length: 100 }, (_, i) => encodeFrame(FrameType.Request, i + 1, Buffer.from('give')));
+    const frames = Array.from({ length: 100 }, (_, i) =>
+      encodeFrame(FrameType.Request, i + 1, Buffer.from('give')),
+    );
     socket.write(Buffer.concat(frames));
     socket.resume();
     await closed(socket);
@@ -323,7 +339,8 @@ describe('reconnect and backoff (virtual clock)', () => {
     expect((broken as Error).message).toMatch(/connection lost/);
 
     // A broken established connection does not back off: the next request dials (and fails).
-    const failDial = () => client.request(`127.0.0.1:${port}`, Buffer.from('b'), opts).catch((e: unknown) => e);
+    const failDial = () =>
+      client.request(`127.0.0.1:${port}`, Buffer.from('b'), opts).catch((e: unknown) => e);
     expect(await failDial()).toBeInstanceOf(TransportError);
     expect(client.stats().connectAttempts).toBe(2);
     // Backing off: fail fast, no dial.
@@ -375,7 +392,9 @@ describe('reconnect and backoff (virtual clock)', () => {
     const client = transport();
     await expect(client.request(address, new Uint8Array([1]), opts)).rejects.toThrow(/unexpected frame type/);
     await expect(client.request(address, new Uint8Array([2]), opts)).rejects.toThrow(/exceeds maxFrameBytes/);
-    await expect(client.request(address, new Uint8Array([3]), { timeoutMs: 50 })).rejects.toThrow(TimeoutError);
+    await expect(client.request(address, new Uint8Array([3]), { timeoutMs: 50 })).rejects.toThrow(
+      TimeoutError,
+    );
     expect(client.stats().protocolErrors).toBe(2);
   });
 });

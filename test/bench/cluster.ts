@@ -1,0 +1,124 @@
+/**
+ * In-process cluster benchmarks: 3 DynamoNodes (N=3 R=2 W=2) on a MemoryNetwork with no latency,
+ * clients spread over the nodes, 100-byte values. Each scenario sits next to the same run's raw
+ * storage rate, the ceiling the engine is compared with (a put stores on 3 replicas, so a
+ * cluster put rate near a third of the raw rate means the engine adds little of its own).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoNode, MemoryNetwork, MemoryStorage, type Storage } from '../../src/index.js';
+import { LevelStorage } from '../../src/level/index.js';
+import { type BenchRow, runClosedLoop, runOpenLoop } from './lib.js';
+
+const VALUE = new Uint8Array(100).fill(7);
+const codec = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b };
+
+export interface ClusterBenchOptions {
+  storage: 'memory' | 'level';
+  ops?: number;
+  inFlight?: number;
+}
+
+async function startCluster(
+  makeStorage: (id: string) => Storage,
+  ids: string[],
+  extra: Partial<Parameters<typeof DynamoNode.start<Uint8Array>>[0]> = {},
+) {
+  const network = new MemoryNetwork();
+  const nodes: DynamoNode<Uint8Array>[] = [];
+  for (const id of ids) {
+    nodes.push(
+      await DynamoNode.start<Uint8Array>({
+        id,
+        transport: network.connect(id),
+        storage: makeStorage(id),
+        seeds: id === ids[0] ? [] : [ids[0]!],
+        quorum: { n: 3, r: 2, w: 2 },
+        codec,
+        ...extra,
+      }),
+    );
+  }
+  // Let the claimant's broadcast settle before measuring.
+  await new Promise((r) => setTimeout(r, 200));
+  return { network, nodes };
+}
+
+async function rawBaseline(storage: Storage, ops: number, inFlight: number) {
+  await storage.open();
+  const key = (i: number) => new TextEncoder().encode(`raw-key-${i}`);
+  const put = await runClosedLoop(ops, inFlight, (i) => storage.batch([{ type: 'put', key: key(i), value: VALUE }]));
+  const get = await runClosedLoop(ops, inFlight, (i) => storage.get(key(i)));
+  await storage.close();
+  return { put, get };
+}
+
+export async function benchCluster(options: ClusterBenchOptions): Promise<BenchRow[]> {
+  const ops = options.ops ?? 100_000;
+  const inFlight = options.inFlight ?? 128;
+  const dirs: string[] = [];
+  const make = async (): Promise<(id: string) => Storage> => {
+    if (options.storage === 'memory') return () => new MemoryStorage();
+    const root = await mkdtemp(join(tmpdir(), 'dynamo-bench-cluster-'));
+    dirs.push(root);
+    return (id) => new LevelStorage({ path: join(root, id) });
+  };
+  const label = options.storage === 'memory' ? 'MemoryStorage' : 'LevelStorage';
+  try {
+    const raw = await rawBaseline((await make())('raw'), ops, inFlight);
+    const { nodes } = await startCluster(await make(), ['a', 'b', 'c']);
+    const put = await runClosedLoop(ops, inFlight, (i) => nodes[i % 3]!.put(`key-${i}`, VALUE));
+    const get = await runClosedLoop(ops, inFlight, (i) => nodes[i % 3]!.get(`key-${i}`));
+    // Latency at half the peak rate (open loop), the figure a service would run at.
+    const halfPut = await runOpenLoop(put.opsPerSec / 2, 2000, (i) => nodes[i % 3]!.put(`half-${i}`, VALUE));
+    const halfGet = await runOpenLoop(get.opsPerSec / 2, 2000, (i) => nodes[i % 3]!.get(`key-${i % ops}`));
+    await Promise.all(nodes.map((n) => n.stop()));
+    const base = (kind: 'put' | 'get') => ({
+      baseline: `raw ${label} ${kind}`,
+      baselineOpsPerSec: raw[kind].opsPerSec,
+    });
+    return [
+      { scenario: `3 nodes ${label} put (${inFlight} in flight)`, ...put, ...base('put') },
+      { scenario: `3 nodes ${label} get (${inFlight} in flight)`, ...get, ...base('get') },
+      { scenario: `3 nodes ${label} put at half peak`, ...halfPut, ...base('put') },
+      { scenario: `3 nodes ${label} get at half peak`, ...halfGet, ...base('get') },
+    ];
+  } finally {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+}
+
+/**
+ * Failure handling: 4 nodes (N=3 W=2, so a fallback exists), puts while one node is partitioned
+ * away (after the failure detector noticed), then while it is back and its hints are delivered,
+ * next to the healthy rate of the same run.
+ */
+export async function benchFailover(ops = 50_000, inFlight = 128): Promise<BenchRow[]> {
+  const { network, nodes } = await startCluster(() => new MemoryStorage(), ['a', 'b', 'c', 'd'], {
+    requestTimeoutMs: 200,
+    hintedHandoff: { intervalMs: 100 },
+  });
+  const writers = nodes.slice(0, 3);
+  const healthy = await runClosedLoop(ops, inFlight, (i) => writers[i % 3]!.put(`h-${i}`, VALUE));
+  network.partition(['d']);
+  // Warm-up: the first requests to d time out and mark it down; measure after that.
+  await runClosedLoop(2000, inFlight, (i) => writers[i % 3]!.put(`w-${i}`, VALUE).catch(() => {}));
+  const degraded = await runClosedLoop(ops, inFlight, (i) => writers[i % 3]!.put(`d-${i}`, VALUE));
+  const hintsBefore = nodes.reduce((s, n) => s + n.stats().hints.pending, 0);
+  network.heal();
+  const delivering = await runClosedLoop(ops, inFlight, (i) => writers[i % 3]!.put(`r-${i}`, VALUE));
+  const hintsAfter = nodes.reduce((s, n) => s + n.stats().hints.pending, 0);
+  await Promise.all(nodes.map((n) => n.stop()));
+  const base = { baseline: '4 nodes healthy put', baselineOpsPerSec: healthy.opsPerSec };
+  return [
+    { scenario: '4 nodes MemoryStorage put, healthy', ...healthy },
+    { scenario: '4 nodes put, 1 node down (sloppy quorum)', ...degraded, ...base, extra: { hints: hintsBefore } },
+    {
+      scenario: '4 nodes put, during hint delivery',
+      ...delivering,
+      ...base,
+      extra: { hintsBefore: hintsBefore, hintsLeft: hintsAfter },
+    },
+  ];
+}

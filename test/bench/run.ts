@@ -1,0 +1,42 @@
+/**
+ * `npm run bench [-- --json FILE] [--quick] [--only NAME,...]`: every benchmark, one table.
+ * Figures are wall-clock ops/s and latency percentiles on this machine; quote medians of
+ * several runs (the machine is shared and noisy).
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { benchCluster, benchFailover } from './cluster.js';
+import { type BenchRow, formatTable } from './lib.js';
+import { benchRing } from './micro-ring.js';
+import { benchStorage } from './micro-storage.js';
+import { benchVersioning } from './micro-versioning.js';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
+});
+const quick = values.quick;
+const suites: Record<string, () => Promise<BenchRow[]>> = {
+  ring: () => benchRing(),
+  versioning: () => benchVersioning(),
+  storage: () => benchStorage(quick ? { ops: 20_000, syncOps: 2_000 } : {}),
+  'cluster-memory': () => benchCluster({ storage: 'memory', ops: quick ? 10_000 : 100_000 }),
+  'cluster-level': () => benchCluster({ storage: 'level', ops: quick ? 10_000 : 100_000 }),
+  failover: () => benchFailover(quick ? 5_000 : 50_000),
+};
+const selected = values.only ? values.only.split(',') : Object.keys(suites);
+const rows: BenchRow[] = [];
+for (const name of selected) {
+  const suite = suites[name];
+  if (!suite) throw new Error(`unknown suite ${name}; known: ${Object.keys(suites).join(', ')}`);
+  process.stderr.write(`running ${name}...\n`);
+  rows.push(...(await suite()));
+}
+console.log(formatTable(rows));
+if (values.json) {
+  await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  console.log(`\nwrote ${values.json}`);
+}
