@@ -89,8 +89,8 @@ export function claim(
   const equalWeights = sorted.every((m) => m.weight === sorted[0]!.weight);
 
   if (equalWeights && st.s <= st.l) {
-    // Fewer members than N: lay the ring out as if for L members (a stable class per position), so
-    // later joins up to N members move only the newcomer's class.
+    // At most N members: lay the ring out as if for L members (a stable class per position), so
+    // joins up to N members move only the newcomer's class.
     claimByClasses(st);
   } else if (previous === undefined || !st.prev.some((m) => m >= 0)) {
     claimFresh(st);

@@ -1,0 +1,205 @@
+/**
+ * The history of a simulated (or any other) run, in the style of Jepsen: every client operation
+ * appears twice, once when it is invoked and once when it completes (`ok` or `fail`), so checkers
+ * can tell concurrent operations from ordered ones. Fault injections appear as `nemesis` events.
+ *
+ * Everything here is plain JSON (no Maps, no bytes), so a history can be saved, diffed, and
+ * compared byte for byte between two runs of the same seed.
+ */
+
+/** What a client operation does. */
+export type OperationFunction =
+  /** Set keys: read, merge the siblings (set union), add one new element, write with the read's context. */
+  | 'add'
+  /** Register keys: write a new unique value (with a fresh or a stale context). */
+  | 'write'
+  /** Register keys: delete with the context of a fresh read. */
+  | 'delete'
+  /** Any key: a read; `ok` carries the values returned. */
+  | 'read';
+
+/** One client operation event. */
+export interface OperationEvent {
+  /** Position in the history (0-based, dense). */
+  index: number;
+  /** Virtual ms since the start of the run (the shared clock, not a node's skewed clock). */
+  time: number;
+  /** Who issued it: a client (`c0`, `c1`, ...), `settle` or `final` (the simulator's own reads). */
+  process: string;
+  type: 'invoke' | 'ok' | 'fail';
+  f: OperationFunction;
+  key: string;
+  /** The node the request was sent to. */
+  node: string;
+  /**
+   * invoke of `add`: the element added; invoke of `write`: the value written; `ok` of `read`:
+   * the values returned (siblings, or the resolver's single value).
+   */
+  value?: unknown;
+  /** `write` / `delete` completions: the context the write was sent with (absent: none sent). */
+  context?: string;
+  /** `ok` of a write, delete or add: the context the put returned (covers the new version). */
+  resultContext?: string;
+  /** `ok` of `add` / `read`: how many siblings the read saw. */
+  siblings?: number;
+  /** `fail`: the error code (`DYNAMO_QUORUM`, ...) or message. */
+  error?: string;
+  /**
+   * `fail`: true when the operation certainly had no effect (it failed before anything was
+   * written, or with a `LimitError`). Otherwise a failed write is indeterminate: it may have
+   * reached some replicas and may still appear later.
+   */
+  definite?: boolean;
+}
+
+/** A fault injected or removed by the nemesis. */
+export interface NemesisEvent {
+  index: number;
+  time: number;
+  process: 'nemesis';
+  type: 'nemesis';
+  /** `start` when the fault begins, `stop` when it is undone. */
+  phase: 'start' | 'stop';
+  /** Fault kind (`partition-halves`, `crash`, ...). */
+  f: string;
+  /** Human-readable description (`n1 n3 | n2 n4 n5`, `drop 12%`, ...). */
+  value: string;
+}
+
+export type HistoryEvent = OperationEvent | NemesisEvent;
+
+/** Fields an operation completion may add to its invocation. */
+export type Completion = Pick<
+  OperationEvent,
+  'value' | 'context' | 'resultContext' | 'siblings' | 'error' | 'definite'
+>;
+
+/**
+ * Appends events to a history. Use it to record your own workload's history and run the
+ * checkers on it. Times come from `now` (virtual ms); they are rounded to microseconds so the JSON
+ * form stays short and stable.
+ */
+export class HistoryRecorder {
+  readonly events: HistoryEvent[] = [];
+
+  constructor(private readonly now: () => number) {}
+
+  invoke(process: string, f: OperationFunction, key: string, node: string, value?: unknown): void {
+    const e: OperationEvent = { index: 0, time: 0, process, type: 'invoke', f, key, node };
+    if (value !== undefined) e.value = value;
+    this.push(e);
+  }
+
+  ok(process: string, f: OperationFunction, key: string, node: string, completion: Completion = {}): void {
+    this.push({ index: 0, time: 0, process, type: 'ok', f, key, node, ...defined(completion) });
+  }
+
+  fail(process: string, f: OperationFunction, key: string, node: string, completion: Completion = {}): void {
+    this.push({ index: 0, time: 0, process, type: 'fail', f, key, node, ...defined(completion) });
+  }
+
+  nemesis(phase: 'start' | 'stop', f: string, value: string): void {
+    this.push({ index: 0, time: 0, process: 'nemesis', type: 'nemesis', phase, f, value });
+  }
+
+  private push(e: HistoryEvent): void {
+    e.index = this.events.length;
+    e.time = Math.round(this.now() * 1000) / 1000;
+    this.events.push(e);
+  }
+}
+
+function defined(c: Completion): Completion {
+  const out: Completion = {};
+  for (const [k, v] of Object.entries(c)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** An invocation paired with its completion (Jepsen: one process has one operation in flight). */
+export interface Operation {
+  process: string;
+  f: OperationFunction;
+  key: string;
+  node: string;
+  /** The invocation's value (element added, value written). */
+  value: unknown;
+  /** `pending`: invoked but never completed (the run ended first); treat like an indeterminate failure. */
+  outcome: 'ok' | 'fail' | 'pending';
+  invokeIndex: number;
+  invokeTime: number;
+  completeIndex: number | undefined;
+  completeTime: number | undefined;
+  /** The completion event (absent while pending). */
+  completion: OperationEvent | undefined;
+}
+
+/** Pairs every invocation with its completion, in invocation order. Nemesis events are skipped. */
+export function operations(history: readonly HistoryEvent[]): Operation[] {
+  const out: Operation[] = [];
+  const open = new Map<string, Operation>();
+  for (const e of history) {
+    if (e.type === 'nemesis') continue;
+    if (e.type === 'invoke') {
+      const op: Operation = {
+        process: e.process,
+        f: e.f,
+        key: e.key,
+        node: e.node,
+        value: e.value,
+        outcome: 'pending',
+        invokeIndex: e.index,
+        invokeTime: e.time,
+        completeIndex: undefined,
+        completeTime: undefined,
+        completion: undefined,
+      };
+      open.set(e.process, op);
+      out.push(op);
+    } else {
+      const op = open.get(e.process);
+      if (!op) continue;
+      open.delete(e.process);
+      op.outcome = e.type;
+      op.completeIndex = e.index;
+      op.completeTime = e.time;
+      op.completion = e;
+    }
+  }
+  return out;
+}
+
+/** One line per event, e.g. `  1234.567  c2  ok      add    set:3  @n3  siblings=1`. */
+export function formatEvent(e: HistoryEvent): string {
+  const t = e.time.toFixed(3).padStart(11);
+  if (e.type === 'nemesis') return `${t}  nemesis  ${e.phase.padEnd(6)} ${e.f}: ${e.value}`;
+  const parts = [t, e.process.padEnd(7), e.type.padEnd(6), e.f.padEnd(6), e.key, `@${e.node}`];
+  if (e.value !== undefined) parts.push(shortJson(e.value));
+  if (e.siblings !== undefined) parts.push(`siblings=${e.siblings}`);
+  if (e.error !== undefined) parts.push(`error=${e.error}${e.definite ? ' (definite)' : ''}`);
+  if (e.context !== undefined) parts.push(`ctx=${e.context}`);
+  if (e.resultContext !== undefined) parts.push(`→ctx=${e.resultContext}`);
+  return parts.join('  ');
+}
+
+function shortJson(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+}
+
+/**
+ * The part of a history that explains a problem with `key`: every operation on that key, plus
+ * the nemesis events between its first and last operation. Long excerpts keep their first and
+ * last `maxLines / 2` lines.
+ */
+export function historyExcerpt(history: readonly HistoryEvent[], key: string, maxLines = 60): string[] {
+  const onKey = history.filter((e) => e.type !== 'nemesis' && e.key === key);
+  if (onKey.length === 0) return [`(no operation on ${key})`];
+  const first = onKey[0]!.index;
+  const last = onKey[onKey.length - 1]!.index;
+  const lines = history
+    .filter((e) => (e.type === 'nemesis' ? e.index > first && e.index < last : e.key === key))
+    .map(formatEvent);
+  if (lines.length <= maxLines) return lines;
+  const half = Math.floor(maxLines / 2);
+  return [...lines.slice(0, half), `  ... ${lines.length - 2 * half} more ...`, ...lines.slice(-half)];
+}
