@@ -37,14 +37,25 @@ async function main(): Promise<void> {
     );
   }
   await pause(300); // let gossip spread the ring
-  const [a, , , d] = nodes as [DynamoNode<Cart>, DynamoNode<Cart>, DynamoNode<Cart>, DynamoNode<Cart>, DynamoNode<Cart>];
+  const [a, , , d] = nodes as [
+    DynamoNode<Cart>,
+    DynamoNode<Cart>,
+    DynamoNode<Cart>,
+    DynamoNode<Cart>,
+    DynamoNode<Cart>,
+  ];
   for (const m of a.members()) say(`   node ${m.id}: ${m.status}, owns ${m.partitions} of 256 partitions`);
   // A cart whose replicas live mostly on the side of the coming split that Bob cannot reach.
   const key =
     ['cart:alice', 'cart:bob', 'cart:carol', 'cart:dave', 'cart:erin'].find(
       (k) => a.preferenceList(k).filter((e) => ['a', 'b', 'c'].includes(e.id)).length >= 2,
     ) ?? 'cart:alice';
-  say(`   "${key}" lives on ${a.preferenceList(key).map((e) => e.id).join(', ')}.`);
+  say(
+    `   "${key}" lives on ${a
+      .preferenceList(key)
+      .map((e) => e.id)
+      .join(', ')}.`,
+  );
 
   say('\n2. Alice adds a book through node a.');
   await a.update(key, (cart) => [...(cart ?? []), 'book']);
@@ -62,14 +73,18 @@ async function main(): Promise<void> {
     try {
       await d.update(key, (cart) => [...(cart ?? []), 'lamp']);
       const hints = nodes.reduce((sum, n) => sum + n.stats().hints.pending, 0);
-      say(`   d accepted the lamp (attempt ${attempt}); ${hints} hint(s) wait on d and e for the unreachable owners.`);
+      say(
+        `   d accepted the lamp (attempt ${attempt}); ${hints} hint(s) wait on d and e for the unreachable owners.`,
+      );
       break;
     } catch (err) {
       if (!(err instanceof QuorumError) || attempt > 5) throw err;
       say(`   attempt ${attempt}: ${err.message} — d now routes around the unreachable nodes.`);
     }
   }
-  say(`   a's side sees ${show((await a.get(key)).values[0])}; d's side sees ${show((await d.get(key)).values[0])}.`);
+  say(
+    `   a's side sees ${show((await a.get(key)).values[0])}; d's side sees ${show((await d.get(key)).values[0])}.`,
+  );
 
   say('\n4. The network heals; hinted handoff delivers the lamp to its owners.');
   network.heal();
@@ -86,7 +101,9 @@ async function main(): Promise<void> {
   say(`   cart = ${show(final.values[0])}, ${final.values.length} version. Nothing lost, no write refused.`);
 
   const s = a.stats();
-  say(`\n   node a: ${s.put.count} puts, ${s.get.count} gets, ${s.siblings.conflictedReads} conflicted read(s).`);
+  say(
+    `\n   node a: ${s.put.count} puts, ${s.get.count} gets, ${s.siblings.conflictedReads} conflicted read(s).`,
+  );
   await Promise.all(nodes.map((n) => n.stop()));
 }
 

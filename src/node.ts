@@ -605,18 +605,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
           throw new TypeError('store: entries must be an array');
         const decoded = entries.map((e) => {
           if (!Array.isArray(e) || e.length !== 2) throw new TypeError('store: entry must be [key, object]');
-          return [
-            asBytes(e[0], 'key', maxKey),
-            decodeObject(asBytes(e[1], 'object', this.maxObjectBytes())),
-          ] as const;
+          const bytes = asBytes(e[1], 'object', this.maxObjectBytes());
+          return [asBytes(e[0], 'key', maxKey), decodeObject(bytes), bytes] as const;
         });
         await Promise.all(
-          decoded.map(async ([key, object]) => {
+          decoded.map(async ([key, object, bytes]) => {
             if (hintFor !== null && hintFor !== this.id) {
               await this.handoff.store(hintFor, partition, key, object);
               this.emit('hint:stored', { key, target: hintFor });
             } else {
-              await this.replica.merge(partition, key, object, null);
+              await this.replica.merge(partition, key, object, null, bytes);
             }
           }),
         );
@@ -688,7 +686,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private keyBytes(key: Key): Uint8Array {
     let bytes: Uint8Array;
-    if (typeof key === 'string') bytes = utf8.encode(key);
+    // Buffer.from is ~2.5x faster than TextEncoder.encode for short keys (test/bench/micro-ring.ts).
+    if (typeof key === 'string') bytes = Buffer.from(key, 'utf8');
     else if (key instanceof Uint8Array) bytes = key;
     else throw new TypeError('key must be a string or a Uint8Array');
     if (bytes.byteLength > this.options.limits.maxKeyBytes) {

@@ -100,7 +100,7 @@ export class Coordinator {
         if (this.deps.readRepair) this.repair(key, partition, replies);
       },
     });
-    return { object: mergeReplies(replies) };
+    return { object: mergeReplies(replies)?.object };
   }
 
   /**
@@ -119,7 +119,7 @@ export class Coordinator {
   ): Promise<VersionedObject> {
     const mine = routing.list.find((e) => e.id === this.deps.self);
     if (!mine) throw new RangeError('put: the coordinator must be in the preference list');
-    const object = await this.deps.replica.coordinate(
+    const { object, bytes: encoded } = await this.deps.replica.coordinate(
       partition,
       key,
       context,
@@ -128,7 +128,6 @@ export class Coordinator {
       this.deps.clock.now(),
       mine.hintFor ?? null,
     );
-    const encoded = encodeObject(object);
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
     await this.fanOut<unknown>({
       operation: value === null ? 'delete' : 'put',
@@ -236,7 +235,7 @@ export class Coordinator {
 
   /** Sends the merged object to every replica that answered with something older or nothing. */
   private repair(key: Uint8Array, partition: number, replies: Reply[]): void {
-    let merged: VersionedObject | undefined;
+    let merged: { object: VersionedObject; bytes: Uint8Array } | undefined;
     try {
       merged = mergeReplies(replies);
     } catch (err) {
@@ -244,8 +243,8 @@ export class Coordinator {
       return;
     }
     if (!merged) return;
-    const encoded = encodeObject(merged);
-    const stale = replies.filter((r) => !r.bytes || !equalBytes(r.bytes, encoded));
+    const { object, bytes } = merged;
+    const stale = replies.filter((r) => !r.bytes || !equalBytes(r.bytes, bytes));
     if (stale.length === 0) return;
     this.deps.onReadRepair(
       key,
@@ -255,10 +254,10 @@ export class Coordinator {
       // Merge, not overwrite, at the replica: a repair can never replace a newer version.
       const work =
         entry.id === this.deps.self
-          ? this.deps.replica.merge(partition, key, merged, entry.hintFor ?? null)
+          ? this.deps.replica.merge(partition, key, object, entry.hintFor ?? null)
           : this.deps.rpc.call(
               entry.id,
-              [MessageType.Store, partition, entry.hintFor ?? null, [[key, encoded]]],
+              [MessageType.Store, partition, entry.hintFor ?? null, [[key, bytes]]],
               this.deps.requestTimeoutMs,
             );
       work.catch((err) => this.deps.onBackgroundError(err as Error, `read repair of ${entry.id}`));
@@ -266,14 +265,37 @@ export class Coordinator {
   }
 }
 
-function mergeReplies(replies: readonly Reply[]): VersionedObject | undefined {
-  let merged: VersionedObject | undefined;
+/**
+ * Merge of the objects replicas returned, with its canonical encoding. Replicas usually agree, so
+ * identical replies are decoded once and their bytes reused; the result is memoised on the
+ * replies array (a get computes it for its answer and again for read repair).
+ */
+const merges = new WeakMap<readonly Reply[], { count: number; result: MergedReplies | undefined }>();
+type MergedReplies = { object: VersionedObject; bytes: Uint8Array };
+
+function mergeReplies(replies: readonly Reply[]): MergedReplies | undefined {
+  const cached = merges.get(replies);
+  if (cached && cached.count === replies.length) return cached.result;
+  let first: Uint8Array | undefined;
+  let allEqual = true;
   for (const { bytes } of replies) {
     if (!bytes) continue;
-    const object = decodeObject(bytes);
-    merged = merged ? sync(merged, object) : object;
+    if (!first) first = bytes;
+    else if (allEqual && !equalBytes(first, bytes)) allEqual = false;
   }
-  return merged;
+  let result: MergedReplies | undefined;
+  if (first && allEqual) result = { object: decodeObject(first), bytes: first };
+  else if (first) {
+    let merged: VersionedObject | undefined;
+    for (const { bytes } of replies) {
+      if (!bytes) continue;
+      const object = decodeObject(bytes);
+      merged = merged ? sync(merged, object) : object;
+    }
+    result = { object: merged!, bytes: encodeObject(merged!) };
+  }
+  merges.set(replies, { count: replies.length, result });
+  return result;
 }
 
 function quorumTimeout(

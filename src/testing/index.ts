@@ -9,3 +9,45 @@ export {
   type TransportHarness,
   transportComplianceSuite,
 } from './transport-compliance.js';
+export {
+  type CheckOptions,
+  type CheckProblem,
+  type CheckReport,
+  type CheckResult,
+  checkAll,
+  checkConvergence,
+  checkLostAdds,
+  checkNoResurrection,
+  checkSiblingAntichain,
+  checkSiblingBounds,
+  checkUnexpectedValues,
+  type FinalKeyState,
+  type FinalState,
+  problemKeys,
+  type ReplicaSibling,
+  type ReplicaSnapshot,
+} from './checkers.js';
+export { SkewedClock } from './sim-clock.js';
+export {
+  type Completion,
+  formatEvent,
+  type HistoryEvent,
+  HistoryRecorder,
+  historyExcerpt,
+  type NemesisEvent,
+  type Operation,
+  type OperationEvent,
+  type OperationFunction,
+  operations,
+} from './sim-history.js';
+export { FAULT_KINDS, type FaultKind, type NemesisOptions } from './sim-nemesis.js';
+export {
+  formatSimulationReport,
+  type ResolvedSimulationOptions,
+  runSimulation,
+  Simulation,
+  type SimulationOptions,
+  type SimulationResult,
+  type SimulationStats,
+  type SimValue,
+} from './simulation.js';

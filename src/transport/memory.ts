@@ -222,12 +222,21 @@ class Fabric {
     if (max === 0) {
       // A 0-ms timer on the system clock costs >= 1 ms; a microtask keeps in-process clusters fast
       // and is still deterministic (single thread, FIFO queue).
-      queueMicrotask(() => this.arrive(message));
+      this.arrivals.push(message);
+      if (this.arrivals.length === 1) queueMicrotask(this.drainArrivals);
     } else {
       const delayMs = min === max ? min : min + this.latencyRandom.next() * (max - min);
       this.clock.setTimeout(() => this.arrive(message), delayMs);
     }
   }
+
+  /** Zero-latency messages waiting for the microtask that delivers them in FIFO order. */
+  private readonly arrivals: Message[] = [];
+  // One microtask per burst rather than per message: queueMicrotask costs an async-hooks scope each.
+  private readonly drainArrivals = (): void => {
+    for (let i = 0; i < this.arrivals.length; i++) this.arrive(this.arrivals[i]!);
+    this.arrivals.length = 0;
+  };
 
   private arrive(message: Message): void {
     this.inFlight--;

@@ -20,6 +20,14 @@ export const MessageType = {
   Gossip: 5,
   /** Liveness probe: [t] → [] */
   Ping: 6,
+  /** Anti-entropy tree hashes of the children of `parents` at `level`: [t, partition, level, parents[]] → [hashes (8 B each), counts[]] */
+  AeHashes: 7,
+  /** Anti-entropy key list of buckets: [t, partition, level, buckets[], maxKeys, maxBytes] → [[[key, objHash8], ...], truncated] */
+  AeKeys: 8,
+  /** Anti-entropy fetch of objects: [t, partition, keys[], maxBytes] → [(objBytes | null)[]] (a prefix of keys) */
+  AeFetch: 9,
+  /** Tombstone purge, phase 0 check / 1 purge: [t, partition, phase, [[key, objHash8], ...]] → [boolean[]] */
+  AePurge: 10,
 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
 

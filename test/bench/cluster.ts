@@ -48,7 +48,9 @@ async function startCluster(
 async function rawBaseline(storage: Storage, ops: number, inFlight: number) {
   await storage.open();
   const key = (i: number) => new TextEncoder().encode(`raw-key-${i}`);
-  const put = await runClosedLoop(ops, inFlight, (i) => storage.batch([{ type: 'put', key: key(i), value: VALUE }]));
+  const put = await runClosedLoop(ops, inFlight, (i) =>
+    storage.batch([{ type: 'put', key: key(i), value: VALUE }]),
+  );
   const get = await runClosedLoop(ops, inFlight, (i) => storage.get(key(i)));
   await storage.close();
   return { put, get };
@@ -113,7 +115,12 @@ export async function benchFailover(ops = 50_000, inFlight = 128): Promise<Bench
   const base = { baseline: '4 nodes healthy put', baselineOpsPerSec: healthy.opsPerSec };
   return [
     { scenario: '4 nodes MemoryStorage put, healthy', ...healthy },
-    { scenario: '4 nodes put, 1 node down (sloppy quorum)', ...degraded, ...base, extra: { hints: hintsBefore } },
+    {
+      scenario: '4 nodes put, 1 node down (sloppy quorum)',
+      ...degraded,
+      ...base,
+      extra: { hints: hintsBefore },
+    },
     {
       scenario: '4 nodes put, during hint delivery',
       ...delivering,

@@ -1,0 +1,499 @@
+/**
+ * Consistency checkers: pure functions over a recorded history and the state after settling.
+ * They know nothing of the simulator, so they work on any history recorded with
+ * `HistoryRecorder` (your own workload, your own cluster) plus a `FinalState` snapshot.
+ *
+ * Every checker returns `{ checker, ok, problems, stats }`; each problem names the key and says
+ * in a sentence what went wrong, so a failing seed explains itself.
+ */
+import { decodeContext } from '../versioning/codec.js';
+import { descends, type VersionVector } from '../versioning/vector.js';
+import { type HistoryEvent, type Operation, operations } from './sim-history.js';
+
+/** One sibling as a replica stores it, with its value decoded. */
+export interface ReplicaSibling {
+  /** [actor, counter]: the write that created this sibling. */
+  dot: [string, number];
+  /** The coordinator's (possibly skewed) clock at write time. */
+  timestamp: number;
+  tombstone: boolean;
+  /** Decoded value (absent for a tombstone). */
+  value?: unknown;
+}
+
+/** What one replica holds for one key, read straight from its storage (data region, not hints). */
+export interface ReplicaSnapshot {
+  node: string;
+  /** base64 of the canonical encoded object (`encodeObject`), null when the replica has nothing. */
+  encoded: string | null;
+  /** The object's causal context: [actor, counter] pairs. */
+  ctx: [string, number][];
+  siblings: ReplicaSibling[];
+}
+
+/** The end state of one key. */
+export interface FinalKeyState {
+  key: string;
+  /** `set`: values are arrays of elements merged by union; `register`: single values. */
+  kind: 'set' | 'register';
+  /** What a read at r = n returned after settling (every sibling, or the resolver's one value). */
+  values: unknown[];
+  /** The key's primary replicas (N of them when the ring is healthy). */
+  replicas: ReplicaSnapshot[];
+}
+
+/** The state the checkers compare the history against, taken after heal + settle. */
+export interface FinalState {
+  /** Replicas per key (quorum.n). */
+  n: number;
+  /**
+   * How reads resolved siblings. The causal checks (antichain of set values, resurrection)
+   * assume `siblings`: with a resolver, reads write merged values back under new versions, so a
+   * value may legitimately reappear.
+   */
+  resolver: 'siblings' | 'lww' | 'custom';
+  /** `limits.maxSiblings` of the nodes. */
+  maxSiblings: number;
+  /** Hints still held for their owners after settling (0 once handoff has finished). */
+  hintsPending: number;
+  keys: FinalKeyState[];
+}
+
+export interface CheckProblem {
+  key?: string;
+  message: string;
+}
+
+export interface CheckResult {
+  checker: string;
+  ok: boolean;
+  problems: CheckProblem[];
+  /** Counts for summaries (what was checked, what was found). */
+  stats: Record<string, number>;
+  /** Why the checker skipped part of its work, if it did. */
+  note?: string;
+}
+
+export interface CheckOptions {
+  /**
+   * Most siblings a register key may hold (the stale-context workload: with dotted version
+   * vectors each writing client leaves at most about one sibling). Default: unchecked.
+   */
+  registerSiblingBound?: number;
+}
+
+/** The result of every checker. */
+export interface CheckReport {
+  ok: boolean;
+  results: CheckResult[];
+}
+
+/** Problems listed per checker before the rest is summarised as "... and k more". */
+const MAX_PROBLEMS = 50;
+
+function result(
+  checker: string,
+  problems: CheckProblem[],
+  stats: Record<string, number>,
+  note?: string,
+): CheckResult {
+  const shown =
+    problems.length > MAX_PROBLEMS
+      ? [...problems.slice(0, MAX_PROBLEMS), { message: `... and ${problems.length - MAX_PROBLEMS} more` }]
+      : problems;
+  const r: CheckResult = { checker, ok: problems.length === 0, problems: shown, stats };
+  if (note !== undefined) r.note = note;
+  return r;
+}
+
+function byKey(ops: readonly Operation[]): Map<string, Operation[]> {
+  const m = new Map<string, Operation[]>();
+  for (const op of ops) {
+    let list = m.get(op.key);
+    if (!list) m.set(op.key, (list = []));
+    list.push(op);
+  }
+  return m;
+}
+
+/** Union of the elements of a set key's final values; non-array values are reported. */
+function finalElements(k: FinalKeyState, problems: CheckProblem[]): Set<string> {
+  const out = new Set<string>();
+  for (const v of k.values) {
+    if (!Array.isArray(v)) {
+      problems.push({ key: k.key, message: `final value ${JSON.stringify(v)} is not a set (array)` });
+      continue;
+    }
+    for (const e of v) out.add(JSON.stringify(e));
+  }
+  return out;
+}
+
+function list(values: Iterable<string>, max = 20): string {
+  const all = [...values];
+  return all.length > max ? `${all.slice(0, max).join(', ')}, ... (${all.length} in all)` : all.join(', ');
+}
+
+/**
+ * Jepsen's set checker, per set key: every acknowledged add must be in the final set
+ * (acknowledged − final = lost). Stats also count indeterminate adds that made it (`recovered`).
+ */
+export function checkLostAdds(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const ops = byKey(operations(history).filter((o) => o.f === 'add'));
+  let attempted = 0;
+  let acknowledged = 0;
+  let lost = 0;
+  let recovered = 0;
+  let keysWithLoss = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'set') continue;
+    const present = finalElements(k, problems);
+    const lostHere: string[] = [];
+    for (const op of ops.get(k.key) ?? []) {
+      attempted++;
+      const e = JSON.stringify(op.value);
+      if (op.outcome === 'ok') {
+        acknowledged++;
+        if (!present.has(e)) lostHere.push(`${e} (by ${op.process} at t=${op.invokeTime})`);
+      } else if (present.has(e)) recovered++;
+    }
+    if (lostHere.length > 0) {
+      keysWithLoss++;
+      lost += lostHere.length;
+      problems.push({
+        key: k.key,
+        message: `${lostHere.length} acknowledged add${lostHere.length === 1 ? '' : 's'} missing from the final set: ${list(lostHere, 10)}`,
+      });
+    }
+  }
+  return result('lost-adds', problems, { attempted, acknowledged, lost, recovered, keysWithLoss });
+}
+
+/**
+ * No value from nowhere: every element of a final set was the argument of some add on that key,
+ * and every final register value (and every live sibling on a replica) was written to that key.
+ */
+export function checkUnexpectedValues(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const ops = byKey(operations(history).filter((o) => o.f === 'add' || o.f === 'write'));
+  let checked = 0;
+  for (const k of final.keys) {
+    const attempted = new Set((ops.get(k.key) ?? []).map((o) => JSON.stringify(o.value)));
+    const unexpected = new Set<string>();
+    if (k.kind === 'set') {
+      const present = finalElements(k, problems);
+      for (const r of k.replicas) {
+        for (const s of r.siblings) {
+          if (!s.tombstone && Array.isArray(s.value))
+            for (const e of s.value) present.add(JSON.stringify(e));
+        }
+      }
+      for (const e of present) {
+        checked++;
+        if (!attempted.has(e)) unexpected.add(e);
+      }
+    } else {
+      const values = [
+        ...k.values,
+        ...k.replicas.flatMap((r) => r.siblings.filter((s) => !s.tombstone).map((s) => s.value)),
+      ];
+      for (const v of values) {
+        checked++;
+        const e = JSON.stringify(v);
+        if (!attempted.has(e)) unexpected.add(e);
+      }
+    }
+    if (unexpected.size > 0) {
+      problems.push({
+        key: k.key,
+        message: `value${unexpected.size === 1 ? '' : 's'} never written to this key: ${list(unexpected)}`,
+      });
+    }
+  }
+  return result('unexpected-values', problems, { checked, keys: final.keys.length });
+}
+
+/**
+ * Replica convergence: after settling, all N primaries of every key hold byte-identical
+ * canonical objects (same causal context, same siblings), and no hint is left undelivered.
+ */
+export function checkConvergence(_history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  let diverged = 0;
+  for (const k of final.keys) {
+    if (k.replicas.length !== final.n) {
+      problems.push({
+        key: k.key,
+        message: `${k.replicas.length} primaries known (${k.replicas.map((r) => r.node).join(', ')}), expected ${final.n}`,
+      });
+    }
+    const distinct = new Set(k.replicas.map((r) => r.encoded));
+    if (distinct.size > 1) {
+      diverged++;
+      const describe = (r: ReplicaSnapshot) =>
+        r.encoded === null
+          ? `${r.node}: nothing`
+          : `${r.node}: ctx {${r.ctx.map(([a, c]) => `${a}:${c}`).join(' ')}} siblings [${r.siblings
+              .map((s) => `${s.dot[0]}:${s.dot[1]}${s.tombstone ? '(deleted)' : ''}`)
+              .join(' ')}]`;
+      problems.push({
+        key: k.key,
+        message: `replicas differ after settling: ${k.replicas.map(describe).join('; ')}`,
+      });
+    }
+  }
+  if (final.hintsPending > 0) {
+    problems.push({ message: `${final.hintsPending} hints still pending after settling` });
+  }
+  return result('convergence', problems, {
+    keys: final.keys.length,
+    diverged,
+    hintsPending: final.hintsPending,
+  });
+}
+
+function toVector(pairs: readonly [string, number][]): VersionVector {
+  return new Map(pairs);
+}
+
+function safeContext(s: string | undefined): VersionVector | undefined {
+  if (s === undefined) return undefined;
+  try {
+    return decodeContext(s, Number.MAX_SAFE_INTEGER);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Siblings form an antichain: no sibling may be one its fellow siblings' writers had already
+ * seen. Checked on every replica object:
+ * - structure: distinct dots, each covered by the object's ctx (what dotted version vectors need
+ *   for a put with a context to supersede exactly what that context saw);
+ * - set keys (no resolver): the live sibling values are pairwise incomparable under ⊆. Each add
+ *   adds a unique element, and a writer can only include another sibling's own element by having
+ *   read it, so a sibling that is a subset of another was seen by that other's writer;
+ * - register keys (no resolver): no two siblings A, B where B's write was sent with a context
+ *   that descends the context A's acknowledged write returned (B's writer had seen A).
+ */
+export function checkSiblingAntichain(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const causal = final.resolver === 'siblings';
+  const writes = registerWrites(history);
+  let objects = 0;
+  let pairs = 0;
+  for (const k of final.keys) {
+    for (const r of k.replicas) {
+      if (r.encoded === null) continue;
+      objects++;
+      const ctx = toVector(r.ctx);
+      const seen = new Set<string>();
+      for (const s of r.siblings) {
+        const id = `${s.dot[0]}:${s.dot[1]}`;
+        if (seen.has(id)) problems.push({ key: k.key, message: `${r.node}: two siblings share dot ${id}` });
+        seen.add(id);
+        if ((ctx.get(s.dot[0]) ?? 0) < s.dot[1]) {
+          problems.push({ key: k.key, message: `${r.node}: sibling dot ${id} is not covered by the ctx` });
+        }
+      }
+      if (!causal) continue;
+      const live = r.siblings.filter((s) => !s.tombstone);
+      for (let i = 0; i < live.length; i++) {
+        for (let j = 0; j < live.length; j++) {
+          if (i === j) continue;
+          const a = live[i]!;
+          const b = live[j]!;
+          pairs++;
+          if (k.kind === 'set') {
+            if (j > i && Array.isArray(a.value) && Array.isArray(b.value)) {
+              const [small, big] = a.value.length <= b.value.length ? [a, b] : [b, a];
+              const bigSet = new Set((big.value as unknown[]).map((e) => JSON.stringify(e)));
+              if ((small.value as unknown[]).every((e) => bigSet.has(JSON.stringify(e)))) {
+                problems.push({
+                  key: k.key,
+                  message: `${r.node}: sibling ${small.dot.join(':')} ${JSON.stringify(small.value)} is contained in sibling ${big.dot.join(':')}, whose writer had therefore read it`,
+                });
+              }
+            }
+          } else {
+            const wa = writes.get(JSON.stringify(a.value));
+            const wb = writes.get(JSON.stringify(b.value));
+            if (wa?.result && wb?.sent && descends(wb.sent, wa.result)) {
+              problems.push({
+                key: k.key,
+                message: `${r.node}: siblings ${JSON.stringify(a.value)} and ${JSON.stringify(b.value)} coexist, but the write of ${JSON.stringify(b.value)} (${wb.process} at t=${wb.time}) was sent with a context that had seen ${JSON.stringify(a.value)}`,
+              });
+            }
+          }
+        }
+      }
+    }
+  }
+  return result(
+    'sibling-antichain',
+    problems,
+    { objects, pairs },
+    causal ? undefined : `causal checks skipped: reads use a resolver (${final.resolver})`,
+  );
+}
+
+interface WriteInfo {
+  process: string;
+  time: number;
+  f: 'write' | 'delete';
+  /** Context the write was sent with. */
+  sent: VersionVector | undefined;
+  /** Context an acknowledged write returned. */
+  result: VersionVector | undefined;
+}
+
+/** Register writes by value (values are unique per write), with their decoded contexts. */
+function registerWrites(history: readonly HistoryEvent[]): Map<string, WriteInfo> {
+  const out = new Map<string, WriteInfo>();
+  for (const op of operations(history)) {
+    if (op.f !== 'write') continue;
+    out.set(JSON.stringify(op.value), {
+      process: op.process,
+      time: op.invokeTime,
+      f: 'write',
+      sent: safeContext(op.completion?.context),
+      result: op.outcome === 'ok' ? safeContext(op.completion?.resultContext) : undefined,
+    });
+  }
+  return out;
+}
+
+/**
+ * Bounded siblings: no replica object, and no read in the history, exceeds `limits.maxSiblings`;
+ * with `registerSiblingBound`, no register key exceeds that either.
+ */
+export function checkSiblingBounds(
+  history: readonly HistoryEvent[],
+  final: FinalState,
+  options: CheckOptions = {},
+): CheckResult {
+  const problems: CheckProblem[] = [];
+  let maxSet = 0;
+  let maxRegister = 0;
+  let maxRead = 0;
+  for (const k of final.keys) {
+    for (const r of k.replicas) {
+      const count = r.siblings.length;
+      if (k.kind === 'set') maxSet = Math.max(maxSet, count);
+      else maxRegister = Math.max(maxRegister, count);
+      if (count > final.maxSiblings) {
+        problems.push({ key: k.key, message: `${r.node} holds ${count} siblings, over maxSiblings ${final.maxSiblings}` });
+      } else if (
+        k.kind === 'register' &&
+        options.registerSiblingBound !== undefined &&
+        count > options.registerSiblingBound
+      ) {
+        problems.push({
+          key: k.key,
+          message: `${r.node} holds ${count} siblings, over the stale-context bound ${options.registerSiblingBound}`,
+        });
+      }
+    }
+  }
+  for (const e of history) {
+    if (e.type !== 'ok' || e.siblings === undefined) continue;
+    maxRead = Math.max(maxRead, e.siblings);
+    if (e.siblings > final.maxSiblings) {
+      problems.push({
+        key: e.key,
+        message: `a read by ${e.process} at t=${e.time} saw ${e.siblings} siblings, over maxSiblings ${final.maxSiblings}`,
+      });
+    }
+  }
+  return result('sibling-bounds', problems, {
+    maxSetSiblings: maxSet,
+    maxRegisterSiblings: maxRegister,
+    maxSiblingsRead: maxRead,
+  });
+}
+
+/**
+ * No resurrection: a value whose acknowledged write was later superseded by an acknowledged
+ * write or delete that had seen it (sent with a context descending the context the first write
+ * returned) must not be in the final read or live on any replica. For a delete that is the
+ * classic tombstone resurrection: a key whose last acknowledged operation was a delete with a
+ * context covering every acknowledged write, and no later write, reads as []. Register keys;
+ * skipped with a resolver (its write-backs may legitimately re-write an old value).
+ */
+export function checkNoResurrection(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  if (final.resolver !== 'siblings') {
+    return result('no-resurrection', [], {}, `skipped: reads use a resolver (${final.resolver})`);
+  }
+  const problems: CheckProblem[] = [];
+  const ops = byKey(operations(history).filter((o) => o.f === 'write' || o.f === 'delete'));
+  let checked = 0;
+  let deletedKeys = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'register') continue;
+    const keyOps = ops.get(k.key) ?? [];
+    const acked = keyOps
+      .filter((o) => o.outcome === 'ok')
+      .map((o) => ({ op: o, sent: safeContext(o.completion?.context) }));
+    const writers = new Map<string, { op: Operation; result: VersionVector | undefined }>();
+    for (const o of keyOps) {
+      if (o.f === 'write' && o.outcome === 'ok') {
+        writers.set(JSON.stringify(o.value), { op: o, result: safeContext(o.completion?.resultContext) });
+      }
+    }
+    const last = acked[acked.length - 1];
+    if (last?.op.f === 'delete') deletedKeys++;
+    const where = new Map<string, string[]>();
+    const note = (v: unknown, place: string) => {
+      const e = JSON.stringify(v);
+      const places = where.get(e) ?? [];
+      places.push(place);
+      where.set(e, places);
+    };
+    for (const v of k.values) note(v, 'the final read');
+    for (const r of k.replicas) for (const s of r.siblings) if (!s.tombstone) note(s.value, r.node);
+    for (const [value, places] of where) {
+      checked++;
+      const w = writers.get(value);
+      if (!w?.result) continue;
+      const superseder = acked.find(
+        (a) => a.op !== w.op && a.sent !== undefined && descends(a.sent, w.result!),
+      );
+      if (!superseder) continue;
+      const s = superseder.op;
+      const what =
+        s.f === 'delete'
+          ? `deleted by ${s.process} at t=${s.invokeTime} (acknowledged) with a context that had seen it`
+          : `overwritten by ${JSON.stringify(s.value)} (${s.process} at t=${s.invokeTime}, acknowledged) with a context that had seen it`;
+      problems.push({
+        key: k.key,
+        message: `${value} (written by ${w.op.process} at t=${w.op.invokeTime}) was ${what}, yet is live again in ${places.join(', ')}`,
+      });
+    }
+  }
+  return result('no-resurrection', problems, { checked, deletedKeys });
+}
+
+/** Runs every checker. */
+export function checkAll(
+  history: readonly HistoryEvent[],
+  final: FinalState,
+  options: CheckOptions = {},
+): CheckReport {
+  const results = [
+    checkLostAdds(history, final),
+    checkUnexpectedValues(history, final),
+    checkConvergence(history, final),
+    checkSiblingAntichain(history, final),
+    checkSiblingBounds(history, final, options),
+    checkNoResurrection(history, final),
+  ];
+  return { ok: results.every((r) => r.ok), results };
+}
+
+/** Keys named by the problems of a report, in order of first mention. */
+export function problemKeys(report: CheckReport): string[] {
+  const keys = new Set<string>();
+  for (const r of report.results) for (const p of r.problems) if (p.key !== undefined) keys.add(p.key);
+  return [...keys];
+}

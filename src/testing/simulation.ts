@@ -1,0 +1,746 @@
+/**
+ * Deterministic simulation (FoundationDB / TigerBeetle style): real `DynamoNode`s on
+ * `MemoryStorage`, talking over a `MemoryNetwork`, all on one `VirtualClock`, driven by one seed.
+ * Clients run a set-union workload and register writes while a nemesis injects faults; then the
+ * network heals, the cluster settles, and the checkers compare the recorded history with what the
+ * replicas hold. Same seed, same run: the history is identical byte for byte, so a failing seed is
+ * a reproducible test case.
+ */
+import { Packr } from 'msgpackr';
+import { DynamoError } from '../errors.js';
+import { DynamoNode } from '../node.js';
+import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
+import { dataKey } from '../replica/layout.js';
+import { resolvers } from '../resolvers.js';
+import { loadHasher, partitionOf } from '../ring/index.js';
+import { MemoryStorage } from '../storage/memory.js';
+import { type LatencyRange, MemoryNetwork, type MemoryNetworkCounters } from '../transport/memory.js';
+import { VirtualClock } from '../util/clock.js';
+import { type Random, seededRandom } from '../util/random.js';
+import { decodeObject } from '../versioning/codec.js';
+import {
+  type CheckOptions,
+  type CheckReport,
+  type CheckResult,
+  checkAll,
+  type FinalKeyState,
+  type FinalState,
+  problemKeys,
+  type ReplicaSnapshot,
+} from './checkers.js';
+import { SkewedClock } from './sim-clock.js';
+import {
+  type Completion,
+  type HistoryEvent,
+  HistoryRecorder,
+  historyExcerpt,
+  type OperationFunction,
+} from './sim-history.js';
+import { FAULT_KINDS, type FaultKind, Nemesis, type NemesisOptions } from './sim-nemesis.js';
+
+/** Values in a simulation: set keys hold sorted arrays of element numbers, register keys strings. */
+export type SimValue = number[] | string;
+
+export interface SimulationOptions {
+  /** Seeds everything: workload, nemesis, network faults, node randomness, clock offsets. Default 1. */
+  seed?: number | string;
+  /** Node count (ids n1..nK). Default 5. */
+  nodes?: number;
+  /** Default { n: 3, r: 2, w: 2 }. */
+  quorum?: Partial<QuorumOptions>;
+  /** Default true. */
+  sloppyQuorum?: boolean;
+  /** Client operations in the run (adds, writes, deletes; the final reads come on top). Default 1000. */
+  operations?: number;
+  /** Concurrent clients, each with one operation in flight at a time. Default 5. */
+  clients?: number;
+  /** Set-valued keys (`set:0`, ...), the Jepsen set workload. Default 5. */
+  keys?: number;
+  /** Register keys (`reg:0`, ...), written with fresh or stale contexts and sometimes deleted. Default 3. */
+  registerKeys?: number;
+  /** Share of operations that go to register keys, in [0, 1]. Default 0.25. */
+  registerShare?: number;
+  /**
+   * How reads resolve siblings. `siblings` (default): no resolver, the workload merges sibling
+   * sets itself (union); `lww`: `resolvers.lastWriteWins()`, the control that shows what
+   * last-write-wins loses; or your own resolver, to test your merge function.
+   */
+  resolver?: 'siblings' | 'lww' | Resolver<SimValue>;
+  /** Fault schedule; `false`: no faults. Default: every fault kind. */
+  nemesis?: NemesisOptions | false;
+  /** Each node's clock is offset by up to ± this many ms from the shared virtual clock. Default 250. */
+  clockSkewMs?: number;
+  /** One-way message latency outside latency spikes. Default { min: 0.5, max: 3 }. */
+  latencyMs?: LatencyRange;
+  /** A client's pause between two operations. Default { min: 0, max: 20 }. */
+  thinkTimeMs?: LatencyRange;
+  /**
+   * Extra node options for every node (timeouts, limits, antiEntropy, ...). The simulator's own
+   * defaults: requestTimeoutMs 200, gossipIntervalMs 200, hintedHandoff.intervalMs 200,
+   * antiEntropy.intervalMs 5000.
+   */
+  nodeOptions?: Partial<DynamoNodeOptions<SimValue>>;
+  /**
+   * After healing: wait `initialMs` (failure-detector probes back off up to 10 s, so nodes need
+   * that long to see each other up again), then repeat rounds of "read every key at r = n from
+   * every node (read repair), wait `roundMs`" until a round repairs nothing and no hint is
+   * pending, at most `maxRounds` times. Works with or without anti-entropy. Defaults 12000, 2000, 6.
+   */
+  settle?: { initialMs?: number; roundMs?: number; maxRounds?: number };
+  /** Passed to the checkers. Default: `registerSiblingBound` = clients + 2. */
+  check?: CheckOptions;
+}
+
+/** The options a run actually used (JSON-friendly: a custom resolver shows as `custom`). */
+export interface ResolvedSimulationOptions {
+  seed: number | string;
+  nodes: number;
+  quorum: QuorumOptions;
+  sloppyQuorum: boolean;
+  operations: number;
+  clients: number;
+  keys: number;
+  registerKeys: number;
+  registerShare: number;
+  resolver: 'siblings' | 'lww' | 'custom';
+  faults: readonly FaultKind[] | false;
+  clockSkewMs: number;
+  latencyMs: LatencyRange;
+  thinkTimeMs: LatencyRange;
+}
+
+export interface SimulationStats {
+  /** Client operations by function and outcome (settle and final reads not included). */
+  operations: Record<string, { ok: number; fail: number }>;
+  /** Virtual ms from start to the end of settling. */
+  virtualMs: number;
+  /** Virtual ms when the workload finished. */
+  workloadMs: number;
+  settleRounds: number;
+  faults: Partial<Record<FaultKind, number>>;
+  network: MemoryNetworkCounters;
+  /** Background errors the nodes emitted (`error` events: failed repairs, unreachable peers...). */
+  backgroundErrors: number;
+  readRepairs: number;
+}
+
+export interface SimulationResult {
+  seed: number | string;
+  options: ResolvedSimulationOptions;
+  history: HistoryEvent[];
+  final: FinalState;
+  report: CheckReport;
+  ok: boolean;
+  stats: SimulationStats;
+}
+
+/** Step of virtual time while driving (a client's think time and message latencies are finer). */
+const STEP_MS = 5;
+/** Virtual time starts here, so negative clock offsets still give positive timestamps. */
+const EPOCH_MS = 1_000_000_000;
+/** Longest a workload or settle phase may take in virtual time before the run is declared stuck. */
+const MAX_PHASE_MS = 3_600_000;
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+const codec = {
+  encode: (v: SimValue) => packr.pack(v) as Uint8Array,
+  decode: (b: Uint8Array) => packr.unpack(b) as SimValue,
+};
+const utf8 = new TextEncoder();
+
+/** The error codes a client may get under faults; anything else is reported as a problem. */
+const EXPECTED_ERRORS = new Set([
+  'DYNAMO_QUORUM',
+  'DYNAMO_TIMEOUT',
+  'DYNAMO_NOT_RUNNING',
+  'DYNAMO_TRANSPORT',
+  'DYNAMO_LIMIT',
+]);
+
+/**
+ * One seeded simulation run. `new Simulation(options).run()` (or `runSimulation(options)`)
+ * starts the cluster, runs workload + nemesis, heals, settles, snapshots every key's primaries,
+ * runs the checkers, stops the nodes and resolves with the history, final state and report.
+ *
+ * ```ts
+ * const result = await runSimulation({ seed: 42, nodes: 5, operations: 2000 });
+ * if (!result.ok) console.log(formatSimulationReport(result));
+ * ```
+ */
+export class Simulation {
+  readonly options: ResolvedSimulationOptions;
+  private readonly settleOptions: { initialMs: number; roundMs: number; maxRounds: number };
+  private readonly checkOptions: CheckOptions;
+  private readonly nemesisOptions: NemesisOptions | false;
+  private readonly resolver: Resolver<SimValue> | undefined;
+  private readonly nodeOptions: Partial<DynamoNodeOptions<SimValue>>;
+  private readonly random: Random;
+  private readonly clock = new VirtualClock(EPOCH_MS);
+  private readonly ids: string[];
+  private readonly recorder = new HistoryRecorder(() => this.clock.now() - EPOCH_MS);
+  private network!: MemoryNetwork;
+  private readonly nodes = new Map<string, DynamoNode<SimValue>>();
+  private readonly storages = new Map<string, MemoryStorage>();
+  private readonly clocks = new Map<string, SkewedClock>();
+  private readonly generations = new Map<string, number>();
+  private issued = 0;
+  private nextElement = 0;
+  private readRepairs = 0;
+  private backgroundErrors = 0;
+  private readonly clientErrors: { process: string; message: string }[] = [];
+  private readonly opStats: Record<string, { ok: number; fail: number }> = {};
+  private used = false;
+
+  constructor(options: SimulationOptions = {}) {
+    const nodes = options.nodes ?? 5;
+    if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new RangeError('nodes must be in 1..64');
+    const n = options.quorum?.n ?? Math.min(3, nodes);
+    const quorum: QuorumOptions = {
+      n,
+      r: options.quorum?.r ?? Math.min(2, n),
+      w: options.quorum?.w ?? Math.min(2, n),
+    };
+    if (n > nodes) throw new RangeError(`quorum.n (${n}) exceeds the node count (${nodes})`);
+    const resolver = options.resolver ?? 'siblings';
+    this.resolver =
+      resolver === 'siblings'
+        ? undefined
+        : resolver === 'lww'
+          ? resolvers.lastWriteWins<SimValue>()
+          : resolver;
+    const nemesis = options.nemesis ?? {};
+    const clients = options.clients ?? 5;
+    this.options = {
+      seed: options.seed ?? 1,
+      nodes,
+      quorum,
+      sloppyQuorum: options.sloppyQuorum ?? true,
+      operations: options.operations ?? 1000,
+      clients,
+      keys: options.keys ?? 5,
+      registerKeys: options.registerKeys ?? 3,
+      registerShare: options.registerShare ?? 0.25,
+      resolver: typeof resolver === 'function' ? 'custom' : resolver,
+      faults: nemesis === false ? false : [...(nemesis.faults ?? FAULT_KINDS)],
+      clockSkewMs: options.clockSkewMs ?? 250,
+      latencyMs: options.latencyMs ?? { min: 0.5, max: 3 },
+      thinkTimeMs: options.thinkTimeMs ?? { min: 0, max: 20 },
+    };
+    if (this.options.keys < 1 && this.options.registerKeys < 1) throw new RangeError('no keys to work on');
+    this.nemesisOptions = nemesis;
+    this.settleOptions = {
+      initialMs: options.settle?.initialMs ?? 12_000,
+      roundMs: options.settle?.roundMs ?? 2_000,
+      maxRounds: options.settle?.maxRounds ?? 6,
+    };
+    this.checkOptions = { registerSiblingBound: clients + 2, ...options.check };
+    this.nodeOptions = options.nodeOptions ?? {};
+    this.random = seededRandom(this.options.seed);
+    this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+  }
+
+  /** Runs the simulation once (a Simulation object is single-use). */
+  async run(): Promise<SimulationResult> {
+    if (this.used) throw new Error('a Simulation runs once: create a new one');
+    this.used = true;
+    await loadHasher();
+    await this.startCluster();
+
+    const nemesis =
+      this.nemesisOptions === false
+        ? undefined
+        : new Nemesis(this.nemesisTarget(), this.random.fork('nemesis'), this.nemesisOptions);
+    let nemesisDone = nemesis === undefined;
+    const nemesisRun = (nemesis?.run() ?? Promise.resolve()).finally(() => {
+      nemesisDone = true;
+    });
+    let clientsDone = false;
+    const clients = Promise.all(
+      Array.from({ length: this.options.clients }, (_, i) => this.client(i)),
+    ).finally(() => {
+      clientsDone = true;
+    });
+    await this.driveUntil(() => clientsDone, 'workload');
+    await clients;
+    const workloadMs = this.clock.now() - EPOCH_MS;
+    nemesis?.stop();
+    await this.driveUntil(() => nemesisDone, 'nemesis shutdown');
+    await nemesisRun;
+
+    const settleRounds = await this.settle();
+    const final = await this.finalState();
+    const history = this.recorder.events;
+    const report = checkAll(history, final, this.checkOptions);
+    if (this.clientErrors.length > 0) {
+      const errors: CheckResult = {
+        checker: 'client-errors',
+        ok: false,
+        problems: this.clientErrors.slice(0, 50).map((e) => ({ message: `${e.process}: ${e.message}` })),
+        stats: { errors: this.clientErrors.length },
+      };
+      report.results.push(errors);
+      report.ok = false;
+    }
+    const virtualMs = this.clock.now() - EPOCH_MS;
+    const network = this.network.counters;
+    await this.stopAll();
+    return {
+      seed: this.options.seed,
+      options: this.options,
+      history,
+      final,
+      report,
+      ok: report.ok,
+      stats: {
+        operations: this.opStats,
+        virtualMs,
+        workloadMs,
+        settleRounds,
+        faults: { ...(nemesis?.counts ?? {}) },
+        network,
+        backgroundErrors: this.backgroundErrors,
+        readRepairs: this.readRepairs,
+      },
+    };
+  }
+
+  // --- cluster ---------------------------------------------------------------------------------
+
+  private async startCluster(): Promise<void> {
+    // Start on a zero-latency network (joins complete on microtasks), then switch latency on.
+    this.network = new MemoryNetwork({ seed: `${this.options.seed}/network`, clock: this.clock });
+    const skew = this.random.fork('clock-skew');
+    for (const id of this.ids) {
+      const offset = Math.round((skew.next() * 2 - 1) * this.options.clockSkewMs);
+      this.clocks.set(id, new SkewedClock(this.clock, offset));
+      this.storages.set(id, new MemoryStorage());
+    }
+    for (const id of this.ids) {
+      const seeds = id === this.ids[0] ? [] : [this.ids[0]!];
+      await this.drive(this.startNode(id, seeds), `starting ${id}`);
+    }
+    // Let the claimant's broadcast and some gossip reach everyone before the first request.
+    await this.clock.advance(this.gossipMs() * 5);
+    this.network.setLatency(this.options.latencyMs);
+  }
+
+  private gossipMs(): number {
+    return this.nodeOptions.gossipIntervalMs ?? 200;
+  }
+
+  private async startNode(id: string, seeds: string[]): Promise<DynamoNode<SimValue>> {
+    const generation = (this.generations.get(id) ?? 0) + 1;
+    this.generations.set(id, generation);
+    const o = this.nodeOptions;
+    const node = await DynamoNode.start<SimValue>({
+      requestTimeoutMs: 200,
+      gossipIntervalMs: 200,
+      ...o,
+      hintedHandoff: { intervalMs: 200, ...o.hintedHandoff },
+      antiEntropy: { intervalMs: 5_000, ...o.antiEntropy },
+      quorum: this.options.quorum,
+      sloppyQuorum: this.options.sloppyQuorum,
+      resolver: this.resolver,
+      id,
+      transport: this.network.connect(id),
+      storage: this.storages.get(id)!,
+      seeds,
+      clock: this.clocks.get(id)!,
+      // A new stream per start: a wiped node must not draw the incarnation it had before.
+      random: this.random.fork(`node:${id}:${generation}`),
+      codec,
+    });
+    node.on('repair:read', () => {
+      this.readRepairs++;
+    });
+    node.on('error', () => {
+      this.backgroundErrors++;
+    });
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  private running(): DynamoNode<SimValue>[] {
+    return this.ids.map((id) => this.nodes.get(id)!).filter((n) => n.status === 'running');
+  }
+
+  private nemesisTarget() {
+    return {
+      network: this.network,
+      ids: this.ids,
+      baseLatency: this.options.latencyMs,
+      clockSkewMs: this.options.clockSkewMs,
+      running: () => this.running().map((n) => n.id),
+      crash: async (id: string) => {
+        await this.nodes.get(id)!.stop();
+      },
+      restart: async (id: string, wipe: boolean) => {
+        if (wipe) this.storages.set(id, new MemoryStorage());
+        await this.startNode(
+          id,
+          this.ids.filter((x) => x !== id),
+        );
+      },
+      setClockOffset: (id: string, offsetMs: number) => {
+        this.clocks.get(id)!.offsetMs = offsetMs;
+      },
+      sleep: (ms: number) => this.sleep(ms),
+      record: (phase: 'start' | 'stop', f: string, value: string) => this.recorder.nemesis(phase, f, value),
+    };
+  }
+
+  private async stopAll(): Promise<void> {
+    const stopping = Promise.all([...this.nodes.values()].map((n) => n.stop()));
+    await this.drive(stopping, 'stopping');
+  }
+
+  // --- driving time ----------------------------------------------------------------------------
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.clock.setTimeout(resolve, ms);
+    });
+  }
+
+  /** Advances virtual time until `done()`; a phase that never ends is a bug worth a clear error. */
+  private async driveUntil(done: () => boolean, phase: string): Promise<void> {
+    const deadline = this.clock.now() + MAX_PHASE_MS;
+    while (!done()) {
+      if (this.clock.now() >= deadline) {
+        throw new Error(
+          `simulation seed ${this.options.seed}: ${phase} still running after ${MAX_PHASE_MS} ms of virtual time`,
+        );
+      }
+      await this.clock.advance(STEP_MS);
+    }
+  }
+
+  private async drive<T>(work: Promise<T>, phase: string): Promise<T> {
+    let done = false;
+    const settled = work.finally(() => {
+      done = true;
+    });
+    settled.catch(() => {});
+    await this.driveUntil(() => done, phase);
+    return settled;
+  }
+
+  // --- workload --------------------------------------------------------------------------------
+
+  private between(random: Random, r: LatencyRange): number {
+    return r.min + random.next() * (r.max - r.min);
+  }
+
+  private count(f: OperationFunction, outcome: 'ok' | 'fail'): void {
+    const s = (this.opStats[f] ??= { ok: 0, fail: 0 });
+    s[outcome]++;
+  }
+
+  private async client(index: number): Promise<void> {
+    const random = this.random.fork(`client:${index}`);
+    const process = `c${index}`;
+    // The context this client last got back for each register key: "stale" writes reuse it
+    // without reading first, the pattern that makes plain version vectors explode.
+    const contexts = new Map<string, string>();
+    let seq = 0;
+    const { keys, registerKeys, registerShare } = this.options;
+    while (this.issued < this.options.operations) {
+      const running = this.running();
+      if (running.length === 0) {
+        await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
+        continue;
+      }
+      this.issued++;
+      const node = running[random.int(running.length)]!;
+      const onRegister = registerKeys > 0 && (keys === 0 || random.next() < registerShare);
+      if (!onRegister) {
+        await this.add(process, node, `set:${random.int(keys)}`, this.nextElement++);
+      } else {
+        const key = `reg:${random.int(registerKeys)}`;
+        const roll = random.next();
+        if (roll < 0.15) await this.remove(process, node, key, contexts);
+        else {
+          const stale = roll < 0.4 ? contexts.get(key) : undefined;
+          await this.write(process, node, key, `${process}:${seq++}`, stale, contexts);
+        }
+      }
+      await this.sleep(this.between(random, this.options.thinkTimeMs));
+    }
+  }
+
+  /** get -> union of the siblings -> add one element -> put with the read's context. */
+  private async add(process: string, node: DynamoNode<SimValue>, key: string, element: number): Promise<void> {
+    this.recorder.invoke(process, 'add', key, node.id, element);
+    let wrote = false;
+    try {
+      const read = await node.get(key);
+      const merged = new Set<number>();
+      for (const v of read.values) if (Array.isArray(v)) for (const e of v) merged.add(e);
+      merged.add(element);
+      wrote = true;
+      const result = await node.put(
+        key,
+        [...merged].sort((a, b) => a - b),
+        { context: read.context },
+      );
+      this.succeeded(process, 'add', key, node, {
+        siblings: read.values.length,
+        resultContext: result.context,
+      });
+    } catch (err) {
+      this.failed(process, 'add', key, node, err, !wrote, undefined);
+    }
+  }
+
+  /** A register write: with `stale`, straight from the context this client last got; else read first. */
+  private async write(
+    process: string,
+    node: DynamoNode<SimValue>,
+    key: string,
+    value: string,
+    stale: string | undefined,
+    contexts: Map<string, string>,
+  ): Promise<void> {
+    this.recorder.invoke(process, 'write', key, node.id, value);
+    let context = stale;
+    let wrote = false;
+    try {
+      if (context === undefined) context = (await node.get(key)).context;
+      wrote = true;
+      const result = await node.put(key, value, { context });
+      contexts.set(key, result.context);
+      this.succeeded(process, 'write', key, node, { context, resultContext: result.context });
+    } catch (err) {
+      contexts.delete(key);
+      this.failed(process, 'write', key, node, err, !wrote, wrote ? context : undefined);
+    }
+  }
+
+  /** Delete with the context of a fresh read: the tombstone covers everything that read saw. */
+  private async remove(
+    process: string,
+    node: DynamoNode<SimValue>,
+    key: string,
+    contexts: Map<string, string>,
+  ): Promise<void> {
+    this.recorder.invoke(process, 'delete', key, node.id);
+    let context: string | undefined;
+    try {
+      context = (await node.get(key)).context;
+      const result = await node.delete(key, { context });
+      contexts.set(key, result.context);
+      this.succeeded(process, 'delete', key, node, { context, resultContext: result.context });
+    } catch (err) {
+      contexts.delete(key);
+      this.failed(process, 'delete', key, node, err, context === undefined, context);
+    }
+  }
+
+  private succeeded(
+    process: string,
+    f: OperationFunction,
+    key: string,
+    node: DynamoNode<SimValue>,
+    completion: Completion,
+  ): void {
+    this.recorder.ok(process, f, key, node.id, completion);
+    if (process.startsWith('c')) this.count(f, 'ok');
+  }
+
+  private failed(
+    process: string,
+    f: OperationFunction,
+    key: string,
+    node: DynamoNode<SimValue>,
+    err: unknown,
+    beforeWrite: boolean,
+    context: string | undefined,
+  ): void {
+    const code = err instanceof DynamoError ? err.code : undefined;
+    if (code === undefined || !EXPECTED_ERRORS.has(code)) {
+      this.clientErrors.push({
+        process,
+        message: `${f} ${key} @${node.id}: unexpected ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+      });
+    }
+    this.recorder.fail(process, f, key, node.id, {
+      context,
+      error: code ?? (err instanceof Error ? err.name : String(err)),
+      definite: beforeWrite || code === 'DYNAMO_LIMIT',
+    });
+    if (process.startsWith('c')) this.count(f, 'fail');
+  }
+
+  // --- settling and the final state ------------------------------------------------------------
+
+  private allKeys(): { key: string; kind: 'set' | 'register' }[] {
+    return [
+      ...Array.from({ length: this.options.keys }, (_, i) => ({ key: `set:${i}`, kind: 'set' as const })),
+      ...Array.from({ length: this.options.registerKeys }, (_, i) => ({
+        key: `reg:${i}`,
+        kind: 'register' as const,
+      })),
+    ];
+  }
+
+  private hintsPending(): number {
+    return this.running().reduce((sum, n) => sum + n.stats().hints.pending, 0);
+  }
+
+  /** Removes every fault and restarts stopped nodes (the nemesis normally did already). */
+  private async healAll(): Promise<void> {
+    this.network.heal();
+    this.network.setDropRate(0);
+    this.network.setDuplicateRate(0);
+    this.network.setLatency(this.options.latencyMs);
+    for (const id of this.ids) {
+      if (this.nodes.get(id)!.status === 'stopped') {
+        await this.drive(
+          this.startNode(
+            id,
+            this.ids.filter((x) => x !== id),
+          ),
+          `restarting ${id}`,
+        );
+      }
+    }
+  }
+
+  /** Reads `key` at r = n from `node`, recorded as an operation of `process`. */
+  private async readAll(process: string, node: DynamoNode<SimValue>, key: string): Promise<SimValue[]> {
+    this.recorder.invoke(process, 'read', key, node.id);
+    try {
+      const read = await node.get(key, { r: this.options.quorum.n });
+      this.recorder.ok(process, 'read', key, node.id, { value: read.values, siblings: read.values.length });
+      return read.values;
+    } catch (err) {
+      this.failed(process, 'read', key, node, err, true, undefined);
+      return [];
+    }
+  }
+
+  /** Heals, then reads every key from every node until nothing is left to repair. Returns the rounds run. */
+  private async settle(): Promise<number> {
+    await this.healAll();
+    await this.clock.advance(this.settleOptions.initialMs);
+    const keys = this.allKeys();
+    let rounds = 0;
+    while (rounds < this.settleOptions.maxRounds) {
+      rounds++;
+      const before = this.readRepairs;
+      const nodes = this.running();
+      // One read per (node, key), in sequence per node: each node is one `settle` process.
+      const reads = nodes.map(async (node) => {
+        for (const { key } of keys) await this.readAll(`settle:${node.id}`, node, key);
+      });
+      await this.drive(Promise.all(reads), 'settle reads');
+      await this.clock.advance(this.settleOptions.roundMs);
+      if (this.readRepairs === before && this.hintsPending() === 0) break;
+    }
+    return rounds;
+  }
+
+  private async finalState(): Promise<FinalState> {
+    const keys: FinalKeyState[] = [];
+    const reader = this.running()[0]!;
+    const values = new Map<string, SimValue[]>();
+    for (const { key } of this.allKeys()) {
+      values.set(key, await this.drive(this.readAll('final', reader, key), 'final reads'));
+    }
+    // Read repair triggered by the final reads (if any) lands before the snapshot.
+    await this.clock.advance(this.settleOptions.roundMs);
+    for (const { key, kind } of this.allKeys()) {
+      keys.push({ key, kind, values: values.get(key) ?? [], replicas: await this.snapshot(key) });
+    }
+    const limits = this.nodeOptions.limits;
+    return {
+      n: this.options.quorum.n,
+      resolver: this.options.resolver,
+      maxSiblings: limits?.maxSiblings ?? 100,
+      hintsPending: this.hintsPending(),
+      keys,
+    };
+  }
+
+  /** The key's primaries, from the first node that sees all N of them up. */
+  private primaries(key: string): string[] {
+    let best: string[] = [];
+    for (const node of this.running()) {
+      const list = node.preferenceList(key);
+      const primaries = list.filter((e) => e.kind === 'primary').map((e) => e.id);
+      if (primaries.length === this.options.quorum.n) return primaries;
+      if (primaries.length > best.length) best = primaries;
+    }
+    return best;
+  }
+
+  /** Reads each primary's own stored object for `key` (data region only, hints excluded). */
+  private async snapshot(key: string): Promise<ReplicaSnapshot[]> {
+    const bytes = utf8.encode(key);
+    const partitions = this.nodeOptions.partitions ?? 256;
+    const storageKey = dataKey(partitionOf(bytes, partitions), bytes);
+    const out: ReplicaSnapshot[] = [];
+    for (const id of this.primaries(key)) {
+      const stored = await this.storages.get(id)!.get(storageKey);
+      if (!stored) {
+        out.push({ node: id, encoded: null, ctx: [], siblings: [] });
+        continue;
+      }
+      const object = decodeObject(stored);
+      out.push({
+        node: id,
+        encoded: Buffer.from(stored).toString('base64'),
+        ctx: [...object.ctx].map(([a, c]) => [a, c] as [string, number]),
+        siblings: object.siblings.map((s) =>
+          s.value === null
+            ? { dot: [s.dot[0], s.dot[1]], timestamp: s.timestamp, tombstone: true }
+            : { dot: [s.dot[0], s.dot[1]], timestamp: s.timestamp, tombstone: false, value: codec.decode(s.value) },
+        ),
+      });
+    }
+    return out;
+  }
+}
+
+/** Runs one simulation: `new Simulation(options).run()`. */
+export function runSimulation(options: SimulationOptions = {}): Promise<SimulationResult> {
+  return new Simulation(options).run();
+}
+
+/**
+ * A readable report of a run: the seed and settings, each checker's verdict, the problems, and
+ * for each key with a problem the history excerpt that touches it. `replay` is printed as the
+ * command that reproduces the run (e.g. `SEED=17 npm run sim`).
+ */
+export function formatSimulationReport(
+  result: SimulationResult,
+  options: { replay?: string; excerptKeys?: number; excerptLines?: number } = {},
+): string {
+  const o = result.options;
+  const ops = Object.values(result.stats.operations);
+  const ok = ops.reduce((s, x) => s + x.ok, 0);
+  const failed = ops.reduce((s, x) => s + x.fail, 0);
+  const lines = [
+    `seed ${JSON.stringify(result.seed)}: ${result.ok ? 'ok' : 'FAILED'} — ${o.nodes} nodes, n=${o.quorum.n} r=${o.quorum.r} w=${o.quorum.w}${o.sloppyQuorum ? ' sloppy' : ' strict'}, resolver ${o.resolver}, ${o.operations} ops (${ok} ok, ${failed} failed), ${Math.round(result.stats.virtualMs)} virtual ms`,
+    `  faults: ${
+      Object.entries(result.stats.faults)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' ') || 'none'
+    }`,
+  ];
+  for (const r of result.report.results) {
+    const stats = Object.entries(r.stats)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.checker}${stats ? ` (${stats})` : ''}${r.note ? ` — ${r.note}` : ''}`);
+    for (const p of r.problems) lines.push(`         ${p.key ? `${p.key}: ` : ''}${p.message}`);
+  }
+  if (options.replay) lines.push(`  replay: ${options.replay}`);
+  if (!result.ok) {
+    for (const key of problemKeys(result.report).slice(0, options.excerptKeys ?? 2)) {
+      lines.push(`  history of ${key}:`);
+      for (const l of historyExcerpt(result.history, key, options.excerptLines ?? 40)) lines.push(`  ${l}`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,224 @@
+/**
+ * `npm run sim`: runs seeded simulations and the checkers.
+ *
+ *   npm run sim                          seeds 1..20 (the CI list's size), default settings
+ *   SEED=123 npm run sim                 replays seed 123 exactly and prints its full report
+ *   npm run sim -- --seeds 1000          seeds 1..1000 with a progress line and a summary
+ *   npm run sim -- --seeds 100 --lww     the last-write-wins control: how many acknowledged adds it loses
+ *   npm run sim -- --bench               5 nodes × 10,000 operations: wall time
+ *
+ * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --quorum 3,2,2 --strict
+ * --no-faults --faults crash,isolate --from 1 --history FILE (one seed: write its history as JSON)
+ * --json FILE (write per-seed figures). Exit code 1 when a seed fails (with --lww: never, the loss is
+ * the expected result, reported in the summary).
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  type FaultKind,
+  formatSimulationReport,
+  runSimulation,
+  type SimulationOptions,
+  type SimulationResult,
+} from '../../src/testing/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    seeds: { type: 'string' },
+    from: { type: 'string' },
+    seed: { type: 'string' },
+    lww: { type: 'boolean', default: false },
+    nodes: { type: 'string' },
+    ops: { type: 'string' },
+    clients: { type: 'string' },
+    keys: { type: 'string' },
+    'register-keys': { type: 'string' },
+    quorum: { type: 'string' },
+    strict: { type: 'boolean', default: false },
+    'no-faults': { type: 'boolean', default: false },
+    faults: { type: 'string' },
+    history: { type: 'string' },
+    json: { type: 'string' },
+    bench: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+function int(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`--${name} must be a non-negative integer, got ${value}`);
+  return n;
+}
+
+/** The flags that change the run, so a printed replay command reproduces it. */
+function replayFlags(): string[] {
+  const flags: string[] = [];
+  const pass = ['lww', 'nodes', 'ops', 'clients', 'keys', 'register-keys', 'quorum', 'strict', 'no-faults', 'faults'];
+  for (const name of pass) {
+    const v = (args as Record<string, string | boolean | undefined>)[name];
+    if (v === true) flags.push(`--${name}`);
+    else if (typeof v === 'string') flags.push(`--${name} ${v}`);
+  }
+  return flags;
+}
+
+function replayCommand(seed: number | string): string {
+  const flags = replayFlags();
+  return `SEED=${seed} npm run sim${flags.length ? ` -- ${flags.join(' ')}` : ''}`;
+}
+
+function simulationOptions(seed: number | string): SimulationOptions {
+  const options: SimulationOptions = { seed };
+  if (args.bench) Object.assign(options, { nodes: 5, operations: 10_000, keys: 50, registerKeys: 10 });
+  options.nodes = int('nodes', args.nodes) ?? options.nodes;
+  options.operations = int('ops', args.ops) ?? options.operations;
+  options.clients = int('clients', args.clients) ?? options.clients;
+  options.keys = int('keys', args.keys) ?? options.keys;
+  options.registerKeys = int('register-keys', args['register-keys']) ?? options.registerKeys;
+  if (args.quorum) {
+    const [n, r, w] = args.quorum.split(',').map(Number);
+    options.quorum = { n, r, w } as { n: number; r: number; w: number };
+  }
+  if (args.strict) options.sloppyQuorum = false;
+  if (args.lww) options.resolver = 'lww';
+  if (args['no-faults']) options.nemesis = false;
+  else if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
+  return options;
+}
+
+function parseSeed(s: string): number | string {
+  return /^\d+$/.test(s) ? Number(s) : s;
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(0)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`;
+}
+
+interface SeedFigures {
+  seed: number | string;
+  ok: boolean;
+  wallMs: number;
+  acknowledged: number;
+  lost: number;
+  failedChecks: string[];
+}
+
+function figures(result: SimulationResult, wallMs: number): SeedFigures {
+  const lost = result.report.results.find((r) => r.checker === 'lost-adds');
+  return {
+    seed: result.seed,
+    ok: result.ok,
+    wallMs,
+    acknowledged: lost?.stats.acknowledged ?? 0,
+    lost: lost?.stats.lost ?? 0,
+    failedChecks: result.report.results.filter((r) => !r.ok).map((r) => r.checker),
+  };
+}
+
+async function runOne(seed: number | string): Promise<{ result: SimulationResult; wallMs: number }> {
+  const started = performance.now();
+  const result = await runSimulation(simulationOptions(seed));
+  return { result, wallMs: performance.now() - started };
+}
+
+async function single(seed: number | string): Promise<number> {
+  const { result, wallMs } = await runOne(seed);
+  console.log(formatSimulationReport(result, { replay: replayCommand(seed), excerptLines: 80 }));
+  const opsTotal = Object.values(result.stats.operations).reduce((s, x) => s + x.ok + x.fail, 0);
+  console.log(
+    `  wall ${fmtMs(wallMs)} for ${opsTotal} operations (${Math.round((opsTotal / wallMs) * 1000)} ops/s), ` +
+      `${result.history.length} history events, ${result.stats.network.sent} messages, ` +
+      `${result.stats.settleRounds} settle round(s), ${result.stats.readRepairs} read repairs`,
+  );
+  if (args.verbose) console.log(JSON.stringify(result.stats, null, 2));
+  if (args.history) {
+    writeFileSync(args.history, JSON.stringify(result.history, null, 1));
+    console.log(`  history written to ${args.history}`);
+  }
+  return result.ok || args.lww ? 0 : 1;
+}
+
+async function many(from: number, count: number): Promise<number> {
+  const all: SeedFigures[] = [];
+  const started = performance.now();
+  const failed: SeedFigures[] = [];
+  const faults: Record<string, number> = {};
+  const tty = process.stdout.isTTY;
+  let lastLine = 0;
+  for (let i = 0; i < count; i++) {
+    const seed = from + i;
+    const { result, wallMs } = await runOne(seed);
+    const f = figures(result, wallMs);
+    all.push(f);
+    for (const [k, v] of Object.entries(result.stats.faults)) faults[k] = (faults[k] ?? 0) + (v ?? 0);
+    if (!result.ok && !args.lww) {
+      failed.push(f);
+      if (tty) process.stdout.write('\r\x1b[K');
+      console.log(formatSimulationReport(result, { replay: replayCommand(seed) }));
+    }
+    const now = performance.now();
+    if (tty || now - lastLine > 10_000 || i === count - 1) {
+      lastLine = now;
+      const elapsed = now - started;
+      const eta = (elapsed / (i + 1)) * (count - i - 1);
+      const acked = all.reduce((s, x) => s + x.acknowledged, 0);
+      const lost = all.reduce((s, x) => s + x.lost, 0);
+      const line =
+        `[${String(i + 1).padStart(String(count).length)}/${count}] seed ${seed} · ` +
+        `${args.lww ? '' : `${failed.length} failed · `}lost ${lost} of ${acked} acked adds · ` +
+        `${fmtMs(elapsed)} elapsed, eta ${fmtMs(eta)}`;
+      if (tty) process.stdout.write(`\r\x1b[K${line}`);
+      else console.log(line);
+    }
+  }
+  if (tty) process.stdout.write('\n');
+
+  const wall = all.map((x) => x.wallMs).sort((a, b) => a - b);
+  const acked = all.reduce((s, x) => s + x.acknowledged, 0);
+  const lost = all.reduce((s, x) => s + x.lost, 0);
+  const withLoss = all.filter((x) => x.lost > 0).length;
+  const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  console.log(`\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : 'siblings + set union'}`);
+  console.log(`  acknowledged adds ${acked}, lost ${lost} (${pct(acked ? lost / acked : 0)}); seeds with a loss: ${withLoss} of ${count}`);
+  if (args.lww) {
+    console.log(
+      `  loss per seed: min ${pct(perSeedLoss[0] ?? 0)}, median ${pct(perSeedLoss[Math.floor(perSeedLoss.length / 2)] ?? 0)}, max ${pct(perSeedLoss[perSeedLoss.length - 1] ?? 0)}`,
+    );
+  } else {
+    console.log(`  failed seeds: ${failed.length ? failed.map((f) => `${f.seed} (${f.failedChecks.join(', ')})`).join('; ') : 'none'}`);
+  }
+  console.log(
+    `  faults injected: ${Object.entries(faults)
+      .map(([k, v]) => `${k}×${v}`)
+      .join(' ')}`,
+  );
+  console.log(
+    `  wall per seed: median ${fmtMs(wall[Math.floor(wall.length / 2)] ?? 0)}, max ${fmtMs(wall[wall.length - 1] ?? 0)}; total ${fmtMs(performance.now() - started)}`,
+  );
+  if (args.json) writeFileSync(args.json, JSON.stringify(all, null, 1));
+  return failed.length > 0 ? 1 : 0;
+}
+
+async function bench(): Promise<number> {
+  // First run pays for module loading and JIT warm-up; time the second.
+  await runOne('bench-warmup');
+  const { result, wallMs } = await runOne(args.seed ?? process.env.SEED ?? 1);
+  const ops = Object.values(result.stats.operations).reduce((s, x) => s + x.ok + x.fail, 0);
+  console.log(formatSimulationReport(result));
+  console.log(
+    `bench: ${result.options.nodes} nodes × ${ops} operations (+ settle): wall ${fmtMs(wallMs)}, ` +
+      `${Math.round((ops / wallMs) * 1000)} ops/s, ${Math.round(result.stats.virtualMs)} virtual ms, ` +
+      `${result.stats.network.sent} messages`,
+  );
+  return result.ok ? 0 : 1;
+}
+
+const envSeed = process.env.SEED;
+let code: number;
+if (args.bench) code = await bench();
+else if (args.seed !== undefined || envSeed !== undefined) code = await single(parseSeed(args.seed ?? envSeed!));
+else code = await many(int('from', args.from) ?? 1, int('seeds', args.seeds) ?? 20);
+process.exit(code);
