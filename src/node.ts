@@ -5,13 +5,16 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
+import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
+import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { Membership } from './membership/membership.js';
-import type { MemberView, NodeStatus } from './membership/types.js';
+import { heldPartitions } from './membership/plan.js';
+import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -20,7 +23,7 @@ import {
   resolveOptions,
   validateQuorumPart,
 } from './options.js';
-import { metaKey } from './replica/layout.js';
+import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
 import { loadHasher, PreferenceTable, partitionOf, preferenceList } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
@@ -118,6 +121,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly rpc: Rpc;
   private readonly coordinator: Coordinator;
   private readonly handoff: HintedHandoff;
+  private readonly transfer: PartitionTransfer;
+  /** Partitions whose data this node is dropping after a rebalance took them away. */
+  private dropping: Promise<void> = Promise.resolve();
+  private readonly antiEntropy: AntiEntropy;
   private currentStatus: NodeStatus = 'starting';
   private actorId = '';
   private routeCache: {
@@ -193,7 +200,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       storage: this.options.storage,
       rpc: this.rpc,
       detector: this.detector,
-      onChange: (before, after) => this.onMembershipChange(before.members, after),
+      onChange: (before, after) => this.onMembershipChange(before, after),
       onError: (error, context) => this.backgroundError(error, context),
     });
     this.coordinator = new Coordinator({
@@ -226,6 +233,40 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.transfer = new PartitionTransfer({
+      storage: this.options.storage,
+      rpc: this.rpc,
+      clock: this.clock,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      onProgress: (partition, to, keysSent, total) =>
+        this.emit('handoff:progress', { partition, to, keysSent, total }),
+      onDone: (task) => this.membership.markDone([task]),
+      onError: (error, context) => this.backgroundError(error, context),
+      logger: this.logger,
+    });
+    this.antiEntropy = new AntiEntropy({
+      self: this.id,
+      storage: this.options.storage,
+      replica: this.replica,
+      rpc: this.rpc,
+      clock: this.clock,
+      random: this.random.fork('anti-entropy'),
+      partitions: this.options.partitions,
+      n: this.options.quorum.n,
+      owners: () => this.membership.owners,
+      isUp: (id) => this.detector.isUp(id),
+      intervalMs: this.options.antiEntropy.intervalMs,
+      enabled: this.options.antiEntropy.enabled,
+      tombstoneGraceMs: this.options.tombstoneGraceMs,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      maxObjectBytes,
+      maxClockEntries: this.options.limits.maxClockEntries,
+      inFlight: () => this.inFlight.size,
+      onSync: (e) => this.emit('sync:complete', e),
+      onError: (error, context) => this.backgroundError(error, context),
+      logger: this.logger,
+    });
   }
 
   get address(): string {
@@ -246,7 +287,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         id: m.id,
         address: m.address,
         status:
-          m.state === 'joining'
+          m.state === 'joining' || (m.state === 'valid' && !owned.has(m.id))
             ? 'joining'
             : m.state === 'leaving'
               ? 'leaving'
@@ -282,6 +323,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       forwarded: this.counters.forwarded,
       hints: this.handoff.stats(),
       served: { ...this.counters.served },
+      antiEntropy: this.antiEntropy.stats(),
     };
   }
 
@@ -327,17 +369,44 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     await this.membership.join(seeds);
   }
 
+  /**
+   * Leaves the cluster: every partition this node holds is streamed to its new owner, the ring
+   * switches, and the node stops. The cluster then forgets it.
+   */
+  async leave(): Promise<void> {
+    this.ensureRunning();
+    await this.membership.leave();
+    await this.transfer.idle();
+    await this.stop();
+  }
+
+  /**
+   * Admin action for a member that is gone for good (dead disk, decommissioned machine): its
+   * partitions are reassigned and refilled from the surviving replicas. Down is not removed: a
+   * node that is merely unreachable keeps its partitions.
+   */
+  removeMember(id: string): void {
+    this.ensureRunning();
+    if (id === this.id) throw new RangeError('a node cannot remove itself: use leave()');
+    this.membership.remove(id);
+  }
+
   /** Clean shutdown without leaving: data and membership stay; restart with the same id and storage. */
   async stop(): Promise<void> {
     if (this.currentStatus === 'stopped' || this.currentStatus === 'stopping') return;
     this.setStatus('stopping');
     this.detector.stop();
     this.handoff.stop();
+    this.antiEntropy.stop();
+    this.transfer.stop();
     await this.membership.stop();
     await this.transport.stop().catch((err) => this.backgroundError(err, 'stopping transport'));
     // Requests already inside the node finish before storage closes under them.
     await Promise.allSettled([...this.inFlight]);
     await this.handoff.idle();
+    await this.antiEntropy.idle();
+    await this.transfer.idle();
+    await this.dropping;
     await this.options.storage.close().catch((err) => this.backgroundError(err, 'closing storage'));
     this.setStatus('stopped');
   }
@@ -364,6 +433,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
       this.membership.startGossip();
       this.handoff.start();
+      this.antiEntropy.start();
       this.setStatus('running');
     } catch (err) {
       await this.transport.stop().catch(() => {});
@@ -524,12 +594,28 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
   }
 
-  /** Where requests for a partition go: cached primaries while every node is up. */
+  /**
+   * Where requests for a partition go: cached primaries while every node is up. During a
+   * rebalance, writes also go to the partition's gaining nodes (`extra`, not counted for W), so
+   * nothing written while it streams is missing when ownership switches.
+   */
   private route(partition: number): Routing {
+    const routing = this.baseRoute(partition);
+    const pending = this.membership.state.ring.pending;
+    if (!pending) return routing;
+    const listed = new Set(routing.list.map((e) => e.id));
+    const extra = this.routeCacheFor(pending.owners)
+      .primaries(partition)
+      .filter((id) => !listed.has(id))
+      .map((id) => ({ id, kind: 'primary' as const }));
+    return extra.length > 0 ? { ...routing, extra } : routing;
+  }
+
+  private baseRoute(partition: number): Routing {
     const owners = this.membership.owners;
     const n = this.options.quorum.n;
     if (this.routeCache.owners !== owners) {
-      this.routeCache = { owners, table: new PreferenceTable(owners, n), routes: new Array(owners.length) };
+      this.routeCache = { owners, table: this.routeCacheFor(owners), routes: new Array(owners.length) };
     }
     const cache = this.routeCache;
     if (this.detector.downCount === 0) {
@@ -613,8 +699,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
             if (hintFor !== null && hintFor !== this.id) {
               await this.handoff.store(hintFor, partition, key, object);
               this.emit('hint:stored', { key, target: hintFor });
-            } else {
+            } else if (this.holds(partition)) {
               await this.replica.merge(partition, key, object, null, bytes);
+            } else {
+              // A sender with an older ring: keep the version as hints for the partition's
+              // current replicas rather than as data nobody will read here.
+              for (const owner of this.routeCacheFor(this.membership.owners).primaries(partition)) {
+                await this.handoff.store(owner, partition, key, object);
+              }
             }
           }),
         );
@@ -649,19 +741,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         return encodeOk([this.membership.handleGossip(message[1])]);
       case MessageType.Ping:
         return encodeOk();
+      case MessageType.AeHashes:
+      case MessageType.AeKeys:
+      case MessageType.AeFetch:
+      case MessageType.AePurge:
+        return encodeOk(await this.antiEntropy.handle(message));
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }
   }
 
-  private onMembershipChange(
-    before: readonly { id: string; state: string }[],
-    after: {
-      members: readonly { id: string; address: string; state: string }[];
-      ring: { version: number; owners: string[] };
-    },
-  ): void {
-    const was = new Map(before.map((m) => [m.id, m.state]));
+  private onMembershipChange(before: ClusterState, after: ClusterState): void {
+    const was = new Map(before.members.map((m) => [m.id, m.state]));
     for (const m of after.members) {
       if (m.state === 'valid' && was.get(m.id) !== 'valid' && m.id !== this.id) {
         this.emit('member:join', { id: m.id, address: m.address });
@@ -672,6 +763,57 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       this.lastRingVersion = after.ring.version;
       this.emit('ring:change', { version: after.ring.version, owners: after.ring.owners });
     }
+    // Streams this node owes the rebalance in progress.
+    this.transfer.assign(this.membership.openTasks().filter((t) => t.source === this.id));
+    // A finished rebalance took partitions away: drop their data (the new owners have it).
+    if (
+      before.ring.owners !== after.ring.owners &&
+      before.ring.owners.length > 0 &&
+      after.ring.pending === null &&
+      this.currentStatus !== 'starting'
+    ) {
+      const kept = heldPartitions(after.ring.owners, this.options.quorum.n, this.id);
+      const lost = [...heldPartitions(before.ring.owners, this.options.quorum.n, this.id)].filter(
+        (k) => !kept.has(k),
+      );
+      if (lost.length > 0) this.dropping = this.dropping.then(() => this.dropPartitions(lost));
+    }
+  }
+
+  private async dropPartitions(partitions: number[]): Promise<void> {
+    try {
+      for (const k of partitions) {
+        if (this.currentStatus === 'stopped') return;
+        for (;;) {
+          const keys: Uint8Array[] = [];
+          for await (const [key] of this.options.storage.iterate({ ...dataRange(k), limit: 512 }))
+            keys.push(key);
+          if (keys.length === 0) break;
+          await this.options.storage.batch(keys.map((key) => ({ type: 'del' as const, key })));
+        }
+      }
+    } catch (err) {
+      this.backgroundError(err as Error, 'dropping partitions handed to new owners');
+    }
+  }
+
+  /** True when this node is a replica of partition `k` in the current ring or the one it moves to. */
+  private holds(partition: number): boolean {
+    const ring = this.membership.state.ring;
+    if (this.routeCacheFor(ring.owners).primaries(partition).includes(this.id)) return true;
+    return (
+      ring.pending !== null && this.routeCacheFor(ring.pending.owners).primaries(partition).includes(this.id)
+    );
+  }
+
+  private readonly tables = new WeakMap<readonly string[], PreferenceTable>();
+  private routeCacheFor(owners: readonly string[]): PreferenceTable {
+    let t = this.tables.get(owners);
+    if (!t) {
+      t = new PreferenceTable(owners, this.options.quorum.n);
+      this.tables.set(owners, t);
+    }
+    return t;
   }
 
   private recordSiblings(key: Key, count: number): void {

@@ -1,5 +1,6 @@
 /** Per-operation counters and latency histograms behind `node.stats()`. */
 import * as hdr from 'hdr-histogram-js';
+import type { AntiEntropyStats } from './anti-entropy/anti-entropy.js';
 
 export interface OperationStats {
   count: number;
@@ -22,6 +23,8 @@ export interface NodeStats {
   hints: { stored: number; delivered: number; refused: number; pending: number };
   /** Requests served for peers, by message kind. */
   served: Record<string, number>;
+  /** Anti-entropy totals since start (exchanges this node started, tombstones it purged). */
+  antiEntropy: AntiEntropyStats;
 }
 
 export class OperationRecorder {

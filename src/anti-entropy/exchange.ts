@@ -42,8 +42,18 @@ export interface KeyList {
 export interface SyncPeer {
   /** Hashes and counts of the children of `parents` at `level` (level 0: the root). */
   hashes(partition: number, level: number, parents: number[]): Promise<BucketHashes>;
-  /** `(key, object hash)` of the keys in `buckets` (at `level`), ascending, within the limits. */
-  keys(partition: number, level: number, buckets: number[], maxKeys: number, maxBytes: number): Promise<KeyList>;
+  /**
+   * `(key, object hash)` of the keys in `buckets` (at `level`) that sort after `after` (null: from
+   * the start), ascending, within the limits; at least one key when there is one.
+   */
+  keys(
+    partition: number,
+    level: number,
+    buckets: number[],
+    after: Uint8Array | null,
+    maxKeys: number,
+    maxBytes: number,
+  ): Promise<KeyList>;
   /**
    * The objects of `keys` (null: absent), for a prefix of `keys` at least one long: the reply stops
    * once it holds `maxBytes`.
@@ -57,8 +67,8 @@ export interface SyncPeer {
 export interface PartitionData {
   /** The partition's tree, built and current. */
   tree(): Promise<MerkleTree>;
-  /** Every `[key, object bytes]` of the partition, ascending key order. */
-  scan(): AsyncIterable<[Uint8Array, Uint8Array]>;
+  /** Every `[key, object bytes]` of the partition (after `after`, if given), ascending key order. */
+  scan(after?: Uint8Array): AsyncIterable<[Uint8Array, Uint8Array]>;
   get(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   merge(key: Uint8Array, object: Uint8Array): Promise<void>;
   /** Called when a scan disagrees with the tree although nothing changed meanwhile: rebuild it. */
@@ -97,6 +107,7 @@ export class LocalPeer implements SyncPeer {
     partition: number,
     level: number,
     buckets: number[],
+    after: Uint8Array | null,
     maxKeys: number,
     maxBytes: number,
   ): Promise<KeyList> {
@@ -105,13 +116,15 @@ export class LocalPeer implements SyncPeer {
     const entries: KeyHash[] = [];
     let bytes = 0;
     let truncated = false;
-    const check = level === LEAF_LEVEL ? new Map<number, bigint>() : undefined;
+    // A complete list of whole segments must XOR to their stored leaves: check the tree with it.
+    const check = level === LEAF_LEVEL && after === null ? new Map<number, bigint>() : undefined;
     const tree = check ? await d.tree() : undefined;
     const before = d.changes();
-    for await (const [key, object] of d.scan()) {
+    for await (const [key, object] of after === null ? d.scan() : d.scan(after)) {
+      if (after !== null && compareBytes(key, after) <= 0) continue;
       const kh = keyHash32(key);
       if (!wanted.has(bucketOf(kh, level))) continue;
-      if (entries.length >= maxKeys || bytes + key.byteLength + 16 > maxBytes) {
+      if (entries.length >= maxKeys || (entries.length > 0 && bytes + key.byteLength + 16 > maxBytes)) {
         truncated = true;
         break;
       }
@@ -257,21 +270,27 @@ export async function findDifferences(
 
   const keys: Uint8Array[] = [];
   for (const { level, buckets } of toList) {
-    if (keys.length >= limits.maxRepairKeys) {
-      complete = false;
-      break;
-    }
-    const [ll, rl] = await Promise.all([
-      local.keys(partition, level, buckets, limits.maxListKeys, limits.maxListBytes),
-      remote.keys(partition, level, buckets, limits.maxListKeys, limits.maxListBytes),
-    ]);
-    if (ll.truncated || rl.truncated) complete = false;
-    for (const key of diffLists(ll, rl)) {
+    // Page through the lists: a page ends where the shorter of the two truncated lists ends.
+    let after: Uint8Array | null = null;
+    for (;;) {
       if (keys.length >= limits.maxRepairKeys) {
         complete = false;
         break;
       }
-      keys.push(key);
+      const [ll, rl] = await Promise.all([
+        local.keys(partition, level, buckets, after, limits.maxListKeys, limits.maxListBytes),
+        remote.keys(partition, level, buckets, after, limits.maxListKeys, limits.maxListBytes),
+      ]);
+      for (const key of diffLists(ll, rl)) {
+        if (keys.length >= limits.maxRepairKeys) {
+          complete = false;
+          break;
+        }
+        keys.push(key);
+      }
+      const cutoff = listCutoff(ll, rl);
+      if (cutoff === undefined) break;
+      after = cutoff;
     }
   }
   return { keys, keysCompared, complete };
@@ -282,13 +301,7 @@ export async function findDifferences(
  * keys past its last one, so the comparison stops there (the rest is compared next time).
  */
 export function diffLists(a: KeyList, b: KeyList): Uint8Array[] {
-  let cutoff: Uint8Array | undefined;
-  for (const l of [a, b]) {
-    const last = l.entries[l.entries.length - 1];
-    if (l.truncated && (cutoff === undefined || (last && compareBytes(last[0], cutoff) < 0))) {
-      cutoff = last?.[0] ?? new Uint8Array(0);
-    }
-  }
+  const cutoff = listCutoff(a, b);
   const within = (k: Uint8Array) => cutoff === undefined || compareBytes(k, cutoff) <= 0;
   const out: Uint8Array[] = [];
   let i = 0;
@@ -311,6 +324,18 @@ export function diffLists(a: KeyList, b: KeyList): Uint8Array[] {
     out.push(key);
   }
   return out;
+}
+
+/** The last key both lists cover, when either was truncated (undefined: both complete). */
+export function listCutoff(a: KeyList, b: KeyList): Uint8Array | undefined {
+  let cutoff: Uint8Array | undefined;
+  for (const l of [a, b]) {
+    if (!l.truncated) continue;
+    const last = l.entries[l.entries.length - 1];
+    if (!last) throw new RangeError('a truncated key list must hold at least one key');
+    if (cutoff === undefined || compareBytes(last[0], cutoff) < 0) cutoff = last[0];
+  }
+  return cutoff;
 }
 
 /** Merges each key both ways: remote into local, local into remote, as needed. */
@@ -360,7 +385,10 @@ export async function repair(
   return { keysRepaired, pulled, pushed };
 }
 
-function* chunksByBytes(entries: [Uint8Array, Uint8Array][], maxBytes: number): Generator<[Uint8Array, Uint8Array][]> {
+function* chunksByBytes(
+  entries: [Uint8Array, Uint8Array][],
+  maxBytes: number,
+): Generator<[Uint8Array, Uint8Array][]> {
   let chunk: [Uint8Array, Uint8Array][] = [];
   let bytes = 0;
   for (const e of entries) {

@@ -26,18 +26,28 @@ export function objectHash(objectBytes: Uint8Array): Uint8Array {
   return out;
 }
 
-let scratch = new Uint8Array(256);
+// One scratch buffer for `key ‖ object hash` (the hashes run synchronously, so it is never shared).
+let scratch = new Uint8Array(1024 + 8);
+let scratchView = new DataView(scratch.buffer);
+
+function keyWithHash(key: Uint8Array, objHash: bigint | Uint8Array): Uint8Array {
+  const need = key.byteLength + 8;
+  if (scratch.byteLength < need) {
+    scratch = new Uint8Array(need * 2);
+    scratchView = new DataView(scratch.buffer);
+  }
+  scratch.set(key, 0);
+  if (typeof objHash === 'bigint') scratchView.setBigUint64(key.byteLength, objHash);
+  else scratch.set(objHash, key.byteLength);
+  return scratch.subarray(0, need);
+}
 
 /** hash(key ‖ objectHash) as a 64-bit bigint: what the item contributes to its leaf. */
 export function itemHash(key: Uint8Array, objHash: Uint8Array): bigint {
-  const need = key.byteLength + 8;
-  if (scratch.byteLength < need) scratch = new Uint8Array(Math.max(need, scratch.byteLength * 2));
-  scratch.set(key, 0);
-  scratch.set(objHash, key.byteLength);
-  return hash64(scratch.subarray(0, need));
+  return hash64(keyWithHash(key, objHash));
 }
 
-/** Item hash straight from the object bytes. */
+/** Item hash straight from the object bytes (one allocation-free pass on the write path). */
 export function itemHashOf(key: Uint8Array, objectBytes: Uint8Array): bigint {
-  return itemHash(key, objectHash(objectBytes));
+  return hash64(keyWithHash(key, hash64(objectBytes)));
 }

@@ -6,6 +6,7 @@
  */
 import {
   asBytes,
+  asBytesOrNull,
   asInt,
   encodeMessage,
   encodeOk,
@@ -13,8 +14,8 @@ import {
   WireError,
 } from '../transport/wire.js';
 import type { KeyHash, KeyList, LocalPeer, SyncPeer } from './exchange.js';
-import { bucketsAt, FANOUT, HASH_BYTES, MAX_LEVEL } from './tree.js';
 import type { BucketHashes } from './tree.js';
+import { bucketsAt, FANOUT, HASH_BYTES, MAX_LEVEL } from './tree.js';
 
 /** Most parents in one hashes request (the reply holds 32 hashes per parent: 256 KiB). */
 export const MAX_PARENTS = 1024;
@@ -64,22 +65,30 @@ export class RemotePeer implements SyncPeer {
     partition: number,
     level: number,
     buckets: number[],
+    after: Uint8Array | null,
     maxKeys: number,
     maxBytes: number,
   ): Promise<KeyList> {
-    const reply = await this.send([MessageType.AeKeys, partition, level, buckets, maxKeys, maxBytes]);
+    const reply = await this.send([MessageType.AeKeys, partition, level, buckets, after, maxKeys, maxBytes]);
     const raw = reply[0];
-    if (!Array.isArray(raw) || raw.length > maxKeys || typeof reply[1] !== 'boolean') {
+    const truncated = reply[1];
+    if (
+      !Array.isArray(raw) ||
+      raw.length > maxKeys ||
+      typeof truncated !== 'boolean' ||
+      (truncated && raw.length === 0)
+    ) {
       throw new WireError('keys reply has the wrong shape');
     }
     const entries = raw.map((e) => keyHashOf(e, this.limits.maxKeyBytes));
-    return { entries, truncated: reply[1] };
+    return { entries, truncated };
   }
 
   async fetch(partition: number, keys: Uint8Array[], maxBytes: number): Promise<(Uint8Array | null)[]> {
     const reply = await this.send([MessageType.AeFetch, partition, keys, maxBytes]);
     const raw = reply[0];
-    if (!Array.isArray(raw) || raw.length > keys.length) throw new WireError('fetch reply has the wrong shape');
+    if (!Array.isArray(raw) || raw.length > keys.length)
+      throw new WireError('fetch reply has the wrong shape');
     return raw.map((o) => (o === null ? null : asBytes(o, 'object', this.limits.maxObjectBytes)));
   }
 
@@ -98,7 +107,11 @@ export class RemotePeer implements SyncPeer {
 }
 
 /** Answers AeHashes / AeKeys / AeFetch from this replica's data. */
-export async function serveSync(local: LocalPeer, message: unknown[], limits: WireLimits): Promise<unknown[]> {
+export async function serveSync(
+  local: LocalPeer,
+  message: unknown[],
+  limits: WireLimits,
+): Promise<unknown[]> {
   const partition = asInt(message[1], 'partition', 0, limits.partitions - 1);
   switch (message[0]) {
     case MessageType.AeHashes: {
@@ -110,9 +123,10 @@ export async function serveSync(local: LocalPeer, message: unknown[], limits: Wi
     case MessageType.AeKeys: {
       const level = asInt(message[2], 'level', 0, MAX_LEVEL);
       const buckets = intList(message[3], 'buckets', MAX_LIST_BUCKETS, bucketsAt(level));
-      const maxKeys = asInt(message[4], 'maxKeys', 1, MAX_REPLY_KEYS);
-      const maxBytes = asInt(message[5], 'maxBytes', 1, MAX_REPLY_BYTES);
-      const list = await local.keys(partition, level, buckets, maxKeys, maxBytes);
+      const after = asBytesOrNull(message[4], 'after', limits.maxKeyBytes);
+      const maxKeys = asInt(message[5], 'maxKeys', 1, MAX_REPLY_KEYS);
+      const maxBytes = asInt(message[6], 'maxBytes', 1, MAX_REPLY_BYTES);
+      const list = await local.keys(partition, level, buckets, after, maxKeys, maxBytes);
       return [list.entries, list.truncated];
     }
     case MessageType.AeFetch: {

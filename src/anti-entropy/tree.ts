@@ -156,7 +156,8 @@ export class MerkleTree {
 
   /** Same hashes and counts everywhere. */
   equals(other: MerkleTree): boolean {
-    if (this.rootHi !== other.rootHi || this.rootLo !== other.rootLo || this.total !== other.total) return false;
+    if (this.rootHi !== other.rootHi || this.rootLo !== other.rootLo || this.total !== other.total)
+      return false;
     for (let s = 0; s < SEGMENTS; s++) {
       if (
         this.leafHi[s] !== other.leafHi[s] ||
@@ -209,7 +210,8 @@ export class BucketAccumulator {
     readonly level: number,
     readonly parents: readonly number[],
   ) {
-    if (level < 1 || level > MAX_LEVEL) throw new RangeError(`level must be in 1..${MAX_LEVEL}, got ${level}`);
+    if (level < 1 || level > MAX_LEVEL)
+      throw new RangeError(`level must be in 1..${MAX_LEVEL}, got ${level}`);
     const parentBuckets = bucketsAt(level - 1);
     parents.forEach((p, i) => {
       if (!Number.isInteger(p) || p < 0 || p >= parentBuckets) {

@@ -45,6 +45,8 @@ export interface Routing {
    * replica that failed during this request.
    */
   nextFallback?: (exclude: ReadonlySet<string>) => string | undefined;
+  /** Writes also go here, without counting towards W (nodes gaining the partition in a rebalance). */
+  extra?: readonly PreferenceEntry[];
 }
 
 export interface ReadResult {
@@ -129,6 +131,12 @@ export class Coordinator {
       mine.hintFor ?? null,
     );
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
+    for (const entry of routing.extra ?? []) {
+      if (entry.id === this.deps.self) continue;
+      this.deps.rpc
+        .call(entry.id, [MessageType.Store, partition, null, [[key, encoded]]], perRequestMs)
+        .catch((err) => this.deps.onBackgroundError(err as Error, `write to gaining node ${entry.id}`));
+    }
     await this.fanOut<unknown>({
       operation: value === null ? 'delete' : 'put',
       routing: { ...routing, list: routing.list.filter((e) => e !== mine) },

@@ -18,6 +18,7 @@ import { MessageType } from '../transport/wire.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { FailureDetector } from './failure-detector.js';
+import { type TransferTask, taskId, transferPlan } from './plan.js';
 import { checkState, claimantOf, mergeState, sameState, stateToWire } from './state.js';
 import type { ClusterState, MemberRecord } from './types.js';
 
@@ -52,9 +53,10 @@ export class Membership {
   private stopped = false;
   private persistChain: Promise<void> = Promise.resolve();
   private joinWaiter: Timer | undefined;
+  private readonly waiters = new Set<() => boolean>();
 
   constructor(private readonly deps: MembershipDeps) {
-    this.current = { members: [], ring: { version: 0, owners: [], claimant: '' } };
+    this.current = { members: [], ring: { version: 0, owners: [], claimant: '', pending: null } };
   }
 
   get state(): ClusterState {
@@ -65,9 +67,67 @@ export class Membership {
     return this.current.ring.owners;
   }
 
-  /** True once this node owns partitions in the ring it knows. */
+  /** True once this node owns partitions in the ring it knows, or will once a rebalance ends. */
   get inRing(): boolean {
-    return this.current.ring.owners.includes(this.deps.id);
+    const ring = this.current.ring;
+    return ring.owners.includes(this.deps.id) || (ring.pending?.owners.includes(this.deps.id) ?? false);
+  }
+
+  /** The transfers of the rebalance in progress that are not done yet (all nodes' tasks). */
+  openTasks(): TransferTask[] {
+    const ring = this.current.ring;
+    if (!ring.pending) return [];
+    const done = new Set(ring.pending.done);
+    return transferPlan(ring.owners, ring.pending.owners, this.deps.n, (id) => this.canSend(id)).filter(
+      (t) => !done.has(taskId(t)),
+    );
+  }
+
+  /** Records finished transfers and tells the claimant at once (it finalises the rebalance). */
+  markDone(tasks: readonly TransferTask[]): void {
+    const ring = this.current.ring;
+    if (!ring.pending || tasks.length === 0) return;
+    const done = [...new Set([...ring.pending.done, ...tasks.map(taskId)])].sort();
+    if (done.length === ring.pending.done.length) return;
+    this.replace({
+      members: this.current.members,
+      ring: { ...ring, pending: { owners: ring.pending.owners, done } },
+    });
+    const claimant = claimantOf(this.current.members, (id) => this.deps.detector.isUp(id));
+    if (claimant === this.deps.id) this.claimIfClaimant();
+    else if (claimant !== undefined) this.push(claimant);
+  }
+
+  /**
+   * Leaves the cluster: marks this node leaving; the claimant moves its partitions to the others
+   * and, once every transfer is done, marks it removed. Resolves then.
+   */
+  async leave(): Promise<void> {
+    const self = this.member(this.deps.id);
+    if (!self || self.state === 'removed') return;
+    if (self.state !== 'leaving') this.updateSelf({ ...self, state: 'leaving', version: self.version + 1 });
+    this.broadcast();
+    this.claimIfClaimant();
+    await this.waitFor(
+      () => this.member(this.deps.id)?.state === 'removed',
+      () => this.broadcast(),
+    );
+  }
+
+  /** Admin action for a dead node: its partitions are reassigned and refilled from the survivors. */
+  remove(id: string): void {
+    const m = this.member(id);
+    if (!m) throw new RangeError(`no member ${id}`);
+    if (m.state === 'removed') return;
+    this.replace({
+      members: this.current.members.map((x) =>
+        x.id === id ? { ...x, state: 'removed', version: x.version + 1 } : x,
+      ),
+      ring: this.current.ring,
+    });
+    this.deps.detector.forget(id);
+    this.broadcast();
+    this.claimIfClaimant();
   }
 
   addressOf = (id: string): string | undefined => {
@@ -107,7 +167,7 @@ export class Membership {
       this.deps.n,
       this.deps.partitions,
     );
-    this.replace({ members: [self], ring: { version: 1, owners, claimant: self.id } });
+    this.replace({ members: [self], ring: { version: 1, owners, claimant: self.id, pending: null } });
   }
 
   /**
@@ -136,6 +196,9 @@ export class Membership {
           this.deps.requestTimeoutMs,
         );
         this.merge(checkState(reply[0], this.deps.partitions));
+        if (this.inRing) return;
+        // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
+        await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
         if (this.inRing) return;
       } catch (err) {
         if (attempt % targets.length === targets.length - 1) {
@@ -234,6 +297,8 @@ export class Membership {
     this.stopped = true;
     this.gossipTimer?.cancel();
     this.joinWaiter?.cancel();
+    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.clear();
     return this.persistChain;
   }
 
@@ -244,35 +309,119 @@ export class Membership {
     this.claimIfClaimant();
   }
 
-  /** Re-runs the claim when this node is the claimant and some member waits to join. */
+  /**
+   * The claimant's job: finish the rebalance in progress once all its transfers are done, or
+   * start one when members joined, are leaving, or were removed. One rebalance at a time, so
+   * joiners arriving meanwhile wait for the next (and concurrent joiners share one).
+   */
   private claimIfClaimant(): void {
-    const members = this.current.members;
-    const claimant = claimantOf(members, (id) => this.deps.detector.isUp(id));
-    if (claimant !== this.deps.id) return;
-    const joining = members.filter((m) => m.state === 'joining');
-    if (joining.length === 0) return;
-    const candidates = members.filter((m) => m.state === 'valid' || m.state === 'joining');
-    const owners = claim(
-      this.current.ring.owners.length ? this.current.ring.owners : undefined,
-      candidates.map((m) => ({ id: m.id, weight: m.weight })),
+    const { members, ring } = this.current;
+    if (claimantOf(members, (id) => this.deps.detector.isUp(id)) !== this.deps.id) return;
+    if (ring.pending) {
+      if (this.openTasks().length > 0) return;
+      const owners = ring.pending.owners;
+      const removedNow = new Set<string>();
+      const nextMembers = members.map((m) => {
+        if (m.state === 'leaving' && !owners.includes(m.id)) {
+          removedNow.add(m.id);
+          return { ...m, state: 'removed' as const, version: m.version + 1 };
+        }
+        return m;
+      });
+      this.replace({
+        members: nextMembers,
+        ring: { version: ring.version + 1, owners, claimant: this.deps.id, pending: null },
+      });
+      this.broadcast(removedNow);
+      this.claimIfClaimant();
+      return;
+    }
+    const active = members.filter((m) => m.state === 'valid' || m.state === 'joining');
+    const activeIds = new Set(active.map((m) => m.id));
+    const needed = members.some((m) => m.state === 'joining') || ring.owners.some((o) => !activeIds.has(o));
+    if (!needed || active.length === 0) return;
+    const target = claim(
+      ring.owners.length ? ring.owners : undefined,
+      active.map((m) => ({ id: m.id, weight: m.weight })),
       this.deps.n,
       this.deps.partitions,
     );
-    const next: ClusterState = {
-      members: members.map((m) =>
-        m.state === 'joining' ? { ...m, state: 'valid', version: m.version + 1 } : m,
-      ),
-      ring: { version: this.current.ring.version + 1, owners, claimant: this.deps.id },
-    };
-    this.replace(next);
+    const nextMembers = members.map((m) =>
+      m.state === 'joining' ? { ...m, state: 'valid' as const, version: m.version + 1 } : m,
+    );
+    const plan = ring.owners.length
+      ? transferPlan(ring.owners, target, this.deps.n, (id) => this.canSend(id))
+      : [];
+    this.replace({
+      members: nextMembers,
+      ring:
+        plan.length === 0
+          ? { version: ring.version + 1, owners: target, claimant: this.deps.id, pending: null }
+          : {
+              version: ring.version + 1,
+              owners: ring.owners,
+              claimant: this.deps.id,
+              pending: { owners: target, done: [] },
+            },
+    });
     this.broadcast();
+    if (plan.length === 0) this.claimIfClaimant();
+  }
+
+  private canSend(id: string): boolean {
+    const m = this.member(id);
+    return m !== undefined && m.state !== 'removed';
+  }
+
+  /** Sends our state to one member and merges its answer. */
+  private push(id: string): void {
+    this.deps.rpc.call(id, [MessageType.Gossip, stateToWire(this.current)], this.deps.requestTimeoutMs).then(
+      (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
+      () => {},
+    );
+  }
+
+  /**
+   * Resolves when `condition` holds after a state change, or after `timeoutMs` (then `onTimeout`
+   * runs and, without a timeout bound, the wait goes on). Ends when the membership stops.
+   */
+  private waitFor(condition: () => boolean, onTimeout?: () => void, timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (condition() || this.stopped) {
+        resolve();
+        return;
+      }
+      let timer: Timer | undefined;
+      const waiter = () => {
+        if (!condition() && !this.stopped) return false;
+        timer?.cancel();
+        resolve();
+        return true;
+      };
+      this.waiters.add(waiter);
+      const arm = () => {
+        timer = this.deps.clock.setTimeout(
+          () => {
+            if (timeoutMs !== undefined) {
+              this.waiters.delete(waiter);
+              resolve();
+              return;
+            }
+            onTimeout?.();
+            arm();
+          },
+          timeoutMs ?? this.deps.gossipIntervalMs * 2,
+        );
+      };
+      arm();
+    });
   }
 
   /** Pushes the state to every other member now (best effort: gossip repairs what this misses). */
-  private broadcast(): void {
+  private broadcast(alsoRemoved: ReadonlySet<string> = new Set()): void {
     const message = [MessageType.Gossip, stateToWire(this.current)];
     for (const m of this.current.members) {
-      if (m.id === this.deps.id || m.state === 'removed') continue;
+      if (m.id === this.deps.id || (m.state === 'removed' && !alsoRemoved.has(m.id))) continue;
       this.deps.rpc.call(m.id, message, this.deps.requestTimeoutMs).then(
         (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
         () => {},
@@ -290,6 +439,7 @@ export class Membership {
   private replace(next: ClusterState): void {
     const before = this.current;
     this.current = next;
+    for (const waiter of [...this.waiters]) if (waiter()) this.waiters.delete(waiter);
     const bytes = packr.pack(stateToWire(next));
     this.persistChain = this.persistChain
       .then(() => this.deps.storage.batch([{ type: 'put', key: STATE_KEY, value: bytes }]))
@@ -308,6 +458,6 @@ function memberToWire(m: MemberRecord): unknown[] {
 
 function memberFromWire(value: unknown): MemberRecord {
   // Reuse the state checker's member validation through a one-member state with an empty ring.
-  const state = checkState([[value], [0, [], '']], 0);
+  const state = checkState([[value], [0, [], '', null, []]], 0);
   return state.members[0]!;
 }

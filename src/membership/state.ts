@@ -14,13 +14,32 @@ export function newerRecord(a: MemberRecord, b: MemberRecord): MemberRecord {
   return a.weight >= b.weight ? a : b;
 }
 
-/** The ring that wins: higher version, then (a tie means two claimants raced) the smaller claimant id, then owners. */
+/**
+ * The ring that wins: higher version, then (a tie means two claimants raced) the smaller claimant
+ * id, then owners. The same ring seen twice merges its transfer progress (union of done tasks).
+ */
 export function newerRing(a: RingState, b: RingState): RingState {
   if (a.version !== b.version) return a.version > b.version ? a : b;
   if (a.claimant !== b.claimant) return a.claimant < b.claimant ? a : b;
-  const ka = a.owners.join('\u0000');
-  const kb = b.owners.join('\u0000');
-  return ka <= kb ? a : b;
+  const ka = ringKey(a);
+  const kb = ringKey(b);
+  if (ka !== kb) return ka < kb ? a : b;
+  if (!a.pending || !b.pending) return a;
+  const done = unionSorted(a.pending.done, b.pending.done);
+  if (done.length === a.pending.done.length) return a;
+  if (done.length === b.pending.done.length) return b;
+  return { ...a, pending: { owners: a.pending.owners, done } };
+}
+
+function ringKey(r: RingState): string {
+  return `${r.owners.join('\u0000')}\u0001${r.pending ? r.pending.owners.join('\u0000') : ''}`;
+}
+
+function unionSorted(a: readonly string[], b: readonly string[]): string[] {
+  if (b.length === 0) return a as string[];
+  const set = new Set(a);
+  for (const x of b) set.add(x);
+  return set.size === a.length ? (a as string[]) : [...set].sort();
 }
 
 export function mergeMembers(a: readonly MemberRecord[], b: readonly MemberRecord[]): MemberRecord[] {
@@ -39,7 +58,10 @@ export function mergeState(a: ClusterState, b: ClusterState): ClusterState {
 
 /** True when `b` adds nothing to `a` (so a merge would not change it). */
 export function sameState(a: ClusterState, b: ClusterState): boolean {
-  if (a.ring.version !== b.ring.version || a.ring.claimant !== b.ring.claimant) return false;
+  if (a.ring !== b.ring) {
+    if (a.ring.version !== b.ring.version || a.ring.claimant !== b.ring.claimant) return false;
+    if ((a.ring.pending?.done.length ?? -1) !== (b.ring.pending?.done.length ?? -1)) return false;
+  }
   if (a.members.length !== b.members.length) return false;
   for (let i = 0; i < a.members.length; i++) {
     const x = a.members[i]!;
@@ -85,22 +107,33 @@ export function checkState(value: unknown, partitions: number): ClusterState {
       throw new TypeError('bad version');
     return { id, address, weight, state, version };
   });
-  if (!Array.isArray(rawRing) || rawRing.length !== 3) throw new TypeError('cluster state: bad ring');
-  const [version, owners, claimant] = rawRing as unknown[];
+  if (!Array.isArray(rawRing) || rawRing.length !== 5) throw new TypeError('cluster state: bad ring');
+  const [version, owners, claimant, pendingOwners, done] = rawRing as unknown[];
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
     throw new TypeError('bad ring version');
   if (typeof claimant !== 'string') throw new TypeError('cluster state: bad claimant');
   if (!Array.isArray(owners) || owners.length !== partitions || owners.some((o) => typeof o !== 'string')) {
     throw new TypeError(`cluster state: ring must have ${partitions} owners`);
   }
+  let pending: RingState['pending'] = null;
+  if (pendingOwners !== null) {
+    if (!Array.isArray(pendingOwners) || pendingOwners.length !== partitions)
+      throw new TypeError('bad pending ring');
+    if (pendingOwners.some((o) => typeof o !== 'string')) throw new TypeError('bad pending owner');
+    if (!Array.isArray(done) || done.length > partitions * 64 || done.some((d) => typeof d !== 'string')) {
+      throw new TypeError('cluster state: bad transfer progress');
+    }
+    pending = { owners: pendingOwners as string[], done: [...new Set(done as string[])].sort() };
+  }
   members.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-  return { members, ring: { version, owners: owners as string[], claimant } };
+  return { members, ring: { version, owners: owners as string[], claimant, pending } };
 }
 
 /** Wire/storage form of a state: arrays only, so decoding untrusted bytes builds no objects from keys. */
 export function stateToWire(s: ClusterState): unknown {
+  const r = s.ring;
   return [
     s.members.map((m) => [m.id, m.address, m.weight, m.state, m.version]),
-    [s.ring.version, s.ring.owners, s.ring.claimant],
+    [r.version, r.owners, r.claimant, r.pending ? r.pending.owners : null, r.pending ? r.pending.done : []],
   ];
 }

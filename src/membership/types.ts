@@ -29,6 +29,12 @@ export interface RingState {
   owners: string[];
   /** The member that computed this ring (tie-break when versions are equal). */
   claimant: string;
+  /**
+   * A rebalance in progress: the owners the ring moves to once every transfer of the plan is
+   * done (`done`: task ids, a grow-only set merged by union). Requests keep using `owners`, and
+   * writes also reach the gaining nodes, until the claimant makes `pending.owners` current.
+   */
+  pending: { owners: string[]; done: string[] } | null;
 }
 
 export interface ClusterState {

@@ -119,7 +119,14 @@ export class Replica {
       const before = await this.get(storageKey);
       if (!before && hintFor !== null) this.hints?.admit(hintFor);
       const local = before ? decodeObject(before) : undefined;
-      const next = prune(update(local, context, actor, value, timestamp), this.options.maxClockEntries);
+      // The new dot's counter is floored at the clock (ms): after a tombstone purge forgot the
+      // key's context, this actor must not reissue a dot that a stale copy elsewhere (a replica
+      // that missed the purge) still covers, or that copy would silently drop the new write.
+      const minCounter = Number.isFinite(timestamp) ? Math.max(0, Math.floor(timestamp)) : 0;
+      const next = prune(
+        update(local, context, actor, value, timestamp, minCounter),
+        this.options.maxClockEntries,
+      );
       const live = next.siblings.length;
       if (live > this.options.maxSiblings) {
         throw new LimitError(
@@ -134,6 +141,21 @@ export class Replica {
       if (hintFor === null) this.notify(partition, key, before, after);
       else if (!before) this.hints?.created(hintFor);
       return { object: next, bytes: after };
+    });
+  }
+
+  /**
+   * Anti-entropy's tombstone purge: physically deletes the key's data only if it still holds
+   * `expected` (a key written meanwhile stays). Listeners are not told; the caller updates its
+   * tree itself.
+   */
+  async purgeIfUnchanged(partition: number, key: Uint8Array, expected: Uint8Array): Promise<boolean> {
+    const storageKey = dataKey(partition, key);
+    return this.locks.run(lockId(storageKey), async () => {
+      const current = await this.get(storageKey);
+      if (!current || !equalBytes(current, expected)) return false;
+      await this.write([{ type: 'del', key: storageKey }]);
+      return true;
     });
   }
 

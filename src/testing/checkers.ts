@@ -62,6 +62,8 @@ export interface FinalState {
 export interface CheckProblem {
   key?: string;
   message: string;
+  /** Times (virtual ms) of the operations involved, to cut a history excerpt around them. */
+  at?: number[];
 }
 
 export interface CheckResult {
@@ -75,6 +77,13 @@ export interface CheckResult {
 }
 
 export interface CheckOptions {
+  /**
+   * For the causal checks (antichain, resurrection): the invocation value of the write that
+   * produced `value` on key `key`. Default: a register value is its own id (register writes must
+   * be unique), and a set value's last element is the element its add added (the simulator's
+   * workload writes set values that way).
+   */
+  writeId?: (key: FinalKeyState, value: unknown) => unknown;
   /**
    * Most siblings a register key may hold (the stale-context workload: with dotted version
    * vectors each writing client leaves at most about one sibling). Default: unchecked.
@@ -109,8 +118,8 @@ function result(
 function byKey(ops: readonly Operation[]): Map<string, Operation[]> {
   const m = new Map<string, Operation[]>();
   for (const op of ops) {
-    let list = m.get(op.key);
-    if (!list) m.set(op.key, (list = []));
+    const list = m.get(op.key) ?? [];
+    if (list.length === 0) m.set(op.key, list);
     list.push(op);
   }
   return m;
@@ -150,12 +159,16 @@ export function checkLostAdds(history: readonly HistoryEvent[], final: FinalStat
     if (k.kind !== 'set') continue;
     const present = finalElements(k, problems);
     const lostHere: string[] = [];
+    const at: number[] = [];
     for (const op of ops.get(k.key) ?? []) {
       attempted++;
       const e = JSON.stringify(op.value);
       if (op.outcome === 'ok') {
         acknowledged++;
-        if (!present.has(e)) lostHere.push(`${e} (by ${op.process} at t=${op.invokeTime})`);
+        if (!present.has(e)) {
+          lostHere.push(`${e} (by ${op.process} at t=${op.invokeTime})`);
+          at.push(op.invokeTime);
+        }
       } else if (present.has(e)) recovered++;
     }
     if (lostHere.length > 0) {
@@ -164,6 +177,7 @@ export function checkLostAdds(history: readonly HistoryEvent[], final: FinalStat
       problems.push({
         key: k.key,
         message: `${lostHere.length} acknowledged add${lostHere.length === 1 ? '' : 's'} missing from the final set: ${list(lostHere, 10)}`,
+        at,
       });
     }
   }
@@ -185,8 +199,7 @@ export function checkUnexpectedValues(history: readonly HistoryEvent[], final: F
       const present = finalElements(k, problems);
       for (const r of k.replicas) {
         for (const s of r.siblings) {
-          if (!s.tombstone && Array.isArray(s.value))
-            for (const e of s.value) present.add(JSON.stringify(e));
+          if (!s.tombstone && Array.isArray(s.value)) for (const e of s.value) present.add(JSON.stringify(e));
         }
       }
       for (const e of present) {
@@ -266,24 +279,80 @@ function safeContext(s: string | undefined): VersionVector | undefined {
   }
 }
 
+/** Decoded contexts of every write operation (add, write, delete) on one key. */
+interface WriteOp {
+  op: Operation;
+  /** The context the write was sent with (undefined: none known). */
+  sent: VersionVector | undefined;
+  /** The context an acknowledged write returned (covers the version it created). */
+  result: VersionVector | undefined;
+}
+
+function writeOps(history: readonly HistoryEvent[]): Map<string, WriteOp[]> {
+  const out = new Map<string, WriteOp[]>();
+  for (const op of operations(history)) {
+    if (op.f === 'read') continue;
+    const list = out.get(op.key) ?? [];
+    if (list.length === 0) out.set(op.key, list);
+    list.push({
+      op,
+      sent: safeContext(op.completion?.context),
+      result: op.outcome === 'ok' ? safeContext(op.completion?.resultContext) : undefined,
+    });
+  }
+  return out;
+}
+
 /**
- * Siblings form an antichain: no sibling may be one its fellow siblings' writers had already
+ * The operation that wrote `value` to key `k`, by `writeId` (default: a register value is its own
+ * id, a set value's last element is the element its add added).
+ */
+function writerLookup(
+  k: FinalKeyState,
+  ops: readonly WriteOp[],
+  options: CheckOptions,
+): (value: unknown) => WriteOp | undefined {
+  const byId = new Map<string, WriteOp>();
+  for (const w of ops) if (w.op.f !== 'delete') byId.set(JSON.stringify(w.op.value), w);
+  const id = options.writeId ?? defaultWriteId;
+  return (value) => {
+    const v = id(k, value);
+    return v === undefined ? undefined : byId.get(JSON.stringify(v));
+  };
+}
+
+function defaultWriteId(k: FinalKeyState, value: unknown): unknown {
+  if (k.kind === 'register') return value;
+  return Array.isArray(value) && value.length > 0 ? value[value.length - 1] : undefined;
+}
+
+function describeOp(w: WriteOp): string {
+  const o = w.op;
+  const what = o.f === 'delete' ? 'delete' : `${o.f} ${JSON.stringify(o.value)}`;
+  return `${what} (${o.process} at t=${o.invokeTime}${o.outcome === 'ok' ? ', acknowledged' : `, ${o.outcome}`})`;
+}
+
+/**
+ * Siblings form an antichain: no sibling may be one that a fellow sibling's writer had already
  * seen. Checked on every replica object:
  * - structure: distinct dots, each covered by the object's ctx (what dotted version vectors need
  *   for a put with a context to supersede exactly what that context saw);
- * - set keys (no resolver): the live sibling values are pairwise incomparable under ⊆. Each add
- *   adds a unique element, and a writer can only include another sibling's own element by having
- *   read it, so a sibling that is a subset of another was seen by that other's writer;
- * - register keys (no resolver): no two siblings A, B where B's write was sent with a context
- *   that descends the context A's acknowledged write returned (B's writer had seen A).
+ * - causality (no resolver): no two live siblings A and B where B's write was sent with a context
+ *   that descends the context A's acknowledged write returned, i.e. B's writer had read A and
+ *   its put should have superseded A. The writer of a sibling is found with `writeId`.
  */
-export function checkSiblingAntichain(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+export function checkSiblingAntichain(
+  history: readonly HistoryEvent[],
+  final: FinalState,
+  options: CheckOptions = {},
+): CheckResult {
   const problems: CheckProblem[] = [];
   const causal = final.resolver === 'siblings';
-  const writes = registerWrites(history);
+  const ops = writeOps(history);
   let objects = 0;
   let pairs = 0;
   for (const k of final.keys) {
+    const writerOf = writerLookup(k, ops.get(k.key) ?? [], options);
     for (const r of k.replicas) {
       if (r.encoded === null) continue;
       objects++;
@@ -298,33 +367,17 @@ export function checkSiblingAntichain(history: readonly HistoryEvent[], final: F
         }
       }
       if (!causal) continue;
-      const live = r.siblings.filter((s) => !s.tombstone);
-      for (let i = 0; i < live.length; i++) {
-        for (let j = 0; j < live.length; j++) {
-          if (i === j) continue;
-          const a = live[i]!;
-          const b = live[j]!;
+      const live = r.siblings.filter((s) => !s.tombstone).map((s) => ({ s, w: writerOf(s.value) }));
+      for (const a of live) {
+        for (const b of live) {
+          if (a === b || !a.w || !b.w || a.w === b.w) continue;
           pairs++;
-          if (k.kind === 'set') {
-            if (j > i && Array.isArray(a.value) && Array.isArray(b.value)) {
-              const [small, big] = a.value.length <= b.value.length ? [a, b] : [b, a];
-              const bigSet = new Set((big.value as unknown[]).map((e) => JSON.stringify(e)));
-              if ((small.value as unknown[]).every((e) => bigSet.has(JSON.stringify(e)))) {
-                problems.push({
-                  key: k.key,
-                  message: `${r.node}: sibling ${small.dot.join(':')} ${JSON.stringify(small.value)} is contained in sibling ${big.dot.join(':')}, whose writer had therefore read it`,
-                });
-              }
-            }
-          } else {
-            const wa = writes.get(JSON.stringify(a.value));
-            const wb = writes.get(JSON.stringify(b.value));
-            if (wa?.result && wb?.sent && descends(wb.sent, wa.result)) {
-              problems.push({
-                key: k.key,
-                message: `${r.node}: siblings ${JSON.stringify(a.value)} and ${JSON.stringify(b.value)} coexist, but the write of ${JSON.stringify(b.value)} (${wb.process} at t=${wb.time}) was sent with a context that had seen ${JSON.stringify(a.value)}`,
-              });
-            }
+          if (a.w.result && b.w.sent && descends(b.w.sent, a.w.result)) {
+            problems.push({
+              key: k.key,
+              message: `${r.node}: sibling ${a.s.dot.join(':')} from ${describeOp(a.w)} coexists with sibling ${b.s.dot.join(':')} from ${describeOp(b.w)}, whose context had seen it`,
+              at: [a.w.op.invokeTime, b.w.op.invokeTime],
+            });
           }
         }
       }
@@ -336,32 +389,6 @@ export function checkSiblingAntichain(history: readonly HistoryEvent[], final: F
     { objects, pairs },
     causal ? undefined : `causal checks skipped: reads use a resolver (${final.resolver})`,
   );
-}
-
-interface WriteInfo {
-  process: string;
-  time: number;
-  f: 'write' | 'delete';
-  /** Context the write was sent with. */
-  sent: VersionVector | undefined;
-  /** Context an acknowledged write returned. */
-  result: VersionVector | undefined;
-}
-
-/** Register writes by value (values are unique per write), with their decoded contexts. */
-function registerWrites(history: readonly HistoryEvent[]): Map<string, WriteInfo> {
-  const out = new Map<string, WriteInfo>();
-  for (const op of operations(history)) {
-    if (op.f !== 'write') continue;
-    out.set(JSON.stringify(op.value), {
-      process: op.process,
-      time: op.invokeTime,
-      f: 'write',
-      sent: safeContext(op.completion?.context),
-      result: op.outcome === 'ok' ? safeContext(op.completion?.resultContext) : undefined,
-    });
-  }
-  return out;
 }
 
 /**
@@ -383,7 +410,10 @@ export function checkSiblingBounds(
       if (k.kind === 'set') maxSet = Math.max(maxSet, count);
       else maxRegister = Math.max(maxRegister, count);
       if (count > final.maxSiblings) {
-        problems.push({ key: k.key, message: `${r.node} holds ${count} siblings, over maxSiblings ${final.maxSiblings}` });
+        problems.push({
+          key: k.key,
+          message: `${r.node} holds ${count} siblings, over maxSiblings ${final.maxSiblings}`,
+        });
       } else if (
         k.kind === 'register' &&
         options.registerSiblingBound !== undefined &&
@@ -416,58 +446,49 @@ export function checkSiblingBounds(
 /**
  * No resurrection: a value whose acknowledged write was later superseded by an acknowledged
  * write or delete that had seen it (sent with a context descending the context the first write
- * returned) must not be in the final read or live on any replica. For a delete that is the
+ * returned) must not be in the final read nor live on any replica. For a delete this is the
  * classic tombstone resurrection: a key whose last acknowledged operation was a delete with a
- * context covering every acknowledged write, and no later write, reads as []. Register keys;
- * skipped with a resolver (its write-backs may legitimately re-write an old value).
+ * context covering every acknowledged write, and no later write, must read as []. Skipped with
+ * a resolver (its write-backs may legitimately write an old value again under a new version).
  */
-export function checkNoResurrection(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+export function checkNoResurrection(
+  history: readonly HistoryEvent[],
+  final: FinalState,
+  options: CheckOptions = {},
+): CheckResult {
   if (final.resolver !== 'siblings') {
     return result('no-resurrection', [], {}, `skipped: reads use a resolver (${final.resolver})`);
   }
   const problems: CheckProblem[] = [];
-  const ops = byKey(operations(history).filter((o) => o.f === 'write' || o.f === 'delete'));
+  const ops = writeOps(history);
   let checked = 0;
   let deletedKeys = 0;
   for (const k of final.keys) {
-    if (k.kind !== 'register') continue;
     const keyOps = ops.get(k.key) ?? [];
-    const acked = keyOps
-      .filter((o) => o.outcome === 'ok')
-      .map((o) => ({ op: o, sent: safeContext(o.completion?.context) }));
-    const writers = new Map<string, { op: Operation; result: VersionVector | undefined }>();
-    for (const o of keyOps) {
-      if (o.f === 'write' && o.outcome === 'ok') {
-        writers.set(JSON.stringify(o.value), { op: o, result: safeContext(o.completion?.resultContext) });
-      }
-    }
-    const last = acked[acked.length - 1];
-    if (last?.op.f === 'delete') deletedKeys++;
-    const where = new Map<string, string[]>();
-    const note = (v: unknown, place: string) => {
-      const e = JSON.stringify(v);
-      const places = where.get(e) ?? [];
-      places.push(place);
-      where.set(e, places);
+    const writerOf = writerLookup(k, keyOps, options);
+    const acked = keyOps.filter((w) => w.op.outcome === 'ok' && w.sent !== undefined);
+    if (acked[acked.length - 1]?.op.f === 'delete') deletedKeys++;
+    // Each live value once, with every place it was found.
+    const where = new Map<string, { value: unknown; places: string[] }>();
+    const note = (value: unknown, place: string) => {
+      const id = JSON.stringify(value);
+      const entry = where.get(id) ?? { value, places: [] };
+      entry.places.push(place);
+      where.set(id, entry);
     };
     for (const v of k.values) note(v, 'the final read');
     for (const r of k.replicas) for (const s of r.siblings) if (!s.tombstone) note(s.value, r.node);
-    for (const [value, places] of where) {
+    for (const { value, places } of where.values()) {
       checked++;
-      const w = writers.get(value);
+      const w = writerOf(value);
       if (!w?.result) continue;
-      const superseder = acked.find(
-        (a) => a.op !== w.op && a.sent !== undefined && descends(a.sent, w.result!),
-      );
+      const superseder = acked.find((a) => a !== w && descends(a.sent!, w.result!));
       if (!superseder) continue;
-      const s = superseder.op;
-      const what =
-        s.f === 'delete'
-          ? `deleted by ${s.process} at t=${s.invokeTime} (acknowledged) with a context that had seen it`
-          : `overwritten by ${JSON.stringify(s.value)} (${s.process} at t=${s.invokeTime}, acknowledged) with a context that had seen it`;
+      const kind = superseder.op.f === 'delete' ? 'deleted' : 'overwritten';
       problems.push({
         key: k.key,
-        message: `${value} (written by ${w.op.process} at t=${w.op.invokeTime}) was ${what}, yet is live again in ${places.join(', ')}`,
+        message: `the value of ${describeOp(w)} was ${kind} by ${describeOp(superseder)} with a context that had seen it, yet is live in ${places.join(', ')}`,
+        at: [w.op.invokeTime, superseder.op.invokeTime],
       });
     }
   }
@@ -484,9 +505,9 @@ export function checkAll(
     checkLostAdds(history, final),
     checkUnexpectedValues(history, final),
     checkConvergence(history, final),
-    checkSiblingAntichain(history, final),
+    checkSiblingAntichain(history, final, options),
     checkSiblingBounds(history, final, options),
-    checkNoResurrection(history, final),
+    checkNoResurrection(history, final, options),
   ];
   return { ok: results.every((r) => r.ok), results };
 }

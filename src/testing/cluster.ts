@@ -79,8 +79,26 @@ export async function createCluster<V = unknown>(options: ClusterOptions<V>): Pr
       random: random.fork(`node:${id}`),
     });
 
+  /**
+   * Joining may wait on timers (a joiner waits for the rebalance in progress, seeds are retried
+   * with backoff), so virtual time moves while a node starts.
+   */
+  const driven = async <T>(work: Promise<T>): Promise<T> => {
+    let done = false;
+    const settled = work.finally(() => {
+      done = true;
+    });
+    settled.catch(() => {});
+    for (let waited = 0; !done; waited += 10) {
+      if (waited > 600_000)
+        throw new Error('createCluster: a node did not start within 600 s of virtual time');
+      await clock.advance(10);
+    }
+    return settled;
+  };
+
   const nodes: DynamoNode<V>[] = [];
-  for (const id of ids) nodes.push(await startNode(id, id === ids[0] ? [] : [ids[0]!]));
+  for (const id of ids) nodes.push(await driven(startNode(id, id === ids[0] ? [] : [ids[0]!])));
 
   const cluster: Cluster<V> = {
     clock,
@@ -106,7 +124,7 @@ export async function createCluster<V = unknown>(options: ClusterOptions<V>): Pr
       if (restartOptions.wipe)
         storages.set(id, options.storage ? options.storage(`${id}-wiped`) : new MemoryStorage());
       const seeds = ids.filter((x) => x !== id).slice(0, 1);
-      const started = await startNode(id, seeds);
+      const started = await driven(startNode(id, seeds));
       nodes[index] = started;
       return started;
     },

@@ -1,14 +1,5 @@
 /** dynamo-engine/testing: tools for testing applications (and implementations) against the engine. */
-export { type Cluster, type ClusterOptions, createCluster } from './cluster.js';
-export {
-  type StorageComplianceOptions,
-  storageComplianceSuite,
-} from './storage-compliance.js';
-export {
-  type TransportComplianceOptions,
-  type TransportHarness,
-  transportComplianceSuite,
-} from './transport-compliance.js';
+
 export {
   type CheckOptions,
   type CheckProblem,
@@ -27,6 +18,7 @@ export {
   type ReplicaSibling,
   type ReplicaSnapshot,
 } from './checkers.js';
+export { type Cluster, type ClusterOptions, createCluster } from './cluster.js';
 export { SkewedClock } from './sim-clock.js';
 export {
   type Completion,
@@ -51,3 +43,12 @@ export {
   type SimulationStats,
   type SimValue,
 } from './simulation.js';
+export {
+  type StorageComplianceOptions,
+  storageComplianceSuite,
+} from './storage-compliance.js';
+export {
+  type TransportComplianceOptions,
+  type TransportHarness,
+  transportComplianceSuite,
+} from './transport-compliance.js';

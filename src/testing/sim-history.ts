@@ -7,6 +7,8 @@
  * compared byte for byte between two runs of the same seed.
  */
 
+import { decodeContext } from '../versioning/codec.js';
+
 /** What a client operation does. */
 export type OperationFunction =
   /** Set keys: read, merge the siblings (set union), add one new element, write with the read's context. */
@@ -176,9 +178,32 @@ export function formatEvent(e: HistoryEvent): string {
   if (e.value !== undefined) parts.push(shortJson(e.value));
   if (e.siblings !== undefined) parts.push(`siblings=${e.siblings}`);
   if (e.error !== undefined) parts.push(`error=${e.error}${e.definite ? ' (definite)' : ''}`);
-  if (e.context !== undefined) parts.push(`ctx=${e.context}`);
-  if (e.resultContext !== undefined) parts.push(`→ctx=${e.resultContext}`);
+  if (e.context !== undefined) parts.push(`ctx ${formatContext(e.context)}`);
+  if (e.resultContext !== undefined) parts.push(`→ ${formatContext(e.resultContext)}`);
   return parts.join('  ');
+}
+
+/**
+ * A context as `{n1 1000003915, n2 1000003877}`: actor = node id, plus its incarnation when a
+ * node appears with more than one (after a wipe). Opaque strings that do not decode stay as they are.
+ */
+export function formatContext(context: string): string {
+  let v: Map<string, number>;
+  try {
+    v = decodeContext(context, Number.MAX_SAFE_INTEGER);
+  } catch {
+    return context;
+  }
+  const nodes = new Map<string, number>();
+  for (const actor of v.keys()) {
+    const node = actor.split('@')[0]!;
+    nodes.set(node, (nodes.get(node) ?? 0) + 1);
+  }
+  const entries = [...v].map(([actor, counter]) => {
+    const node = actor.split('@')[0]!;
+    return `${(nodes.get(node) ?? 0) > 1 ? actor : node} ${counter}`;
+  });
+  return `{${entries.join(', ')}}`;
 }
 
 function shortJson(v: unknown): string {
@@ -186,18 +211,46 @@ function shortJson(v: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
+export interface ExcerptOptions {
+  /** Most lines; a longer excerpt keeps its first and last halves. Default 60. */
+  maxLines?: number;
+  /** Only events at or after this time (virtual ms). */
+  from?: number;
+  /** Only events at or before this time (virtual ms). */
+  to?: number;
+  /** Keep the simulator's settle reads (`settle:*` processes). Default false: they repeat the final read. */
+  includeSettle?: boolean;
+}
+
 /**
- * The part of a history that explains a problem with `key`: every operation on that key, plus
- * the nemesis events between its first and last operation. Long excerpts keep their first and
- * last `maxLines / 2` lines.
+ * The part of a history that explains a problem with `key`: the operations on that key (within
+ * `from`..`to` when given) and the nemesis events among them.
  */
-export function historyExcerpt(history: readonly HistoryEvent[], key: string, maxLines = 60): string[] {
-  const onKey = history.filter((e) => e.type !== 'nemesis' && e.key === key);
+export function historyExcerpt(
+  history: readonly HistoryEvent[],
+  key: string,
+  options: ExcerptOptions = {},
+): string[] {
+  const maxLines = options.maxLines ?? 60;
+  const from = options.from ?? Number.NEGATIVE_INFINITY;
+  const to = options.to ?? Number.POSITIVE_INFINITY;
+  const onKey = history.filter(
+    (e) =>
+      e.type !== 'nemesis' &&
+      e.key === key &&
+      (options.includeSettle || !e.process.startsWith('settle')) &&
+      ((e.time >= from && e.time <= to) || e.process === 'final'),
+  );
   if (onKey.length === 0) return [`(no operation on ${key})`];
   const first = onKey[0]!.index;
   const last = onKey[onKey.length - 1]!.index;
+  const keep = new Set(onKey);
   const lines = history
-    .filter((e) => (e.type === 'nemesis' ? e.index > first && e.index < last : e.key === key))
+    .filter((e) =>
+      e.type === 'nemesis'
+        ? e.index > first && e.index < last && e.time >= from && e.time <= to
+        : keep.has(e),
+    )
     .map(formatEvent);
   if (lines.length <= maxLines) return lines;
   const half = Math.floor(maxLines / 2);

@@ -178,7 +178,11 @@ export class Nemesis {
         const a = rest.slice(0, cut).sort();
         const b = rest.slice(cut).sort();
         net.partition(a, b);
-        return { kind, description: `${a.join(' ')} | ${b.join(' ')} bridged by ${bridge}`, undo: () => net.heal() };
+        return {
+          kind,
+          description: `${a.join(' ')} | ${b.join(' ')} bridged by ${bridge}`,
+          undo: () => net.heal(),
+        };
       }
       case 'one-way': {
         const from = this.pick(ids);

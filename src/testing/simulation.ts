@@ -25,7 +25,6 @@ import {
   checkAll,
   type FinalKeyState,
   type FinalState,
-  problemKeys,
   type ReplicaSnapshot,
 } from './checkers.js';
 import { SkewedClock } from './sim-clock.js';
@@ -38,7 +37,11 @@ import {
 } from './sim-history.js';
 import { FAULT_KINDS, type FaultKind, Nemesis, type NemesisOptions } from './sim-nemesis.js';
 
-/** Values in a simulation: set keys hold sorted arrays of element numbers, register keys strings. */
+/**
+ * Values in a simulation. Set keys hold arrays of element numbers: the elements already there in
+ * ascending order, then the element the write added (so every set value names the add that
+ * wrote it). Register keys hold unique strings (`c2:17`: client 2's 17th write).
+ */
 export type SimValue = number[] | string;
 
 export interface SimulationOptions {
@@ -76,8 +79,8 @@ export interface SimulationOptions {
   thinkTimeMs?: LatencyRange;
   /**
    * Extra node options for every node (timeouts, limits, antiEntropy, ...). The simulator's own
-   * defaults: requestTimeoutMs 200, gossipIntervalMs 200, hintedHandoff.intervalMs 200,
-   * antiEntropy.intervalMs 5000.
+   * defaults: partitions 64, requestTimeoutMs 200, gossipIntervalMs 200,
+   * hintedHandoff.intervalMs 200, antiEntropy.intervalMs 5000.
    */
   nodeOptions?: Partial<DynamoNodeOptions<SimValue>>;
   /**
@@ -134,12 +137,21 @@ export interface SimulationResult {
   stats: SimulationStats;
 }
 
+/**
+ * Partitions (Q) of the simulated ring unless `nodeOptions.partitions` says otherwise: plenty for
+ * up to a few dozen nodes, and a quarter of the default's per-partition background work
+ * (membership plans, anti-entropy passes), which dominates the cost of a run at Q = 256.
+ */
+const SIM_PARTITIONS = 64;
 /** Step of virtual time while driving (a client's think time and message latencies are finer). */
 const STEP_MS = 5;
 /** Virtual time starts here, so negative clock offsets still give positive timestamps. */
 const EPOCH_MS = 1_000_000_000;
 /** Longest a workload or settle phase may take in virtual time before the run is declared stuck. */
 const MAX_PHASE_MS = 3_600_000;
+
+/** History excerpts show this much virtual time before and after the operations of a problem. */
+const EXCERPT_MARGIN_MS = 300;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 const codec = {
@@ -335,6 +347,7 @@ export class Simulation {
     const node = await DynamoNode.start<SimValue>({
       requestTimeoutMs: 200,
       gossipIntervalMs: 200,
+      partitions: SIM_PARTITIONS,
       ...o,
       hintedHandoff: { intervalMs: 200, ...o.hintedHandoff },
       antiEntropy: { intervalMs: 5_000, ...o.antiEntropy },
@@ -432,7 +445,8 @@ export class Simulation {
   }
 
   private count(f: OperationFunction, outcome: 'ok' | 'fail'): void {
-    const s = (this.opStats[f] ??= { ok: 0, fail: 0 });
+    const s = this.opStats[f] ?? { ok: 0, fail: 0 };
+    this.opStats[f] = s;
     s[outcome]++;
   }
 
@@ -469,26 +483,31 @@ export class Simulation {
   }
 
   /** get -> union of the siblings -> add one element -> put with the read's context. */
-  private async add(process: string, node: DynamoNode<SimValue>, key: string, element: number): Promise<void> {
+  private async add(
+    process: string,
+    node: DynamoNode<SimValue>,
+    key: string,
+    element: number,
+  ): Promise<void> {
     this.recorder.invoke(process, 'add', key, node.id, element);
-    let wrote = false;
+    let context: string | undefined;
     try {
       const read = await node.get(key);
       const merged = new Set<number>();
       for (const v of read.values) if (Array.isArray(v)) for (const e of v) merged.add(e);
-      merged.add(element);
-      wrote = true;
-      const result = await node.put(
-        key,
-        [...merged].sort((a, b) => a - b),
-        { context: read.context },
-      );
+      // The element this write adds goes last: it names the write, so the checkers can tell
+      // which operation created a sibling (what its writer had read, what superseded it).
+      const value = [...merged].sort((a, b) => a - b);
+      value.push(element);
+      context = read.context;
+      const result = await node.put(key, value, { context });
       this.succeeded(process, 'add', key, node, {
         siblings: read.values.length,
+        context,
         resultContext: result.context,
       });
     } catch (err) {
-      this.failed(process, 'add', key, node, err, !wrote, undefined);
+      this.failed(process, 'add', key, node, err, context === undefined, context);
     }
   }
 
@@ -677,7 +696,7 @@ export class Simulation {
   /** Reads each primary's own stored object for `key` (data region only, hints excluded). */
   private async snapshot(key: string): Promise<ReplicaSnapshot[]> {
     const bytes = utf8.encode(key);
-    const partitions = this.nodeOptions.partitions ?? 256;
+    const partitions = this.nodeOptions.partitions ?? SIM_PARTITIONS;
     const storageKey = dataKey(partitionOf(bytes, partitions), bytes);
     const out: ReplicaSnapshot[] = [];
     for (const id of this.primaries(key)) {
@@ -694,7 +713,12 @@ export class Simulation {
         siblings: object.siblings.map((s) =>
           s.value === null
             ? { dot: [s.dot[0], s.dot[1]], timestamp: s.timestamp, tombstone: true }
-            : { dot: [s.dot[0], s.dot[1]], timestamp: s.timestamp, tombstone: false, value: codec.decode(s.value) },
+            : {
+                dot: [s.dot[0], s.dot[1]],
+                timestamp: s.timestamp,
+                tombstone: false,
+                value: codec.decode(s.value),
+              },
         ),
       });
     }
@@ -732,14 +756,34 @@ export function formatSimulationReport(
     const stats = Object.entries(r.stats)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-    lines.push(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.checker}${stats ? ` (${stats})` : ''}${r.note ? ` — ${r.note}` : ''}`);
+    lines.push(
+      `  ${r.ok ? 'ok    ' : 'FAILED'} ${r.checker}${stats ? ` (${stats})` : ''}${r.note ? ` — ${r.note}` : ''}`,
+    );
     for (const p of r.problems) lines.push(`         ${p.key ? `${p.key}: ` : ''}${p.message}`);
   }
   if (options.replay) lines.push(`  replay: ${options.replay}`);
   if (!result.ok) {
-    for (const key of problemKeys(result.report).slice(0, options.excerptKeys ?? 2)) {
-      lines.push(`  history of ${key}:`);
-      for (const l of historyExcerpt(result.history, key, options.excerptLines ?? 40)) lines.push(`  ${l}`);
+    // Per key with a problem: the operations around the first problem's operations, then the
+    // final read.
+    const shown = new Set<string>();
+    for (const r of result.report.results) {
+      for (const p of r.problems) {
+        if (p.key === undefined || shown.has(p.key) || shown.size >= (options.excerptKeys ?? 2)) continue;
+        shown.add(p.key);
+        const at = p.at ?? [];
+        const window =
+          at.length > 0
+            ? { from: Math.min(...at) - EXCERPT_MARGIN_MS, to: Math.max(...at) + EXCERPT_MARGIN_MS }
+            : { from: undefined, to: undefined };
+        lines.push(
+          `  history of ${p.key}${window.from !== undefined ? ` from t=${window.from} to t=${window.to}` : ''} (${r.checker}):`,
+        );
+        for (const l of historyExcerpt(result.history, p.key, {
+          ...window,
+          maxLines: options.excerptLines ?? 40,
+        }))
+          lines.push(`  ${l}`);
+      }
     }
   }
   return lines.join('\n');

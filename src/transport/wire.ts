@@ -22,7 +22,7 @@ export const MessageType = {
   Ping: 6,
   /** Anti-entropy tree hashes of the children of `parents` at `level`: [t, partition, level, parents[]] → [hashes (8 B each), counts[]] */
   AeHashes: 7,
-  /** Anti-entropy key list of buckets: [t, partition, level, buckets[], maxKeys, maxBytes] → [[[key, objHash8], ...], truncated] */
+  /** Anti-entropy key list of buckets: [t, partition, level, buckets[], afterKey | null, maxKeys, maxBytes] → [[[key, objHash8], ...], truncated] */
   AeKeys: 8,
   /** Anti-entropy fetch of objects: [t, partition, keys[], maxBytes] → [(objBytes | null)[]] (a prefix of keys) */
   AeFetch: 9,

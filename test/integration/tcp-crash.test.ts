@@ -149,7 +149,8 @@ test('acknowledged writes survive SIGKILL and restart of a node, twice', async (
         const i = reads++;
         const key = keys[i]!;
         const { values } = await nodes[i % 3]!.get(key, { r: 2 });
-        if (values.length !== 1 || values[0] !== acked.get(key)) wrong.push(`${key}: ${JSON.stringify(values)}`);
+        if (values.length !== 1 || values[0] !== acked.get(key))
+          wrong.push(`${key}: ${JSON.stringify(values)}`);
       }
     }),
   );

@@ -48,14 +48,26 @@ const { values: args } = parseArgs({
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`--${name} must be a non-negative integer, got ${value}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new RangeError(`--${name} must be a non-negative integer, got ${value}`);
   return n;
 }
 
 /** The flags that change the run, so a printed replay command reproduces it. */
 function replayFlags(): string[] {
   const flags: string[] = [];
-  const pass = ['lww', 'nodes', 'ops', 'clients', 'keys', 'register-keys', 'quorum', 'strict', 'no-faults', 'faults'];
+  const pass = [
+    'lww',
+    'nodes',
+    'ops',
+    'clients',
+    'keys',
+    'register-keys',
+    'quorum',
+    'strict',
+    'no-faults',
+    'faults',
+  ];
   for (const name of pass) {
     const v = (args as Record<string, string | boolean | undefined>)[name];
     if (v === true) flags.push(`--${name}`);
@@ -93,7 +105,11 @@ function parseSeed(s: string): number | string {
 }
 
 function fmtMs(ms: number): string {
-  return ms >= 10_000 ? `${(ms / 1000).toFixed(0)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`;
+  return ms >= 10_000
+    ? `${(ms / 1000).toFixed(0)} s`
+    : ms >= 1000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : `${ms.toFixed(0)} ms`;
 }
 
 interface SeedFigures {
@@ -181,14 +197,20 @@ async function many(from: number, count: number): Promise<number> {
   const withLoss = all.filter((x) => x.lost > 0).length;
   const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  console.log(`\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : 'siblings + set union'}`);
-  console.log(`  acknowledged adds ${acked}, lost ${lost} (${pct(acked ? lost / acked : 0)}); seeds with a loss: ${withLoss} of ${count}`);
+  console.log(
+    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : 'siblings + set union'}`,
+  );
+  console.log(
+    `  acknowledged adds ${acked}, lost ${lost} (${pct(acked ? lost / acked : 0)}); seeds with a loss: ${withLoss} of ${count}`,
+  );
   if (args.lww) {
     console.log(
       `  loss per seed: min ${pct(perSeedLoss[0] ?? 0)}, median ${pct(perSeedLoss[Math.floor(perSeedLoss.length / 2)] ?? 0)}, max ${pct(perSeedLoss[perSeedLoss.length - 1] ?? 0)}`,
     );
   } else {
-    console.log(`  failed seeds: ${failed.length ? failed.map((f) => `${f.seed} (${f.failedChecks.join(', ')})`).join('; ') : 'none'}`);
+    console.log(
+      `  failed seeds: ${failed.length ? failed.map((f) => `${f.seed} (${f.failedChecks.join(', ')})`).join('; ') : 'none'}`,
+    );
   }
   console.log(
     `  faults injected: ${Object.entries(faults)
@@ -219,6 +241,7 @@ async function bench(): Promise<number> {
 const envSeed = process.env.SEED;
 let code: number;
 if (args.bench) code = await bench();
-else if (args.seed !== undefined || envSeed !== undefined) code = await single(parseSeed(args.seed ?? envSeed!));
+else if (args.seed !== undefined || envSeed !== undefined)
+  code = await single(parseSeed(args.seed ?? envSeed!));
 else code = await many(int('from', args.from) ?? 1, int('seeds', args.seeds) ?? 20);
 process.exit(code);

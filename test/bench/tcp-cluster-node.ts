@@ -1,0 +1,173 @@
+/**
+ * Child process of the 3-process TCP benchmark (`tcp-cluster.ts`): one DynamoNode on TcpTransport
+ * (loopback) and LevelStorage, which also generates load against itself when told to over IPC.
+ * Running the load generator inside each node process, against its local node, keeps it from
+ * being a bottleneck of its own and spreads coordinators evenly, as a service running an embedded
+ * node would. Latencies are recorded in an HDR histogram and sent back encoded, so the parent can
+ * merge the raw histograms rather than average percentiles.
+ *
+ * Not meant to be run by hand: `npx tsx test/bench/tcp-cluster.ts`.
+ */
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { DynamoNode } from '../../src/index.js';
+import { LevelStorage } from '../../src/level/index.js';
+import { TcpTransport } from '../../src/tcp/index.js';
+
+export type BenchCommand =
+  | { seq: number; cmd: 'members' }
+  | { seq: number; cmd: 'closed'; op: 'put' | 'get'; total: number; inFlight: number; prefix: string }
+  | {
+      seq: number;
+      cmd: 'open';
+      op: 'put' | 'get';
+      ratePerSec: number;
+      durationMs: number;
+      prefix: string;
+      /** Gets read keys [0, keyCount) of `prefix`. */
+      keyCount: number;
+    }
+  | { seq: number; cmd: 'stats' }
+  | { seq: number; cmd: 'stop' };
+
+export interface LoadResult {
+  ops: number;
+  failures: number;
+  /** Epoch milliseconds (sub-ms precision), comparable across processes on one machine. */
+  startMs: number;
+  endMs: number;
+  /** Latencies in microseconds, `hdr.encodeIntoCompressedBase64`. */
+  histogram: string;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    id: { type: 'string' },
+    data: { type: 'string' },
+    seeds: { type: 'string', default: '' },
+  },
+});
+
+const VALUE = new Uint8Array(100).fill(7);
+const codec = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b };
+const transport = new TcpTransport();
+const storage = new LevelStorage({ path: args.data! });
+const node = await DynamoNode.start<Uint8Array>({
+  id: args.id!,
+  transport,
+  storage,
+  seeds: args.seeds ? args.seeds.split(',') : [],
+  quorum: { n: 3, r: 2, w: 2 },
+  codec,
+  gossipIntervalMs: 250,
+});
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+function histogram() {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+function opFor(op: 'put' | 'get', prefix: string): (i: number) => Promise<unknown> {
+  return op === 'put' ? (i) => node.put(`${prefix}-${i}`, VALUE) : (i) => node.get(`${prefix}-${i}`);
+}
+
+async function closedLoop(c: Extract<BenchCommand, { cmd: 'closed' }>): Promise<LoadResult> {
+  const h = histogram();
+  const run = opFor(c.op, c.prefix);
+  let next = 0;
+  let failures = 0;
+  const startMs = epochNow();
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= c.total) return;
+      const t0 = performance.now();
+      try {
+        await run(i);
+      } catch {
+        failures++;
+      }
+      h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    }
+  };
+  await Promise.all(Array.from({ length: c.inFlight }, worker));
+  const endMs = epochNow();
+  const encoded = hdr.encodeIntoCompressedBase64(h);
+  h.destroy();
+  return { ops: c.total, failures, startMs, endMs, histogram: encoded };
+}
+
+/**
+ * Open loop: operation i is due at start + i / rate whatever happened before it, and its latency
+ * counts from when it was due (not from when the timer got round to it), so a stall shows up in
+ * the percentiles instead of silently lowering the offered load (coordinated omission).
+ */
+async function openLoop(c: Extract<BenchCommand, { cmd: 'open' }>): Promise<LoadResult> {
+  const h = histogram();
+  const run = opFor(c.op, c.prefix);
+  const total = Math.floor((c.ratePerSec * c.durationMs) / 1000);
+  const startMs = epochNow();
+  const t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  let issued = 0;
+  let failures = 0;
+  while (issued < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * c.ratePerSec) / 1000) + 1);
+    while (issued < due) {
+      const i = issued++;
+      const dueAt = t0 + (i * 1000) / c.ratePerSec;
+      const key = c.op === 'get' ? i % c.keyCount : i;
+      pending.push(
+        run(key).then(
+          () => h.recordValue(Math.max(1, Math.round((performance.now() - dueAt) * 1000))),
+          () => {
+            failures++;
+          },
+        ),
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(pending);
+  const endMs = epochNow();
+  const encoded = hdr.encodeIntoCompressedBase64(h);
+  h.destroy();
+  return { ops: total, failures, startMs, endMs, histogram: encoded };
+}
+
+async function run(c: BenchCommand): Promise<unknown> {
+  switch (c.cmd) {
+    case 'members':
+      return node.members();
+    case 'closed':
+      return closedLoop(c);
+    case 'open':
+      return openLoop(c);
+    case 'stats':
+      return { transport: transport.stats(), storage: storage.stats, node: node.stats() };
+    case 'stop':
+      await node.stop();
+      return null;
+  }
+}
+
+process.on('message', (c: BenchCommand) => {
+  run(c).then(
+    (result) => {
+      const reply = { seq: c.seq, ok: true, result };
+      // Exit normally after a stop, so `--cpu-prof` gets to write its profile.
+      if (c.cmd === 'stop') process.send!(reply, () => process.exit(0));
+      else process.send!(reply);
+    },
+    (err: unknown) => process.send!({ seq: c.seq, ok: false, error: String(err) }),
+  );
+});
+process.on('disconnect', () => {
+  node.stop().finally(() => process.exit(0));
+});
+process.send!({ event: 'ready', address: node.address });

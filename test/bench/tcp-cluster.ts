@@ -1,0 +1,305 @@
+/**
+ * The 3-process loopback benchmark (issue 7): three DynamoNodes, each in its own process, on
+ * TcpTransport over 127.0.0.1 and LevelStorage, N=3 R=2 W=2, 100-byte values.
+ *
+ * Load: every node process runs its own closed-loop client against its local node (128 in
+ * flight each, so 384 cluster-wide) — see `tcp-cluster-node.ts`. The parent starts the three at
+ * once over IPC, and reports the cluster-wide rate as all operations over the span from the first
+ * start to the last finish, with latency percentiles from the three raw HDR histograms merged.
+ * Then an open-loop run at half that peak rate (latency counted from each operation's due time),
+ * the figure a service would run at. Beside them, the same run's raw LevelDB rate: classic-level
+ * put / get in one process, 64 in flight, no engine.
+ *
+ *   npx tsx test/bench/tcp-cluster.ts [--runs 3] [--ops 100000] [--cpu-prof DIR]
+ *
+ * prints each run and the median of the runs; `benchTcpCluster()` is the `npm run bench` entry.
+ * `--cpu-prof DIR` starts the node processes with `node --cpu-prof` (profiles land in DIR).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ClassicLevel } from 'classic-level';
+import * as hdr from 'hdr-histogram-js';
+import type { MemberView } from '../../src/index.js';
+import { type BenchRow, formatTable, median, runClosedLoop } from './lib.js';
+import type { BenchCommand, LoadResult } from './tcp-cluster-node.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CHILD = fileURLToPath(new URL('./tcp-cluster-node.ts', import.meta.url));
+const IN_FLIGHT_PER_NODE = 128;
+const RAW_IN_FLIGHT = 64;
+const HALF_PEAK_MS = 3000;
+
+export interface TcpClusterBenchOptions {
+  /** Operations per node process per closed-loop phase (default 100 000). */
+  ops?: number;
+  /** Write a V8 CPU profile per node process into this directory. */
+  cpuProfDir?: string;
+}
+
+type Request = BenchCommand extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
+
+class BenchNode {
+  readonly exited: Promise<void>;
+  address = '';
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+
+  constructor(
+    readonly id: string,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        for (const p of this.pending.values()) p.reject(new Error(`bench node ${id} exited`));
+        this.pending.clear();
+        resolve();
+      }),
+    );
+    child.on('message', (m: { seq?: number; ok?: boolean; result?: unknown; error?: string }) => {
+      if (m.seq === undefined) return;
+      const p = this.pending.get(m.seq);
+      this.pending.delete(m.seq);
+      if (m.ok) p?.resolve(m.result);
+      else p?.reject(new Error(`bench node ${id}: ${m.error}`));
+    });
+  }
+
+  static async start(id: string, dataDir: string, seeds: string[], cpuProfDir?: string): Promise<BenchNode> {
+    const flags = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+    const child = spawn(
+      process.execPath,
+      [...flags, '--import', 'tsx', CHILD, '--id', id, '--data', dataDir, '--seeds', seeds.join(',')],
+      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
+    const node = new BenchNode(id, child);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bench node ${id} not ready in 30 s`)), 30_000);
+      child.on('message', (m: { event?: string; address?: string }) => {
+        if (m.event !== 'ready') return;
+        clearTimeout(timer);
+        node.address = m.address!;
+        resolve();
+      });
+      node.exited.then(() => reject(new Error(`bench node ${id} exited while starting`)));
+    });
+    return node;
+  }
+
+  call<T>(request: Request): Promise<T> {
+    const seq = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(seq, { resolve: (v) => resolve(v as T), reject });
+      this.child.send({ ...request, seq });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await this.call({ cmd: 'stop' }).catch(() => {});
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface Phase {
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  failures: number;
+}
+
+/** Cluster-wide figures from the three processes' results: rate over the union span, merged histograms. */
+function combine(results: LoadResult[]): Phase {
+  const merged = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  for (const r of results) {
+    const h = hdr.decodeFromCompressedBase64(r.histogram);
+    merged.add(h);
+    h.destroy();
+  }
+  const ops = results.reduce((s, r) => s + r.ops, 0);
+  const spanMs = Math.max(...results.map((r) => r.endMs)) - Math.min(...results.map((r) => r.startMs));
+  const phase = {
+    opsPerSec: ops / (spanMs / 1000),
+    p50Ms: merged.getValueAtPercentile(50) / 1000,
+    p99Ms: merged.getValueAtPercentile(99) / 1000,
+    p999Ms: merged.getValueAtPercentile(99.9) / 1000,
+    failures: results.reduce((s, r) => s + r.failures, 0),
+  };
+  merged.destroy();
+  return phase;
+}
+
+async function rawBaseline(dir: string, ops: number) {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  const value = new Uint8Array(100).fill(7);
+  const keys = Array.from({ length: ops }, (_, i) => new TextEncoder().encode(`raw-key-${i}`));
+  const put = await runClosedLoop(ops, RAW_IN_FLIGHT, (i) => db.put(keys[i]!, value));
+  const get = await runClosedLoop(ops, RAW_IN_FLIGHT, (i) => db.get(keys[i]!));
+  await db.close();
+  return { put, get };
+}
+
+async function settled(nodes: BenchNode[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const views = await Promise.all(nodes.map((n) => n.call<MemberView[]>({ cmd: 'members' })));
+    if (
+      views.every((v) => v.length === nodes.length && v.every((m) => m.status === 'up' && m.partitions > 0))
+    )
+      return;
+    if (Date.now() > deadline) throw new Error(`cluster did not settle: ${JSON.stringify(views)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+type StatsReply = {
+  transport: { framesSent: number; writes: number };
+  storage: { batches: number; groups: number; operations: number };
+};
+
+/** One full run: baseline, cluster start, put peak, get peak, half-peak put and get. */
+export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Promise<BenchRow[]> {
+  const ops = options.ops ?? 100_000;
+  const root = await mkdtemp(join(tmpdir(), 'dynamo-bench-tcp-'));
+  const nodes: BenchNode[] = [];
+  try {
+    const raw = await rawBaseline(join(root, 'raw'), Math.max(ops, 100_000));
+    const first = await BenchNode.start('n1', join(root, 'n1'), [], options.cpuProfDir);
+    nodes.push(first);
+    nodes.push(
+      ...(await Promise.all(
+        ['n2', 'n3'].map((id) => BenchNode.start(id, join(root, id), [first.address], options.cpuProfDir)),
+      )),
+    );
+    await settled(nodes);
+    const all = <T>(request: (n: BenchNode) => Request) =>
+      Promise.all(nodes.map((n) => n.call<T>(request(n))));
+    // Warm-up (JIT, connections, LevelDB memtables), not measured.
+    await all<LoadResult>((n) => ({
+      cmd: 'closed',
+      op: 'put',
+      total: Math.min(ops, 20_000),
+      inFlight: IN_FLIGHT_PER_NODE,
+      prefix: `warm-${n.id}`,
+    }));
+    const statsBefore = await all<StatsReply>(() => ({ cmd: 'stats' }));
+    const put = combine(
+      await all<LoadResult>((n) => ({
+        cmd: 'closed',
+        op: 'put',
+        total: ops,
+        inFlight: IN_FLIGHT_PER_NODE,
+        prefix: n.id,
+      })),
+    );
+    const statsAfter = await all<StatsReply>(() => ({ cmd: 'stats' }));
+    const get = combine(
+      await all<LoadResult>((n) => ({
+        cmd: 'closed',
+        op: 'get',
+        total: ops,
+        inFlight: IN_FLIGHT_PER_NODE,
+        prefix: n.id,
+      })),
+    );
+    const halfPut = combine(
+      await all<LoadResult>((n) => ({
+        cmd: 'open',
+        op: 'put',
+        ratePerSec: put.opsPerSec / 2 / nodes.length,
+        durationMs: HALF_PEAK_MS,
+        prefix: `half-${n.id}`,
+        keyCount: 0,
+      })),
+    );
+    const halfGet = combine(
+      await all<LoadResult>((n) => ({
+        cmd: 'open',
+        op: 'get',
+        ratePerSec: get.opsPerSec / 2 / nodes.length,
+        durationMs: HALF_PEAK_MS,
+        prefix: n.id,
+        keyCount: ops,
+      })),
+    );
+    const delta = (f: (s: StatsReply) => number) =>
+      statsAfter.reduce((s, a, i) => s + f(a) - f(statsBefore[i]!), 0);
+    const framesPerWrite = delta((s) => s.transport.framesSent) / delta((s) => s.transport.writes);
+    const opsPerGroup = delta((s) => s.storage.operations) / delta((s) => s.storage.groups);
+    const base = (kind: 'put' | 'get') => ({
+      baseline: `raw classic-level ${kind}, 1 process, ${RAW_IN_FLIGHT} in flight`,
+      baselineOpsPerSec: raw[kind].opsPerSec,
+    });
+    const row = (
+      scenario: string,
+      p: Phase,
+      kind: 'put' | 'get',
+      extra: BenchRow['extra'] = {},
+    ): BenchRow => ({
+      scenario,
+      opsPerSec: p.opsPerSec,
+      p50Ms: p.p50Ms,
+      p99Ms: p.p99Ms,
+      p999Ms: p.p999Ms,
+      ...base(kind),
+      extra: { ...extra, ...(p.failures ? { failures: p.failures } : {}) },
+    });
+    const label = '3 processes TCP loopback, LevelStorage, N=3 R=2 W=2';
+    return [
+      row(`${label}: put (3×${IN_FLIGHT_PER_NODE} in flight)`, put, 'put', {
+        framesPerWrite: framesPerWrite.toFixed(1),
+        levelOpsPerWrite: opsPerGroup.toFixed(1),
+      }),
+      row(`${label}: get (3×${IN_FLIGHT_PER_NODE} in flight)`, get, 'get'),
+      row(`${label}: put at half peak (open loop)`, halfPut, 'put'),
+      row(`${label}: get at half peak (open loop)`, halfGet, 'get'),
+    ];
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Row-wise median of several runs (each figure on its own). */
+export function medianRows(runs: BenchRow[][]): BenchRow[] {
+  return runs[0]!.map((first, i) => {
+    const pick = (f: (r: BenchRow) => number | undefined) => median(runs.map((run) => f(run[i]!) ?? 0));
+    return {
+      ...first,
+      scenario: `${first.scenario} [median of ${runs.length}]`,
+      opsPerSec: pick((r) => r.opsPerSec),
+      p50Ms: pick((r) => r.p50Ms),
+      p99Ms: pick((r) => r.p99Ms),
+      p999Ms: pick((r) => r.p999Ms),
+      baselineOpsPerSec: pick((r) => r.baselineOpsPerSec),
+    };
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '1' },
+      ops: { type: 'string', default: '100000' },
+      'cpu-prof': { type: 'string' },
+    },
+  });
+  const runs: BenchRow[][] = [];
+  for (let r = 0; r < Number(values.runs); r++) {
+    const rows = await benchTcpCluster({ ops: Number(values.ops), cpuProfDir: values['cpu-prof'] });
+    console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
+    runs.push(rows);
+  }
+  if (runs.length > 1) console.log(formatTable(medianRows(runs)));
+}

@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { formatSimulationReport, runSimulation } from '../../src/testing/index.js';
+
+describe('simulation: 5 nodes, 10,000 operations', () => {
+  // Wall time is measured by `npm run sim -- --bench`, never asserted here (timed tests are flaky).
+  it('runs with faults and passes every checker', async () => {
+    const result = await runSimulation({ seed: 1, nodes: 5, operations: 10_000, keys: 50, registerKeys: 10 });
+    const ops = Object.values(result.stats.operations).reduce((s, x) => s + x.ok + x.fail, 0);
+    expect(ops).toBe(10_000);
+    expect(result.ok, formatSimulationReport(result, { replay: 'SEED=1 npm run sim -- --bench' })).toBe(true);
+  });
+});
