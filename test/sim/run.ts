@@ -9,7 +9,8 @@
  *
  * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --from 1 --history FILE (one seed: write its history as JSON)
- * --json FILE (write per-seed figures). Exit code 1 when a seed fails (with --lww: never, the loss is
+ * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
+ * (one seed: print every write of KEY on every node, see trace.ts). Exit code 1 when a seed fails (with --lww: never, the loss is
  * the expected result, reported in the summary).
  */
 import { writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import {
   type SimulationOptions,
   type SimulationResult,
 } from '../../src/testing/index.js';
+import { installTrace } from './trace.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,6 +43,10 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     bench: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    trace: { type: 'string' },
+    'trace-from': { type: 'string' },
+    'trace-to': { type: 'string' },
+    'trace-element': { type: 'string' },
   },
   strict: true,
 });
@@ -140,6 +146,15 @@ async function runOne(seed: number | string): Promise<{ result: SimulationResult
 }
 
 async function single(seed: number | string): Promise<number> {
+  if (args.trace !== undefined) {
+    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    installTrace({
+      key: args.trace,
+      from: num(args['trace-from']),
+      to: num(args['trace-to']),
+      element: num(args['trace-element']),
+    });
+  }
   const { result, wallMs } = await runOne(seed);
   console.log(formatSimulationReport(result, { replay: replayCommand(seed), excerptLines: 80 }));
   const opsTotal = Object.values(result.stats.operations).reduce((s, x) => s + x.ok + x.fail, 0);
@@ -165,7 +180,27 @@ async function many(from: number, count: number): Promise<number> {
   let lastLine = 0;
   for (let i = 0; i < count; i++) {
     const seed = from + i;
-    const { result, wallMs } = await runOne(seed);
+    let run: Awaited<ReturnType<typeof runOne>>;
+    try {
+      run = await runOne(seed);
+    } catch (err) {
+      // A run that throws (a phase that never ends, a crash in the engine) is a failed seed too.
+      if (tty) process.stdout.write('\r\x1b[K');
+      console.log(`seed ${seed}: ERROR ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      console.log(`  replay: ${replayCommand(seed)}`);
+      const f: SeedFigures = {
+        seed,
+        ok: false,
+        wallMs: 0,
+        acknowledged: 0,
+        lost: 0,
+        failedChecks: ['error'],
+      };
+      all.push(f);
+      failed.push(f);
+      continue;
+    }
+    const { result, wallMs } = run;
     const f = figures(result, wallMs);
     all.push(f);
     for (const [k, v] of Object.entries(result.stats.faults)) faults[k] = (faults[k] ?? 0) + (v ?? 0);

@@ -54,7 +54,8 @@ export function installTrace(options: TraceOptions, print: Line = console.log): 
   const log: Line = (text) => {
     if (!clock) return;
     const t = clock.now() - clock.offsetMs - epoch;
-    if (t < (options.from ?? Number.NEGATIVE_INFINITY) || t > (options.to ?? Number.POSITIVE_INFINITY)) return;
+    if (t < (options.from ?? Number.NEGATIVE_INFINITY) || t > (options.to ?? Number.POSITIVE_INFINITY))
+      return;
     print(`${t.toFixed(3).padStart(11)}  ${text}`);
   };
   const storageOf = (replica: Replica) =>
@@ -70,17 +71,25 @@ export function installTrace(options: TraceOptions, print: Line = console.log): 
   const coordinate = Replica.prototype.coordinate;
   Replica.prototype.coordinate = function (this: Replica, ...args: Parameters<Replica['coordinate']>) {
     const [, key, context, , , , hintFor] = args;
-    if (sameKey(key)) log(`${storageOf(this)} coordinates${hintFor ? ` (for ${hintFor})` : ''}, client ctx ${vector(context)}`);
+    if (sameKey(key))
+      log(
+        `${storageOf(this)} coordinates${hintFor ? ` (for ${hintFor})` : ''}, client ctx ${vector(context)}`,
+      );
     return coordinate.apply(this, args);
   };
   const merge = Replica.prototype.merge;
   Replica.prototype.merge = function (this: Replica, ...args: Parameters<Replica['merge']>) {
     const [, key, incoming, hintFor] = args;
-    if (sameKey(key)) log(`${storageOf(this)} merges in${hintFor ? ` (hint for ${hintFor})` : ''} ${describe(incoming)}`);
+    if (sameKey(key))
+      log(`${storageOf(this)} merges in${hintFor ? ` (hint for ${hintFor})` : ''} ${describe(incoming)}`);
     return merge.apply(this, args);
   };
   const batch = MemoryStorage.prototype.batch;
-  MemoryStorage.prototype.batch = function (this: MemoryStorage, ops: StorageOperation[], o?: { sync?: boolean }) {
+  MemoryStorage.prototype.batch = function (
+    this: MemoryStorage,
+    ops: StorageOperation[],
+    o?: { sync?: boolean },
+  ) {
     for (const op of ops) {
       const k = op.key;
       let where: string | undefined;

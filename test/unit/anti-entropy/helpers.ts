@@ -152,10 +152,16 @@ export function remoteOf(replica: ArrayReplica, partitions = 256): RemotePeer {
   }, limits);
 }
 
-/** Bytes of a message listing every (key, object hash) of the replica: the naive exchange. */
+/**
+ * Bytes of a reply listing every (key, 8-byte object hash) of the replica: the naive exchange.
+ * Counted as msgpack encodes it (a fixarray of two bins per entry), without building it.
+ */
 export function fullListBytes(replica: ArrayReplica): number {
-  const hash = new Uint8Array(8);
-  return encodeOk([replica.keys.map((k) => [k, hash])]).byteLength;
+  const bin = (n: number) => n + (n < 256 ? 2 : n < 65_536 ? 3 : 5);
+  const count = replica.keys.length;
+  let bytes = 1 + 1 + (count < 16 ? 1 : count < 65_536 ? 3 : 5); // [0, [entries...]]
+  for (const k of replica.keys) bytes += 1 + bin(k.byteLength) + bin(8);
+  return bytes;
 }
 
 export function sameData(a: ArrayReplica, b: ArrayReplica): boolean {
