@@ -57,6 +57,8 @@ const { values: args } = parseArgs({
     w: { type: 'string', default: '2' },
     'gossip-ms': { type: 'string', default: '1000' },
     'request-timeout-ms': { type: 'string', default: '1000' },
+    // Merkle-tree exchange period between replicas (the engine's default is 60 s).
+    'anti-entropy-ms': { type: 'string', default: '60000' },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -102,6 +104,7 @@ try {
     partitions,
     gossipIntervalMs: Number(args['gossip-ms']),
     requestTimeoutMs: Number(args['request-timeout-ms']),
+    antiEntropy: { intervalMs: Number(args['anti-entropy-ms']) },
     codec,
     logger,
   });

@@ -130,8 +130,11 @@ interface TreeState {
   stale: boolean;
   /** Changes applied since the tree was created. */
   changes: number;
-  /** Keys whose siblings are all tombstones (purge candidates exist only when > 0). */
-  tombstones: number;
+  /**
+   * Earliest time a tombstone here may become purgeable (Infinity: none known), so that the
+   * candidate scan runs only when it can find something. A lower bound: writes only lower it.
+   */
+  purgeAt: number;
 }
 
 export class AntiEntropy {
@@ -312,7 +315,9 @@ export class AntiEntropy {
         primaries.every((id) => id === this.deps.self || this.deps.isUp(id))
       ) {
         const state = this.trees.get(partition);
-        if (state?.built && state.tombstones > 0) await this.proposePurge(partition, primaries);
+        if (state?.built && this.deps.clock.now() >= state.purgeAt) {
+          await this.proposePurge(partition, primaries, state);
+        }
       }
     } catch (err) {
       this.totals.failed++;
@@ -347,8 +352,7 @@ export class AntiEntropy {
     if (!state) return; // built from storage when first needed
     state.tree.update(keyHash32(key), before && itemHashOf(key, before), itemHashOf(key, after));
     state.changes++;
-    if (before && isTombstone(before)) state.tombstones--;
-    if (isTombstone(after)) state.tombstones++;
+    this.notePurgeTime(state, after);
   }
 
   /** The partition's tree, built (or rebuilt) from storage first if needed. */
@@ -371,7 +375,7 @@ export class AntiEntropy {
         built: false,
         stale: false,
         changes: 0,
-        tombstones: 0,
+        purgeAt: Number.POSITIVE_INFINITY,
       };
       this.trees.delete(partition);
       this.trees.set(partition, state);
@@ -392,7 +396,7 @@ export class AntiEntropy {
   private async build(partition: number, state: TreeState): Promise<void> {
     for await (const [key, object] of this.scan(partition)) {
       state.tree.add(keyHash32(key), itemHashOf(key, object));
-      if (isTombstone(object)) state.tombstones++;
+      this.notePurgeTime(state, object);
     }
     state.built = true;
     this.totals.treesBuilt++;
@@ -453,20 +457,39 @@ export class AntiEntropy {
 
   // --- tombstone purge -----------------------------------------------------------------------
 
-  private purgeable(object: Uint8Array, now: number): boolean {
-    if (!isTombstone(object)) return false;
-    const o = decodeObject(object);
-    return o.siblings.every((s) => s.timestamp <= now - this.deps.tombstoneGraceMs);
+  private notePurgeTime(state: TreeState, object: Uint8Array): void {
+    const t = tombstoneTime(object);
+    if (t !== undefined) state.purgeAt = Math.min(state.purgeAt, t + this.deps.tombstoneGraceMs);
   }
 
-  private async proposePurge(partition: number, primaries: readonly string[]): Promise<void> {
+  private purgeable(object: Uint8Array, now: number): boolean {
+    const t = tombstoneTime(object);
+    return t !== undefined && t <= now - this.deps.tombstoneGraceMs;
+  }
+
+  private async proposePurge(
+    partition: number,
+    primaries: readonly string[],
+    state: TreeState,
+  ): Promise<void> {
     const now = this.deps.clock.now();
+    const grace = this.deps.tombstoneGraceMs;
     const candidates: KeyHash[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    // Writes during the scan lower purgeAt again through notePurgeTime.
+    state.purgeAt = Number.POSITIVE_INFINITY;
     for await (const [key, object] of this.scan(partition)) {
-      if (!this.purgeable(object, now)) continue;
+      const t = tombstoneTime(object);
+      if (t === undefined) continue;
+      if (t > now - grace) {
+        next = Math.min(next, t + grace);
+        continue;
+      }
       candidates.push([key.slice(), objectHash(object)]);
       if (candidates.length >= PURGE_BATCH) break;
     }
+    // Candidates left (a batch cut short, or a replica not yet holding the tombstone): look again next time.
+    state.purgeAt = Math.min(state.purgeAt, candidates.length > 0 ? now : next);
     if (candidates.length === 0) return;
     let agreed = candidates;
     const others = primaries.filter((id) => id !== this.deps.self);
@@ -505,16 +528,21 @@ export class AntiEntropy {
       // XOR deltas commute, so applying this after the lock was released is still exact.
       state.tree.remove(keyHash32(key), itemHashOf(key, object));
       state.changes++;
-      state.tombstones--;
     }
     return true;
   }
 }
 
 /**
- * True when every sibling is a tombstone. A tombstone is encoded with a msgpack nil (0xc0), so
- * objects without that byte anywhere (most live values) skip the decode.
+ * The newest sibling's timestamp when every sibling is a tombstone (-Infinity for no sibling at
+ * all), else undefined. A tombstone is encoded with a msgpack nil (0xc0) and an empty sibling list
+ * ends the object with 0x90, so objects with neither (most live values) skip the decode.
  */
-function isTombstone(object: Uint8Array): boolean {
-  return object.indexOf(0xc0) >= 0 && isDeleted(decodeObject(object));
+function tombstoneTime(object: Uint8Array): number | undefined {
+  if (object.indexOf(0xc0) < 0 && object[object.byteLength - 1] !== 0x90) return undefined;
+  const o = decodeObject(object);
+  if (!isDeleted(o)) return undefined;
+  let newest = Number.NEGATIVE_INFINITY;
+  for (const s of o.siblings) newest = Math.max(newest, s.timestamp);
+  return newest;
 }

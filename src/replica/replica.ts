@@ -45,6 +45,8 @@ export interface HintPolicy {
 export class Replica {
   private readonly locks = new KeyLocks();
   private readonly listeners: ChangeListener[] = [];
+  /** Highest dot counter this node issued since it started (see `coordinate`). */
+  private lastCounter = 0;
   hints: HintPolicy | undefined;
 
   constructor(
@@ -119,14 +121,20 @@ export class Replica {
       const before = await this.get(storageKey);
       if (!before && hintFor !== null) this.hints?.admit(hintFor);
       const local = before ? decodeObject(before) : undefined;
-      // The new dot's counter is floored at the clock (ms): after a tombstone purge forgot the
-      // key's context, this actor must not reissue a dot that a stale copy elsewhere (a replica
-      // that missed the purge) still covers, or that copy would silently drop the new write.
-      const minCounter = Number.isFinite(timestamp) ? Math.max(0, Math.floor(timestamp)) : 0;
+      // A dot must never be reissued for a key whose local object forgot it: after a tombstone
+      // purge (a stale copy elsewhere still covers the old dot and would drop the new write), or
+      // in a fresh hint object when coordinating as a fallback. So each new counter is above every
+      // counter this node issued since it started, and above the clock (in µs: room for 1,000
+      // writes per ms before counters run ahead of it), which carries that across restarts.
+      const clockFloor = Number.isFinite(timestamp) ? Math.floor(Math.max(0, timestamp) * 1000) : 0;
+      const minCounter = Math.max(this.lastCounter + 1, clockFloor);
+      const fresh = !process.env.NOFRESH && (hintFor !== null || local === undefined);
+      const writer = fresh ? `${actor}~${minCounter.toString(36)}` : actor;
       const next = prune(
-        update(local, context, actor, value, timestamp, minCounter),
+        update(local, context, writer, value, timestamp, fresh ? 0 : minCounter),
         this.options.maxClockEntries,
       );
+      this.lastCounter = Math.max(this.lastCounter, fresh ? minCounter : (next.ctx.get(actor) ?? 0));
       const live = next.siblings.length;
       if (live > this.options.maxSiblings) {
         throw new LimitError(

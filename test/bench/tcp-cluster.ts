@@ -38,6 +38,11 @@ export interface TcpClusterBenchOptions {
   ops?: number;
   /** Write a V8 CPU profile per node process into this directory. */
   cpuProfDir?: string;
+  /**
+   * Experiment, not the engine's behaviour: the node processes put a per-turn read-coalescing
+   * wrapper in front of LevelStorage (gets of one turn become one getMany).
+   */
+  coalesceReads?: boolean;
 }
 
 type Request = BenchCommand extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
@@ -68,11 +73,29 @@ class BenchNode {
     });
   }
 
-  static async start(id: string, dataDir: string, seeds: string[], cpuProfDir?: string): Promise<BenchNode> {
-    const flags = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+  static async start(
+    id: string,
+    dataDir: string,
+    seeds: string[],
+    options: TcpClusterBenchOptions,
+  ): Promise<BenchNode> {
+    const flags = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+    const extra = options.coalesceReads ? ['--coalesce-reads'] : [];
     const child = spawn(
       process.execPath,
-      [...flags, '--import', 'tsx', CHILD, '--id', id, '--data', dataDir, '--seeds', seeds.join(',')],
+      [
+        ...flags,
+        '--import',
+        'tsx',
+        CHILD,
+        '--id',
+        id,
+        '--data',
+        dataDir,
+        '--seeds',
+        seeds.join(','),
+        ...extra,
+      ],
       { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
     const node = new BenchNode(id, child);
@@ -112,6 +135,8 @@ interface Phase {
   p99Ms: number;
   p999Ms: number;
   failures: number;
+  /** CPU time of the three processes together per operation, µs: the cost independent of load on the machine. */
+  cpuUsPerOp: number;
 }
 
 /** Cluster-wide figures from the three processes' results: rate over the union span, merged histograms. */
@@ -134,6 +159,7 @@ function combine(results: LoadResult[]): Phase {
     p99Ms: merged.getValueAtPercentile(99) / 1000,
     p999Ms: merged.getValueAtPercentile(99.9) / 1000,
     failures: results.reduce((s, r) => s + r.failures, 0),
+    cpuUsPerOp: (results.reduce((s, r) => s + r.cpuMs, 0) * 1000) / ops,
   };
   merged.destroy();
   return phase;
@@ -175,11 +201,11 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
   const nodes: BenchNode[] = [];
   try {
     const raw = await rawBaseline(join(root, 'raw'), Math.max(ops, 100_000));
-    const first = await BenchNode.start('n1', join(root, 'n1'), [], options.cpuProfDir);
+    const first = await BenchNode.start('n1', join(root, 'n1'), [], options);
     nodes.push(first);
     nodes.push(
       ...(await Promise.all(
-        ['n2', 'n3'].map((id) => BenchNode.start(id, join(root, id), [first.address], options.cpuProfDir)),
+        ['n2', 'n3'].map((id) => BenchNode.start(id, join(root, id), [first.address], options)),
       )),
     );
     await settled(nodes);
@@ -253,9 +279,13 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
       p99Ms: p.p99Ms,
       p999Ms: p.p999Ms,
       ...base(kind),
-      extra: { ...extra, ...(p.failures ? { failures: p.failures } : {}) },
+      extra: {
+        cpuUsPerOp: Math.round(p.cpuUsPerOp),
+        ...extra,
+        ...(p.failures ? { failures: p.failures } : {}),
+      },
     });
-    const label = '3 processes TCP loopback, LevelStorage, N=3 R=2 W=2';
+    const label = `3 processes TCP loopback, LevelStorage${options.coalesceReads ? ' + read coalescing (experiment)' : ''}, N=3 R=2 W=2`;
     return [
       row(`${label}: put (3×${IN_FLIGHT_PER_NODE} in flight)`, put, 'put', {
         framesPerWrite: framesPerWrite.toFixed(1),
@@ -271,10 +301,15 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
   }
 }
 
-/** Row-wise median of several runs (each figure on its own). */
+/** Row-wise median of several runs (each figure on its own, numeric extras included). */
 export function medianRows(runs: BenchRow[][]): BenchRow[] {
   return runs[0]!.map((first, i) => {
     const pick = (f: (r: BenchRow) => number | undefined) => median(runs.map((run) => f(run[i]!) ?? 0));
+    const extra: Record<string, number | string> = {};
+    for (const key of Object.keys(first.extra ?? {})) {
+      const m = pick((r) => Number(r.extra?.[key]));
+      extra[key] = Number.isInteger(m) ? m : m.toFixed(1);
+    }
     return {
       ...first,
       scenario: `${first.scenario} [median of ${runs.length}]`,
@@ -283,6 +318,7 @@ export function medianRows(runs: BenchRow[][]): BenchRow[] {
       p99Ms: pick((r) => r.p99Ms),
       p999Ms: pick((r) => r.p999Ms),
       baselineOpsPerSec: pick((r) => r.baselineOpsPerSec),
+      extra,
     };
   });
 }
@@ -293,11 +329,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runs: { type: 'string', default: '1' },
       ops: { type: 'string', default: '100000' },
       'cpu-prof': { type: 'string' },
+      'coalesce-reads': { type: 'boolean', default: false },
     },
   });
   const runs: BenchRow[][] = [];
   for (let r = 0; r < Number(values.runs); r++) {
-    const rows = await benchTcpCluster({ ops: Number(values.ops), cpuProfDir: values['cpu-prof'] });
+    const rows = await benchTcpCluster({
+      ops: Number(values.ops),
+      cpuProfDir: values['cpu-prof'],
+      coalesceReads: values['coalesce-reads'],
+    });
     console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
     runs.push(rows);
   }

@@ -3,8 +3,10 @@
  * loopback, LevelStorage), N=3 R=2 W=2. A writer keeps doing acknowledged puts through the live
  * nodes while one node is killed with SIGKILL and restarted (same id, same port, same data
  * directory), twice, a different node each time. After the cluster settles, every acknowledged
- * write must be readable with R=2 and held in the local storage of all three nodes (each node
- * reports its own copy, read straight from its LevelDB).
+ * write must be held in the local storage of all three nodes (each node reports its own copy,
+ * read straight from its LevelDB) — checked before any read, so read repair cannot be what put it
+ * there: with 3 nodes and N=3 there is no fallback to keep hints, and anti-entropy must repair
+ * what a restarted node missed — and then be readable with R=2.
  *
  * Wall-clock waits are unavoidable here (processes, sockets); every one polls a condition against
  * a deadline.
@@ -17,7 +19,10 @@ import { afterAll, expect, test } from 'vitest';
 import { clusterSettled, NodeProcess, waitFor } from '../../examples/tcp-cluster.js';
 
 const IDS = ['n1', 'n2', 'n3'] as const;
-const NODE_ARGS = ['--gossip-ms', '200', '--request-timeout-ms', '1000'];
+// Anti-entropy every second (the default is a minute) so the test sees replicas converge.
+const NODE_ARGS = ['--gossip-ms', '200', '--request-timeout-ms', '1000', '--anti-entropy-ms', '1000'];
+/** How long anti-entropy gets to repair what the restarted nodes missed. */
+const AE_DEADLINE_MS = 45_000;
 /** Acknowledged writes to wait for in each phase (before, while down, after restart). */
 const PER_PHASE = 300;
 const WRITERS = 8;
@@ -137,8 +142,32 @@ test('acknowledged writes survive SIGKILL and restart of a node, twice', async (
     }
     return missing;
   };
-  // Before any read: what the restarted nodes missed while down (read repair fixes it below).
-  const before = await missingLocally();
+  // What the restarted nodes missed while they were down (no fallback exists with 3 nodes and
+  // N=3, so no hints either): anti-entropy must bring it to them, before any read.
+  const missedWhileDown = await missingLocally();
+  const counts = (m: Record<string, string[]>) =>
+    JSON.stringify(Object.fromEntries(Object.entries(m).map(([id, keys]) => [id, keys.length])));
+  let missing = missedWhileDown;
+  const startedMs = Date.now();
+  await waitFor(
+    'anti-entropy to bring every acknowledged write to all three replicas',
+    async () => {
+      missing = await missingLocally();
+      return Object.values(missing).every((m) => m.length === 0);
+    },
+    AE_DEADLINE_MS,
+    250,
+  ).catch(() => {});
+  console.log(
+    `[tcp-crash] acknowledged writes: ${JSON.stringify(phases)}; failed puts: ` +
+      `${JSON.stringify(Object.fromEntries(failures))}; missing per node after settle: ${counts(missedWhileDown)}, ` +
+      `after anti-entropy (${Date.now() - startedMs} ms): ${counts(missing)}`,
+  );
+  expect(Object.fromEntries(Object.entries(missing).map(([id, m]) => [id, m.slice(0, 10)]))).toEqual({
+    n1: [],
+    n2: [],
+    n3: [],
+  });
 
   // Every acknowledged write is readable with R=2, through every node in turn.
   let reads = 0;
@@ -155,25 +184,4 @@ test('acknowledged writes survive SIGKILL and restart of a node, twice', async (
     }),
   );
   expect(wrong).toEqual([]);
-
-  // ...and held by all three replicas.
-  let after: Record<string, string[]> = {};
-  await waitFor(
-    'every acknowledged write on all three replicas',
-    async () => {
-      after = await missingLocally();
-      return Object.values(after).every((m) => m.length === 0);
-    },
-    15_000,
-    200,
-  ).catch(() => {});
-  console.log(
-    `[tcp-crash] acknowledged writes: ${JSON.stringify(phases)}; failed puts: ${JSON.stringify(Object.fromEntries(failures))}; ` +
-      `missing per node before the read pass: ${JSON.stringify(Object.fromEntries(Object.entries(before).map(([k, v]) => [k, v.length])))}`,
-  );
-  expect(Object.fromEntries(Object.entries(after).map(([id, m]) => [id, m.slice(0, 10)]))).toEqual({
-    n1: [],
-    n2: [],
-    n3: [],
-  });
-}, 90_000);
+}, 120_000);
