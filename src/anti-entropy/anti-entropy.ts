@@ -151,6 +151,8 @@ export class AntiEntropy {
   private cursor = 0;
   private lagMs = 0;
   private backoffMs = 0;
+  /** Ends the pass's yield between two partitions at once (on stop). */
+  private wake: (() => void) | undefined;
   private readonly totals: Omit<AntiEntropyStats, 'trees'> = {
     exchanges: 0,
     failed: 0,
@@ -182,6 +184,7 @@ export class AntiEntropy {
     this.stopped = true;
     this.timer?.cancel();
     this.timer = undefined;
+    this.wake?.();
   }
 
   /** Resolves when no pass is running. */
@@ -269,9 +272,18 @@ export class AntiEntropy {
         return 'busy';
       }
       await this.exchangePartition(p, table.primaries(p));
+      if (this.stopped) return 'done';
       // Yield to foreground work between partitions, and measure how late the event loop is.
       const due = this.deps.clock.now();
-      await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, 0));
+      await new Promise<void>((resolve) => {
+        const timer = this.deps.clock.setTimeout(resolve, 0);
+        // stop() must not wait for a clock that may never move again (a stopped simulation).
+        this.wake = () => {
+          timer.cancel();
+          resolve();
+        };
+      });
+      this.wake = undefined;
       this.lagMs = this.deps.clock.now() - due;
     }
     this.cursor = 0;

@@ -192,6 +192,8 @@ export class HintedHandoff {
       gte = new Uint8Array(last.length + 1);
       gte.set(last);
       if (batch.length < HINT_BATCH_KEYS) return;
+      // Yield to timers and I/O between batches (admission control: foreground first).
+      await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, 0));
     }
   }
 }

@@ -91,6 +91,7 @@ export class PartitionTransfer {
         this.retryMs = RETRY_INITIAL_MS;
         if (this.queue[0] === task) this.queue.shift();
         this.deps.onDone(task);
+        await this.pause();
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code !== 'DYNAMO_TIMEOUT' && code !== 'DYNAMO_TRANSPORT' && code !== 'DYNAMO_NOT_RUNNING') {
@@ -106,6 +107,14 @@ export class PartitionTransfer {
         return;
       }
     }
+  }
+
+  /**
+   * Yields to timers and I/O between batches: on an in-process network a stream would otherwise
+   * run entirely in microtasks and starve foreground requests (admission control, § 6.5).
+   */
+  private pause(): Promise<void> {
+    return new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, 0));
   }
 
   private async send(task: TransferTask): Promise<void> {
@@ -148,6 +157,7 @@ export class PartitionTransfer {
       this.bytesSent += bytes;
       this.deps.onProgress(task.partition, task.target, p.sent, Math.max(p.total, p.sent));
       if (entries.length < TRANSFER_BATCH_KEYS) return;
+      await this.pause();
     }
   }
 }

@@ -78,10 +78,21 @@ export class Membership {
     const ring = this.current.ring;
     if (!ring.pending) return [];
     const done = new Set(ring.pending.done);
-    return transferPlan(ring.owners, ring.pending.owners, this.deps.n, (id) => this.canSend(id)).filter(
-      (t) => !done.has(taskId(t)),
-    );
+    return this.plan(ring.owners, ring.pending.owners).filter((t) => !done.has(taskId(t)));
   }
+
+  /** The transfer plan of one ring change, memoised: it is asked for after every state change. */
+  private plan(from: readonly string[], to: readonly string[]): TransferTask[] {
+    const sources = this.current.members.map((m) => `${m.id}:${m.state === 'removed' ? 0 : 1}`).join();
+    const c = this.planCache;
+    if (c && c.from === from && c.to === to && c.sources === sources) return c.tasks;
+    const tasks = transferPlan(from, to, this.deps.n, (id) => this.canSend(id));
+    this.planCache = { from, to, sources, tasks };
+    return tasks;
+  }
+  private planCache:
+    | { from: readonly string[]; to: readonly string[]; sources: string; tasks: TransferTask[] }
+    | undefined;
 
   /** Records finished transfers and tells the claimant at once (it finalises the rebalance). */
   markDone(tasks: readonly TransferTask[]): void {

@@ -128,13 +128,11 @@ export class Replica {
       // writes per ms before counters run ahead of it), which carries that across restarts.
       const clockFloor = Number.isFinite(timestamp) ? Math.floor(Math.max(0, timestamp) * 1000) : 0;
       const minCounter = Math.max(this.lastCounter + 1, clockFloor);
-      const fresh = !process.env.NOFRESH && (hintFor !== null || local === undefined);
-      const writer = fresh ? `${actor}~${minCounter.toString(36)}` : actor;
       const next = prune(
-        update(local, context, writer, value, timestamp, fresh ? 0 : minCounter),
+        update(local, context, actor, value, timestamp, minCounter),
         this.options.maxClockEntries,
       );
-      this.lastCounter = Math.max(this.lastCounter, fresh ? minCounter : (next.ctx.get(actor) ?? 0));
+      this.lastCounter = Math.max(this.lastCounter, next.ctx.get(actor) ?? 0);
       const live = next.siblings.length;
       if (live > this.options.maxSiblings) {
         throw new LimitError(

@@ -129,3 +129,63 @@ export async function benchFailover(ops = 50_000, inFlight = 128): Promise<Bench
     },
   ];
 }
+
+/**
+ * Membership: time and bytes to add a 4th node to 3 nodes holding `keys` keys, and foreground
+ * put latency (open loop, fixed rate) during the transfer next to the idle figure of the run.
+ */
+export async function benchJoin(keys = 100_000, ratePerSec = 2_000): Promise<BenchRow[]> {
+  const { network, nodes } = await startCluster(() => new MemoryStorage(), ['a', 'b', 'c']);
+  for (let i = 0; i < keys; i += 1000) {
+    await Promise.all(Array.from({ length: 1000 }, (_, j) => nodes[(i + j) % 3]!.put(`key-${i + j}`, VALUE)));
+  }
+  const idle = await runOpenLoop(ratePerSec, 2000, (i) => nodes[i % 3]!.put(`idle-${i}`, VALUE));
+  const started = performance.now();
+  const joining = DynamoNode.start<Uint8Array>({
+    id: 'd',
+    transport: network.connect('d'),
+    storage: new MemoryStorage(),
+    seeds: ['a'],
+    quorum: { n: 3, r: 2, w: 2 },
+    codec,
+  });
+  let d: DynamoNode<Uint8Array> | undefined;
+  joining.then((n) => {
+    d = n;
+  });
+  const settled = () =>
+    nodes.every((n) => {
+      const members = n.members();
+      return members.length === 4 && members.every((m) => m.status === 'up');
+    });
+  // Foreground load while the partitions stream, until the ring has switched.
+  const during = await runOpenLoop(
+    ratePerSec,
+    120_000,
+    (i) => nodes[i % 3]!.put(`during-${i}`, VALUE),
+    settled,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await joining;
+  const transfers = nodes.map(
+    (n) => (n as unknown as { transfer: { keysSent: number; bytesSent: number } }).transfer,
+  );
+  const keysMoved = transfers.reduce((s, t) => s + t.keysSent, 0);
+  const bytesMoved = transfers.reduce((s, t) => s + t.bytesSent, 0);
+  await Promise.all([...nodes, d!].map((n) => n.stop()));
+  return [
+    { scenario: `put at ${ratePerSec}/s, idle (3 nodes, ${keys} keys)`, ...idle },
+    {
+      scenario: `put at ${ratePerSec}/s while a 4th node joins`,
+      ...during,
+      baseline: 'idle put',
+      baselineOpsPerSec: idle.opsPerSec,
+      extra: {
+        joinSeconds: seconds.toFixed(1),
+        keysMoved,
+        MB: (bytesMoved / 1e6).toFixed(1),
+        copies: keys * 3,
+      },
+    },
+  ];
+}

@@ -105,13 +105,16 @@ export async function runOpenLoop(
   ratePerSec: number,
   durationMs: number,
   op: (i: number) => Promise<unknown>,
+  /** Stop issuing early once this returns true. */
+  until?: () => boolean,
 ): Promise<{ opsPerSec: number; p50Ms: number; p99Ms: number; p999Ms: number }> {
   const rec = latencyRecorder();
   const started = performance.now();
-  const total = Math.floor((ratePerSec * durationMs) / 1000);
+  let total = Math.floor((ratePerSec * durationMs) / 1000);
   const pending: Promise<unknown>[] = [];
   let issued = 0;
   while (issued < total) {
+    if (until?.()) total = issued;
     const due = Math.floor(((performance.now() - started) * ratePerSec) / 1000);
     while (issued < Math.min(due, total)) {
       const i = issued++;

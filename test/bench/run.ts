@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { benchCluster, benchFailover } from './cluster.js';
+import { benchCluster, benchFailover, benchJoin } from './cluster.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
@@ -26,6 +26,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'cluster-memory': () => benchCluster({ storage: 'memory', ops: quick ? 10_000 : 100_000 }),
   'cluster-level': () => benchCluster({ storage: 'level', ops: quick ? 10_000 : 100_000 }),
   failover: () => benchFailover(quick ? 5_000 : 50_000),
+  join: () => benchJoin(quick ? 10_000 : 100_000),
 };
 const selected = values.only ? values.only.split(',') : Object.keys(suites);
 const rows: BenchRow[] = [];

@@ -3,7 +3,7 @@ import { runSimulation } from '../../src/testing/index.js';
 
 describe('simulation: last-write-wins control', () => {
   it('loses acknowledged adds on most seeds, and the lost-adds checker says so', async () => {
-    const seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const seeds = [1, 2, 3, 4, 5, 6];
     let losing = 0;
     let acknowledged = 0;
     let lost = 0;
@@ -20,7 +20,7 @@ describe('simulation: last-write-wins control', () => {
       // The siblings are gone after the resolver's write-backs: the loss is silent, not a conflict.
       expect(result.report.results.find((r) => r.checker === 'convergence')!.ok).toBe(true);
     }
-    expect(losing).toBeGreaterThanOrEqual(8);
+    expect(losing).toBeGreaterThanOrEqual(5);
     expect(lost / acknowledged).toBeGreaterThan(0.05);
   });
 });

@@ -262,11 +262,15 @@ async function many(from: number, count: number): Promise<number> {
 async function bench(): Promise<number> {
   // First run pays for module loading and JIT warm-up; time the second.
   await runOne('bench-warmup');
+  // CPU time next to wall time: on a shared machine the wall clock also counts other processes.
+  const cpuBefore = process.cpuUsage();
   const { result, wallMs } = await runOne(args.seed ?? process.env.SEED ?? 1);
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const ops = Object.values(result.stats.operations).reduce((s, x) => s + x.ok + x.fail, 0);
   console.log(formatSimulationReport(result));
   console.log(
-    `bench: ${result.options.nodes} nodes × ${ops} operations (+ settle): wall ${fmtMs(wallMs)}, ` +
+    `bench: ${result.options.nodes} nodes × ${ops} operations (+ settle): wall ${fmtMs(wallMs)}, CPU ${fmtMs(cpuMs)}, ` +
       `${Math.round((ops / wallMs) * 1000)} ops/s, ${Math.round(result.stats.virtualMs)} virtual ms, ` +
       `${result.stats.network.sent} messages`,
   );

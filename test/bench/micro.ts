@@ -1,0 +1,8 @@
+/** `npm run bench:micro`: the pure-core and storage micro-benchmarks only. */
+import { formatTable } from './lib.js';
+import { benchRing } from './micro-ring.js';
+import { benchStorage } from './micro-storage.js';
+import { benchVersioning } from './micro-versioning.js';
+
+const rows = [...(await benchRing()), ...(await benchVersioning()), ...(await benchStorage())];
+console.log(formatTable(rows));
