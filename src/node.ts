@@ -541,7 +541,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     }
   }
 
-  /** Coordinates here when this node is a replica of the key, else forwards to one that is. */
+  /**
+   * Coordinates here when this node is a primary replica of the key, else forwards to the first
+   * primary that answers. Only when no primary can be reached does a fallback coordinate (its
+   * hint object then writes as an actor of its own; see Replica.coordinate).
+   */
   private async coordinatePut(
     key: Uint8Array,
     partition: number,
@@ -554,23 +558,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   ): Promise<PutResult> {
     const routing = this.route(partition);
     const list = routing.list;
-    if (list.some((e) => e.id === this.id)) {
-      const object = await this.coordinator.put(
-        key,
-        partition,
-        routing,
-        value,
-        context,
-        w,
-        timeoutMs,
-        signal,
-      );
+    const mine = list.find((e) => e.id === this.id);
+    const local = async () => {
+      const object = await this.coordinator.put(key, partition, routing, value, context, w, timeoutMs, signal);
       return { context: encodeContext(object.ctx) };
-    }
+    };
+    if (mine?.kind === 'primary' || (mine && forwarded)) return local();
     if (forwarded) throw new TransportError(`${this.id} is not a replica of this key`);
     this.counters.forwarded++;
     const failures: { node: string; reason: string }[] = [];
-    for (const entry of list) {
+    const primariesFirst = [...list.filter((e) => e.kind === 'primary'), ...list.filter((e) => e.kind !== 'primary')];
+    for (const entry of primariesFirst) {
+      if (entry.id === this.id) return local();
       try {
         const reply = await this.rpc.call(
           entry.id,
@@ -580,11 +579,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         );
         return { context: asString(reply[0], 'context') };
       } catch (err) {
-        if (
-          err instanceof RemoteError &&
-          err.code !== 'DYNAMO_TRANSPORT' &&
-          err.code !== 'DYNAMO_NOT_RUNNING'
-        ) {
+        if (err instanceof RemoteError && err.code !== 'DYNAMO_TRANSPORT' && err.code !== 'DYNAMO_NOT_RUNNING') {
           throw rebuildRemoteError(err, value === null ? 'delete' : 'put');
         }
         failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });

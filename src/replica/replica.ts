@@ -111,7 +111,7 @@ export class Replica {
     partition: number,
     key: Uint8Array,
     context: VersionVector,
-    actor: string,
+    baseActor: string,
     value: Uint8Array | null,
     timestamp: number,
     hintFor: string | null,
@@ -128,6 +128,7 @@ export class Replica {
       // writes per ms before counters run ahead of it), which carries that across restarts.
       const clockFloor = Number.isFinite(timestamp) ? Math.floor(Math.max(0, timestamp) * 1000) : 0;
       const minCounter = Math.max(this.lastCounter + 1, clockFloor);
+      const actor = hintFor === null ? baseActor : hintActor(baseActor, local, minCounter);
       const next = prune(
         update(local, context, actor, value, timestamp, minCounter),
         this.options.maxClockEntries,
@@ -204,6 +205,18 @@ export class Replica {
       throw err instanceof StorageError ? err : new StorageError('storage write failed', { cause: err });
     }
   }
+}
+
+/**
+ * The actor for a write coordinated into a hint object. A version vector entry implies its actor's
+ * earlier dots were seen, which holds only if every write of that actor to the key went through
+ * the object. A node's data object and its hint objects are separate histories, so each hint
+ * object writes as its own actor (`${actor}~${unique}`), reused for as long as the hint lives.
+ */
+function hintActor(baseActor: string, local: VersionedObject | undefined, unique: number): string {
+  const prefix = `${baseActor}~`;
+  if (local) for (const a of local.ctx.keys()) if (a.startsWith(prefix)) return a;
+  return prefix + unique.toString(36);
 }
 
 function lockId(storageKey: Uint8Array): string {
