@@ -106,6 +106,8 @@ const PROBE_INITIAL_MS = 200;
 const PROBE_MAX_MS = 10_000;
 /** Most bytes accepted for one replica object on the wire. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
+/** Forwarded puts remembered by request id to answer duplicates (FIFO bound). */
+const MAX_REMEMBERED_FORWARDS = 10_000;
 
 export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   readonly id: string;
@@ -134,6 +136,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   } = { owners: undefined, table: undefined, routes: [] };
   private lastRingVersion = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly forwardedPuts = new Map<string, Promise<PutResult>>();
   private readonly recorders = {
     get: new OperationRecorder(),
     put: new OperationRecorder(),
@@ -560,30 +563,50 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     const list = routing.list;
     const mine = list.find((e) => e.id === this.id);
     const local = async () => {
-      const object = await this.coordinator.put(key, partition, routing, value, context, w, timeoutMs, signal);
+      const object = await this.coordinator.put(
+        key,
+        partition,
+        routing,
+        value,
+        context,
+        w,
+        timeoutMs,
+        signal,
+      );
       return { context: encodeContext(object.ctx) };
     };
     if (mine?.kind === 'primary' || (mine && forwarded)) return local();
     if (forwarded) throw new TransportError(`${this.id} is not a replica of this key`);
     this.counters.forwarded++;
     const failures: { node: string; reason: string }[] = [];
-    const primariesFirst = [...list.filter((e) => e.kind === 'primary'), ...list.filter((e) => e.kind !== 'primary')];
+    const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
+    const primariesFirst = [
+      ...list.filter((e) => e.kind === 'primary'),
+      ...list.filter((e) => e.kind !== 'primary'),
+    ];
     for (const entry of primariesFirst) {
       if (entry.id === this.id) return local();
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs],
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, requestId],
           timeoutMs,
           signal,
         );
         return { context: asString(reply[0], 'context') };
       } catch (err) {
-        if (err instanceof RemoteError && err.code !== 'DYNAMO_TRANSPORT' && err.code !== 'DYNAMO_NOT_RUNNING') {
+        if (
+          err instanceof RemoteError &&
+          err.code !== 'DYNAMO_TRANSPORT' &&
+          err.code !== 'DYNAMO_NOT_RUNNING'
+        ) {
           throw rebuildRemoteError(err, value === null ? 'delete' : 'put');
         }
         failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });
         if (signal?.aborted) throw signal.reason;
+        // A coordinator that timed out may still apply the write, so asking the next one can store
+        // the value under two dots: a spurious sibling of itself, never a lost write. Dynamo
+        // chooses availability here; duplicates the network makes are answered once (requestId).
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
@@ -665,7 +688,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     return this.track(work);
   }
 
-  private async serve(_from: string, payload: Uint8Array): Promise<Uint8Array> {
+  private async serve(from: string, payload: Uint8Array): Promise<Uint8Array> {
     if (this.currentStatus === 'stopped') throw new NotRunningError(`${this.id} is stopped`);
     const message = decodeMessage(payload);
     const maxKey = this.options.limits.maxKeyBytes;
@@ -717,18 +740,20 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         );
         const w = asInt(message[4], 'w', 1, this.options.quorum.n);
         const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
+        const requestId = `${from}\u0000${asString(message[6], 'requestId', 64)}`;
         const partition = partitionOf(key, this.options.partitions);
-        const result = await this.coordinatePut(
-          key,
-          partition,
-          value,
-          context,
-          w,
-          timeoutMs,
-          undefined,
-          true,
-        );
-        return encodeOk([result.context]);
+        // A duplicated forward (the network delivered it twice) gets the first one's answer
+        // instead of a second dot for the same client write.
+        let result = this.forwardedPuts.get(requestId);
+        if (!result) {
+          result = this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true);
+          this.forwardedPuts.set(requestId, result);
+          result.catch(() => {});
+          if (this.forwardedPuts.size > MAX_REMEMBERED_FORWARDS) {
+            this.forwardedPuts.delete(this.forwardedPuts.keys().next().value!);
+          }
+        }
+        return encodeOk([(await result).context]);
       }
       case MessageType.Join:
         return encodeOk([await this.membership.handleJoin(message[1])]);

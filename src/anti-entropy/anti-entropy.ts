@@ -32,9 +32,9 @@
  * tombstone and anti-entropy spreads it again, to be purged again later: a deleted value can
  * never come back this way. (Hints held by fallbacks are not checked: the grace period must
  * outlast any outage a hint can wait through.) A stale tombstone cannot hide a newer write either:
- * the coordinator floors every new dot's counter at its clock in ms (replica.ts), so a write after
- * a purge never reuses a dot the stale tombstone's context covers, and the two stay concurrent
- * siblings, which reads ignore the tombstone of.
+ * the coordinator floors every new dot's counter above its clock and above every counter it issued
+ * since it started (replica.ts `coordinate`), so a write after a purge never reuses a dot the stale
+ * tombstone's context covers: the two stay concurrent siblings, and reads ignore the tombstone.
  */
 import type { Logger } from '../options.js';
 import { dataKey, dataRange } from '../replica/layout.js';

@@ -163,6 +163,12 @@ export class Membership {
     return true;
   }
 
+  /** True when no member is in a ring yet and this node has the smallest id among those known. */
+  private formsCluster(): boolean {
+    if (this.current.ring.owners.length > 0) return false;
+    return this.current.members.every((m) => m.state === 'joining' && m.id >= this.deps.id);
+  }
+
   /** A new one-node cluster. */
   bootstrap(): void {
     const self: MemberRecord = {
@@ -198,16 +204,26 @@ export class Membership {
     }
     const targets = seeds.filter((s) => s !== this.deps.address());
     let delayMs = JOIN_BACKOFF_INITIAL_MS;
+    let ringlessAnswers = 0;
     for (let attempt = 0; !this.stopped; attempt++) {
       const seed = targets[attempt % targets.length]!;
+      if (attempt % targets.length === 0) ringlessAnswers = 0;
       try {
         const reply = await this.deps.rpc.callAddress(
           seed,
           [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
           this.deps.requestTimeoutMs,
         );
-        this.merge(checkState(reply[0], this.deps.partitions));
+        const remote = checkState(reply[0], this.deps.partitions);
+        this.merge(remote);
         if (this.inRing) return;
+        if (remote.ring.owners.length === 0) ringlessAnswers++;
+        // Every seed answered and none is in a cluster (nodes started with each other as seeds):
+        // the smallest id among them forms the cluster, and the others join it on their next try.
+        if (ringlessAnswers === targets.length && this.formsCluster()) {
+          this.bootstrap();
+          return;
+        }
         // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
         await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
         if (this.inRing) return;

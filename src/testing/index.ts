@@ -22,6 +22,8 @@ export { type Cluster, type ClusterOptions, createCluster } from './cluster.js';
 export { SkewedClock } from './sim-clock.js';
 export {
   type Completion,
+  type ExcerptOptions,
+  formatContext,
   formatEvent,
   type HistoryEvent,
   HistoryRecorder,

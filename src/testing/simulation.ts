@@ -80,7 +80,8 @@ export interface SimulationOptions {
   /**
    * Extra node options for every node (timeouts, limits, antiEntropy, ...). The simulator's own
    * defaults: partitions 64, requestTimeoutMs 200, gossipIntervalMs 200,
-   * hintedHandoff.intervalMs 200, antiEntropy.intervalMs 5000.
+   * hintedHandoff.intervalMs 200, antiEntropy.intervalMs 5000. The simulator always sets id,
+   * transport, storage, seeds, clock, random, codec, quorum, sloppyQuorum and resolver itself.
    */
   nodeOptions?: Partial<DynamoNodeOptions<SimValue>>;
   /**

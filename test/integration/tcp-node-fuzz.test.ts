@@ -345,6 +345,7 @@ function fuzzMessage(rnd: Random, corpus: Corpus, cpCounter: () => number): Fuzz
       rnd.next() < 0.5 ? encodeContext(new Map()) : context,
       1 + rnd.int(2),
       2000,
+      `fuzz-${rnd.uint32()}`,
     ],
     join: (): unknown[] => [MessageType.Join, corpus.member],
     gossip: (): unknown[] => [MessageType.Gossip, corpus.state],
