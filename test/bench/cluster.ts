@@ -40,8 +40,10 @@ async function startCluster(
       }),
     );
   }
-  // Let the claimant's broadcast settle before measuring.
-  await new Promise((r) => setTimeout(r, 200));
+  // Measure only once the ring has settled (every rebalance of the joins finished).
+  while (!nodes.every((n) => n.members().length === ids.length && n.members().every((m) => m.status === 'up'))) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return { network, nodes };
 }
 

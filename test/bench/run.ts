@@ -5,11 +5,14 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { benchAntiEntropy } from './anti-entropy.js';
 import { benchCluster, benchFailover, benchJoin } from './cluster.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
+import { benchTcp } from './micro-tcp.js';
 import { benchVersioning } from './micro-versioning.js';
+import { benchTcpCluster } from './tcp-cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +30,9 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'cluster-level': () => benchCluster({ storage: 'level', ops: quick ? 10_000 : 100_000 }),
   failover: () => benchFailover(quick ? 5_000 : 50_000),
   join: () => benchJoin(quick ? 10_000 : 100_000),
+  'anti-entropy': () => benchAntiEntropy(),
+  tcp: () => benchTcp(),
+  'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),
 };
 const selected = values.only ? values.only.split(',') : Object.keys(suites);
 const rows: BenchRow[] = [];
