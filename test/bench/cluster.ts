@@ -41,7 +41,9 @@ async function startCluster(
     );
   }
   // Measure only once the ring has settled (every rebalance of the joins finished).
-  while (!nodes.every((n) => n.members().length === ids.length && n.members().every((m) => m.status === 'up'))) {
+  while (
+    !nodes.every((n) => n.members().length === ids.length && n.members().every((m) => m.status === 'up'))
+  ) {
     await new Promise((r) => setTimeout(r, 10));
   }
   return { network, nodes };
