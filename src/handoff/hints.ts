@@ -174,17 +174,20 @@ export class HintedHandoff {
         group.push([h.key, h.bytes]);
         byPartition.set(h.partition, group);
       }
-      for (const [partition, entries] of byPartition) {
-        await this.deps.rpc.call(
-          target,
-          [MessageType.Store, partition, null, entries],
-          this.deps.requestTimeoutMs,
-        );
-      }
-      let delivered = 0;
-      for (const h of batch) {
-        if (await this.deps.replica.deleteHintIfUnchanged(target, h.storageKey, h.bytes)) delivered++;
-      }
+      // The batch's messages go out together (one round trip per batch, not one per partition).
+      await Promise.all(
+        [...byPartition].map(([partition, entries]) =>
+          this.deps.rpc.call(
+            target,
+            [MessageType.Store, partition, null, entries],
+            this.deps.requestTimeoutMs,
+          ),
+        ),
+      );
+      const deleted = await Promise.all(
+        batch.map((h) => this.deps.replica.deleteHintIfUnchanged(target, h.storageKey, h.bytes)),
+      );
+      const delivered = deleted.filter(Boolean).length;
       this.deliveredCount += delivered;
       if (delivered > 0) this.deps.onDelivered(target, delivered);
       // Continue after the last key of this batch (a hint that changed meanwhile stays for the next pass).
