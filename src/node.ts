@@ -336,12 +336,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   async put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
-    const encoded = this.codec.encode(value);
-    if (!(encoded instanceof Uint8Array)) throw new TypeError('codec.encode must return a Uint8Array');
-    if (encoded.byteLength > this.options.limits.maxValueBytes) {
-      throw new LimitError('maxValueBytes', encoded.byteLength, this.options.limits.maxValueBytes);
-    }
-    return this.write('put', key, encoded, options);
+    return this.write('put', key, this.encodeValue(value), options);
   }
 
   /** Writes a tombstone covering what `context` has seen. */
@@ -499,7 +494,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         values = [merged];
         // Write the merge back so the siblings collapse; the caller gets the merge's context.
         try {
-          const encoded = this.codec.encode(merged);
+          const encoded = this.encodeValue(merged);
           context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
         } catch (err) {
           this.backgroundError(err as Error, 'writing back a resolved value');
@@ -844,6 +839,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       this.counters.conflictedReads++;
       this.emit('conflict', { key, siblings: count });
     }
+  }
+
+  /** The codec's bytes for `value`, within `maxValueBytes` (LimitError otherwise, nothing written). */
+  private encodeValue(value: V): Uint8Array {
+    const encoded = this.codec.encode(value);
+    if (!(encoded instanceof Uint8Array)) throw new TypeError('codec.encode must return a Uint8Array');
+    if (encoded.byteLength > this.options.limits.maxValueBytes) {
+      throw new LimitError('maxValueBytes', encoded.byteLength, this.options.limits.maxValueBytes);
+    }
+    return encoded;
   }
 
   private keyBytes(key: Key): Uint8Array {
