@@ -115,15 +115,17 @@ export function checkState(value: unknown, partitions: number): ClusterState {
   if (!Array.isArray(owners) || owners.length !== partitions || owners.some((o) => typeof o !== 'string')) {
     throw new TypeError(`cluster state: ring must have ${partitions} owners`);
   }
+  if (!Array.isArray(done) || done.length > partitions * 64 || done.some((d) => typeof d !== 'string')) {
+    throw new TypeError('cluster state: bad transfer progress');
+  }
   let pending: RingState['pending'] = null;
   if (pendingOwners !== null) {
     if (!Array.isArray(pendingOwners) || pendingOwners.length !== partitions)
       throw new TypeError('bad pending ring');
     if (pendingOwners.some((o) => typeof o !== 'string')) throw new TypeError('bad pending owner');
-    if (!Array.isArray(done) || done.length > partitions * 64 || done.some((d) => typeof d !== 'string')) {
-      throw new TypeError('cluster state: bad transfer progress');
-    }
     pending = { owners: pendingOwners as string[], done: [...new Set(done as string[])].sort() };
+  } else if (done.length > 0) {
+    throw new TypeError('cluster state: transfer progress without a pending ring');
   }
   members.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   return { members, ring: { version, owners: owners as string[], claimant, pending } };
