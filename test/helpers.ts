@@ -1,28 +1,12 @@
 /** Test helpers shared by integration and simulation tests. */
-import type { DynamoNode, VirtualClock } from '../src/index.js';
+import type { DynamoNode } from '../src/index.js';
 import { dataKey } from '../src/replica/layout.js';
 import { partitionOf } from '../src/ring/index.js';
 import type { Storage } from '../src/storage/types.js';
 import { decodeObject, type VersionedObject } from '../src/versioning/index.js';
 
-/**
- * Awaits `work` while moving virtual time forward in `stepMs` steps, so requests that wait on
- * timeouts (partitions, drops) complete. Gives up after `maxMs` of virtual time.
- */
-export async function drive<T>(
-  clock: VirtualClock,
-  work: Promise<T>,
-  stepMs = 10,
-  maxMs = 600_000,
-): Promise<T> {
-  let done = false;
-  const settled = work.finally(() => {
-    done = true;
-  });
-  settled.catch(() => {});
-  for (let t = 0; !done && t < maxMs; t += stepMs) await clock.advance(stepMs);
-  return settled;
-}
+/** Moves virtual time until `work` settles (the same helper `dynamo-engine/testing` ships). */
+export { drive } from '../src/testing/cluster.js';
 
 /** The object `node`'s own storage holds for `key` (data region only, no hints). */
 export async function localObject(

@@ -9,7 +9,7 @@
  */
 import { LimitError } from '../errors.js';
 import type { Logger } from '../options.js';
-import { allHintsRange, hintRangeFor, parseHintKey } from '../replica/layout.js';
+import { allHintsRange, hintRangeFor, keyAfter, parseHintKey } from '../replica/layout.js';
 import type { Replica } from '../replica/replica.js';
 import type { Storage } from '../storage/types.js';
 import type { Rpc } from '../transport/rpc.js';
@@ -192,8 +192,7 @@ export class HintedHandoff {
       if (delivered > 0) this.deps.onDelivered(target, delivered);
       // Continue after the last key of this batch (a hint that changed meanwhile stays for the next pass).
       const last = batch[batch.length - 1]!.storageKey;
-      gte = new Uint8Array(last.length + 1);
-      gte.set(last);
+      gte = keyAfter(last);
       if (batch.length < HINT_BATCH_KEYS) return;
       // Yield to timers and I/O between batches (admission control: foreground first).
       await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, 0));

@@ -9,7 +9,7 @@
 
 import { type TransferTask, taskId } from '../membership/plan.js';
 import type { Logger } from '../options.js';
-import { dataRange } from '../replica/layout.js';
+import { dataRange, keyAfter } from '../replica/layout.js';
 import type { Storage } from '../storage/types.js';
 import type { Rpc } from '../transport/rpc.js';
 import { MessageType } from '../transport/wire.js';
@@ -132,7 +132,7 @@ export class PartitionTransfer {
     }
     for (;;) {
       if (this.stopped) throw Object.assign(new Error('stopped'), { code: 'DYNAMO_NOT_RUNNING' });
-      const gte = p.after ? successor(p.after) : range.gte;
+      const gte = p.after ? keyAfter(p.after) : range.gte;
       const entries: [Uint8Array, Uint8Array][] = [];
       let last: Uint8Array | undefined;
       let bytes = 0;
@@ -160,11 +160,4 @@ export class PartitionTransfer {
       await this.pause();
     }
   }
-}
-
-/** The smallest key greater than `key` in byte order. */
-function successor(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
-  out.set(key);
-  return out;
 }

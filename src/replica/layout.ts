@@ -38,6 +38,13 @@ export function dataRange(partition: number): { gte: Uint8Array; lt: Uint8Array 
   };
 }
 
+/** The smallest key greater than `key` in byte order (resume a scan after the last key read). */
+export function keyAfter(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}
+
 export function parseDataKey(storageKey: Uint8Array): { partition: number; key: Uint8Array } {
   return { partition: (storageKey[1]! << 8) | storageKey[2]!, key: storageKey.subarray(3) };
 }

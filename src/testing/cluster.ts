@@ -44,6 +44,28 @@ export interface Cluster<V> {
   stop(): Promise<void>;
 }
 
+/**
+ * Awaits `work` while moving `clock` forward in `stepMs` steps, so requests that wait on timeouts
+ * (partitions, drops, retries) complete. Rejects once `maxMs` of virtual time passed without it.
+ */
+export async function drive<T>(
+  clock: VirtualClock,
+  work: Promise<T>,
+  stepMs = 10,
+  maxMs = 600_000,
+): Promise<T> {
+  let done = false;
+  const settled = work.finally(() => {
+    done = true;
+  });
+  settled.catch(() => {});
+  for (let waited = 0; !done; waited += stepMs) {
+    if (waited >= maxMs) throw new Error(`drive: not settled after ${maxMs} ms of virtual time`);
+    await clock.advance(stepMs);
+  }
+  return settled;
+}
+
 export async function createCluster<V = unknown>(options: ClusterOptions<V>): Promise<Cluster<V>> {
   const ids =
     typeof options.nodes === 'number'
@@ -79,23 +101,9 @@ export async function createCluster<V = unknown>(options: ClusterOptions<V>): Pr
       random: random.fork(`node:${id}`),
     });
 
-  /**
-   * Joining may wait on timers (a joiner waits for the rebalance in progress, seeds are retried
-   * with backoff), so virtual time moves while a node starts.
-   */
-  const driven = async <T>(work: Promise<T>): Promise<T> => {
-    let done = false;
-    const settled = work.finally(() => {
-      done = true;
-    });
-    settled.catch(() => {});
-    for (let waited = 0; !done; waited += 10) {
-      if (waited > 600_000)
-        throw new Error('createCluster: a node did not start within 600 s of virtual time');
-      await clock.advance(10);
-    }
-    return settled;
-  };
+  // Joining may wait on timers (a joiner waits for the rebalance in progress, seeds are retried
+  // with backoff), so virtual time moves while a node starts.
+  const driven = <T>(work: Promise<T>): Promise<T> => drive(clock, work);
 
   const nodes: DynamoNode<V>[] = [];
   for (const id of ids) nodes.push(await driven(startNode(id, id === ids[0] ? [] : [ids[0]!])));

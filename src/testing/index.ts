@@ -18,7 +18,7 @@ export {
   type ReplicaSibling,
   type ReplicaSnapshot,
 } from './checkers.js';
-export { type Cluster, type ClusterOptions, createCluster } from './cluster.js';
+export { type Cluster, type ClusterOptions, createCluster, drive } from './cluster.js';
 export { SkewedClock } from './sim-clock.js';
 export {
   type Completion,
