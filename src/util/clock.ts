@@ -161,3 +161,13 @@ function before(a: VirtualTimer, b: VirtualTimer): boolean {
 export function nextTurn(fn: () => void): void {
   setImmediate(fn);
 }
+
+/**
+ * Runs `fn` once the microtasks queued so far, and those they queue, have all run: the end of
+ * the current cascade of promise continuations, before the event loop moves on. Work that many
+ * continuations of one turn add to (replication messages to a peer) is sent from here as one
+ * batch, without the extra loop iteration `nextTurn` costs. Not time either.
+ */
+export function afterMicrotasks(fn: () => void): void {
+  process.nextTick(fn);
+}
