@@ -27,7 +27,7 @@ import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
 import { loadHasher, PreferenceTable, partitionOf, preferenceList } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
-import { Rpc } from './transport/rpc.js';
+import { MAX_BATCH_MESSAGES, Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
 import {
   asBytes,
@@ -36,9 +36,11 @@ import {
   asString,
   asStringOrNull,
   decodeMessage,
-  encodeFailure,
-  encodeOk,
+  encodeReply,
+  failureReply,
+  isBatchable,
   MessageType,
+  okReply,
   RemoteError,
 } from './transport/wire.js';
 import { throwIfAborted } from './util/abort.js';
@@ -671,21 +673,45 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** Serves one request from a peer. Malformed input gets an error reply and changes nothing. */
-  private async handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
-    const work = this.serve(from, payload).catch((err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      return encodeFailure(
-        e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT',
-        e.message,
-        errorDetails(e),
-      );
-    });
-    return this.track(work);
+  private handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
+    return this.track(
+      this.reply(() => {
+        const message = decodeMessage(payload);
+        return message[0] === MessageType.Batch ? this.serveBatch(from, message) : this.serve(from, message);
+      }).then(encodeReply),
+    );
   }
 
-  private async serve(from: string, payload: Uint8Array): Promise<Uint8Array> {
+  /** Runs `serve`-like work and turns its outcome into a reply, an error into a failure reply. */
+  private async reply(work: () => Promise<unknown[]>): Promise<unknown[]> {
+    try {
+      return okReply(await work());
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      return failureReply(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
+    }
+  }
+
+  /** Each message of a Batch is served on its own and answered in order (see MessageType.Batch). */
+  private async serveBatch(from: string, message: unknown[]): Promise<unknown[]> {
+    const messages = message[1];
+    if (!Array.isArray(messages) || messages.length > MAX_BATCH_MESSAGES) {
+      throw new TypeError(`batch: at most ${MAX_BATCH_MESSAGES} messages`);
+    }
+    const replies = await Promise.all(
+      messages.map((m: unknown) =>
+        this.reply(async () => {
+          if (!Array.isArray(m) || !isBatchable(m[0])) throw new TypeError('batch: only Read and Store');
+          return this.serve(from, m);
+        }),
+      ),
+    );
+    return [replies];
+  }
+
+  /** The reply fields for one decoded message. */
+  private async serve(from: string, message: unknown[]): Promise<unknown[]> {
     if (this.currentStatus === 'stopped') throw new NotRunningError(`${this.id} is stopped`);
-    const message = decodeMessage(payload);
     const maxKey = this.options.limits.maxKeyBytes;
     const type = message[0];
     this.counters.served[String(type)] = (this.counters.served[String(type)] ?? 0) + 1;
@@ -694,7 +720,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         const key = asBytes(message[1], 'key', maxKey);
         const partition = asInt(message[2], 'partition', 0, this.options.partitions - 1);
         const hintFor = asStringOrNull(message[3], 'hintFor');
-        return encodeOk([(await this.replica.read(partition, key, hintFor)) ?? null]);
+        return [(await this.replica.read(partition, key, hintFor)) ?? null];
       }
       case MessageType.Store: {
         const partition = asInt(message[1], 'partition', 0, this.options.partitions - 1);
@@ -723,7 +749,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
             }
           }),
         );
-        return encodeOk();
+        return [];
       }
       case MessageType.CoordinatePut: {
         this.ensureRunning();
@@ -748,19 +774,19 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
             this.forwardedPuts.delete(this.forwardedPuts.keys().next().value!);
           }
         }
-        return encodeOk([(await result).context]);
+        return [(await result).context];
       }
       case MessageType.Join:
-        return encodeOk([await this.membership.handleJoin(message[1])]);
+        return [await this.membership.handleJoin(message[1])];
       case MessageType.Gossip:
-        return encodeOk([this.membership.handleGossip(message[1])]);
+        return [this.membership.handleGossip(message[1])];
       case MessageType.Ping:
-        return encodeOk();
+        return [];
       case MessageType.AeHashes:
       case MessageType.AeKeys:
       case MessageType.AeFetch:
       case MessageType.AePurge:
-        return encodeOk(await this.antiEntropy.handle(message));
+        return this.antiEntropy.handle(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }

@@ -28,6 +28,13 @@ export const MessageType = {
   AeFetch: 9,
   /** Tombstone purge, phase 0 check / 1 purge: [t, partition, phase, [[key, objHash8], ...]] → [boolean[]] */
   AePurge: 10,
+  /**
+   * Several Read/Store messages to one peer in one: [t, [message, ...]] → [[status, ...fields], ...],
+   * one reply per message, in order (each a success or a failure of its own; see `replyFields`).
+   * Only messages the receiver answers from its own storage may go in a batch, so no reply waits
+   * on another node.
+   */
+  Batch: 11,
 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
 
@@ -51,14 +58,31 @@ export function decodeMessage(bytes: Uint8Array): unknown[] {
   return value;
 }
 
-/** Successful reply: [0, ...fields]. Failed: [1, code, message]. */
-export function encodeOk(fields: readonly unknown[] = []): Uint8Array {
-  return packr.pack([0, ...fields]);
+/** Message types that may travel inside a Batch. */
+export function isBatchable(type: unknown): boolean {
+  return type === MessageType.Read || type === MessageType.Store;
+}
+
+/** Successful reply: [0, ...fields]. Failed: [1, code, message, details]. */
+export function okReply(fields: readonly unknown[] = []): unknown[] {
+  return [0, ...fields];
 }
 
 /** `details` carries what a typed error needs to be rebuilt at the caller (QuorumError counts, LimitError figures). */
+export function failureReply(code: string, message: string, details: readonly unknown[] = []): unknown[] {
+  return [1, code, message, details];
+}
+
+export function encodeReply(reply: readonly unknown[]): Uint8Array {
+  return packr.pack(reply);
+}
+
+export function encodeOk(fields: readonly unknown[] = []): Uint8Array {
+  return encodeReply(okReply(fields));
+}
+
 export function encodeFailure(code: string, message: string, details: readonly unknown[] = []): Uint8Array {
-  return packr.pack([1, code, message, details]);
+  return encodeReply(failureReply(code, message, details));
 }
 
 /** A reply from a peer that reported failure; `code` is the peer's DynamoError code when it had one. */
@@ -101,6 +125,11 @@ export function decodeReply(bytes: Uint8Array): unknown[] {
   } catch (err) {
     throw new WireError('undecodable reply', { cause: err });
   }
+  return replyFields(value);
+}
+
+/** The fields of a decoded reply (top level or one of a Batch's); throws RemoteError / WireError. */
+export function replyFields(value: unknown): unknown[] {
   if (!Array.isArray(value) || (value[0] !== 0 && value[0] !== 1))
     throw new WireError('reply is not [status, ...]');
   if (value[0] === 1) {
