@@ -10,6 +10,26 @@ export class KeyLocks {
     return this.tails.size;
   }
 
+  isHeld(id: string): boolean {
+    return this.tails.has(id);
+  }
+
+  /**
+   * Takes the locks of `ids`, none of which may be held, with one shared release: a batch of
+   * steps holds its keys together. Later `run`s of any of them wait for the release.
+   */
+  holdAll(ids: Iterable<string>): () => void {
+    let release!: () => void;
+    const tail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    for (const id of ids) this.tails.set(id, tail);
+    return () => {
+      release();
+      for (const id of ids) if (this.tails.get(id) === tail) this.tails.delete(id);
+    };
+  }
+
   async run<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(id);
     let release!: () => void;

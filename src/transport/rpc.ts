@@ -12,7 +12,15 @@
 import { TimeoutError, TransportError } from '../errors.js';
 import { afterMicrotasks } from '../util/clock.js';
 import type { Transport } from './types.js';
-import { decodeReply, encodeMessage, isBatchable, MessageType, RemoteError, replyFields, WireError } from './wire.js';
+import {
+  decodeReply,
+  encodeMessage,
+  isBatchable,
+  MessageType,
+  RemoteError,
+  replyFields,
+  WireError,
+} from './wire.js';
 
 export interface RpcHealth {
   reportFailure(id: string, reason: string): void;
