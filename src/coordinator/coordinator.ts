@@ -139,7 +139,7 @@ export class Coordinator {
     }
     await this.fanOut<unknown>({
       operation: value === null ? 'delete' : 'put',
-      routing: { ...routing, list: routing.list.filter((e) => e !== mine) },
+      routing: othersOf(routing, mine),
       required: w,
       timeoutMs,
       signal,
@@ -166,7 +166,8 @@ export class Coordinator {
     const tracker = new QuorumTracker(f.required, f.acked.length + list.length + unavailable.length);
     for (const id of f.acked) tracker.ack(id);
     for (const id of unavailable) tracker.fail(id, 'down');
-    const tried = new Set<string>([...f.acked, ...list.map((e) => e.id), ...unavailable]);
+    // Who was asked already: needed only to pick a fallback, so built on the first failure.
+    let tried: Set<string> | undefined;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let outstanding = 0;
@@ -195,10 +196,13 @@ export class Coordinator {
               tracker.ack(entry.id);
             },
             (err) => {
-              const fallback =
-                nextFallback && (!settled || f.fallbackAfterQuorum) ? nextFallback(tried) : undefined;
+              let fallback: string | undefined;
+              if (nextFallback && (!settled || f.fallbackAfterQuorum)) {
+                tried ??= new Set([...f.acked, ...list.map((e) => e.id), ...unavailable]);
+                fallback = nextFallback(tried);
+                if (fallback !== undefined) tried.add(fallback);
+              }
               if (fallback !== undefined) {
-                tried.add(fallback);
                 tracker.extend();
                 launch({ id: fallback, kind: 'fallback', hintFor: entry.hintFor ?? entry.id });
               }
@@ -271,6 +275,21 @@ export class Coordinator {
       work.catch((err) => this.deps.onBackgroundError(err as Error, `read repair of ${entry.id}`));
     }
   }
+}
+
+/**
+ * The routing without the coordinator's own entry (it stored first), memoised per routing: the
+ * node reuses one routing per partition while membership is stable (`mine` is always the entry
+ * of this node, so it is the same for every call with one routing).
+ */
+const others = new WeakMap<Routing, Routing>();
+function othersOf(routing: Routing, mine: PreferenceEntry): Routing {
+  let rest = others.get(routing);
+  if (!rest) {
+    rest = { ...routing, list: routing.list.filter((e) => e !== mine) };
+    others.set(routing, rest);
+  }
+  return rest;
 }
 
 /**
