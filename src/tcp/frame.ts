@@ -66,11 +66,22 @@ export function encodeFrames(frames: readonly OutFrame[], totalBytes: number): B
   const out = Buffer.allocUnsafe(totalBytes);
   let at = 0;
   for (const f of frames) {
-    out.writeUInt32BE(MIN_FRAME_LENGTH + f.payload.length, at);
+    const payload = f.payload;
+    // Header bytes written by hand: `writeUInt32BE` validates its arguments and cost more than
+    // the whole header (the values are in range by construction: length <= maxFrameBytes, u32 id).
+    const length = MIN_FRAME_LENGTH + payload.length;
+    const id = f.id;
+    out[at] = length >>> 24;
+    out[at + 1] = length >>> 16;
+    out[at + 2] = length >>> 8;
+    out[at + 3] = length;
     out[at + 4] = f.type;
-    out.writeUInt32BE(f.id >>> 0, at + 5);
-    out.set(f.payload, at + HEADER_BYTES);
-    at += HEADER_BYTES + f.payload.length;
+    out[at + 5] = id >>> 24;
+    out[at + 6] = id >>> 16;
+    out[at + 7] = id >>> 8;
+    out[at + 8] = id;
+    out.set(payload, at + HEADER_BYTES);
+    at += HEADER_BYTES + payload.length;
   }
   return out;
 }
@@ -79,7 +90,8 @@ export function encodeFrames(frames: readonly OutFrame[], totalBytes: number): B
  * Incremental decoder. The length prefix is checked against `maxFrameBytes` as soon as its 4
  * bytes are in, before the body is buffered, so an oversized prefix never causes an allocation.
  * Chunks are kept as a list and joined once per frame (no quadratic re-concatenation for big
- * frames arriving in many reads).
+ * frames arriving in many reads). A frame lying within one chunk is not copied: its payload is a
+ * view of the chunk (the socket hands over a fresh buffer per read, which nothing else reuses).
  */
 export class FrameDecoder {
   /** Mutable: the transport raises it once the handshake is done. */
@@ -113,7 +125,21 @@ export class FrameDecoder {
       throw new ProtocolError(`frame length ${length} exceeds maxFrameBytes ${this.maxFrameBytes}`);
     }
     if (this.bufferedBytes < 4 + length) return undefined;
-    const bytes = this.take(4 + length);
+    const first = this.chunks[0]!;
+    const at = this.head;
+    if (first.length - at >= 4 + length) {
+      // The common case, wholly within one chunk: one view (the payload), no copy.
+      this.bufferedBytes -= 4 + length;
+      this.head = at + 4 + length;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      const id =
+        ((first[at + 5]! << 24) | (first[at + 6]! << 16) | (first[at + 7]! << 8) | first[at + 8]!) >>> 0;
+      return { type: first[at + 4]!, id, payload: first.subarray(at + HEADER_BYTES, at + 4 + length) };
+    }
+    const bytes = this.gather(4 + length);
     return { type: bytes[4]!, id: bytes.readUInt32BE(5), payload: bytes.subarray(HEADER_BYTES) };
   }
 
@@ -139,20 +165,9 @@ export class FrameDecoder {
     return value;
   }
 
-  private take(n: number): Buffer {
+  /** Copies the next `n` bytes, which span several chunks, into one buffer. */
+  private gather(n: number): Buffer {
     this.bufferedBytes -= n;
-    const first = this.chunks[0]!;
-    const available = first.length - this.head;
-    if (available >= n) {
-      // Zero-copy: the frame lies within one received chunk.
-      const out = first.subarray(this.head, this.head + n);
-      this.head += n;
-      if (this.head === first.length) {
-        this.chunks.shift();
-        this.head = 0;
-      }
-      return out;
-    }
     const out = Buffer.allocUnsafe(n);
     let at = 0;
     while (at < n) {

@@ -6,6 +6,10 @@
  * Connections are one-directional: the dialling side sends requests, the accepting side answers.
  * Two nodes that talk both ways hold two connections (simpler than sharing one, and each side's
  * bounds then apply to exactly one role).
+ *
+ * Request timeouts share timers (`RequestTimeouts`): a request rejects with `TimeoutError` no
+ * earlier than its `timeoutMs` and at most one clock timer turn later (about 1 ms on the system
+ * clock, none on a `VirtualClock`).
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -28,6 +32,7 @@ import {
   newNonce,
 } from './handshake.js';
 import { type ResolvedOptions, resolveOptions, type TcpTransportOptions } from './options.js';
+import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from './timeouts.js';
 
 /** Counters and gauges, for monitoring and tests. Counters only grow; gauges are current values. */
 export interface TcpTransportStats {
@@ -56,11 +61,20 @@ export interface TcpTransportStats {
   protocolErrors: number;
 }
 
-interface Pending {
-  resolve(payload: Uint8Array): void;
-  reject(error: unknown): void;
-  timer: Timer | undefined;
-  unabort: () => void;
+/** An outbound request awaiting its response. A class: one allocation, one shape, per request. */
+class Pending implements TimeoutLinks<Pending> {
+  /** Removes the abort listener; `noop` without a signal. */
+  unabort: () => void = noop;
+  timeoutBatch: TimeoutBatch<Pending> | undefined = undefined;
+  timeoutPrev: Pending | undefined = undefined;
+  timeoutNext: Pending | undefined = undefined;
+
+  constructor(
+    readonly conn: Outbound,
+    readonly id: number,
+    readonly resolve: (payload: Uint8Array) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
 }
 
 interface Peer {
@@ -130,6 +144,8 @@ export class TcpTransport implements Transport {
   private readonly o: ResolvedOptions;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private listenPort: number;
+  /** `address`, kept: callers read it per request, and a fresh string each time costs a hash per lookup. */
+  private advertisedAddress: string;
   private listening = false;
   private handler: RequestHandler | undefined;
   private server: net.Server | undefined;
@@ -153,10 +169,17 @@ export class TcpTransport implements Transport {
   private connectionsRejected = 0;
   private connectAttempts = 0;
   private authFailures = 0;
+  /** Every outbound request's timeout (one timer per batch of requests, not one per request). */
+  private readonly timeouts: RequestTimeouts<Pending>;
 
   constructor(options: TcpTransportOptions = {}) {
     this.o = resolveOptions(options);
     this.listenPort = this.o.port;
+    this.advertisedAddress = formatAddress(this.o.advertise ?? this.o.host, this.listenPort);
+    this.timeouts = new RequestTimeouts(this.o.clock, (p, timeoutMs) => {
+      if (this.settle(p.conn, p.id))
+        p.reject(new TimeoutError(`request to ${p.conn.peer.address} timed out after ${timeoutMs} ms`));
+    });
     if (this.o.tls) {
       const { checkServerIdentity: _c, servername: _s, ...contextOptions } = this.o.tls;
       // One context for every outbound connection: parsing keys per connect would be wasteful.
@@ -166,7 +189,7 @@ export class TcpTransport implements Transport {
 
   /** `host:port` peers dial (`[v6]:port` for IPv6); the real port once `start` resolved. */
   get address(): string {
-    return formatAddress(this.o.advertise ?? this.o.host, this.listenPort);
+    return this.advertisedAddress;
   }
 
   private isStopped(): boolean {
@@ -235,7 +258,10 @@ export class TcpTransport implements Transport {
     // Accept errors (e.g. EMFILE) must not crash the process; the server keeps listening.
     server.on('error', () => {});
     const bound = server.address();
-    if (bound && typeof bound === 'object') this.listenPort = bound.port;
+    if (bound && typeof bound === 'object') {
+      this.listenPort = bound.port;
+      this.advertisedAddress = formatAddress(o.advertise ?? o.host, this.listenPort);
+    }
     this.listening = true;
     if (this.isStopped()) {
       // stop() raced with start(): release the port again.
@@ -280,16 +306,15 @@ export class TcpTransport implements Transport {
       }
       const id = this.allocateId(conn);
       const out = conn;
-      const p: Pending = { resolve, reject, timer: undefined, unabort: noop };
+      const p = new Pending(out, id, resolve, reject);
       out.pending.set(id, p);
       this.requestsInFlight++;
-      p.timer = this.o.clock.setTimeout(() => {
-        if (this.settle(out, id))
-          reject(new TimeoutError(`request to ${peer.address} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      p.unabort = onAbort(signal, (reason) => {
-        if (this.settle(out, id)) reject(reason);
-      });
+      this.timeouts.add(p, timeoutMs);
+      if (signal) {
+        p.unabort = onAbort(signal, (reason) => {
+          if (this.settle(out, id)) reject(reason);
+        });
+      }
       out.fs.send(FrameType.Request, id, payload);
     });
   }
@@ -369,7 +394,7 @@ export class TcpTransport implements Transport {
     if (!p) return undefined;
     conn.pending.delete(id);
     this.requestsInFlight--;
-    p.timer?.cancel();
+    this.timeouts.remove(p);
     p.unabort();
     // A connection the server asked us to leave closes once its last answer is in.
     if (conn.state === 'draining' && conn.pending.size === 0) conn.fs.destroy();

@@ -23,14 +23,18 @@ export async function benchTcp(): Promise<BenchRow[]> {
         client.request(server.address, payload, { timeoutMs: 10_000 }),
       );
       const before = client.stats();
+      // CPU per request (both transports, this process): steadier than ops/s on a shared machine.
+      const cpu0 = process.cpuUsage();
       const r = await runClosedLoop(total, concurrency, () =>
         client.request(server.address, payload, { timeoutMs: 10_000 }),
       );
+      const cpu = process.cpuUsage(cpu0);
       const after = client.stats();
       rows.push({
         scenario: `TcpTransport echo, ${variant}, 100 B, ${concurrency} in flight (1 process)`,
         ...r,
         extra: {
+          cpuUsPerReq: ((cpu.user + cpu.system) / total).toFixed(2),
           framesPerWrite: ((after.framesSent - before.framesSent) / (after.writes - before.writes)).toFixed(
             1,
           ),

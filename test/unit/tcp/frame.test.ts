@@ -73,6 +73,25 @@ describe('FrameDecoder', () => {
     }
   });
 
+  test('the header is big-endian on the wire; a frame within one chunk is a view of it, not a copy', () => {
+    const wire = encodeFrames(
+      [
+        { type: 0x7e, id: 0x89abcdef, payload: Buffer.from('xy') },
+        { type: 2, id: 0, payload: new Uint8Array(0) },
+      ],
+      2 * HEADER_BYTES + 2,
+    );
+    expect([...wire.subarray(0, HEADER_BYTES)]).toEqual([0, 0, 0, 7, 0x7e, 0x89, 0xab, 0xcd, 0xef]);
+    const d = new FrameDecoder(64);
+    d.push(wire);
+    const f = d.next()!;
+    expect([f.type, f.id, f.payload.toString()]).toEqual([0x7e, 0x89abcdef, 'xy']);
+    expect(f.payload.buffer).toBe(wire.buffer);
+    expect(f.payload.byteOffset).toBe(wire.byteOffset + HEADER_BYTES);
+    expect(d.next()).toMatchObject({ type: 2, id: 0 });
+    expect(d.buffered).toBe(0);
+  });
+
   test('a frame of exactly maxFrameBytes is accepted', () => {
     const d = new FrameDecoder(5 + 100);
     d.push(encodeFrame(1, 1, Buffer.alloc(100)));

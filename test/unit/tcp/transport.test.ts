@@ -148,6 +148,52 @@ describe('timeouts and aborts (virtual clock)', () => {
     expect(text(await client.request(server.address, Buffer.from('z'), { timeoutMs: 100 }))).toBe('z');
     expect(client.stats().protocolErrors).toBe(0);
   }, 10_000);
+
+  test('each request times out after its own timeoutMs; answered ones and stop() leave no timer', async () => {
+    const clock = new VirtualClock();
+    const { held, handler } = heldHandler();
+    const server = transport();
+    await server.start(handler);
+    const client = transport({ clock });
+    const outcome = (p: Promise<Uint8Array>) => p.then(text, (e: unknown) => e);
+    const short = outcome(client.request(server.address, Buffer.from('short'), { timeoutMs: 100 }));
+    const long = outcome(client.request(server.address, Buffer.from('long'), { timeoutMs: 300 }));
+    const answered = outcome(client.request(server.address, Buffer.from('answered'), { timeoutMs: 100 }));
+    await eventually(() => held.length === 3, 'the requests to arrive');
+    held.find((h) => text(h.payload) === 'answered')!.answer(Buffer.from('yes'));
+    expect(await answered).toBe('yes');
+    await clock.advance(50);
+    // Started later with the same timeout: its own deadline (150), not the batch's before it.
+    const later = outcome(client.request(server.address, Buffer.from('later'), { timeoutMs: 100 }));
+    await eventually(() => held.length === 4, 'the later request to arrive');
+    await clock.advance(49);
+    expect(client.stats().requestsInFlight).toBe(3);
+    await clock.advance(1);
+    expect(await short).toBeInstanceOf(TimeoutError);
+    expect(((await short) as Error).message).toMatch(/timed out after 100 ms/);
+    expect(client.stats().requestsInFlight).toBe(2);
+    await clock.advance(49);
+    expect(client.stats().requestsInFlight).toBe(2);
+    await clock.advance(1);
+    expect(await later).toBeInstanceOf(TimeoutError);
+    await clock.advance(149);
+    expect(client.stats().requestsInFlight).toBe(1);
+    await clock.advance(1);
+    expect(await long).toBeInstanceOf(TimeoutError);
+    // Only the connection's idle timer is left.
+    expect(clock.pending).toBe(1);
+
+    // Requests still in flight at stop() reject, and take their timers with them.
+    const inFlight = [1, 2, 3].map((i) =>
+      outcome(client.request(server.address, new Uint8Array([i]), { timeoutMs: 100 * i })),
+    );
+    await clock.advance(1);
+    expect(clock.pending).toBe(4);
+    await client.stop();
+    for (const r of await Promise.all(inFlight)) expect(r).toBeInstanceOf(TransportError);
+    expect(clock.pending).toBe(0);
+    expect(client.stats().requestsInFlight).toBe(0);
+  }, 10_000);
 });
 
 describe('coalescing', () => {
