@@ -21,10 +21,18 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, delayMs) {
-    const handle = setTimeout(fn, Math.max(0, delayMs));
-    return { cancel: () => clearTimeout(handle) };
+    return new SystemTimer(setTimeout(fn, Math.max(0, delayMs)));
   },
 };
+
+// A class rather than a `{ cancel: () => ... }` literal: one object per timer instead of two, on
+// paths that arm a timer per operation.
+class SystemTimer implements Timer {
+  constructor(private readonly handle: ReturnType<typeof setTimeout>) {}
+  cancel(): void {
+    clearTimeout(this.handle);
+  }
+}
 
 interface VirtualTimer {
   due: number;
