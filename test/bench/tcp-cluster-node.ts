@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { DynamoNode, type Storage, type StorageOperation, type StorageRange } from '../../src/index.js';
+import { DynamoNode } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
 import { TcpTransport } from '../../src/tcp/index.js';
 
@@ -47,59 +47,8 @@ const { values: args } = parseArgs({
     id: { type: 'string' },
     data: { type: 'string' },
     seeds: { type: 'string', default: '' },
-    // Experiment (not the engine's behaviour): storage gets made in one event-loop turn go to
-    // LevelDB as one getMany, to measure what read coalescing in LevelStorage would buy.
-    'coalesce-reads': { type: 'boolean', default: false },
   },
 });
-
-/** The experiment behind --coalesce-reads: per-turn read coalescing in front of LevelStorage. */
-class ReadCoalescingStorage implements Storage {
-  readonly supports: { permanence: boolean };
-  private queue: { key: Uint8Array; resolve(v: Uint8Array | undefined): void; reject(e: unknown): void }[] =
-    [];
-  private scheduled = false;
-
-  constructor(private readonly inner: Storage) {
-    this.supports = inner.supports;
-  }
-
-  open(): Promise<void> {
-    return this.inner.open();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
-    return this.inner.getMany(keys);
-  }
-  batch(operations: StorageOperation[], options?: { sync?: boolean }): Promise<void> {
-    return this.inner.batch(operations, options);
-  }
-  iterate(range: StorageRange): AsyncIterable<[Uint8Array, Uint8Array]> {
-    return this.inner.iterate(range);
-  }
-  get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ key, resolve, reject });
-      if (this.scheduled) return;
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        const batch = this.queue;
-        this.queue = [];
-        this.inner.getMany(batch.map((q) => q.key)).then(
-          (values) => {
-            for (let i = 0; i < batch.length; i++) batch[i]!.resolve(values[i]);
-          },
-          (err) => {
-            for (const q of batch) q.reject(err);
-          },
-        );
-      });
-    });
-  }
-}
 
 const VALUE = new Uint8Array(100).fill(7);
 const codec = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b };
@@ -108,7 +57,7 @@ const storage = new LevelStorage({ path: args.data! });
 const node = await DynamoNode.start<Uint8Array>({
   id: args.id!,
   transport,
-  storage: args['coalesce-reads'] ? new ReadCoalescingStorage(storage) : storage,
+  storage,
   seeds: args.seeds ? args.seeds.split(',') : [],
   quorum: { n: 3, r: 2, w: 2 },
   codec,

@@ -10,9 +10,12 @@
  * the figure a service would run at. Beside them, the same run's raw LevelDB rate: classic-level
  * put / get in one process, 64 in flight, no engine.
  *
- *   npx tsx test/bench/tcp-cluster.ts [--runs 3] [--ops 100000] [--cpu-prof DIR]
+ *   npx tsx test/bench/tcp-cluster.ts [--runs 3] [--ops 100000] [--cpu-prof DIR] [--tsx]
  *
  * prints each run and the median of the runs; `benchTcpCluster()` is the `npm run bench` entry.
+ * The node processes run `tcp-cluster-node.ts` bundled with esbuild (as tsup builds the package),
+ * so they measure the code users get; `--tsx` runs them from source under tsx instead, whose
+ * transform adds a `__name()` call to every named closure (10–20 % more CPU on this path).
  * `--cpu-prof DIR` starts the node processes with `node --cpu-prof` (profiles land in DIR).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -22,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ClassicLevel } from 'classic-level';
+import { build } from 'esbuild';
 import * as hdr from 'hdr-histogram-js';
 import type { MemberView } from '../../src/index.js';
 import { type BenchRow, formatTable, median, runClosedLoop } from './lib.js';
@@ -38,11 +42,29 @@ export interface TcpClusterBenchOptions {
   ops?: number;
   /** Write a V8 CPU profile per node process into this directory. */
   cpuProfDir?: string;
-  /**
-   * Experiment, not the engine's behaviour: the node processes put a per-turn read-coalescing
-   * wrapper in front of LevelStorage (gets of one turn become one getMany).
-   */
-  coalesceReads?: boolean;
+  /** Run the node processes from source under tsx instead of an esbuild bundle. */
+  tsx?: boolean;
+}
+
+/**
+ * The node process script: the source under tsx, or a bundle whose dependencies stay external
+ * (so it lives under node_modules/.cache, where they resolve).
+ */
+async function childCommand(tsx: boolean | undefined): Promise<string[]> {
+  if (tsx) return ['--import', 'tsx', CHILD];
+  const outfile = join(ROOT, 'node_modules', '.cache', 'dynamo-bench', 'tcp-cluster-node.mjs');
+  await build({
+    entryPoints: [CHILD],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  return [outfile];
 }
 
 type Request = BenchCommand extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
@@ -77,25 +99,13 @@ class BenchNode {
     id: string,
     dataDir: string,
     seeds: string[],
+    script: string[],
     options: TcpClusterBenchOptions,
   ): Promise<BenchNode> {
     const flags = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
-    const extra = options.coalesceReads ? ['--coalesce-reads'] : [];
     const child = spawn(
       process.execPath,
-      [
-        ...flags,
-        '--import',
-        'tsx',
-        CHILD,
-        '--id',
-        id,
-        '--data',
-        dataDir,
-        '--seeds',
-        seeds.join(','),
-        ...extra,
-      ],
+      [...flags, ...script, '--id', id, '--data', dataDir, '--seeds', seeds.join(',')],
       { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
     const node = new BenchNode(id, child);
@@ -201,11 +211,12 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
   const nodes: BenchNode[] = [];
   try {
     const raw = await rawBaseline(join(root, 'raw'), Math.max(ops, 100_000));
-    const first = await BenchNode.start('n1', join(root, 'n1'), [], options);
+    const script = await childCommand(options.tsx);
+    const first = await BenchNode.start('n1', join(root, 'n1'), [], script, options);
     nodes.push(first);
     nodes.push(
       ...(await Promise.all(
-        ['n2', 'n3'].map((id) => BenchNode.start(id, join(root, id), [first.address], options)),
+        ['n2', 'n3'].map((id) => BenchNode.start(id, join(root, id), [first.address], script, options)),
       )),
     );
     await settled(nodes);
@@ -285,7 +296,7 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
         ...(p.failures ? { failures: p.failures } : {}),
       },
     });
-    const label = `3 processes TCP loopback, LevelStorage${options.coalesceReads ? ' + read coalescing (experiment)' : ''}, N=3 R=2 W=2`;
+    const label = `3 processes TCP loopback, LevelStorage${options.tsx ? ' (from source, tsx)' : ''}, N=3 R=2 W=2`;
     return [
       row(`${label}: put (3×${IN_FLIGHT_PER_NODE} in flight)`, put, 'put', {
         framesPerWrite: framesPerWrite.toFixed(1),
@@ -329,7 +340,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       runs: { type: 'string', default: '1' },
       ops: { type: 'string', default: '100000' },
       'cpu-prof': { type: 'string' },
-      'coalesce-reads': { type: 'boolean', default: false },
+      tsx: { type: 'boolean', default: false },
     },
   });
   const runs: BenchRow[][] = [];
@@ -337,7 +348,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const rows = await benchTcpCluster({
       ops: Number(values.ops),
       cpuProfDir: values['cpu-prof'],
-      coalesceReads: values['coalesce-reads'],
+      tsx: values.tsx,
     });
     console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
     runs.push(rows);
