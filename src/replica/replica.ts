@@ -5,6 +5,7 @@
  * stale version can never overwrite a newer one.
  */
 import { LimitError, StorageError } from '../errors.js';
+import { toLatin1 } from '../storage/latin1.js';
 import type { Storage, StorageOperation } from '../storage/types.js';
 import { afterMicrotasks } from '../util/clock.js';
 import {
@@ -331,13 +332,8 @@ function storageError(what: 'read' | 'write', err: unknown): StorageError {
   return err instanceof StorageError ? err : new StorageError(`storage ${what} failed`, { cause: err });
 }
 
-// Node's native latin1 decoder, without wrapping the bytes in a Buffer first (half the cost).
-const latin1Slice = (
-  Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }
-).latin1Slice;
-
 function lockId(storageKey: Uint8Array): string {
-  return latin1Slice.call(storageKey, 0, storageKey.byteLength);
+  return toLatin1(storageKey);
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

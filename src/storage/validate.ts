@@ -43,29 +43,6 @@ export function checkRange(range: StorageRange | undefined): {
   return { gte, lt, limit: limit ?? Infinity };
 }
 
-/**
- * Bytes to a latin1 string (one char per byte), whose native string order is unsigned byte order.
- * `String.fromCharCode.apply` is the fastest portable way for short keys; long keys go in chunks
- * to stay under engines' argument-count limits.
- */
-export function bytesToKey(bytes: unknown, what: string): string {
-  checkBytes(bytes, what);
-  const CHUNK = 8192;
-  if (bytes.length <= CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  let s = '';
-  for (let i = 0; i < bytes.length; i += CHUNK) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
-  }
-  return s;
-}
-
-/** Inverse of `bytesToKey`; always a fresh buffer. */
-export function keyToBytes(key: string): Uint8Array {
-  const out = new Uint8Array(key.length);
-  for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
-  return out;
-}
-
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';

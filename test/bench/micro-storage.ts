@@ -1,18 +1,22 @@
 /**
  * Storage micro-benchmarks: LevelStorage (with and without group commit, with and without fsync)
  * against raw classic-level in the same run, and MemoryStorage. Keys are 20 bytes, values 100.
+ * `npx tsx test/bench/micro-storage.ts` runs them alone.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 import { LevelStorage } from '../../src/level/index.js';
 import { MemoryStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/types.js';
 import type { BenchRow } from './lib.js';
-import { runClosedLoop } from './lib.js';
+import { formatTable, runClosedLoop } from './lib.js';
 
 const IN_FLIGHT = 64;
+/** The engine's concurrency in a loaded cluster: what read coalescing and group commit feed on. */
+const GET_PUT_IN_FLIGHT = 128;
 const KEY_BYTES = 20;
 const VALUE_BYTES = 100;
 
@@ -63,6 +67,21 @@ export async function benchStorage(options: StorageBenchOptions = {}): Promise<B
     return out;
   };
   const putVia = (s: Storage) => (i: number) => s.batch([{ type: 'put', key: keys[i]!, value }]);
+  /**
+   * The engine's replica write: read the key, then write it. Each operation builds its key afresh,
+   * as the engine does (a short key is then a new on-heap typed array every time). `cpuUsPerOp`
+   * is the process's CPU time (every thread, LevelDB's included) per operation.
+   */
+  const getThenPut = async (s: Storage) => {
+    const cpu = process.cpuUsage();
+    const r = await runClosedLoop(ops, GET_PUT_IN_FLIGHT, async (i) => {
+      const key = new Uint8Array(keys[i]!);
+      await s.get(key);
+      await s.batch([{ type: 'put', key, value }]);
+    });
+    const used = process.cpuUsage(cpu);
+    return { r, cpuUsPerOp: ((used.user + used.system) / ops).toFixed(2) };
+  };
 
   try {
     // --- puts, no fsync ---
@@ -133,6 +152,17 @@ export async function benchStorage(options: StorageBenchOptions = {}): Promise<B
     });
     await groupedSync.close();
 
+    // --- get then put of the same key ---
+    const gp = await level({});
+    const gpLevel = await getThenPut(gp);
+    const gpStats = gp.stats;
+    row(`LevelStorage get then put, ${GET_PUT_IN_FLIGHT} in flight`, gpLevel.r, undefined, {
+      cpuUsPerOp: gpLevel.cpuUsPerOp,
+      keysPerRead: (gpStats.reads / gpStats.readBatches).toFixed(1),
+      opsPerWrite: (gpStats.operations / gpStats.groups).toFixed(1),
+    });
+    await gp.close();
+
     // --- MemoryStorage ---
     const memory = new MemoryStorage();
     await memory.open();
@@ -142,6 +172,13 @@ export async function benchStorage(options: StorageBenchOptions = {}): Promise<B
       await runClosedLoop(ops, IN_FLIGHT, (i) => memory.get(keys[order(i)]!)),
     );
     await memory.close();
+    const memoryGp = new MemoryStorage();
+    await memoryGp.open();
+    const gpMemory = await getThenPut(memoryGp);
+    row(`MemoryStorage get then put, ${GET_PUT_IN_FLIGHT} in flight`, gpMemory.r, undefined, {
+      cpuUsPerOp: gpMemory.cpuUsPerOp,
+    });
+    await memoryGp.close();
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
@@ -160,4 +197,8 @@ function makeKeys(n: number): Uint8Array[] {
     keys[i] = k;
   }
   return keys;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  benchStorage().then((rows) => console.log(formatTable(rows)));
 }

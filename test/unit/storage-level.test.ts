@@ -201,6 +201,100 @@ describe('LevelStorage group commit', () => {
   );
 });
 
+describe('LevelStorage read coalescing', () => {
+  /** Records the number of keys of every LevelDB getMany. */
+  function recordReads(s: LevelStorage) {
+    const sizes: number[] = [];
+    const db = s.db;
+    const original = db.getMany.bind(db);
+    vi.spyOn(db, 'getMany').mockImplementation(((keys: Uint8Array[]) => {
+      sizes.push(keys.length);
+      return original(keys);
+    }) as never);
+    return sizes;
+  }
+
+  test('get() and getMany() calls made in one turn become one LevelDB getMany', async () => {
+    const s = await opened();
+    await s.batch([put(b(1), b(10)), put(b(3), b(30))]);
+    const sizes = recordReads(s);
+    const [one, many, missing] = await Promise.all([s.get(b(1)), s.getMany([b(2), b(3), b(1)]), s.get(b(4))]);
+    expect(one).toEqual(b(10));
+    expect(many).toEqual([undefined, b(30), b(10)]);
+    expect(missing).toBeUndefined();
+    expect(sizes).toEqual([5]);
+    expect(s.stats).toMatchObject({ reads: 5, readBatches: 1 });
+  });
+
+  test('reads close at maxBatchOps; one getMany() is never split, even beyond it', async () => {
+    const s = await opened({ maxBatchOps: 4 });
+    await s.batch(Array.from({ length: 8 }, (_, i) => put(b(i), b(i, i))));
+    const sizes = recordReads(s);
+    const keys = (n: number, from: number) => Array.from({ length: n }, (_, i) => b(from + i));
+    const results = await Promise.all([
+      s.get(b(0)),
+      s.getMany(keys(3, 1)),
+      s.get(b(4)),
+      s.getMany(keys(6, 2)),
+      s.get(b(9)),
+    ]);
+    expect(sizes).toEqual([4, 1, 6, 1]);
+    expect(results).toEqual([
+      b(0, 0),
+      [b(1, 1), b(2, 2), b(3, 3)],
+      b(4, 4),
+      [b(2, 2), b(3, 3), b(4, 4), b(5, 5), b(6, 6), b(7, 7)],
+      undefined,
+    ]);
+  });
+
+  test('keys passed to get() and getMany() may be reused as soon as they return', async () => {
+    const s = await opened();
+    await s.batch([put(b(1), b(10)), put(b(2), b(20))]);
+    const key = b(1);
+    const keys = [b(2)];
+    const reads = Promise.all([s.get(key), s.getMany(keys)]);
+    key[0] = 7;
+    keys[0]![0] = 7;
+    expect(await reads).toEqual([b(10), [b(20)]]);
+  });
+
+  test('a failed LevelDB read rejects every read of it with StorageError', async () => {
+    const s = await opened();
+    const boom = new Error('disk on fire');
+    vi.spyOn(s.db, 'getMany').mockImplementation((() => Promise.reject(boom)) as never);
+    const results = await Promise.allSettled([s.get(b(1)), s.getMany([b(2), b(3)])]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const reason = (r as PromiseRejectedResult).reason;
+      expect(reason).toBeInstanceOf(StorageError);
+      expect(reason.cause).toBe(boom);
+    }
+  });
+
+  test('without read coalescing every call is its own read', async () => {
+    const s = await opened({ readCoalescing: false });
+    await s.batch([put(b(1), b(10))]);
+    expect(await Promise.all([s.get(b(1)), s.getMany([b(1), b(2)])])).toEqual([b(10), [b(10), undefined]]);
+    expect(s.stats).toMatchObject({ reads: 0, readBatches: 0 });
+  });
+});
+
+describe('LevelStorage copies', () => {
+  test('keys and values on either side of 64 bytes, alike or not in length, round-trip in one group', async () => {
+    const s = await opened();
+    const bytes = (n: number, seed: number) =>
+      Uint8Array.from({ length: n }, (_, i) => (seed + i * 7) & 0xff);
+    const lengths = [0, 1, 2, 63, 64, 65, 100];
+    const ops = lengths.flatMap((k) =>
+      lengths.map((v) => put(bytes(k + 1, k * 131 + v), bytes(v, v * 17 + k))),
+    );
+    await s.batch(ops);
+    const values = await s.getMany(ops.map((op) => op.key));
+    expect(values).toEqual(ops.map((op) => (op.type === 'put' ? op.value : undefined)));
+  });
+});
+
 describe('LevelStorage lifecycle', () => {
   test('open() creates a missing directory, parents included', async () => {
     const path = join(await tempDir(), 'a', 'b', 'db');

@@ -96,7 +96,23 @@ describe('MemoryStorage', () => {
     await expect(it.next()).rejects.toBeInstanceOf(StorageError);
   });
 
-  test('keys longer than one conversion chunk keep byte order', async () => {
+  test('every byte value, and lengths on either side of 64, round-trip through get, getMany and iterate', async () => {
+    const s = await opened();
+    const every = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
+    const values = [0, 1, 63, 64, 65, 256, 5000].map((n) =>
+      Uint8Array.from({ length: n }, (_, i) => every[i % 256]!),
+    );
+    const keys = values.map((_, i) => Uint8Array.of(0xff, i, 0x00, 0x80));
+    await s.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: values[i]! })));
+    for (let i = 0; i < keys.length; i++) expect(await s.get(keys[i]!)).toEqual(values[i]);
+    expect(await s.getMany(keys)).toEqual(values);
+    const entries: [Uint8Array, Uint8Array][] = [];
+    for await (const entry of s.iterate({})) entries.push(entry);
+    expect(entries).toEqual(keys.map((k, i) => [k, values[i]]));
+    for (const [, v] of entries) expect(v.constructor).toBe(Uint8Array);
+  });
+
+  test('long keys (20 KB) keep byte order', async () => {
     const s = await opened();
     const long = new Uint8Array(20_000).fill(0xff);
     const longer = new Uint8Array(20_001).fill(0xff);
