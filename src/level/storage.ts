@@ -39,8 +39,11 @@ export interface LevelStorageOptions {
   /** LevelDB block cache in bytes (default 8 MiB): uncompressed blocks kept for reads. */
   cacheSizeBytes?: number;
   /**
-   * LevelDB memtable size in bytes (default 4 MiB). Larger absorbs write bursts better at the cost
-   * of memory and a longer log replay on open.
+   * LevelDB memtable size in bytes (default 32 MiB, as Riak's eleveldb; LevelDB's own is 4 MiB).
+   * Up to two memtables are in memory at once. Larger means fewer level-0 files and less
+   * compaction per write: in the 3-process TCP benchmark, 32 MiB took 25 % less CPU per put than
+   * 4 MiB and halved the p99.9 put latency at half peak. Smaller saves memory and makes the log
+   * replay on open shorter.
    */
   writeBufferSizeBytes?: number;
   /** Snappy compression of table blocks (default `true`). */
@@ -86,6 +89,7 @@ interface Group {
 type State = 'closed' | 'opening' | 'open' | 'closing';
 
 const ITERATE_CHUNK = 1000;
+const DEFAULT_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 
 /**
  * `Storage` on LevelDB through `classic-level`; data survives restarts (`supports.permanence`).
@@ -155,8 +159,7 @@ export class LevelStorage implements Storage {
     this.#maxBatchOps = maxBatchOps;
     this.#levelOptions = {};
     if (options.cacheSizeBytes !== undefined) this.#levelOptions.cacheSize = options.cacheSizeBytes;
-    if (options.writeBufferSizeBytes !== undefined)
-      this.#levelOptions.writeBufferSize = options.writeBufferSizeBytes;
+    this.#levelOptions.writeBufferSize = options.writeBufferSizeBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
     if (options.compression !== undefined) this.#levelOptions.compression = options.compression;
     if (options.maxOpenFiles !== undefined) this.#levelOptions.maxOpenFiles = options.maxOpenFiles;
   }
