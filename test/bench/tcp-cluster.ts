@@ -10,7 +10,7 @@
  * the figure a service would run at. Beside them, the same run's raw LevelDB rate: classic-level
  * put / get in one process, 64 in flight, no engine.
  *
- *   npx tsx test/bench/tcp-cluster.ts [--runs 3] [--ops 100000] [--cpu-prof DIR] [--tsx]
+ *   npx tsx test/bench/tcp-cluster.ts [--runs 3] [--ops 100000] [--cpu-prof DIR] [--tsx] [--uv-threads N]
  *
  * prints each run and the median of the runs; `benchTcpCluster()` is the `npm run bench` entry.
  * The node processes run `tcp-cluster-node.ts` bundled with esbuild (as tsup builds the package),
@@ -44,6 +44,12 @@ export interface TcpClusterBenchOptions {
   cpuProfDir?: string;
   /** Run the node processes from source under tsx instead of an esbuild bundle. */
   tsx?: boolean;
+  /**
+   * `UV_THREADPOOL_SIZE` of the node processes (default: Node's, 4). LevelDB's reads and writes run
+   * on that pool; on this 2-core machine, 3 processes × 4 threads cost ~20 % more CPU per
+   * operation than × 2 (more thread wake-ups), a process-wide setting a library cannot choose.
+   */
+  uvThreads?: number;
 }
 
 /**
@@ -106,7 +112,13 @@ class BenchNode {
     const child = spawn(
       process.execPath,
       [...flags, ...script, '--id', id, '--data', dataDir, '--seeds', seeds.join(',')],
-      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: options.uvThreads
+          ? { ...process.env, UV_THREADPOOL_SIZE: String(options.uvThreads) }
+          : process.env,
+      },
     );
     const node = new BenchNode(id, child);
     await new Promise<void>((resolve, reject) => {
@@ -296,7 +308,13 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
         ...(p.failures ? { failures: p.failures } : {}),
       },
     });
-    const label = `3 processes TCP loopback, LevelStorage${options.tsx ? ' (from source, tsx)' : ''}, N=3 R=2 W=2`;
+    const setup = [
+      options.tsx ? 'from source (tsx)' : '',
+      options.uvThreads ? `UV_THREADPOOL_SIZE=${options.uvThreads}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    const label = `3 processes TCP loopback, LevelStorage${setup ? ` (${setup})` : ''}, N=3 R=2 W=2`;
     return [
       row(`${label}: put (3×${IN_FLIGHT_PER_NODE} in flight)`, put, 'put', {
         framesPerWrite: framesPerWrite.toFixed(1),
@@ -341,6 +359,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       ops: { type: 'string', default: '100000' },
       'cpu-prof': { type: 'string' },
       tsx: { type: 'boolean', default: false },
+      'uv-threads': { type: 'string' },
     },
   });
   const runs: BenchRow[][] = [];
@@ -349,6 +368,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       ops: Number(values.ops),
       cpuProfDir: values['cpu-prof'],
       tsx: values.tsx,
+      uvThreads: values['uv-threads'] ? Number(values['uv-threads']) : undefined,
     });
     console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
     runs.push(rows);

@@ -350,6 +350,14 @@ function fuzzMessage(rnd: Random, corpus: Corpus, cpCounter: () => number): Fuzz
     join: (): unknown[] => [MessageType.Join, corpus.member],
     gossip: (): unknown[] => [MessageType.Gossip, corpus.state],
     ping: (): unknown[] => [MessageType.Ping],
+    batch: (): unknown[] => [
+      MessageType.Batch,
+      [
+        [MessageType.Read, readKey, partitionOf(readKey, 256), null],
+        [MessageType.Store, target.partition, null, [[target.key, target.object]]],
+        [MessageType.Ping],
+      ],
+    ],
   };
   type BaseName = keyof typeof bases;
   const names = Object.keys(bases) as BaseName[];
@@ -365,7 +373,8 @@ function fuzzMessage(rnd: Random, corpus: Corpus, cpCounter: () => number): Fuzz
     noop,
   });
   if (op < 4) {
-    // Unmodified. Store / join / gossip carry what the target already has: no-ops.
+    // Unmodified. Store / join / gossip / batch carry what the target already has: no-ops (the
+    // batch's Ping entry is refused on its own: only Read and Store may be batched).
     return m(pack(base), 'valid', name !== 'coordinatePut');
   }
   if (op < 24 && !membership) return m(flipBits(rnd, pack(base)), 'bitflip');
@@ -423,6 +432,12 @@ function fuzzMessage(rnd: Random, corpus: Corpus, cpCounter: () => number): Fuzz
     [MessageType.Store, target.partition, null, Array.from({ length: 10_001 }, () => [target.key])],
     [MessageType.Read, new Uint8Array(2000), 0, null],
     [MessageType.Read, readKey, 256, null],
+    // Batches the node must refuse, whole or entry by entry: too many entries, a nested batch, a
+    // coordinated put smuggled inside (it would write), entries that are not messages.
+    [MessageType.Batch, Array.from({ length: 1025 }, () => [MessageType.Read, readKey, 0, null])],
+    [MessageType.Batch, [[MessageType.Batch, [bases.store()]]]],
+    [MessageType.Batch, [bases.coordinatePut(), bases.read()]],
+    [MessageType.Batch, [12, null, 'x', bases.read()]],
   ];
   return { payload: pack(pick(rnd, variants)), kind: 'out-of-range', noop: false };
 }
@@ -459,8 +474,23 @@ function frameGarbage(rnd: Random): { bytes: Buffer; kind: string } {
 
 /** Storage keys a message the target acknowledged may have written (hex). */
 function keysWrittenBy(payload: Uint8Array, selfId: string): string[] {
-  const message = decodeMessage(payload);
+  return keysWrittenByMessage(decodeMessage(payload), selfId);
+}
+
+function keysWrittenByMessage(message: unknown[], selfId: string): string[] {
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  if (message[0] === MessageType.Batch) {
+    // Entries are answered one by one: any Store entry may have been applied.
+    return (message[1] as unknown[])
+      .filter((m): m is unknown[] => Array.isArray(m) && m[0] === MessageType.Store)
+      .flatMap((m) => {
+        try {
+          return keysWrittenByMessage(m, selfId);
+        } catch {
+          return []; // a malformed entry, refused on its own
+        }
+      });
+  }
   if (message[0] === MessageType.Store) {
     const partition = message[1] as number;
     const hintFor = message[2] as string | null | undefined;
