@@ -6,7 +6,8 @@
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator, type Routing } from './coordinator/coordinator.js';
+import { Coordinator } from './coordinator/coordinator.js';
+import { Router } from './coordinator/router.js';
 import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
@@ -25,7 +26,7 @@ import {
 } from './options.js';
 import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
-import { loadHasher, PreferenceTable, partitionOf, preferenceList } from './ring/index.js';
+import { loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { MAX_BATCH_MESSAGES, Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
@@ -131,11 +132,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly antiEntropy: AntiEntropy;
   private currentStatus: NodeStatus = 'starting';
   private actorId = '';
-  private routeCache: {
-    owners: readonly string[] | undefined;
-    table: PreferenceTable | undefined;
-    routes: (Routing | undefined)[];
-  } = { owners: undefined, table: undefined, routes: [] };
+  private readonly router: Router;
   private lastRingVersion = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly forwardedPuts = new Map<string, Promise<PutResult>>();
@@ -207,6 +204,13 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       detector: this.detector,
       onChange: (before, after) => this.onMembershipChange(before, after),
       onError: (error, context) => this.backgroundError(error, context),
+    });
+    this.router = new Router({
+      self: this.id,
+      n: this.options.quorum.n,
+      sloppyQuorum: this.options.sloppyQuorum,
+      ring: () => this.membership.state.ring,
+      detector: this.detector,
     });
     this.coordinator = new Coordinator({
       self: this.id,
@@ -307,7 +311,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   /** The nodes a request for `key` goes to, in order. */
   preferenceList(key: Key): PreferenceListEntry[] {
     const bytes = this.keyBytes(key);
-    return this.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
+    return this.router.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
       id: e.id,
       address: this.membership.addressOf(e.id) ?? '',
       kind: e.kind,
@@ -480,7 +484,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     try {
       const partition = partitionOf(bytes, this.options.partitions);
       const { object } = await this.track(
-        this.coordinator.get(bytes, partition, this.route(partition), r, timeoutMs, options.signal),
+        this.coordinator.get(bytes, partition, this.router.route(partition), r, timeoutMs, options.signal),
       );
       const live = object ? object.siblings.filter((s) => s.value !== null) : [];
       const siblings = live.map((s) => this.codec.decode(s.value!));
@@ -556,7 +560,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     signal: AbortSignal | undefined,
     forwarded = false,
   ): Promise<PutResult> {
-    const routing = this.route(partition);
+    const routing = this.router.route(partition);
     const list = routing.list;
     const mine = list.find((e) => e.id === this.id);
     const local = async () => {
@@ -609,87 +613,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
   }
 
-  /**
-   * Where requests for a partition go: cached primaries while every node is up. During a
-   * rebalance, writes also go to the partition's gaining nodes (`extra`, not counted for W), so
-   * nothing written while it streams is missing when ownership switches.
-   */
-  private route(partition: number): Routing {
-    const routing = this.baseRoute(partition);
-    const pending = this.membership.state.ring.pending;
-    if (!pending) return routing;
-    const listed = new Set(routing.list.map((e) => e.id));
-    const extra = this.routeCacheFor(pending.owners)
-      .primaries(partition)
-      .filter((id) => !listed.has(id))
-      .map((id) => ({ id, kind: 'primary' as const }));
-    return extra.length > 0 ? { ...routing, extra } : routing;
-  }
-
-  private baseRoute(partition: number): Routing {
-    const owners = this.membership.owners;
-    const n = this.options.quorum.n;
-    if (this.routeCache.owners !== owners) {
-      this.routeCache = { owners, table: this.routeCacheFor(owners), routes: new Array(owners.length) };
-    }
-    const cache = this.routeCache;
-    if (this.detector.downCount === 0) {
-      let routing = cache.routes[partition];
-      if (!routing) {
-        const list = cache.table!.primaries(partition).map((id) => ({ id, kind: 'primary' as const }));
-        routing = { list, unavailable: [], nextFallback: this.fallbackFinder(partition) };
-        cache.routes[partition] = routing;
-      }
-      return routing;
-    }
-    const isUp = (id: string) => id === this.id || this.detector.isUp(id);
-    const list = preferenceList(owners, partition, n, isUp, this.options.sloppyQuorum);
-    const covered = new Set<string>();
-    for (const e of list) covered.add(e.hintFor ?? e.id);
-    const unavailable = cache.table!.primaries(partition).filter((id) => !covered.has(id));
-    if (this.options.sloppyQuorum && unavailable.length > 0) {
-      // No healthy stand-in left: ask the primaries believed down anyway. Down is only this
-      // node's opinion, and a request that may time out beats one that cannot succeed.
-      return {
-        list: [...list, ...unavailable.map((id) => ({ id, kind: 'primary' as const }))],
-        unavailable: [],
-      };
-    }
-    return { list, unavailable, nextFallback: this.fallbackFinder(partition) };
-  }
-
-  /** Sloppy quorum: the next healthy owner clockwise from the partition not yet asked. */
-  private fallbackFinder(partition: number): Routing['nextFallback'] {
-    if (!this.options.sloppyQuorum) return undefined;
-    return (exclude) => {
-      const owners = this.membership.owners;
-      const q = owners.length;
-      for (let k = 0; k < q; k++) {
-        const id = owners[(partition + k) % q]!;
-        if (!exclude.has(id) && (id === this.id || this.detector.isUp(id))) return id;
-      }
-      return undefined;
-    };
-  }
-
   /** Serves one request from a peer. Malformed input gets an error reply and changes nothing. */
   private handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
-    return this.track(
-      this.reply(() => {
-        const message = decodeMessage(payload);
-        return message[0] === MessageType.Batch ? this.serveBatch(from, message) : this.serve(from, message);
-      }).then(encodeReply),
-    );
-  }
-
-  /** Runs `serve`-like work and turns its outcome into a reply, an error into a failure reply. */
-  private async reply(work: () => Promise<unknown[]>): Promise<unknown[]> {
+    let work: Promise<unknown[]>;
     try {
-      return okReply(await work());
+      const message = decodeMessage(payload);
+      work = message[0] === MessageType.Batch ? this.serveBatch(from, message) : this.serve(from, message);
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      return failureReply(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
+      work = Promise.reject(err);
     }
+    return this.track(work.then(okReply, failureOf).then(encodeReply));
   }
 
   /** Each message of a Batch is served on its own and answered in order (see MessageType.Batch). */
@@ -699,12 +632,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       throw new TypeError(`batch: at most ${MAX_BATCH_MESSAGES} messages`);
     }
     const replies = await Promise.all(
-      messages.map((m: unknown) =>
-        this.reply(async () => {
-          if (!Array.isArray(m) || !isBatchable(m[0])) throw new TypeError('batch: only Read and Store');
-          return this.serve(from, m);
-        }),
-      ),
+      messages.map((m: unknown) => {
+        if (!Array.isArray(m) || !isBatchable(m[0]))
+          return failureOf(new TypeError('batch: only Read and Store'));
+        return this.serve(from, m).then(okReply, failureOf);
+      }),
     );
     return [replies];
   }
@@ -738,12 +670,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
             if (hintFor !== null && hintFor !== this.id) {
               await this.handoff.store(hintFor, partition, key, object);
               this.emit('hint:stored', { key, target: hintFor });
-            } else if (this.holds(partition)) {
+            } else if (this.router.holds(partition)) {
               await this.replica.merge(partition, key, object, null, bytes);
             } else {
               // A sender with an older ring: keep the version as hints for the partition's
               // current replicas rather than as data nobody will read here.
-              for (const owner of this.routeCacheFor(this.membership.owners).primaries(partition)) {
+              for (const owner of this.router.primaries(this.membership.owners, partition)) {
                 await this.handoff.store(owner, partition, key, object);
               }
             }
@@ -838,25 +770,6 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     }
   }
 
-  /** True when this node is a replica of partition `k` in the current ring or the one it moves to. */
-  private holds(partition: number): boolean {
-    const ring = this.membership.state.ring;
-    if (this.routeCacheFor(ring.owners).primaries(partition).includes(this.id)) return true;
-    return (
-      ring.pending !== null && this.routeCacheFor(ring.pending.owners).primaries(partition).includes(this.id)
-    );
-  }
-
-  private readonly tables = new WeakMap<readonly string[], PreferenceTable>();
-  private routeCacheFor(owners: readonly string[]): PreferenceTable {
-    let t = this.tables.get(owners);
-    if (!t) {
-      t = new PreferenceTable(owners, this.options.quorum.n);
-      this.tables.set(owners, t);
-    }
-    return t;
-  }
-
   private recordSiblings(key: Key, count: number): void {
     const h = this.counters.siblingHistogram;
     h[count] = (h[count] ?? 0) + 1;
@@ -928,6 +841,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 function nodeOfActor(actor: string): string {
   const at = actor.lastIndexOf('@');
   return at < 0 ? actor : actor.slice(0, at);
+}
+
+/** The failure reply for an error a request ended with. */
+function failureOf(err: unknown): unknown[] {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return failureReply(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
 }
 
 function errorDetails(e: Error): unknown[] {
