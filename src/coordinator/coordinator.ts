@@ -65,8 +65,8 @@ interface FanOut<R> {
   required: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
-  /** Replicas that already acknowledged (the coordinator's own store). */
-  acked: readonly string[];
+  /** Replicas that already acknowledged (a doomed put's own store, see `put`). */
+  acked?: readonly string[];
   send: (entry: PreferenceEntry) => Promise<R>;
   onReply: (entry: PreferenceEntry, reply: R) => void;
   /** Keep replacing failed replicas with fallbacks after the quorum is met (writes: N copies). */
@@ -94,7 +94,6 @@ export class Coordinator {
       required: r,
       timeoutMs,
       signal,
-      acked: [],
       send: (entry) => this.readOne(entry, key, partition, perRequestMs, signal),
       onReply: (entry, bytes) => replies.push({ entry, bytes }),
       fallbackAfterQuorum: false,
@@ -106,8 +105,10 @@ export class Coordinator {
   }
 
   /**
-   * Coordinates a put on this node, which must be in the routing list. Stores locally first (the
-   * new version depends on the local object), then replicates to the others.
+   * Coordinates a put on this node, which must be in the routing list. The new version depends on
+   * the local object, so it is made here first; it goes to the other replicas as soon as it exists,
+   * while the local write is under way, and the local store counts towards W once durable like
+   * any other.
    */
   async put(
     key: Uint8Array,
@@ -119,37 +120,51 @@ export class Coordinator {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<VersionedObject> {
-    const mine = routing.list.find((e) => e.id === this.deps.self);
+    const self = this.deps.self;
+    const mine = routing.list.find((e) => e.id === self);
     if (!mine) throw new RangeError('put: the coordinator must be in the preference list');
-    const { object, bytes: encoded } = await this.deps.replica.coordinate(
-      partition,
-      key,
-      context,
-      this.deps.actor(),
-      value,
-      this.deps.clock.now(),
-      mine.hintFor ?? null,
-    );
+    let stored!: Promise<unknown>;
+    // Settles when the version is made; rejects when it cannot be (maxSiblings, storage read).
+    const made = new Promise<{ object: VersionedObject; bytes: Uint8Array }>((resolve, reject) => {
+      stored = this.deps.replica.coordinate(
+        partition,
+        key,
+        context,
+        this.deps.actor(),
+        value,
+        this.deps.clock.now(),
+        mine.hintFor ?? null,
+        resolve,
+      );
+      stored.catch(reject);
+    });
+    const { object, bytes: encoded } = await made;
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
     for (const entry of routing.extra ?? []) {
-      if (entry.id === this.deps.self) continue;
+      if (entry.id === self) continue;
       this.deps.rpc
         .call(entry.id, [MessageType.Store, partition, null, [[key, encoded]]], perRequestMs)
         .catch((err) => this.deps.onBackgroundError(err as Error, `write to gaining node ${entry.id}`));
     }
+    // When the listed replicas cannot make W (the others known down, strict quorum), the put fails
+    // at once; its own store is awaited first so that the QuorumError counts it.
+    const doomed = routing.list.length < w;
+    if (doomed) await stored;
     await this.fanOut<unknown>({
       operation: value === null ? 'delete' : 'put',
-      routing: othersOf(routing, mine),
+      routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
       required: w,
       timeoutMs,
       signal,
-      acked: [mine.id],
+      acked: doomed ? [self] : [],
       send: (entry) =>
-        this.deps.rpc.call(
-          entry.id,
-          [MessageType.Store, partition, entry.hintFor ?? null, [[key, encoded]]],
-          perRequestMs,
-        ),
+        entry === mine
+          ? stored
+          : this.deps.rpc.call(
+              entry.id,
+              [MessageType.Store, partition, entry.hintFor ?? null, [[key, encoded]]],
+              perRequestMs,
+            ),
       onReply: () => {},
       fallbackAfterQuorum: true,
     });
@@ -163,8 +178,9 @@ export class Coordinator {
    */
   private fanOut<R>(f: FanOut<R>): Promise<void> {
     const { list, unavailable, nextFallback } = f.routing;
-    const tracker = new QuorumTracker(f.required, f.acked.length + list.length + unavailable.length);
-    for (const id of f.acked) tracker.ack(id);
+    const acked = f.acked ?? [];
+    const tracker = new QuorumTracker(f.required, acked.length + list.length + unavailable.length);
+    for (const id of acked) tracker.ack(id);
     for (const id of unavailable) tracker.fail(id, 'down');
     // Who was asked already: needed only to pick a fallback, so built on the first failure.
     let tried: Set<string> | undefined;
@@ -198,7 +214,7 @@ export class Coordinator {
             (err) => {
               let fallback: string | undefined;
               if (nextFallback && (!settled || f.fallbackAfterQuorum)) {
-                tried ??= new Set([...f.acked, ...list.map((e) => e.id), ...unavailable]);
+                tried ??= new Set([...acked, ...list.map((e) => e.id), ...unavailable]);
                 fallback = nextFallback(tried);
                 if (fallback !== undefined) tried.add(fallback);
               }
@@ -275,21 +291,6 @@ export class Coordinator {
       work.catch((err) => this.deps.onBackgroundError(err as Error, `read repair of ${entry.id}`));
     }
   }
-}
-
-/**
- * The routing without the coordinator's own entry (it stored first), memoised per routing: the
- * node reuses one routing per partition while membership is stable (`mine` is always the entry
- * of this node, so it is the same for every call with one routing).
- */
-const others = new WeakMap<Routing, Routing>();
-function othersOf(routing: Routing, mine: PreferenceEntry): Routing {
-  let rest = others.get(routing);
-  if (!rest) {
-    rest = { ...routing, list: routing.list.filter((e) => e !== mine) };
-    others.set(routing, rest);
-  }
-  return rest;
 }
 
 /**

@@ -137,6 +137,11 @@ export class Replica {
     value: Uint8Array | null,
     timestamp: number,
     hintFor: string | null,
+    /**
+     * Called with the new version as soon as it is made, before it is written: the coordinator
+     * replicates it while the local write is under way.
+     */
+    onVersion?: (version: { object: VersionedObject; bytes: Uint8Array }) => void,
   ): Promise<{ object: VersionedObject; bytes: Uint8Array }> {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.schedule(storageKey, (before) => {
@@ -165,9 +170,11 @@ export class Replica {
       if (!before && hintFor !== null) this.admitHint(hintFor);
       this.lastCounter = Math.max(this.lastCounter, next.ctx.get(actor) ?? 0);
       const after = encodeObject(next);
+      const version = { object: next, bytes: after };
+      onVersion?.(version);
       return {
         write: after,
-        result: { object: next, bytes: after },
+        result: version,
         written: () => this.changed(partition, key, hintFor, before, after),
         failed: () => this.unadmitHint(hintFor, before),
       };
