@@ -665,22 +665,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
           const bytes = asBytes(e[1], 'object', this.maxObjectBytes());
           return [asBytes(e[0], 'key', maxKey), decodeObject(bytes), bytes] as const;
         });
-        await Promise.all(
-          decoded.map(async ([key, object, bytes]) => {
-            if (hintFor !== null && hintFor !== this.id) {
-              await this.handoff.store(hintFor, partition, key, object);
-              this.emit('hint:stored', { key, target: hintFor });
-            } else if (this.router.holds(partition)) {
-              await this.replica.merge(partition, key, object, null, bytes);
-            } else {
-              // A sender with an older ring: keep the version as hints for the partition's
-              // current replicas rather than as data nobody will read here.
-              for (const owner of this.router.primaries(this.membership.owners, partition)) {
-                await this.handoff.store(owner, partition, key, object);
-              }
-            }
-          }),
+        // Every entry is checked above before any is applied; most Stores carry one.
+        const work = decoded.map(([key, object, bytes]) =>
+          this.store(partition, hintFor, key, object, bytes),
         );
+        await (work.length === 1 ? work[0] : Promise.all(work));
         return [];
       }
       case MessageType.CoordinatePut: {
@@ -722,6 +711,29 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }
+  }
+
+  /** Applies one replicated version: as data, as a hint it stands in for, or forwarded as hints. */
+  private store(
+    partition: number,
+    hintFor: string | null,
+    key: Uint8Array,
+    object: VersionedObject,
+    bytes: Uint8Array,
+  ): Promise<unknown> {
+    if (hintFor !== null && hintFor !== this.id) {
+      return this.handoff
+        .store(hintFor, partition, key, object)
+        .then(() => this.emit('hint:stored', { key, target: hintFor }));
+    }
+    if (this.router.holds(partition)) return this.replica.merge(partition, key, object, null, bytes);
+    // A sender with an older ring: keep the version as hints for the partition's current
+    // replicas rather than as data nobody will read here.
+    return Promise.all(
+      this.router
+        .primaries(this.membership.owners, partition)
+        .map((owner) => this.handoff.store(owner, partition, key, object)),
+    );
   }
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {

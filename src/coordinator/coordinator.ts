@@ -139,11 +139,12 @@ export class Coordinator {
       stored.catch(reject);
     });
     const { object, bytes: encoded } = await made;
+    const entries = [[key, encoded]];
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
     for (const entry of routing.extra ?? []) {
       if (entry.id === self) continue;
       this.deps.rpc
-        .call(entry.id, [MessageType.Store, partition, null, [[key, encoded]]], perRequestMs)
+        .call(entry.id, [MessageType.Store, partition, null, entries], perRequestMs)
         .catch((err) => this.deps.onBackgroundError(err as Error, `write to gaining node ${entry.id}`));
     }
     // When the listed replicas cannot make W (the others known down, strict quorum), the put fails
@@ -162,7 +163,7 @@ export class Coordinator {
           ? stored
           : this.deps.rpc.call(
               entry.id,
-              [MessageType.Store, partition, entry.hintFor ?? null, [[key, encoded]]],
+              [MessageType.Store, partition, entry.hintFor ?? null, entries],
               perRequestMs,
             ),
       onReply: () => {},
