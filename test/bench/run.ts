@@ -32,11 +32,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   join: () => benchJoin(quick ? 10_000 : 100_000),
   'anti-entropy': () => benchAntiEntropy(),
   tcp: () => benchTcp(),
-  // Node's default thread pool, then the setting the README recommends for small machines.
-  'tcp-cluster': async () => [
-    ...(await benchTcpCluster({ ops: quick ? 20_000 : 100_000 })),
-    ...(await benchTcpCluster({ ops: quick ? 20_000 : 100_000, uvThreads: 2 })),
-  ],
+  'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),
 };
 const selected = values.only ? values.only.split(',') : Object.keys(suites);
 const rows: BenchRow[] = [];

@@ -45,9 +45,9 @@ export interface TcpClusterBenchOptions {
   /** Run the node processes from source under tsx instead of an esbuild bundle. */
   tsx?: boolean;
   /**
-   * `UV_THREADPOOL_SIZE` of the node processes (default: Node's, 4). LevelDB's reads and writes run
-   * on that pool; on this 2-core machine, 3 processes × 4 threads cost ~20 % more CPU per
-   * operation than × 2 (more thread wake-ups), a process-wide setting a library cannot choose.
+   * `UV_THREADPOOL_SIZE` of the node processes (default: Node's, 4), the pool LevelDB's reads and
+   * writes run on. With the engine as of 2026-11-25, 2 and 4 threads measured the same (three
+   * interleaved pairs of runs); earlier versions, which made more LevelDB calls, did better on 2.
    */
   uvThreads?: number;
 }
