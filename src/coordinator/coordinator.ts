@@ -203,34 +203,35 @@ export class Coordinator {
         else if (outcome === 'failed')
           finish(new QuorumError(f.operation, f.required, tracker.acked.length, tracker.failures));
       };
+      const done = (entry: PreferenceEntry) => {
+        waiting.delete(entry.id);
+        check();
+        if (--outstanding === 0) f.onAllSettled?.();
+      };
       const launch = (entry: PreferenceEntry) => {
         outstanding++;
         waiting.add(entry.id);
-        f.send(entry)
-          .then(
-            (reply) => {
-              f.onReply(entry, reply);
-              tracker.ack(entry.id);
-            },
-            (err) => {
-              let fallback: string | undefined;
-              if (nextFallback && (!settled || f.fallbackAfterQuorum)) {
-                tried ??= new Set([...acked, ...list.map((e) => e.id), ...unavailable]);
-                fallback = nextFallback(tried);
-                if (fallback !== undefined) tried.add(fallback);
-              }
-              if (fallback !== undefined) {
-                tracker.extend();
-                launch({ id: fallback, kind: 'fallback', hintFor: entry.hintFor ?? entry.id });
-              }
-              tracker.fail(entry.id, reasonOf(err));
-            },
-          )
-          .finally(() => {
-            waiting.delete(entry.id);
-            check();
-            if (--outstanding === 0) f.onAllSettled?.();
-          });
+        f.send(entry).then(
+          (reply) => {
+            f.onReply(entry, reply);
+            tracker.ack(entry.id);
+            done(entry);
+          },
+          (err) => {
+            let fallback: string | undefined;
+            if (nextFallback && (!settled || f.fallbackAfterQuorum)) {
+              tried ??= new Set([...acked, ...list.map((e) => e.id), ...unavailable]);
+              fallback = nextFallback(tried);
+              if (fallback !== undefined) tried.add(fallback);
+            }
+            if (fallback !== undefined) {
+              tracker.extend();
+              launch({ id: fallback, kind: 'fallback', hintFor: entry.hintFor ?? entry.id });
+            }
+            tracker.fail(entry.id, reasonOf(err));
+            done(entry);
+          },
+        );
       };
       let timer: Timer | undefined;
       const removeAbort = onAbort(f.signal, (reason) => finish(reason));
