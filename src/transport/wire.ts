@@ -81,9 +81,6 @@ export function encodeOk(fields: readonly unknown[] = []): Uint8Array {
   return encodeReply(okReply(fields));
 }
 
-export function encodeFailure(code: string, message: string, details: readonly unknown[] = []): Uint8Array {
-  return encodeReply(failureReply(code, message, details));
-}
 
 /** A reply from a peer that reported failure; `code` is the peer's DynamoError code when it had one. */
 export class RemoteError extends DynamoError {
