@@ -81,7 +81,6 @@ export function encodeOk(fields: readonly unknown[] = []): Uint8Array {
   return encodeReply(okReply(fields));
 }
 
-
 /** A reply from a peer that reported failure; `code` is the peer's DynamoError code when it had one. */
 export class RemoteError extends DynamoError {
   readonly remoteCode: string;
