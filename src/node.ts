@@ -24,32 +24,19 @@ import {
   resolveOptions,
   validateQuorumPart,
 } from './options.js';
+import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
 import { loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
-import { MAX_BATCH_MESSAGES, Rpc } from './transport/rpc.js';
+import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
-import {
-  asBytes,
-  asBytesOrNull,
-  asInt,
-  asString,
-  asStringOrNull,
-  decodeMessage,
-  encodeReply,
-  failureReply,
-  isBatchable,
-  MessageType,
-  okReply,
-  RemoteError,
-} from './transport/wire.js';
+import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
 import { throwIfAborted } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import {
   decodeContext,
-  decodeObject,
   encodeContext,
   type VersionedObject,
   type VersionVector,
@@ -109,8 +96,6 @@ const PROBE_INITIAL_MS = 200;
 const PROBE_MAX_MS = 10_000;
 /** Most bytes accepted for one replica object on the wire. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
-/** Forwarded puts remembered by request id to answer duplicates (FIFO bound). */
-const MAX_REMEMBERED_FORWARDS = 10_000;
 
 export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   readonly id: string;
@@ -133,9 +118,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private currentStatus: NodeStatus = 'starting';
   private actorId = '';
   private readonly router: Router;
+  private readonly server: PeerServer;
   private lastRingVersion = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly forwardedPuts = new Map<string, Promise<PutResult>>();
   private readonly recorders = {
     get: new OperationRecorder(),
     put: new OperationRecorder(),
@@ -147,7 +132,6 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     siblingHistogram: {} as Record<number, number>,
     readRepairs: 0,
     forwarded: 0,
-    served: {} as Record<string, number>,
   };
 
   /** Opens storage, starts the transport, joins the cluster; resolves when it can serve requests. */
@@ -276,6 +260,26 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    const limits = this.options.limits;
+    this.server = new PeerServer({
+      self: this.id,
+      partitions: this.options.partitions,
+      n: this.options.quorum.n,
+      maxKeyBytes: limits.maxKeyBytes,
+      maxValueBytes: limits.maxValueBytes,
+      maxClockEntries: limits.maxClockEntries,
+      maxObjectBytes,
+      replica: this.replica,
+      handoff: this.handoff,
+      router: this.router,
+      membership: this.membership,
+      antiEntropy: this.antiEntropy,
+      serving: () => this.currentStatus !== 'stopped',
+      ensureRunning: () => this.ensureRunning(),
+      coordinatePut: (key, partition, value, context, w, timeoutMs) =>
+        this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true),
+      onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
+    });
   }
 
   get address(): string {
@@ -331,7 +335,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       readRepairs: this.counters.readRepairs,
       forwarded: this.counters.forwarded,
       hints: this.handoff.stats(),
-      served: { ...this.counters.served },
+      served: { ...this.server.served },
       antiEntropy: this.antiEntropy.stats(),
     };
   }
@@ -423,7 +427,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     await this.options.storage.open();
     try {
       await this.loadIncarnation();
-      await this.transport.start((from, payload) => this.handle(from, payload));
+      await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
       const known = await this.membership.load();
       const seeds = this.options.seeds.filter((s) => s !== this.transport.address);
       if (!known) {
@@ -613,129 +617,6 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
   }
 
-  /** Serves one request from a peer. Malformed input gets an error reply and changes nothing. */
-  private handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
-    let work: Promise<unknown[]>;
-    try {
-      const message = decodeMessage(payload);
-      work = message[0] === MessageType.Batch ? this.serveBatch(from, message) : this.serve(from, message);
-    } catch (err) {
-      work = Promise.reject(err);
-    }
-    return this.track(work.then(okReply, failureOf).then(encodeReply));
-  }
-
-  /** Each message of a Batch is served on its own and answered in order (see MessageType.Batch). */
-  private async serveBatch(from: string, message: unknown[]): Promise<unknown[]> {
-    const messages = message[1];
-    if (!Array.isArray(messages) || messages.length > MAX_BATCH_MESSAGES) {
-      throw new TypeError(`batch: at most ${MAX_BATCH_MESSAGES} messages`);
-    }
-    const replies = await Promise.all(
-      messages.map((m: unknown) => {
-        if (!Array.isArray(m) || !isBatchable(m[0]))
-          return failureOf(new TypeError('batch: only Read and Store'));
-        return this.serve(from, m).then(okReply, failureOf);
-      }),
-    );
-    return [replies];
-  }
-
-  /** The reply fields for one decoded message. */
-  private async serve(from: string, message: unknown[]): Promise<unknown[]> {
-    if (this.currentStatus === 'stopped') throw new NotRunningError(`${this.id} is stopped`);
-    const maxKey = this.options.limits.maxKeyBytes;
-    const type = message[0];
-    this.counters.served[String(type)] = (this.counters.served[String(type)] ?? 0) + 1;
-    switch (type) {
-      case MessageType.Read: {
-        const key = asBytes(message[1], 'key', maxKey);
-        const partition = asInt(message[2], 'partition', 0, this.options.partitions - 1);
-        const hintFor = asStringOrNull(message[3], 'hintFor');
-        return [(await this.replica.read(partition, key, hintFor)) ?? null];
-      }
-      case MessageType.Store: {
-        const partition = asInt(message[1], 'partition', 0, this.options.partitions - 1);
-        const hintFor = asStringOrNull(message[2], 'hintFor');
-        const entries = message[3];
-        if (!Array.isArray(entries) || entries.length > 10_000)
-          throw new TypeError('store: entries must be an array');
-        const decoded = entries.map((e) => {
-          if (!Array.isArray(e) || e.length !== 2) throw new TypeError('store: entry must be [key, object]');
-          const bytes = asBytes(e[1], 'object', this.maxObjectBytes());
-          return [asBytes(e[0], 'key', maxKey), decodeObject(bytes), bytes] as const;
-        });
-        // Every entry is checked above before any is applied; most Stores carry one.
-        const work = decoded.map(([key, object, bytes]) =>
-          this.store(partition, hintFor, key, object, bytes),
-        );
-        await (work.length === 1 ? work[0] : Promise.all(work));
-        return [];
-      }
-      case MessageType.CoordinatePut: {
-        this.ensureRunning();
-        const key = asBytes(message[1], 'key', maxKey);
-        const value = asBytesOrNull(message[2], 'value', this.options.limits.maxValueBytes);
-        const context = decodeContext(
-          asString(message[3], 'context'),
-          this.options.limits.maxClockEntries * 4,
-        );
-        const w = asInt(message[4], 'w', 1, this.options.quorum.n);
-        const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
-        const requestId = `${from}\u0000${asString(message[6], 'requestId', 64)}`;
-        const partition = partitionOf(key, this.options.partitions);
-        // A duplicated forward (the network delivered it twice) gets the first one's answer
-        // instead of a second dot for the same client write.
-        let result = this.forwardedPuts.get(requestId);
-        if (!result) {
-          result = this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true);
-          this.forwardedPuts.set(requestId, result);
-          result.catch(() => {});
-          if (this.forwardedPuts.size > MAX_REMEMBERED_FORWARDS) {
-            this.forwardedPuts.delete(this.forwardedPuts.keys().next().value!);
-          }
-        }
-        return [(await result).context];
-      }
-      case MessageType.Join:
-        return [await this.membership.handleJoin(message[1])];
-      case MessageType.Gossip:
-        return [this.membership.handleGossip(message[1])];
-      case MessageType.Ping:
-        return [];
-      case MessageType.AeHashes:
-      case MessageType.AeKeys:
-      case MessageType.AeFetch:
-      case MessageType.AePurge:
-        return this.antiEntropy.handle(message);
-      default:
-        throw new TypeError(`unknown message type ${String(type)}`);
-    }
-  }
-
-  /** Applies one replicated version: as data, as a hint it stands in for, or forwarded as hints. */
-  private store(
-    partition: number,
-    hintFor: string | null,
-    key: Uint8Array,
-    object: VersionedObject,
-    bytes: Uint8Array,
-  ): Promise<unknown> {
-    if (hintFor !== null && hintFor !== this.id) {
-      return this.handoff
-        .store(hintFor, partition, key, object)
-        .then(() => this.emit('hint:stored', { key, target: hintFor }));
-    }
-    if (this.router.holds(partition)) return this.replica.merge(partition, key, object, null, bytes);
-    // A sender with an older ring: keep the version as hints for the partition's current
-    // replicas rather than as data nobody will read here.
-    return Promise.all(
-      this.router
-        .primaries(this.membership.owners, partition)
-        .map((owner) => this.handoff.store(owner, partition, key, object)),
-    );
-  }
-
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
     const was = new Map(before.members.map((m) => [m.id, m.state]));
     for (const m of after.members) {
@@ -853,41 +734,4 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 function nodeOfActor(actor: string): string {
   const at = actor.lastIndexOf('@');
   return at < 0 ? actor : actor.slice(0, at);
-}
-
-/** The failure reply for an error a request ended with. */
-function failureOf(err: unknown): unknown[] {
-  const e = err instanceof Error ? err : new Error(String(err));
-  return failureReply(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
-}
-
-function errorDetails(e: Error): unknown[] {
-  if (e instanceof QuorumError) return [e.required, e.acks, e.failures.map((f) => [f.node, f.reason])];
-  if (e instanceof LimitError) return [e.limit, e.actual, e.max];
-  return [];
-}
-
-/** Turns a forwarded request's error reply back into the typed error the coordinator raised. */
-function rebuildRemoteError(err: RemoteError, operation: 'put' | 'delete'): Error {
-  const d = err.details;
-  if (
-    err.code === 'DYNAMO_QUORUM' &&
-    typeof d[0] === 'number' &&
-    typeof d[1] === 'number' &&
-    Array.isArray(d[2])
-  ) {
-    const failures = (d[2] as unknown[])
-      .filter(Array.isArray)
-      .map((f) => ({ node: String(f[0]), reason: String(f[1]) }));
-    return new QuorumError(operation, d[0], d[1], failures, { cause: err });
-  }
-  if (
-    err.code === 'DYNAMO_LIMIT' &&
-    typeof d[0] === 'string' &&
-    typeof d[1] === 'number' &&
-    typeof d[2] === 'number'
-  ) {
-    return new LimitError(d[0], d[1], d[2], err.message);
-  }
-  return err;
 }

@@ -5,7 +5,7 @@
  * applied.
  */
 import { Packr } from 'msgpackr';
-import { DynamoError, type DynamoErrorCode } from '../errors.js';
+import { DynamoError, type DynamoErrorCode, LimitError, QuorumError } from '../errors.js';
 
 export const MessageType = {
   /** Read one key's object: [t, key, partition, hintFor | null] → [objBytes | null] */
@@ -71,6 +71,18 @@ export function okReply(fields: readonly unknown[] = []): unknown[] {
 /** `details` carries what a typed error needs to be rebuilt at the caller (QuorumError counts, LimitError figures). */
 export function failureReply(code: string, message: string, details: readonly unknown[] = []): unknown[] {
   return [1, code, message, details];
+}
+
+/** The failure reply for an error a request ended with; `rebuildRemoteError` is its inverse. */
+export function failureOf(err: unknown): unknown[] {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return failureReply(e instanceof DynamoError ? e.code : 'DYNAMO_TRANSPORT', e.message, errorDetails(e));
+}
+
+function errorDetails(e: Error): unknown[] {
+  if (e instanceof QuorumError) return [e.required, e.acks, e.failures.map((f) => [f.node, f.reason])];
+  if (e instanceof LimitError) return [e.limit, e.actual, e.max];
+  return [];
 }
 
 export function encodeReply(reply: readonly unknown[]): Uint8Array {
@@ -154,4 +166,29 @@ export function asInt(v: unknown, name: string, min: number, max: number): numbe
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
     throw new WireError(`${name} out of range`);
   return v;
+}
+
+/** Turns a forwarded request's error reply back into the typed error the coordinator raised. */
+export function rebuildRemoteError(err: RemoteError, operation: 'put' | 'delete'): Error {
+  const d = err.details;
+  if (
+    err.code === 'DYNAMO_QUORUM' &&
+    typeof d[0] === 'number' &&
+    typeof d[1] === 'number' &&
+    Array.isArray(d[2])
+  ) {
+    const failures = (d[2] as unknown[])
+      .filter(Array.isArray)
+      .map((f) => ({ node: String(f[0]), reason: String(f[1]) }));
+    return new QuorumError(operation, d[0], d[1], failures, { cause: err });
+  }
+  if (
+    err.code === 'DYNAMO_LIMIT' &&
+    typeof d[0] === 'string' &&
+    typeof d[1] === 'number' &&
+    typeof d[2] === 'number'
+  ) {
+    return new LimitError(d[0], d[1], d[2], err.message);
+  }
+  return err;
 }

@@ -1,0 +1,191 @@
+/**
+ * PeerServer: answers what other nodes send (replica reads and stores, forwarded puts, gossip,
+ * probes, anti-entropy). Every field of a decoded message is checked before anything is applied;
+ * a malformed message gets an error reply and changes nothing.
+ */
+import type { AntiEntropy } from './anti-entropy/anti-entropy.js';
+import type { Router } from './coordinator/router.js';
+import { NotRunningError } from './errors.js';
+import type { HintedHandoff } from './handoff/hints.js';
+import type { Membership } from './membership/membership.js';
+import type { Replica } from './replica/replica.js';
+import { partitionOf } from './ring/index.js';
+import { MAX_BATCH_MESSAGES } from './transport/rpc.js';
+import {
+  asBytes,
+  asBytesOrNull,
+  asInt,
+  asString,
+  asStringOrNull,
+  decodeMessage,
+  encodeReply,
+  failureOf,
+  isBatchable,
+  MessageType,
+  okReply,
+} from './transport/wire.js';
+import { decodeContext, decodeObject, type VersionedObject, type VersionVector } from './versioning/index.js';
+
+/** Forwarded puts remembered by request id, so a duplicate gets the first one's answer. */
+const MAX_REMEMBERED_FORWARDS = 10_000;
+/** Entries in one Store message. */
+const MAX_STORE_ENTRIES = 10_000;
+
+export interface PeerServerDeps {
+  self: string;
+  partitions: number;
+  n: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  maxClockEntries: number;
+  maxObjectBytes: number;
+  replica: Replica;
+  handoff: HintedHandoff;
+  router: Router;
+  membership: Membership;
+  antiEntropy: AntiEntropy;
+  /** False once the node stopped: every request is refused with NotRunningError. */
+  serving: () => boolean;
+  /** Throws NotRunningError unless the node accepts client operations (forwarded puts). */
+  ensureRunning: () => void;
+  /** Coordinates a put forwarded by another node; resolves to the new context string. */
+  coordinatePut: (
+    key: Uint8Array,
+    partition: number,
+    value: Uint8Array | null,
+    context: VersionVector,
+    w: number,
+    timeoutMs: number,
+  ) => Promise<{ context: string }>;
+  onHintStored: (key: Uint8Array, target: string) => void;
+}
+
+export class PeerServer {
+  /** Requests served, by message type. */
+  readonly served: Record<string, number> = {};
+  private readonly forwardedPuts = new Map<string, Promise<{ context: string }>>();
+
+  constructor(private readonly deps: PeerServerDeps) {}
+
+  /** Serves one request; always resolves to an encoded reply (a failure reply on bad input). */
+  handle(from: string, payload: Uint8Array): Promise<Uint8Array> {
+    let work: Promise<unknown[]>;
+    try {
+      const message = decodeMessage(payload);
+      work = message[0] === MessageType.Batch ? this.serveBatch(from, message) : this.serve(from, message);
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    return work.then(okReply, failureOf).then(encodeReply);
+  }
+
+  /** Each message of a Batch is served on its own and answered in order (see MessageType.Batch). */
+  private async serveBatch(from: string, message: unknown[]): Promise<unknown[]> {
+    const messages = message[1];
+    if (!Array.isArray(messages) || messages.length > MAX_BATCH_MESSAGES) {
+      throw new TypeError(`batch: at most ${MAX_BATCH_MESSAGES} messages`);
+    }
+    const replies = await Promise.all(
+      messages.map((m: unknown) => {
+        if (!Array.isArray(m) || !isBatchable(m[0]))
+          return failureOf(new TypeError('batch: only Read and Store'));
+        return this.serve(from, m).then(okReply, failureOf);
+      }),
+    );
+    return [replies];
+  }
+
+  /** The reply fields for one decoded message. */
+  private async serve(from: string, message: unknown[]): Promise<unknown[]> {
+    const d = this.deps;
+    if (!d.serving()) throw new NotRunningError(`${d.self} is stopped`);
+    const type = message[0];
+    this.served[String(type)] = (this.served[String(type)] ?? 0) + 1;
+    switch (type) {
+      case MessageType.Read: {
+        const key = asBytes(message[1], 'key', d.maxKeyBytes);
+        const partition = asInt(message[2], 'partition', 0, d.partitions - 1);
+        const hintFor = asStringOrNull(message[3], 'hintFor');
+        return [(await d.replica.read(partition, key, hintFor)) ?? null];
+      }
+      case MessageType.Store: {
+        const partition = asInt(message[1], 'partition', 0, d.partitions - 1);
+        const hintFor = asStringOrNull(message[2], 'hintFor');
+        const entries = message[3];
+        if (!Array.isArray(entries) || entries.length > MAX_STORE_ENTRIES)
+          throw new TypeError(`store: entries must be an array of at most ${MAX_STORE_ENTRIES}`);
+        const decoded = entries.map((e) => {
+          if (!Array.isArray(e) || e.length !== 2) throw new TypeError('store: entry must be [key, object]');
+          const bytes = asBytes(e[1], 'object', d.maxObjectBytes);
+          return [asBytes(e[0], 'key', d.maxKeyBytes), decodeObject(bytes), bytes] as const;
+        });
+        // Every entry is checked above before any is applied; most Stores carry one.
+        const work = decoded.map(([key, object, bytes]) =>
+          this.store(partition, hintFor, key, object, bytes),
+        );
+        await (work.length === 1 ? work[0] : Promise.all(work));
+        return [];
+      }
+      case MessageType.CoordinatePut:
+        return [(await this.forwardedPut(from, message)).context];
+      case MessageType.Join:
+        return [await d.membership.handleJoin(message[1])];
+      case MessageType.Gossip:
+        return [d.membership.handleGossip(message[1])];
+      case MessageType.Ping:
+        return [];
+      case MessageType.AeHashes:
+      case MessageType.AeKeys:
+      case MessageType.AeFetch:
+      case MessageType.AePurge:
+        return d.antiEntropy.handle(message);
+      default:
+        throw new TypeError(`unknown message type ${String(type)}`);
+    }
+  }
+
+  private forwardedPut(from: string, message: unknown[]): Promise<{ context: string }> {
+    const d = this.deps;
+    d.ensureRunning();
+    const key = asBytes(message[1], 'key', d.maxKeyBytes);
+    const value = asBytesOrNull(message[2], 'value', d.maxValueBytes);
+    const context = decodeContext(asString(message[3], 'context'), d.maxClockEntries * 4);
+    const w = asInt(message[4], 'w', 1, d.n);
+    const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
+    const requestId = `${from}\u0000${asString(message[6], 'requestId', 64)}`;
+    // A duplicated forward (the network delivered it twice) gets the first one's answer instead
+    // of a second dot for the same client write.
+    let result = this.forwardedPuts.get(requestId);
+    if (!result) {
+      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs);
+      this.forwardedPuts.set(requestId, result);
+      result.catch(() => {});
+      if (this.forwardedPuts.size > MAX_REMEMBERED_FORWARDS) {
+        this.forwardedPuts.delete(this.forwardedPuts.keys().next().value!);
+      }
+    }
+    return result;
+  }
+
+  /** Applies one replicated version: as data, as a hint it stands in for, or forwarded as hints. */
+  private store(
+    partition: number,
+    hintFor: string | null,
+    key: Uint8Array,
+    object: VersionedObject,
+    bytes: Uint8Array,
+  ): Promise<unknown> {
+    const d = this.deps;
+    if (hintFor !== null && hintFor !== d.self) {
+      return d.handoff.store(hintFor, partition, key, object).then(() => d.onHintStored(key, hintFor));
+    }
+    if (d.router.holds(partition)) return d.replica.merge(partition, key, object, null, bytes);
+    // A sender with an older ring: keep the version as hints for the partition's current
+    // replicas rather than as data nobody will read here.
+    return Promise.all(
+      d.router
+        .primaries(d.membership.owners, partition)
+        .map((owner) => d.handoff.store(owner, partition, key, object)),
+    );
+  }
+}
