@@ -87,6 +87,7 @@ export class Coordinator {
     signal: AbortSignal | undefined,
   ): Promise<ReadResult> {
     const replies: Reply[] = [];
+    const merged = new RepliesMerge();
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
     await this.fanOut<Uint8Array | undefined>({
       operation: 'get',
@@ -98,10 +99,10 @@ export class Coordinator {
       onReply: (entry, bytes) => replies.push({ entry, bytes }),
       fallbackAfterQuorum: false,
       onAllSettled: () => {
-        if (this.deps.readRepair) this.repair(key, partition, replies);
+        if (this.deps.readRepair) this.repair(key, partition, replies, merged);
       },
     });
-    return { object: mergeReplies(replies)?.object };
+    return { object: merged.fold(replies)?.object };
   }
 
   /**
@@ -264,23 +265,24 @@ export class Coordinator {
   }
 
   /** Sends the merged object to every replica that answered with something older or nothing. */
-  private repair(key: Uint8Array, partition: number, replies: Reply[]): void {
-    let merged: { object: VersionedObject; bytes: Uint8Array } | undefined;
+  private repair(key: Uint8Array, partition: number, replies: Reply[], merge: RepliesMerge): void {
+    let merged: MergedReplies | undefined;
     try {
-      merged = mergeReplies(replies);
+      merged = merge.fold(replies);
     } catch (err) {
       this.deps.onBackgroundError(err as Error, 'read repair: corrupt replica object');
       return;
     }
     if (!merged) return;
     const { object, bytes } = merged;
-    const stale = replies.filter((r) => !r.bytes || !equalBytes(r.bytes, bytes));
-    if (stale.length === 0) return;
+    const isStale = (r: Reply) => !r.bytes || !equalBytes(r.bytes, bytes);
+    if (!replies.some(isStale)) return;
+    const stale = replies.filter(isStale).map((r) => r.entry);
     this.deps.onReadRepair(
       key,
-      stale.map((r) => r.entry.id),
+      stale.map((e) => e.id),
     );
-    for (const { entry } of stale) {
+    for (const entry of stale) {
       // Merge, not overwrite, at the replica: a repair can never replace a newer version.
       const work =
         entry.id === this.deps.self
@@ -295,37 +297,37 @@ export class Coordinator {
   }
 }
 
-/**
- * Merge of the objects replicas returned, with its canonical encoding. Replicas usually agree, so
- * identical replies are decoded once and their bytes reused; the result is memoised on the
- * replies array (a get computes it for its answer and again for read repair).
- */
-const merges = new WeakMap<readonly Reply[], { count: number; result: MergedReplies | undefined }>();
 type MergedReplies = { object: VersionedObject; bytes: Uint8Array };
 
-function mergeReplies(replies: readonly Reply[]): MergedReplies | undefined {
-  const cached = merges.get(replies);
-  if (cached && cached.count === replies.length) return cached.result;
-  let first: Uint8Array | undefined;
-  let allEqual = true;
-  for (const { bytes } of replies) {
-    if (!bytes) continue;
-    if (!first) first = bytes;
-    else if (allEqual && !equalBytes(first, bytes)) allEqual = false;
-  }
-  let result: MergedReplies | undefined;
-  if (first && allEqual) result = { object: decodeObject(first), bytes: first };
-  else if (first) {
-    let merged: VersionedObject | undefined;
-    for (const { bytes } of replies) {
-      if (!bytes) continue;
+/**
+ * Merge of the objects replicas returned, with its canonical encoding, folded in as replies
+ * arrive: a get merges its first R replies for its answer, read repair folds in the rest. Replicas
+ * usually agree, so a reply byte-equal to the merge so far is neither decoded nor merged, and the
+ * merge is encoded only when it differs from every reply (once, when first asked for).
+ */
+class RepliesMerge {
+  private object: VersionedObject | undefined;
+  /** Encoding of `object`: a reply's bytes, or undefined until asked for after a sync. */
+  private bytes: Uint8Array | undefined;
+  private folded = 0;
+
+  fold(replies: readonly Reply[]): MergedReplies | undefined {
+    for (; this.folded < replies.length; this.folded++) {
+      const bytes = replies[this.folded]!.bytes;
+      if (!bytes || (this.bytes && equalBytes(bytes, this.bytes))) continue;
       const object = decodeObject(bytes);
-      merged = merged ? sync(merged, object) : object;
+      if (this.object) {
+        this.object = sync(this.object, object);
+        this.bytes = undefined;
+      } else {
+        this.object = object;
+        this.bytes = bytes;
+      }
     }
-    result = { object: merged!, bytes: encodeObject(merged!) };
+    if (!this.object) return undefined;
+    this.bytes ??= encodeObject(this.object);
+    return { object: this.object, bytes: this.bytes };
   }
-  merges.set(replies, { count: replies.length, result });
-  return result;
 }
 
 function quorumTimeout(

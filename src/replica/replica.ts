@@ -344,6 +344,7 @@ function lockId(storageKey: Uint8Array): string {
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  if (a === b) return true;
+  // Buffer.compare takes plain Uint8Arrays: no Buffer view allocated per comparison.
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
