@@ -247,7 +247,7 @@ export class Coordinator {
     });
   }
 
-  private async readOne(
+  private readOne(
     entry: PreferenceEntry,
     key: Uint8Array,
     partition: number,
@@ -255,14 +255,13 @@ export class Coordinator {
     signal: AbortSignal | undefined,
   ): Promise<Uint8Array | undefined> {
     if (entry.id === this.deps.self) return this.deps.replica.read(partition, key, entry.hintFor ?? null);
-    const reply = await this.deps.rpc.call(
-      entry.id,
-      [MessageType.Read, key, partition, entry.hintFor ?? null],
-      timeoutMs,
-      signal,
-    );
-    return asBytesOrNull(reply[0], 'object', this.deps.maxObjectBytes) ?? undefined;
+    return this.deps.rpc
+      .call(entry.id, [MessageType.Read, key, partition, entry.hintFor ?? null], timeoutMs, signal)
+      .then(this.objectOfReply);
   }
+
+  private readonly objectOfReply = (reply: unknown[]): Uint8Array | undefined =>
+    asBytesOrNull(reply[0], 'object', this.deps.maxObjectBytes) ?? undefined;
 
   /** Sends the merged object to every replica that answered with something older or nothing. */
   private repair(key: Uint8Array, partition: number, replies: Reply[], merge: RepliesMerge): void {
