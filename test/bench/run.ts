@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { benchAntiEntropy } from './anti-entropy.js';
 import { benchCluster, benchFailover, benchJoin } from './cluster.js';
+import { benchFloor } from './floor.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
@@ -33,6 +34,8 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'anti-entropy': () => benchAntiEntropy(),
   tcp: () => benchTcp(),
   'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),
+  // The same work as tcp-cluster without the engine: what this machine allows at best.
+  'tcp-floor': () => benchFloor({ ops: quick ? 20_000 : 100_000 }),
 };
 const selected = values.only ? values.only.split(',') : Object.keys(suites);
 const rows: BenchRow[] = [];

@@ -1,0 +1,288 @@
+/**
+ * The floor of the 3-process loopback benchmark (`tcp-cluster.ts`): the same storage and network
+ * work per operation — three processes, full-mesh TCP on 127.0.0.1, classic-level in each, N=3
+ * W=2 puts that read before they write on every replica, R=2 gets, 100-byte values, 3×128 in
+ * flight — done by `floor-node.ts` with as little JavaScript as possible and no engine. Its rate
+ * is about what this machine allows for that work at all, so it tells how far the engine is from
+ * the best it could do, and whether a target is reachable on this machine in the first place.
+ *
+ *   npx tsx test/bench/floor.ts [--runs 3] [--ops 100000] [--blind] [--net-flush tick|immediate]
+ *                               [--db-flush tick|immediate]
+ *
+ * prints each run and the median of the runs; `benchFloor()` is for `npm run bench`. As in
+ * `tcp-cluster.ts`: puts then gets of the same keys, each process running a closed loop against
+ * itself, the rate as all operations over the span from the first start to the last finish,
+ * latencies from the three HDR histograms merged, CPU per operation from the three processes'
+ * `process.cpuUsage` (all threads, so LevelDB's too). `--blind` writes without reading first,
+ * what a store that does not merge versions would do. The flush options choose when a turn's
+ * queued socket writes and LevelDB calls go out (see `floor-node.ts`); the defaults are the
+ * faster ones measured.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import * as hdr from 'hdr-histogram-js';
+import type { Counts, FloorCommand, FloorResult, FlushMode } from './floor-node.js';
+import { type BenchRow, formatTable } from './lib.js';
+import { medianRows } from './tcp-cluster.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CHILD = fileURLToPath(new URL('./floor-node.ts', import.meta.url));
+const PROCESSES = 3;
+const IN_FLIGHT_PER_PROCESS = 128;
+const WARM_UP_OPS = 20_000;
+
+export interface FloorBenchOptions {
+  /** Operations per process per phase (default 100 000). */
+  ops?: number;
+  /** Puts write without reading the current record first, locally and on the peers. */
+  blind?: boolean;
+  /** When queued socket writes go out (default `immediate`). */
+  netFlush?: FlushMode;
+  /** When queued LevelDB reads and writes go out (default `immediate`). */
+  dbFlush?: FlushMode;
+}
+
+/** Bundles the child as tcp-cluster.ts does, under node_modules/.cache so its packages resolve. */
+async function childScript(): Promise<string> {
+  const outfile = join(ROOT, 'node_modules', '.cache', 'dynamo-bench', 'floor-node.mjs');
+  await build({
+    entryPoints: [CHILD],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+type Request = FloorCommand extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
+
+/** One child process and its IPC request/reply. */
+class FloorProcess {
+  readonly exited: Promise<void>;
+  address = '';
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+
+  private constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        for (const p of this.pending.values()) p.reject(new Error('floor process exited'));
+        this.pending.clear();
+        resolve();
+      }),
+    );
+    child.on('message', (m: { seq?: number; ok?: boolean; result?: unknown; error?: string }) => {
+      if (m.seq === undefined) return;
+      const p = this.pending.get(m.seq);
+      this.pending.delete(m.seq);
+      if (m.ok) p?.resolve(m.result);
+      else p?.reject(new Error(`floor process: ${m.error}`));
+    });
+  }
+
+  static async start(script: string, args: string[]): Promise<FloorProcess> {
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const node = new FloorProcess(child);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('floor process not ready in 30 s')), 30_000);
+      child.on('message', (m: { event?: string; address?: string }) => {
+        if (m.event !== 'ready') return;
+        clearTimeout(timer);
+        node.address = m.address!;
+        resolve();
+      });
+      node.exited.then(() => reject(new Error('floor process exited while starting')));
+    });
+    return node;
+  }
+
+  call<T>(request: Request): Promise<T> {
+    const seq = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(seq, { resolve: (v) => resolve(v as T), reject });
+      this.child.send({ ...request, seq });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await this.call({ cmd: 'stop' }).catch(() => {});
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface Phase {
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  failures: number;
+  mismatches: number;
+  misses: number;
+  cpuUsPerOp: number;
+  /** Keys per LevelDB getMany, records per LevelDB write, messages per frame (socket write). */
+  keysPerGetMany: number;
+  recordsPerWrite: number;
+  messagesPerFrame: number;
+}
+
+/** Cluster-wide figures: rate over the union span, merged histograms (as tcp-cluster.ts's `combine`). */
+function combine(results: FloorResult[]): Phase {
+  const merged = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  for (const r of results) {
+    const h = hdr.decodeFromCompressedBase64(r.histogram);
+    merged.add(h);
+    h.destroy();
+  }
+  const ops = results.reduce((s, r) => s + r.ops, 0);
+  const sum = (f: (c: Counts) => number) => results.reduce((s, r) => s + f(r.counts), 0);
+  const spanMs = Math.max(...results.map((r) => r.endMs)) - Math.min(...results.map((r) => r.startMs));
+  const phase = {
+    opsPerSec: ops / (spanMs / 1000),
+    p50Ms: merged.getValueAtPercentile(50) / 1000,
+    p99Ms: merged.getValueAtPercentile(99) / 1000,
+    p999Ms: merged.getValueAtPercentile(99.9) / 1000,
+    failures: results.reduce((s, r) => s + r.failures, 0),
+    mismatches: results.reduce((s, r) => s + r.mismatches, 0),
+    misses: results.reduce((s, r) => s + r.misses, 0),
+    cpuUsPerOp: (results.reduce((s, r) => s + r.cpuMs, 0) * 1000) / ops,
+    keysPerGetMany: sum((c) => c.reads) / sum((c) => c.getManys),
+    recordsPerWrite: sum((c) => c.writes) / sum((c) => c.batches),
+    messagesPerFrame: sum((c) => c.messages) / sum((c) => c.frames),
+  };
+  merged.destroy();
+  return phase;
+}
+
+function row(scenario: string, p: Phase): BenchRow {
+  return {
+    scenario,
+    opsPerSec: p.opsPerSec,
+    p50Ms: p.p50Ms,
+    p99Ms: p.p99Ms,
+    p999Ms: p.p999Ms,
+    extra: {
+      cpuUsPerOp: Math.round(p.cpuUsPerOp),
+      ...(p.keysPerGetMany ? { keysPerGetMany: p.keysPerGetMany.toFixed(1) } : {}),
+      ...(p.recordsPerWrite ? { recordsPerWrite: p.recordsPerWrite.toFixed(1) } : {}),
+      messagesPerFrame: p.messagesPerFrame.toFixed(1),
+      ...(p.failures ? { failures: p.failures } : {}),
+      ...(p.mismatches ? { mismatches: p.mismatches } : {}),
+      ...(p.misses ? { misses: p.misses } : {}),
+    },
+  };
+}
+
+/** One run: start and connect three processes, warm up, closed-loop puts, then gets of those keys. */
+export async function benchFloor(options: FloorBenchOptions = {}): Promise<BenchRow[]> {
+  const ops = options.ops ?? 100_000;
+  const netFlush = options.netFlush ?? 'immediate';
+  const dbFlush = options.dbFlush ?? 'immediate';
+  const root = await mkdtemp(join(tmpdir(), 'dynamo-bench-floor-'));
+  const nodes: FloorProcess[] = [];
+  // Should this process exit without reaching `finally` (an uncaught error, SIGINT in the CLI).
+  const onExit = () => {
+    for (const n of nodes) n.child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  try {
+    const script = await childScript();
+    const started = await Promise.all(
+      Array.from({ length: PROCESSES }, (_, i) =>
+        FloorProcess.start(script, [
+          '--data',
+          join(root, `n${i + 1}`),
+          '--actor',
+          String(i),
+          '--net-flush',
+          netFlush,
+          '--db-flush',
+          dbFlush,
+          ...(options.blind ? ['--blind'] : []),
+        ]),
+      ),
+    );
+    nodes.push(...started);
+    await Promise.all(
+      nodes.map((n) => n.call({ cmd: 'connect', peers: nodes.filter((o) => o !== n).map((o) => o.address) })),
+    );
+    const closed = (op: 'put' | 'get', total: number, prefix: (i: number) => string) =>
+      Promise.all(
+        nodes.map((n, i) =>
+          n.call<FloorResult>({
+            cmd: 'closed',
+            op,
+            total,
+            inFlight: IN_FLIGHT_PER_PROCESS,
+            prefix: prefix(i),
+          }),
+        ),
+      );
+    // Warm-up (JIT, connections, LevelDB memtables), not measured.
+    await closed('put', Math.min(ops, WARM_UP_OPS), (i) => `warm-n${i + 1}`);
+    const put = combine(await closed('put', ops, (i) => `n${i + 1}`));
+    const get = combine(await closed('get', ops, (i) => `n${i + 1}`));
+    const flush = netFlush === dbFlush ? netFlush : `net ${netFlush}, db ${dbFlush}`;
+    const label = `floor: 3 processes TCP loopback, classic-level, ${flush} flush`;
+    const inFlight = `${PROCESSES}×${IN_FLIGHT_PER_PROCESS} in flight`;
+    return [
+      row(`${label}: put N=3 W=2${options.blind ? ' blind' : ' read-before-write'} (${inFlight})`, put),
+      row(`${label}: get N=3 R=2 (${inFlight})`, get),
+    ];
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await rm(root, { recursive: true, force: true });
+    process.off('exit', onExit);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '1' },
+      ops: { type: 'string', default: '100000' },
+      blind: { type: 'boolean', default: false },
+      'net-flush': { type: 'string', default: 'immediate' },
+      'db-flush': { type: 'string', default: 'immediate' },
+    },
+  });
+  const mode = (name: string, v: string | undefined): FlushMode => {
+    if (v === 'tick' || v === 'immediate') return v;
+    throw new RangeError(`--${name} must be tick or immediate, got ${v}`);
+  };
+  // Exit through process.exit so benchFloor's 'exit' cleanup runs (kills children, removes data).
+  process.once('SIGINT', () => process.exit(130));
+  const runs: BenchRow[][] = [];
+  for (let r = 0; r < Number(values.runs); r++) {
+    const rows = await benchFloor({
+      ops: Number(values.ops),
+      blind: values.blind,
+      netFlush: mode('net-flush', values['net-flush']),
+      dbFlush: mode('db-flush', values['db-flush']),
+    });
+    console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
+    runs.push(rows);
+  }
+  if (runs.length > 1) console.log(formatTable(medianRows(runs)));
+}
