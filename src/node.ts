@@ -120,7 +120,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly router: Router;
   private readonly server: PeerServer;
   private lastRingVersion = 0;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Requests inside the node (client operations and peer requests): stop() waits for them. */
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
   private readonly recorders = {
     get: new OperationRecorder(),
     put: new OperationRecorder(),
@@ -255,7 +257,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       maxKeyBytes: this.options.limits.maxKeyBytes,
       maxObjectBytes,
       maxClockEntries: this.options.limits.maxClockEntries,
-      inFlight: () => this.inFlight.size,
+      inFlight: () => this.active,
       onSync: (e) => this.emit('sync:complete', e),
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
@@ -410,7 +412,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     await this.membership.stop();
     await this.transport.stop().catch((err) => this.backgroundError(err, 'stopping transport'));
     // Requests already inside the node finish before storage closes under them.
-    await Promise.allSettled([...this.inFlight]);
+    while (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.handoff.idle();
     await this.antiEntropy.idle();
     await this.transfer.idle();
@@ -717,11 +719,17 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** Keeps a handle on work in progress so stop() can wait for it. */
   private track<T>(promise: Promise<T>): Promise<T> {
-    this.inFlight.add(promise);
-    const done = () => this.inFlight.delete(promise);
-    promise.then(done, done);
+    this.active++;
+    promise.then(this.settled, this.settled);
     return promise;
   }
+
+  private readonly settled = (): void => {
+    if (--this.active > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  };
 
   private backgroundError(error: Error, context: string): void {
     this.logger.warn({ err: error, context }, context);

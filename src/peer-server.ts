@@ -95,8 +95,20 @@ export class PeerServer {
     return [replies];
   }
 
-  /** The reply fields for one decoded message. */
-  private async serve(from: string, message: unknown[]): Promise<unknown[]> {
+  /** The reply fields for one decoded message; bad input rejects. */
+  private serve(from: string, message: unknown[]): Promise<unknown[]> {
+    try {
+      return this.dispatch(from, message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Checks the message (throwing on bad input) and starts its work. Not an async function: under
+   * load this runs for every replica read and store, and each async layer costs promises.
+   */
+  private dispatch(from: string, message: unknown[]): Promise<unknown[]> {
     const d = this.deps;
     if (!d.serving()) throw new NotRunningError(`${d.self} is stopped`);
     const type = message[0];
@@ -106,7 +118,7 @@ export class PeerServer {
         const key = asBytes(message[1], 'key', d.maxKeyBytes);
         const partition = asInt(message[2], 'partition', 0, d.partitions - 1);
         const hintFor = asStringOrNull(message[3], 'hintFor');
-        return [(await d.replica.read(partition, key, hintFor)) ?? null];
+        return d.replica.read(partition, key, hintFor).then(objectFields);
       }
       case MessageType.Store: {
         const partition = asInt(message[1], 'partition', 0, d.partitions - 1);
@@ -123,17 +135,16 @@ export class PeerServer {
         const work = decoded.map(([key, object, bytes]) =>
           this.store(partition, hintFor, key, object, bytes),
         );
-        await (work.length === 1 ? work[0] : Promise.all(work));
-        return [];
+        return (work.length === 1 ? work[0]! : Promise.all(work)).then(noFields);
       }
       case MessageType.CoordinatePut:
-        return [(await this.forwardedPut(from, message)).context];
+        return this.forwardedPut(from, message).then((r) => [r.context]);
       case MessageType.Join:
-        return [await d.membership.handleJoin(message[1])];
+        return d.membership.handleJoin(message[1]).then((state) => [state]);
       case MessageType.Gossip:
-        return [d.membership.handleGossip(message[1])];
+        return Promise.resolve([d.membership.handleGossip(message[1])]);
       case MessageType.Ping:
-        return [];
+        return Promise.resolve([]);
       case MessageType.AeHashes:
       case MessageType.AeKeys:
       case MessageType.AeFetch:
@@ -188,4 +199,12 @@ export class PeerServer {
         .map((owner) => d.handoff.store(owner, partition, key, object)),
     );
   }
+}
+
+function objectFields(bytes: Uint8Array | undefined): unknown[] {
+  return [bytes ?? null];
+}
+
+function noFields(): unknown[] {
+  return [];
 }
