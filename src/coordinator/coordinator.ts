@@ -11,7 +11,8 @@ import type { PreferenceEntry } from '../ring/index.js';
 import { type Rpc, reasonOf } from '../transport/rpc.js';
 import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
-import type { Clock, Timer } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
+import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import {
   decodeObject,
   encodeObject,
@@ -76,7 +77,12 @@ interface FanOut<R> {
 }
 
 export class Coordinator {
-  constructor(private readonly deps: CoordinatorDeps) {}
+  /** Operation timeouts: one shared timer per turn, not one per request (see RequestTimeouts). */
+  private readonly timeouts: RequestTimeouts<FanOutRun>;
+
+  constructor(private readonly deps: CoordinatorDeps) {
+    this.timeouts = new RequestTimeouts<FanOutRun>(deps.clock, (run) => run.timedOut());
+  }
 
   async get(
     key: Uint8Array,
@@ -179,71 +185,8 @@ export class Coordinator {
    * known: met, impossible, timed out or aborted.
    */
   private fanOut<R>(f: FanOut<R>): Promise<void> {
-    const { list, unavailable, nextFallback } = f.routing;
-    const acked = f.acked ?? [];
-    const tracker = new QuorumTracker(f.required, acked.length + list.length + unavailable.length);
-    for (const id of acked) tracker.ack(id);
-    for (const id of unavailable) tracker.fail(id, 'down');
-    // Who was asked already: needed only to pick a fallback, so built on the first failure.
-    let tried: Set<string> | undefined;
     return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let outstanding = 0;
-      const waiting = new Set<string>();
-      const finish = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        timer?.cancel();
-        removeAbort();
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = () => {
-        const outcome = tracker.outcome;
-        if (outcome === 'met') finish(undefined);
-        else if (outcome === 'failed')
-          finish(new QuorumError(f.operation, f.required, tracker.acked.length, tracker.failures));
-      };
-      const done = (entry: PreferenceEntry) => {
-        waiting.delete(entry.id);
-        check();
-        if (--outstanding === 0) f.onAllSettled?.();
-      };
-      const launch = (entry: PreferenceEntry) => {
-        outstanding++;
-        waiting.add(entry.id);
-        f.send(entry).then(
-          (reply) => {
-            f.onReply(entry, reply);
-            tracker.ack(entry.id);
-            done(entry);
-          },
-          (err) => {
-            let fallback: string | undefined;
-            if (nextFallback && (!settled || f.fallbackAfterQuorum)) {
-              tried ??= new Set([...acked, ...list.map((e) => e.id), ...unavailable]);
-              fallback = nextFallback(tried);
-              if (fallback !== undefined) tried.add(fallback);
-            }
-            if (fallback !== undefined) {
-              tracker.extend();
-              launch({ id: fallback, kind: 'fallback', hintFor: entry.hintFor ?? entry.id });
-            }
-            tracker.fail(entry.id, reasonOf(err));
-            done(entry);
-          },
-        );
-      };
-      let timer: Timer | undefined;
-      const removeAbort = onAbort(f.signal, (reason) => finish(reason));
-      for (const entry of list) launch(entry);
-      check();
-      if (outstanding === 0) f.onAllSettled?.();
-      if (!settled)
-        timer = this.deps.clock.setTimeout(
-          () => finish(quorumTimeout(f.operation, tracker, waiting)),
-          f.timeoutMs,
-        );
+      new FanOutRun(f as FanOut<unknown>, this.timeouts, resolve, reject).start();
     });
   }
 
@@ -296,6 +239,111 @@ export class Coordinator {
   }
 }
 
+/**
+ * One fan-out in progress (see `Coordinator.fanOut`): one object holding what its callbacks
+ * share, rather than a closure for each, as every get and put makes one.
+ */
+class FanOutRun implements TimeoutLinks<FanOutRun> {
+  timeoutBatch: TimeoutBatch<FanOutRun> | undefined = undefined;
+  timeoutPrev: FanOutRun | undefined = undefined;
+  timeoutNext: FanOutRun | undefined = undefined;
+  private readonly tracker: QuorumTracker;
+  private settled = false;
+  private outstanding = 0;
+  /** Replicas asked that have not answered: who a timeout blames. */
+  private readonly waiting: string[] = [];
+  /** Who was asked already: needed only to pick a fallback, so built on the first failure. */
+  private tried: Set<string> | undefined;
+  private removeAbort: (() => void) | undefined;
+
+  constructor(
+    private readonly f: FanOut<unknown>,
+    private readonly timeouts: RequestTimeouts<FanOutRun>,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    const { list, unavailable } = f.routing;
+    const acked = f.acked ?? [];
+    this.tracker = new QuorumTracker(f.required, acked.length + list.length + unavailable.length);
+    for (const id of acked) this.tracker.ack(id);
+    for (const id of unavailable) this.tracker.fail(id, 'down');
+  }
+
+  start(): void {
+    if (this.f.signal) this.removeAbort = onAbort(this.f.signal, (reason) => this.finish(reason));
+    for (const entry of this.f.routing.list) this.launch(entry);
+    this.check();
+    if (this.outstanding === 0) this.f.onAllSettled?.();
+    if (!this.settled) this.timeouts.add(this, this.f.timeoutMs);
+  }
+
+  timedOut(): void {
+    const t = this.tracker;
+    const failures = [...t.failures, ...this.waiting.map((node) => ({ node, reason: 'DYNAMO_TIMEOUT' }))];
+    const operation = this.f.operation;
+    this.finish(
+      new QuorumError(operation, t.required, t.acked.length, failures, {
+        cause: new TimeoutError(`${operation} timed out`),
+      }),
+    );
+  }
+
+  private launch(entry: PreferenceEntry): void {
+    this.outstanding++;
+    this.waiting.push(entry.id);
+    this.f.send(entry).then(
+      (reply) => this.replied(entry, reply),
+      (err) => this.failed(entry, err),
+    );
+  }
+
+  private replied(entry: PreferenceEntry, reply: unknown): void {
+    this.f.onReply(entry, reply);
+    this.tracker.ack(entry.id);
+    this.done(entry);
+  }
+
+  private failed(entry: PreferenceEntry, err: unknown): void {
+    const { list, unavailable, nextFallback } = this.f.routing;
+    let fallback: string | undefined;
+    if (nextFallback && (!this.settled || this.f.fallbackAfterQuorum)) {
+      this.tried ??= new Set([...(this.f.acked ?? []), ...list.map((e) => e.id), ...unavailable]);
+      fallback = nextFallback(this.tried);
+      if (fallback !== undefined) this.tried.add(fallback);
+    }
+    if (fallback !== undefined) {
+      this.tracker.extend();
+      this.launch({ id: fallback, kind: 'fallback', hintFor: entry.hintFor ?? entry.id });
+    }
+    this.tracker.fail(entry.id, reasonOf(err));
+    this.done(entry);
+  }
+
+  private done(entry: PreferenceEntry): void {
+    const at = this.waiting.indexOf(entry.id);
+    if (at >= 0) this.waiting.splice(at, 1);
+    this.check();
+    if (--this.outstanding === 0) this.f.onAllSettled?.();
+  }
+
+  private check(): void {
+    const t = this.tracker;
+    const outcome = t.outcome;
+    if (outcome === 'met') this.finish(undefined);
+    else if (outcome === 'failed')
+      this.finish(new QuorumError(this.f.operation, t.required, t.acked.length, t.failures));
+  }
+
+  private finish(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.timeouts.remove(this);
+    this.removeAbort?.();
+    if (error) this.reject(error);
+    else this.resolve();
+  }
+}
+
 type MergedReplies = { object: VersionedObject; bytes: Uint8Array };
 
 /**
@@ -327,15 +375,4 @@ class RepliesMerge {
     this.bytes ??= encodeObject(this.object);
     return { object: this.object, bytes: this.bytes };
   }
-}
-
-function quorumTimeout(
-  operation: 'get' | 'put' | 'delete',
-  tracker: QuorumTracker,
-  waiting: ReadonlySet<string>,
-): QuorumError {
-  const failures = [...tracker.failures, ...[...waiting].map((node) => ({ node, reason: 'DYNAMO_TIMEOUT' }))];
-  return new QuorumError(operation, tracker.required, tracker.acked.length, failures, {
-    cause: new TimeoutError(`${operation} timed out`),
-  });
 }

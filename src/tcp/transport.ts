@@ -17,6 +17,7 @@ import { AuthError, LimitError, TimeoutError, TransportError } from '../errors.j
 import type { RequestHandler, RequestOptions, Transport } from '../transport/types.js';
 import { onAbort } from '../util/abort.js';
 import type { Timer } from '../util/clock.js';
+import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import { formatAddress, parseAddress } from './address.js';
 import { type Counters, FramedSocket } from './connection.js';
 import { encodeFrame, type Frame, FrameType, MIN_FRAME_LENGTH, ProtocolError } from './frame.js';
@@ -32,7 +33,6 @@ import {
   newNonce,
 } from './handshake.js';
 import { type ResolvedOptions, resolveOptions, type TcpTransportOptions } from './options.js';
-import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from './timeouts.js';
 
 /** Counters and gauges, for monitoring and tests. Counters only grow; gauges are current values. */
 export interface TcpTransportStats {

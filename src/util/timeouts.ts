@@ -1,7 +1,7 @@
 /**
- * Request timeouts without a timer per request. Under load a transport has thousands of requests
- * in flight and most are answered long before their timeout; arming and cancelling one clock
- * timer for each was a measurable share of the CPU per request.
+ * Request timeouts without a timer per request. Under load a transport, and a coordinator, has
+ * thousands of requests in flight and most are answered long before their timeout; arming and
+ * cancelling one clock timer for each was a measurable share of the CPU per request.
  *
  * Requests with the same `timeoutMs` that start before the clock's next timer turn share a
  * *batch*: a 0 ms clock timer closes the batches open at that point, and each closed batch arms
@@ -17,7 +17,7 @@
  * A batch whose requests have all settled cancels its timer and is forgotten: no timer and no
  * memory outlive the requests, and the live batches are never more than the tracked requests.
  */
-import type { Clock, Timer } from '../util/clock.js';
+import type { Clock, Timer } from './clock.js';
 
 /**
  * The links an entry carries so that tracking it allocates nothing; owned by `RequestTimeouts`

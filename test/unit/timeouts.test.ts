@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../../../src/tcp/timeouts.js';
-import { type Clock, VirtualClock } from '../../../src/util/clock.js';
+import { type Clock, VirtualClock } from '../../src/util/clock.js';
+import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../../src/util/timeouts.js';
 
 class Entry implements TimeoutLinks<Entry> {
   timeoutBatch: TimeoutBatch<Entry> | undefined = undefined;
