@@ -17,7 +17,13 @@
  * as one `getMany`, the writes of a turn as one chained batch, the messages to a peer in a turn as
  * one batch frame in one socket write. What it leaves out: membership, routing, hinted handoff,
  * timeouts, version-vector encoding, events, stats, argument checks, backpressure (the closed loop
- * bounds what is in flight).
+ * bounds what is in flight; the open loop offers a set rate, and whatever the process cannot keep
+ * up with queues and shows in its latencies).
+ *
+ * Load, as in tcp-cluster-node.ts, generated in the process against itself when the parent says
+ * so over IPC: `closed` (a fixed number of operations, a fixed number in flight) or `open` (a set
+ * rate for a set time, latency from each operation's due time). Latencies go back as an encoded
+ * HDR histogram, so the parent merges the raw histograms.
  *
  * Wire: `[u32 BE length][msgpack array]`. On a connection this process dialled, it sends requests
  * as a flat array `[id, storageKey, record | null, ...]` (null: a Read) and receives replies as
@@ -31,13 +37,16 @@ import { parseArgs } from 'node:util';
 import { ClassicLevel } from 'classic-level';
 import * as hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
-import type { LoadResult } from './tcp-cluster-node.js';
+import { closedLoad, latencyHistogram, openLoad } from './load.js';
+import type { BenchCommand, LoadResult } from './tcp-cluster-node.js';
 
 export type FlushMode = 'tick' | 'immediate';
 
 export type FloorCommand =
   | { seq: number; cmd: 'connect'; peers: string[] }
   | { seq: number; cmd: 'closed'; op: 'put' | 'get'; total: number; inFlight: number; prefix: string }
+  /** As tcp-cluster-node.ts's: `ratePerSec` for `durationMs`, gets reading keys [0, keyCount) of `prefix`. */
+  | Extract<BenchCommand, { cmd: 'open' }>
   | { seq: number; cmd: 'stop' };
 
 export interface FloorResult extends LoadResult {
@@ -527,40 +536,29 @@ function get(key: string): Promise<Answer> {
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
-async function closedLoop(c: Extract<FloorCommand, { cmd: 'closed' }>): Promise<FloorResult> {
-  const h = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-  const run = c.op === 'put' ? put : get;
-  let next = 0;
-  let failures = 0;
-  let misses = 0;
+type Histogram = ReturnType<typeof latencyHistogram>;
+
+/** What a load reports; `measured` adds the time span, CPU and counters around it. */
+interface Load {
+  ops: number;
+  failures: number;
+  misses: number;
+}
+
+/** Runs `load` with a fresh histogram, and returns its result with what this process spent and counted meanwhile. */
+async function measured(load: (h: Histogram) => Promise<Load>): Promise<FloorResult> {
+  const h = latencyHistogram();
   const mismatches0 = mismatches;
   const counts0 = { ...counts };
   const cpu0 = process.cpuUsage();
   const startMs = epochNow();
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= c.total) return;
-      const t0 = performance.now();
-      try {
-        if ((await run(`${c.prefix}-${i}`)) === null && c.op === 'get') misses++;
-      } catch {
-        failures++;
-      }
-      h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
-    }
-  };
-  await Promise.all(Array.from({ length: c.inFlight }, worker));
+  const { ops, failures, misses } = await load(h);
   const endMs = epochNow();
   const cpu = process.cpuUsage(cpu0);
   const histogram = hdr.encodeIntoCompressedBase64(h);
   h.destroy();
   return {
-    ops: c.total,
+    ops,
     failures,
     startMs,
     endMs,
@@ -579,6 +577,45 @@ async function closedLoop(c: Extract<FloorCommand, { cmd: 'closed' }>): Promise<
   };
 }
 
+/** A get that found nothing counts as a miss (gets read keys that were put). */
+function operation(op: 'put' | 'get', prefix: string, keyOf: (i: number) => number, load: Load) {
+  if (op === 'put') return (i: number) => put(`${prefix}-${keyOf(i)}`);
+  return (i: number) =>
+    get(`${prefix}-${keyOf(i)}`).then((answer) => {
+      if (answer === null) load.misses++;
+    });
+}
+
+function closedLoop(c: Extract<FloorCommand, { cmd: 'closed' }>): Promise<FloorResult> {
+  return measured(async (h) => {
+    const load = { ops: c.total, failures: 0, misses: 0 };
+    load.failures = await closedLoad(
+      c.total,
+      c.inFlight,
+      operation(c.op, c.prefix, (i) => i, load),
+      h,
+    );
+    return load;
+  });
+}
+
+/** Open loop as tcp-cluster-node.ts's (see `openLoad`); gets read keys [0, keyCount) of `prefix`. */
+function openLoop(c: Extract<FloorCommand, { cmd: 'open' }>): Promise<FloorResult> {
+  return measured(async (h) => {
+    const load = { ops: 0, failures: 0, misses: 0 };
+    const keyOf = c.op === 'get' ? (i: number) => i % c.keyCount : (i: number) => i;
+    const { ops, failures } = await openLoad(
+      c.ratePerSec,
+      c.durationMs,
+      operation(c.op, c.prefix, keyOf, load),
+      h,
+    );
+    load.ops = ops;
+    load.failures = failures;
+    return load;
+  });
+}
+
 async function stop(): Promise<void> {
   for (const peer of peers) peer.socket.destroy();
   for (const link of inbound) link.socket.destroy();
@@ -592,6 +629,8 @@ async function run(c: FloorCommand): Promise<unknown> {
       return connectPeers(c.peers);
     case 'closed':
       return closedLoop(c);
+    case 'open':
+      return openLoop(c);
     case 'stop':
       return stop();
   }

@@ -7,16 +7,19 @@
  * the best it could do, and whether a target is reachable on this machine in the first place.
  *
  *   npx tsx test/bench/floor.ts [--runs 3] [--ops 100000] [--blind] [--net-flush tick|immediate]
- *                               [--db-flush tick|immediate]
+ *                               [--db-flush tick|immediate] [--half-rate N]
  *
  * prints each run and the median of the runs; `benchFloor()` is for `npm run bench`. As in
  * `tcp-cluster.ts`: puts then gets of the same keys, each process running a closed loop against
- * itself, the rate as all operations over the span from the first start to the last finish,
- * latencies from the three HDR histograms merged, CPU per operation from the three processes'
- * `process.cpuUsage` (all threads, so LevelDB's too). `--blind` writes without reading first,
- * what a store that does not merge versions would do. The flush options choose when a turn's
- * queued socket writes and LevelDB calls go out (see `floor-node.ts`); the defaults are the
- * faster ones measured.
+ * itself, then an open loop of puts (new keys) and one of gets (the keys just put) at half the
+ * peak rate each closed loop measured, for 3 s, latency counted from each operation's due time
+ * (the figure a service would run at). The rate is all operations over the span from the first
+ * start to the last finish, latencies from the three HDR histograms merged, CPU per operation
+ * from the three processes' `process.cpuUsage` (all threads, so LevelDB's too). `--half-rate N`
+ * runs both open loops at N operations/s cluster-wide instead of half the peak, for asking what
+ * latency the floor has at a given rate. `--blind` writes without reading first, what a store
+ * that does not merge versions would do. The flush options choose when a turn's queued socket
+ * writes and LevelDB calls go out (see `floor-node.ts`); the defaults are the faster ones measured.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -36,6 +39,8 @@ const CHILD = fileURLToPath(new URL('./floor-node.ts', import.meta.url));
 const PROCESSES = 3;
 const IN_FLIGHT_PER_PROCESS = 128;
 const WARM_UP_OPS = 20_000;
+/** Length of each open-loop phase, as tcp-cluster.ts's. */
+const HALF_PEAK_MS = 3000;
 
 export interface FloorBenchOptions {
   /** Operations per process per phase (default 100 000). */
@@ -46,6 +51,8 @@ export interface FloorBenchOptions {
   netFlush?: FlushMode;
   /** When queued LevelDB reads and writes go out (default `immediate`). */
   dbFlush?: FlushMode;
+  /** Cluster-wide operations/s of both open-loop phases (default: half the closed-loop peak of each). */
+  halfRate?: number;
 }
 
 /** Bundles the child as tcp-cluster.ts does, under node_modules/.cache so its packages resolve. */
@@ -193,7 +200,10 @@ function row(scenario: string, p: Phase): BenchRow {
   };
 }
 
-/** One run: start and connect three processes, warm up, closed-loop puts, then gets of those keys. */
+/**
+ * One run: start and connect three processes, warm up, closed-loop puts, then gets of those keys,
+ * then open-loop puts and gets at half those peaks (or `halfRate`).
+ */
 export async function benchFloor(options: FloorBenchOptions = {}): Promise<BenchRow[]> {
   const ops = options.ops ?? 100_000;
   const netFlush = options.netFlush ?? 'immediate';
@@ -243,12 +253,34 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
     await closed('put', Math.min(ops, WARM_UP_OPS), (i) => `warm-n${i + 1}`);
     const put = combine(await closed('put', ops, (i) => `n${i + 1}`));
     const get = combine(await closed('get', ops, (i) => `n${i + 1}`));
+    // As tcp-cluster.ts: each process offers a third of the cluster-wide rate; puts write new
+    // keys, gets read the keys the closed loop put.
+    const open = (op: 'put' | 'get', clusterRate: number, prefix: (i: number) => string) =>
+      Promise.all(
+        nodes.map((n, i) =>
+          n.call<FloorResult>({
+            cmd: 'open',
+            op,
+            ratePerSec: clusterRate / PROCESSES,
+            durationMs: HALF_PEAK_MS,
+            prefix: prefix(i),
+            keyCount: op === 'get' ? ops : 0,
+          }),
+        ),
+      );
+    const halfPut = combine(
+      await open('put', options.halfRate ?? put.opsPerSec / 2, (i) => `half-n${i + 1}`),
+    );
+    const halfGet = combine(await open('get', options.halfRate ?? get.opsPerSec / 2, (i) => `n${i + 1}`));
     const flush = netFlush === dbFlush ? netFlush : `net ${netFlush}, db ${dbFlush}`;
     const label = `floor: 3 processes TCP loopback, classic-level, ${flush} flush`;
     const inFlight = `${PROCESSES}×${IN_FLIGHT_PER_PROCESS} in flight`;
+    const at = options.halfRate === undefined ? 'half peak' : `${options.halfRate} ops/s`;
     return [
       row(`${label}: put N=3 W=2${options.blind ? ' blind' : ' read-before-write'} (${inFlight})`, put),
       row(`${label}: get N=3 R=2 (${inFlight})`, get),
+      row(`${label}: put at ${at} (open loop)`, halfPut),
+      row(`${label}: get at ${at} (open loop)`, halfGet),
     ];
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -265,12 +297,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       blind: { type: 'boolean', default: false },
       'net-flush': { type: 'string', default: 'immediate' },
       'db-flush': { type: 'string', default: 'immediate' },
+      'half-rate': { type: 'string' },
     },
   });
   const mode = (name: string, v: string | undefined): FlushMode => {
     if (v === 'tick' || v === 'immediate') return v;
     throw new RangeError(`--${name} must be tick or immediate, got ${v}`);
   };
+  const halfRate = values['half-rate'] === undefined ? undefined : Number(values['half-rate']);
+  if (halfRate !== undefined && !(halfRate > 0 && Number.isFinite(halfRate)))
+    throw new RangeError(`--half-rate must be a positive number of operations/s, got ${values['half-rate']}`);
   // Exit through process.exit so benchFloor's 'exit' cleanup runs (kills children, removes data).
   process.once('SIGINT', () => process.exit(130));
   const runs: BenchRow[][] = [];
@@ -280,6 +316,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       blind: values.blind,
       netFlush: mode('net-flush', values['net-flush']),
       dbFlush: mode('db-flush', values['db-flush']),
+      halfRate,
     });
     console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
     runs.push(rows);

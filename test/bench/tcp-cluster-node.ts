@@ -9,10 +9,12 @@
  * Not meant to be run by hand: `npx tsx test/bench/tcp-cluster.ts`.
  */
 import { parseArgs } from 'node:util';
+import type { Histogram } from 'hdr-histogram-js';
 import * as hdr from 'hdr-histogram-js';
 import { DynamoNode } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
 import { TcpTransport } from '../../src/tcp/index.js';
+import { closedLoad, latencyHistogram, openLoad } from './load.js';
 
 export type BenchCommand =
   | { seq: number; cmd: 'members' }
@@ -69,82 +71,46 @@ const cpuSince = (start: NodeJS.CpuUsage) => {
   return (d.user + d.system) / 1000;
 };
 
-function histogram() {
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+function opFor(
+  op: 'put' | 'get',
+  prefix: string,
+  keyOf: (i: number) => number,
+): (i: number) => Promise<unknown> {
+  return op === 'put'
+    ? (i) => node.put(`${prefix}-${keyOf(i)}`, VALUE)
+    : (i) => node.get(`${prefix}-${keyOf(i)}`);
 }
 
-function opFor(op: 'put' | 'get', prefix: string): (i: number) => Promise<unknown> {
-  return op === 'put' ? (i) => node.put(`${prefix}-${i}`, VALUE) : (i) => node.get(`${prefix}-${i}`);
-}
-
-async function closedLoop(c: Extract<BenchCommand, { cmd: 'closed' }>): Promise<LoadResult> {
-  const h = histogram();
-  const run = opFor(c.op, c.prefix);
-  let next = 0;
-  let failures = 0;
+/** Runs `load` with a fresh histogram; its result with the time span and this process's CPU. */
+async function measured(
+  load: (h: Histogram) => Promise<{ ops: number; failures: number }>,
+): Promise<LoadResult> {
+  const h = latencyHistogram();
   const cpu0 = process.cpuUsage();
   const startMs = epochNow();
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= c.total) return;
-      const t0 = performance.now();
-      try {
-        await run(i);
-      } catch {
-        failures++;
-      }
-      h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
-    }
-  };
-  await Promise.all(Array.from({ length: c.inFlight }, worker));
+  const { ops, failures } = await load(h);
   const endMs = epochNow();
-  const encoded = hdr.encodeIntoCompressedBase64(h);
+  const histogram = hdr.encodeIntoCompressedBase64(h);
   h.destroy();
-  return { ops: c.total, failures, startMs, endMs, histogram: encoded, cpuMs: cpuSince(cpu0) };
+  return { ops, failures, startMs, endMs, histogram, cpuMs: cpuSince(cpu0) };
 }
 
-/**
- * Open loop: operation i is due at start + i / rate whatever happened before it, and its latency
- * counts from when it was due (not from when the timer got round to it), so a stall shows up in
- * the percentiles instead of silently lowering the offered load (coordinated omission).
- */
-async function openLoop(c: Extract<BenchCommand, { cmd: 'open' }>): Promise<LoadResult> {
-  const h = histogram();
-  const run = opFor(c.op, c.prefix);
-  const total = Math.floor((c.ratePerSec * c.durationMs) / 1000);
-  const cpu0 = process.cpuUsage();
-  const startMs = epochNow();
-  const t0 = performance.now();
-  const pending: Promise<void>[] = [];
-  let issued = 0;
-  let failures = 0;
-  while (issued < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * c.ratePerSec) / 1000) + 1);
-    while (issued < due) {
-      const i = issued++;
-      const dueAt = t0 + (i * 1000) / c.ratePerSec;
-      const key = c.op === 'get' ? i % c.keyCount : i;
-      pending.push(
-        run(key).then(
-          () => h.recordValue(Math.max(1, Math.round((performance.now() - dueAt) * 1000))),
-          () => {
-            failures++;
-          },
-        ),
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await Promise.all(pending);
-  const endMs = epochNow();
-  const encoded = hdr.encodeIntoCompressedBase64(h);
-  h.destroy();
-  return { ops: total, failures, startMs, endMs, histogram: encoded, cpuMs: cpuSince(cpu0) };
+function closedLoop(c: Extract<BenchCommand, { cmd: 'closed' }>): Promise<LoadResult> {
+  return measured(async (h) => ({
+    ops: c.total,
+    failures: await closedLoad(
+      c.total,
+      c.inFlight,
+      opFor(c.op, c.prefix, (i) => i),
+      h,
+    ),
+  }));
+}
+
+/** Open loop (see `openLoad`); gets read keys [0, keyCount) of `prefix`. */
+function openLoop(c: Extract<BenchCommand, { cmd: 'open' }>): Promise<LoadResult> {
+  const keyOf = c.op === 'get' ? (i: number) => i % c.keyCount : (i: number) => i;
+  return measured((h) => openLoad(c.ratePerSec, c.durationMs, opFor(c.op, c.prefix, keyOf), h));
 }
 
 async function run(c: BenchCommand): Promise<unknown> {
