@@ -186,6 +186,7 @@ export class Coordinator {
    */
   private fanOut<R>(f: FanOut<R>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
       new FanOutRun(f as FanOut<unknown>, this.timeouts, resolve, reject).start();
     });
   }

@@ -346,7 +346,9 @@ export function medianRows(runs: BenchRow[][]): BenchRow[] {
       p50Ms: pick((r) => r.p50Ms),
       p99Ms: pick((r) => r.p99Ms),
       p999Ms: pick((r) => r.p999Ms),
-      baselineOpsPerSec: pick((r) => r.baselineOpsPerSec),
+      ...(first.baselineOpsPerSec === undefined
+        ? {}
+        : { baselineOpsPerSec: pick((r) => r.baselineOpsPerSec) }),
       extra,
     };
   });
