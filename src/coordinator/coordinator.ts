@@ -321,8 +321,13 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   }
 
   private done(entry: PreferenceEntry): void {
-    const at = this.waiting.indexOf(entry.id);
-    if (at >= 0) this.waiting.splice(at, 1);
+    // In place (splice would allocate an array of the removed element on every reply).
+    const w = this.waiting;
+    const at = w.indexOf(entry.id);
+    if (at >= 0) {
+      for (let i = at; i < w.length - 1; i++) w[i] = w[i + 1]!;
+      w.pop();
+    }
     this.check();
     if (--this.outstanding === 0) this.f.onAllSettled?.();
   }

@@ -57,8 +57,8 @@ interface Outbox {
 export class Rpc {
   private readonly maxBatchMessages: number;
   private readonly maxBatchBytes: number;
-  /** Batchable calls of this cascade, per destination address and timeout. */
-  private outboxes = new Map<string, Outbox>();
+  /** Batchable calls of this cascade, per timeout and destination address (no key string to build per call). */
+  private outboxes = new Map<number, Map<string, Outbox>>();
 
   constructor(
     private readonly transport: Transport,
@@ -123,11 +123,15 @@ export class Rpc {
   ): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       if (this.outboxes.size === 0) afterMicrotasks(() => this.flush());
-      const key = `${timeoutMs}|${address}`;
-      let outbox = this.outboxes.get(key);
+      let byAddress = this.outboxes.get(timeoutMs);
+      if (!byAddress) {
+        byAddress = new Map();
+        this.outboxes.set(timeoutMs, byAddress);
+      }
+      let outbox = byAddress.get(address);
       if (!outbox) {
         outbox = { address, timeoutMs, calls: [] };
-        this.outboxes.set(key, outbox);
+        byAddress.set(address, outbox);
       }
       outbox.calls.push({ id, message, bytes, resolve, reject });
     });
@@ -136,22 +140,26 @@ export class Rpc {
   private flush(): void {
     const outboxes = this.outboxes;
     this.outboxes = new Map();
-    for (const { address, timeoutMs, calls } of outboxes.values()) {
-      let start = 0;
-      while (start < calls.length) {
-        let end = start;
-        let bytes = 0;
-        while (
-          end < calls.length &&
-          end - start < this.maxBatchMessages &&
-          (end === start || bytes + calls[end]!.bytes <= this.maxBatchBytes)
-        ) {
-          bytes += calls[end]!.bytes;
-          end++;
-        }
-        this.sendBatch(address, timeoutMs, calls.slice(start, end));
-        start = end;
+    for (const byAddress of outboxes.values())
+      for (const outbox of byAddress.values()) this.flushOutbox(outbox);
+  }
+
+  /** One outbox's calls as batches of at most maxBatchMessages / maxBatchBytes. */
+  private flushOutbox({ address, timeoutMs, calls }: Outbox): void {
+    let start = 0;
+    while (start < calls.length) {
+      let end = start;
+      let bytes = 0;
+      while (
+        end < calls.length &&
+        end - start < this.maxBatchMessages &&
+        (end === start || bytes + calls[end]!.bytes <= this.maxBatchBytes)
+      ) {
+        bytes += calls[end]!.bytes;
+        end++;
       }
+      this.sendBatch(address, timeoutMs, calls.slice(start, end));
+      start = end;
     }
   }
 

@@ -65,6 +65,9 @@ export function isBatchable(type: unknown): boolean {
 
 /** Successful reply: [0, ...fields]. Failed: [1, code, message, details]. */
 export function okReply(fields: readonly unknown[] = []): unknown[] {
+  // Most replies carry one field or none: literals, not a spread, for those.
+  if (fields.length === 0) return [0];
+  if (fields.length === 1) return [0, fields[0]];
   return [0, ...fields];
 }
 
