@@ -6,7 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator } from './coordinator/coordinator.js';
+import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { Router } from './coordinator/router.js';
 import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
@@ -347,12 +347,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     return { values: read.values, context: read.context };
   }
 
-  async put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
-    return this.write('put', key, this.encodeValue(value), options);
+  put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
+    let encoded: Uint8Array;
+    try {
+      encoded = this.encodeValue(value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.write('put', key, encoded, options);
   }
 
   /** Writes a tombstone covering what `context` has seen. */
-  async delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
+  delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
     return this.write('delete', key, null, options);
   }
 
@@ -487,10 +493,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
+    this.active++;
     try {
       const partition = partitionOf(bytes, this.options.partitions);
-      const { object } = await this.track(
-        this.coordinator.get(bytes, partition, this.router.route(partition), r, timeoutMs, options.signal),
+      const { object } = await this.coordinator.get(
+        bytes,
+        partition,
+        this.router.route(partition),
+        r,
+        timeoutMs,
+        options.signal,
       );
       const live = object ? object.siblings.filter((s) => s.value !== null) : [];
       const siblings = live.map((s) => this.codec.decode(s.value!));
@@ -515,6 +527,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       ok = true;
       return { values, siblings, context, object };
     } finally {
+      this.untrack();
       this.recorders.get.record(this.clock.now() - started, ok);
     }
   }
@@ -539,14 +552,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
+    this.active++;
     try {
       const partition = partitionOf(bytes, this.options.partitions);
-      const result = await this.track(
-        this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal),
-      );
+      const result = await this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal);
       ok = true;
       return result;
     } finally {
+      this.untrack();
       this.recorders[operation].record(this.clock.now() - started, ok);
     }
   }
@@ -556,7 +569,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
    * primary that answers. Only when no primary can be reached does a fallback coordinate (its
    * hint object then writes as an actor of its own; see Replica.coordinate).
    */
-  private async coordinatePut(
+  private coordinatePut(
     key: Uint8Array,
     partition: number,
     value: Uint8Array | null,
@@ -567,23 +580,41 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     forwarded = false,
   ): Promise<PutResult> {
     const routing = this.router.route(partition);
+    const mine = routing.list.find((e) => e.id === this.id);
+    if (mine?.kind === 'primary' || (mine && forwarded)) {
+      return this.putHere(key, partition, routing, value, context, w, timeoutMs, signal);
+    }
+    if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
+    return this.forwardPut(key, partition, routing, value, context, w, timeoutMs, signal);
+  }
+
+  private putHere(
+    key: Uint8Array,
+    partition: number,
+    routing: Routing,
+    value: Uint8Array | null,
+    context: VersionVector,
+    w: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult> {
+    return this.coordinator
+      .put(key, partition, routing, value, context, w, timeoutMs, signal)
+      .then((object) => ({ context: encodeContext(object.ctx) }));
+  }
+
+  /** Asks the primaries in turn to coordinate (a fallback that is in the list does it itself). */
+  private async forwardPut(
+    key: Uint8Array,
+    partition: number,
+    routing: Routing,
+    value: Uint8Array | null,
+    context: VersionVector,
+    w: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult> {
     const list = routing.list;
-    const mine = list.find((e) => e.id === this.id);
-    const local = async () => {
-      const object = await this.coordinator.put(
-        key,
-        partition,
-        routing,
-        value,
-        context,
-        w,
-        timeoutMs,
-        signal,
-      );
-      return { context: encodeContext(object.ctx) };
-    };
-    if (mine?.kind === 'primary' || (mine && forwarded)) return local();
-    if (forwarded) throw new TransportError(`${this.id} is not a replica of this key`);
     this.counters.forwarded++;
     const failures: { node: string; reason: string }[] = [];
     const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
@@ -592,7 +623,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       ...list.filter((e) => e.kind !== 'primary'),
     ];
     for (const entry of primariesFirst) {
-      if (entry.id === this.id) return local();
+      if (entry.id === this.id)
+        return this.putHere(key, partition, routing, value, context, w, timeoutMs, signal);
       try {
         const reply = await this.rpc.call(
           entry.id,
@@ -720,11 +752,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   /** Keeps a handle on work in progress so stop() can wait for it. */
   private track<T>(promise: Promise<T>): Promise<T> {
     this.active++;
-    promise.then(this.settled, this.settled);
+    promise.then(this.untrack, this.untrack);
     return promise;
   }
 
-  private readonly settled = (): void => {
+  private readonly untrack = (): void => {
     if (--this.active > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
