@@ -6,7 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator, type Routing } from './coordinator/coordinator.js';
+import { Coordinator } from './coordinator/coordinator.js';
 import { Router } from './coordinator/router.js';
 import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
@@ -27,7 +27,7 @@ import {
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
-import { loadHasher, partitionOf } from './ring/index.js';
+import { loadHasher, type PreferenceEntry, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
@@ -581,40 +581,26 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   ): Promise<PutResult> {
     const routing = this.router.route(partition);
     const mine = routing.list.find((e) => e.id === this.id);
-    if (mine?.kind === 'primary' || (mine && forwarded)) {
-      return this.putHere(key, partition, routing, value, context, w, timeoutMs, signal);
-    }
+    const here = () =>
+      this.coordinator
+        .put(key, partition, routing, value, context, w, timeoutMs, signal)
+        .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
+    if (mine?.kind === 'primary' || (mine && forwarded)) return here();
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
-    return this.forwardPut(key, partition, routing, value, context, w, timeoutMs, signal);
+    return this.forwardPut(routing.list, here, key, value, context, w, timeoutMs, signal);
   }
 
-  private putHere(
-    key: Uint8Array,
-    partition: number,
-    routing: Routing,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<PutResult> {
-    return this.coordinator
-      .put(key, partition, routing, value, context, w, timeoutMs, signal)
-      .then((object) => ({ context: encodeContext(object.ctx) }));
-  }
-
-  /** Asks the primaries in turn to coordinate (a fallback that is in the list does it itself). */
+  /** Asks the primaries in turn to coordinate; `here` coordinates on this node when its turn comes. */
   private async forwardPut(
+    list: readonly PreferenceEntry[],
+    here: () => Promise<PutResult>,
     key: Uint8Array,
-    partition: number,
-    routing: Routing,
     value: Uint8Array | null,
     context: VersionVector,
     w: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<PutResult> {
-    const list = routing.list;
     this.counters.forwarded++;
     const failures: { node: string; reason: string }[] = [];
     const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
@@ -623,8 +609,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       ...list.filter((e) => e.kind !== 'primary'),
     ];
     for (const entry of primariesFirst) {
-      if (entry.id === this.id)
-        return this.putHere(key, partition, routing, value, context, w, timeoutMs, signal);
+      if (entry.id === this.id) return here();
       try {
         const reply = await this.rpc.call(
           entry.id,

@@ -37,8 +37,8 @@ import { parseArgs } from 'node:util';
 import { ClassicLevel } from 'classic-level';
 import * as hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
-import { closedLoad, latencyHistogram, openLoad } from './load.js';
-import type { BenchCommand, LoadResult } from './tcp-cluster-node.js';
+import { closedLoad, type LoadResult, latencyHistogram, openLoad, serveCommands } from './load.js';
+import type { BenchCommand } from './tcp-cluster-node.js';
 
 export type FlushMode = 'tick' | 'immediate';
 
@@ -636,18 +636,4 @@ async function run(c: FloorCommand): Promise<unknown> {
   }
 }
 
-process.on('message', (c: FloorCommand) => {
-  run(c).then(
-    (result) => {
-      const reply = { seq: c.seq, ok: true, result };
-      if (c.cmd === 'stop') process.send!(reply, () => process.exit(0));
-      else process.send!(reply);
-    },
-    (err: unknown) => process.send!({ seq: c.seq, ok: false, error: String(err) }),
-  );
-});
-// The parent went away (crashed, interrupted): do not linger.
-process.on('disconnect', () => {
-  stop().finally(() => process.exit(0));
-});
-process.send!({ event: 'ready', address: `127.0.0.1:${port}` });
+serveCommands(run, stop, `127.0.0.1:${port}`);

@@ -21,20 +21,17 @@
  * that does not merge versions would do. The flush options choose when a turn's queued socket
  * writes and LevelDB calls go out (see `floor-node.ts`); the defaults are the faster ones measured.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
-import * as hdr from 'hdr-histogram-js';
-import type { Counts, FloorCommand, FloorResult, FlushMode } from './floor-node.js';
+import { BenchChild, bundleChild, combine, type Phase } from './children.js';
+import type { FloorCommand, FloorResult, FlushMode } from './floor-node.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { medianRows } from './tcp-cluster.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./floor-node.ts', import.meta.url));
 const PROCESSES = 3;
 const IN_FLIGHT_PER_PROCESS = 128;
@@ -55,133 +52,29 @@ export interface FloorBenchOptions {
   halfRate?: number;
 }
 
-/** Bundles the child as tcp-cluster.ts does, under node_modules/.cache so its packages resolve. */
-async function childScript(): Promise<string> {
-  const outfile = join(ROOT, 'node_modules', '.cache', 'dynamo-bench', 'floor-node.mjs');
-  await build({
-    entryPoints: [CHILD],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
-type Request = FloorCommand extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
-
-/** One child process and its IPC request/reply. */
-class FloorProcess {
-  readonly exited: Promise<void>;
-  address = '';
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-
-  private constructor(readonly child: ChildProcess) {
-    this.exited = new Promise((resolve) =>
-      child.once('exit', () => {
-        for (const p of this.pending.values()) p.reject(new Error('floor process exited'));
-        this.pending.clear();
-        resolve();
-      }),
-    );
-    child.on('message', (m: { seq?: number; ok?: boolean; result?: unknown; error?: string }) => {
-      if (m.seq === undefined) return;
-      const p = this.pending.get(m.seq);
-      this.pending.delete(m.seq);
-      if (m.ok) p?.resolve(m.result);
-      else p?.reject(new Error(`floor process: ${m.error}`));
-    });
-  }
-
-  static async start(script: string, args: string[]): Promise<FloorProcess> {
-    const child = spawn(process.execPath, [script, ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const node = new FloorProcess(child);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('floor process not ready in 30 s')), 30_000);
-      child.on('message', (m: { event?: string; address?: string }) => {
-        if (m.event !== 'ready') return;
-        clearTimeout(timer);
-        node.address = m.address!;
-        resolve();
-      });
-      node.exited.then(() => reject(new Error('floor process exited while starting')));
-    });
-    return node;
-  }
-
-  call<T>(request: Request): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(seq, { resolve: (v) => resolve(v as T), reject });
-      this.child.send({ ...request, seq });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.call({ cmd: 'stop' }).catch(() => {});
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-interface Phase {
-  opsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-  failures: number;
+interface FloorPhase extends Phase {
   mismatches: number;
   misses: number;
-  cpuUsPerOp: number;
   /** Keys per LevelDB getMany, records per LevelDB write, messages per frame (socket write). */
   keysPerGetMany: number;
   recordsPerWrite: number;
   messagesPerFrame: number;
 }
 
-/** Cluster-wide figures: rate over the union span, merged histograms (as tcp-cluster.ts's `combine`). */
-function combine(results: FloorResult[]): Phase {
-  const merged = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-  for (const r of results) {
-    const h = hdr.decodeFromCompressedBase64(r.histogram);
-    merged.add(h);
-    h.destroy();
-  }
-  const ops = results.reduce((s, r) => s + r.ops, 0);
-  const sum = (f: (c: Counts) => number) => results.reduce((s, r) => s + f(r.counts), 0);
-  const spanMs = Math.max(...results.map((r) => r.endMs)) - Math.min(...results.map((r) => r.startMs));
-  const phase = {
-    opsPerSec: ops / (spanMs / 1000),
-    p50Ms: merged.getValueAtPercentile(50) / 1000,
-    p99Ms: merged.getValueAtPercentile(99) / 1000,
-    p999Ms: merged.getValueAtPercentile(99.9) / 1000,
-    failures: results.reduce((s, r) => s + r.failures, 0),
-    mismatches: results.reduce((s, r) => s + r.mismatches, 0),
-    misses: results.reduce((s, r) => s + r.misses, 0),
-    cpuUsPerOp: (results.reduce((s, r) => s + r.cpuMs, 0) * 1000) / ops,
-    keysPerGetMany: sum((c) => c.reads) / sum((c) => c.getManys),
-    recordsPerWrite: sum((c) => c.writes) / sum((c) => c.batches),
-    messagesPerFrame: sum((c) => c.messages) / sum((c) => c.frames),
+/** `combine` plus what the floor counts: mismatches, misses and the coalescing achieved. */
+function combineFloor(results: FloorResult[]): FloorPhase {
+  const sum = (f: (r: FloorResult) => number) => results.reduce((s, r) => s + f(r), 0);
+  return {
+    ...combine(results),
+    mismatches: sum((r) => r.mismatches),
+    misses: sum((r) => r.misses),
+    keysPerGetMany: sum((r) => r.counts.reads) / sum((r) => r.counts.getManys),
+    recordsPerWrite: sum((r) => r.counts.writes) / sum((r) => r.counts.batches),
+    messagesPerFrame: sum((r) => r.counts.messages) / sum((r) => r.counts.frames),
   };
-  merged.destroy();
-  return phase;
 }
 
-function row(scenario: string, p: Phase): BenchRow {
+function row(scenario: string, p: FloorPhase): BenchRow {
   return {
     scenario,
     opsPerSec: p.opsPerSec,
@@ -209,7 +102,7 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
   const netFlush = options.netFlush ?? 'immediate';
   const dbFlush = options.dbFlush ?? 'immediate';
   const root = await mkdtemp(join(tmpdir(), 'dynamo-bench-floor-'));
-  const nodes: FloorProcess[] = [];
+  const nodes: BenchChild<FloorCommand>[] = [];
   // Should this process exit without reaching `finally` (an uncaught error, SIGINT in the CLI).
   const onExit = () => {
     for (const n of nodes) n.child.kill('SIGKILL');
@@ -217,10 +110,11 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
   };
   process.once('exit', onExit);
   try {
-    const script = await childScript();
+    const script = await bundleChild(CHILD, 'floor-node');
     const started = await Promise.all(
       Array.from({ length: PROCESSES }, (_, i) =>
-        FloorProcess.start(script, [
+        BenchChild.start<FloorCommand>(`floor process n${i + 1}`, [
+          script,
           '--data',
           join(root, `n${i + 1}`),
           '--actor',
@@ -251,8 +145,8 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
       );
     // Warm-up (JIT, connections, LevelDB memtables), not measured.
     await closed('put', Math.min(ops, WARM_UP_OPS), (i) => `warm-n${i + 1}`);
-    const put = combine(await closed('put', ops, (i) => `n${i + 1}`));
-    const get = combine(await closed('get', ops, (i) => `n${i + 1}`));
+    const put = combineFloor(await closed('put', ops, (i) => `n${i + 1}`));
+    const get = combineFloor(await closed('get', ops, (i) => `n${i + 1}`));
     // As tcp-cluster.ts: each process offers a third of the cluster-wide rate; puts write new
     // keys, gets read the keys the closed loop put.
     const open = (op: 'put' | 'get', clusterRate: number, prefix: (i: number) => string) =>
@@ -268,10 +162,12 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
           }),
         ),
       );
-    const halfPut = combine(
+    const halfPut = combineFloor(
       await open('put', options.halfRate ?? put.opsPerSec / 2, (i) => `half-n${i + 1}`),
     );
-    const halfGet = combine(await open('get', options.halfRate ?? get.opsPerSec / 2, (i) => `n${i + 1}`));
+    const halfGet = combineFloor(
+      await open('get', options.halfRate ?? get.opsPerSec / 2, (i) => `n${i + 1}`),
+    );
     const flush = netFlush === dbFlush ? netFlush : `net ${netFlush}, db ${dbFlush}`;
     const label = `floor: 3 processes TCP loopback, classic-level, ${flush} flush`;
     const inFlight = `${PROCESSES}×${IN_FLIGHT_PER_PROCESS} in flight`;

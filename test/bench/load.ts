@@ -1,11 +1,52 @@
 /**
- * The load the 3-process benchmarks' child processes put on themselves (`tcp-cluster-node.ts` for
- * the engine, `floor-node.ts` for the floor), shared so both are driven the same way. `run(i)`
- * performs operation i; latencies go into `h` in microseconds; a rejected operation counts as a
- * failure and is not recorded.
+ * The child side of the 3-process benchmarks (`tcp-cluster-node.ts` for the engine,
+ * `floor-node.ts` for the floor), shared so both are driven and answer the same way: the load a
+ * child puts on itself (`run(i)` performs operation i; latencies go into `h` in microseconds; a
+ * rejected operation counts as a failure and is not recorded) and its IPC with the parent. The
+ * parent side is in `children.ts`.
  */
 import type { Histogram } from 'hdr-histogram-js';
 import * as hdr from 'hdr-histogram-js';
+
+/** What a child reports for one load phase. */
+export interface LoadResult {
+  ops: number;
+  failures: number;
+  /** Epoch milliseconds (sub-ms precision), comparable across processes on one machine. */
+  startMs: number;
+  endMs: number;
+  /** Latencies in microseconds, `hdr.encodeIntoCompressedBase64`. */
+  histogram: string;
+  /** CPU time this process used during the run (all threads: main, libuv pool, LevelDB), ms. */
+  cpuMs: number;
+}
+
+/**
+ * Answers the parent's `{ seq, cmd }` requests with `run`, announces `address` as ready, and stops
+ * (then exits) when the parent goes away. After a `stop` command the child exits normally, so
+ * `--cpu-prof` gets to write its profile.
+ */
+export function serveCommands<C extends { seq: number; cmd: string }>(
+  run: (command: C) => Promise<unknown>,
+  stop: () => Promise<unknown>,
+  address: string,
+): void {
+  process.on('message', (c: C) => {
+    run(c).then(
+      (result) => {
+        const reply = { seq: c.seq, ok: true, result };
+        if (c.cmd === 'stop') process.send!(reply, () => process.exit(0));
+        else process.send!(reply);
+      },
+      (err: unknown) => process.send!({ seq: c.seq, ok: false, error: String(err) }),
+    );
+  });
+  // The parent went away (crashed, interrupted): do not linger.
+  process.on('disconnect', () => {
+    stop().finally(() => process.exit(0));
+  });
+  process.send!({ event: 'ready', address });
+}
 
 export function latencyHistogram(): Histogram {
   return hdr.build({

@@ -14,7 +14,7 @@ import * as hdr from 'hdr-histogram-js';
 import { DynamoNode } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
 import { TcpTransport } from '../../src/tcp/index.js';
-import { closedLoad, latencyHistogram, openLoad } from './load.js';
+import { closedLoad, type LoadResult, latencyHistogram, openLoad, serveCommands } from './load.js';
 
 export type BenchCommand =
   | { seq: number; cmd: 'members' }
@@ -31,18 +31,6 @@ export type BenchCommand =
     }
   | { seq: number; cmd: 'stats' }
   | { seq: number; cmd: 'stop' };
-
-export interface LoadResult {
-  ops: number;
-  failures: number;
-  /** Epoch milliseconds (sub-ms precision), comparable across processes on one machine. */
-  startMs: number;
-  endMs: number;
-  /** Latencies in microseconds, `hdr.encodeIntoCompressedBase64`. */
-  histogram: string;
-  /** CPU time this process used during the run (all threads: main, libuv pool, LevelDB), ms. */
-  cpuMs: number;
-}
 
 const { values: args } = parseArgs({
   options: {
@@ -129,18 +117,4 @@ async function run(c: BenchCommand): Promise<unknown> {
   }
 }
 
-process.on('message', (c: BenchCommand) => {
-  run(c).then(
-    (result) => {
-      const reply = { seq: c.seq, ok: true, result };
-      // Exit normally after a stop, so `--cpu-prof` gets to write its profile.
-      if (c.cmd === 'stop') process.send!(reply, () => process.exit(0));
-      else process.send!(reply);
-    },
-    (err: unknown) => process.send!({ seq: c.seq, ok: false, error: String(err) }),
-  );
-});
-process.on('disconnect', () => {
-  node.stop().finally(() => process.exit(0));
-});
-process.send!({ event: 'ready', address: node.address });
+serveCommands(run, () => node.stop(), node.address);

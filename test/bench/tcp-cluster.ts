@@ -18,20 +18,18 @@
  * transform adds a `__name()` call to every named closure (10–20 % more CPU on this path).
  * `--cpu-prof DIR` starts the node processes with `node --cpu-prof` (profiles land in DIR).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ClassicLevel } from 'classic-level';
-import { build } from 'esbuild';
-import * as hdr from 'hdr-histogram-js';
 import type { MemberView } from '../../src/index.js';
+import { BenchChild, bundleChild, combine, type Phase, type Unsequenced } from './children.js';
 import { type BenchRow, formatTable, median, runClosedLoop } from './lib.js';
-import type { BenchCommand, LoadResult } from './tcp-cluster-node.js';
+import type { LoadResult } from './load.js';
+import type { BenchCommand } from './tcp-cluster-node.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./tcp-cluster-node.ts', import.meta.url));
 const IN_FLIGHT_PER_NODE = 128;
 const RAW_IN_FLIGHT = 64;
@@ -58,133 +56,28 @@ export interface TcpClusterBenchOptions {
  */
 async function childCommand(tsx: boolean | undefined): Promise<string[]> {
   if (tsx) return ['--import', 'tsx', CHILD];
-  const outfile = join(ROOT, 'node_modules', '.cache', 'dynamo-bench', 'tcp-cluster-node.mjs');
-  await build({
-    entryPoints: [CHILD],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
-  return [outfile];
+  return [await bundleChild(CHILD, 'tcp-cluster-node')];
 }
 
-type Request = BenchCommand extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
+type BenchNode = BenchChild<BenchCommand> & { readonly id: string };
 
-class BenchNode {
-  readonly exited: Promise<void>;
-  address = '';
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-
-  constructor(
-    readonly id: string,
-    readonly child: ChildProcess,
-  ) {
-    this.exited = new Promise((resolve) =>
-      child.once('exit', () => {
-        for (const p of this.pending.values()) p.reject(new Error(`bench node ${id} exited`));
-        this.pending.clear();
-        resolve();
-      }),
-    );
-    child.on('message', (m: { seq?: number; ok?: boolean; result?: unknown; error?: string }) => {
-      if (m.seq === undefined) return;
-      const p = this.pending.get(m.seq);
-      this.pending.delete(m.seq);
-      if (m.ok) p?.resolve(m.result);
-      else p?.reject(new Error(`bench node ${id}: ${m.error}`));
-    });
-  }
-
-  static async start(
-    id: string,
-    dataDir: string,
-    seeds: string[],
-    script: string[],
-    options: TcpClusterBenchOptions,
-  ): Promise<BenchNode> {
-    const flags = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
-    const child = spawn(
-      process.execPath,
-      [...flags, ...script, '--id', id, '--data', dataDir, '--seeds', seeds.join(',')],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: options.uvThreads
-          ? { ...process.env, UV_THREADPOOL_SIZE: String(options.uvThreads) }
-          : process.env,
-      },
-    );
-    const node = new BenchNode(id, child);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`bench node ${id} not ready in 30 s`)), 30_000);
-      child.on('message', (m: { event?: string; address?: string }) => {
-        if (m.event !== 'ready') return;
-        clearTimeout(timer);
-        node.address = m.address!;
-        resolve();
-      });
-      node.exited.then(() => reject(new Error(`bench node ${id} exited while starting`)));
-    });
-    return node;
-  }
-
-  call<T>(request: Request): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(seq, { resolve: (v) => resolve(v as T), reject });
-      this.child.send({ ...request, seq });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.call({ cmd: 'stop' }).catch(() => {});
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-interface Phase {
-  opsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-  failures: number;
-  /** CPU time of the three processes together per operation, µs: the cost independent of load on the machine. */
-  cpuUsPerOp: number;
-}
-
-/** Cluster-wide figures from the three processes' results: rate over the union span, merged histograms. */
-function combine(results: LoadResult[]): Phase {
-  const merged = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-  for (const r of results) {
-    const h = hdr.decodeFromCompressedBase64(r.histogram);
-    merged.add(h);
-    h.destroy();
-  }
-  const ops = results.reduce((s, r) => s + r.ops, 0);
-  const spanMs = Math.max(...results.map((r) => r.endMs)) - Math.min(...results.map((r) => r.startMs));
-  const phase = {
-    opsPerSec: ops / (spanMs / 1000),
-    p50Ms: merged.getValueAtPercentile(50) / 1000,
-    p99Ms: merged.getValueAtPercentile(99) / 1000,
-    p999Ms: merged.getValueAtPercentile(99.9) / 1000,
-    failures: results.reduce((s, r) => s + r.failures, 0),
-    cpuUsPerOp: (results.reduce((s, r) => s + r.cpuMs, 0) * 1000) / ops,
-  };
-  merged.destroy();
-  return phase;
+async function startNode(
+  id: string,
+  dataDir: string,
+  seeds: string[],
+  script: string[],
+  options: TcpClusterBenchOptions,
+): Promise<BenchNode> {
+  const flags = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+  const env = options.uvThreads
+    ? { ...process.env, UV_THREADPOOL_SIZE: String(options.uvThreads) }
+    : process.env;
+  const child = await BenchChild.start<BenchCommand>(
+    `bench node ${id}`,
+    [...flags, ...script, '--id', id, '--data', dataDir, '--seeds', seeds.join(',')],
+    env,
+  );
+  return Object.assign(child, { id });
 }
 
 async function rawBaseline(dir: string, ops: number) {
@@ -224,15 +117,15 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
   try {
     const raw = await rawBaseline(join(root, 'raw'), Math.max(ops, 100_000));
     const script = await childCommand(options.tsx);
-    const first = await BenchNode.start('n1', join(root, 'n1'), [], script, options);
+    const first = await startNode('n1', join(root, 'n1'), [], script, options);
     nodes.push(first);
     nodes.push(
       ...(await Promise.all(
-        ['n2', 'n3'].map((id) => BenchNode.start(id, join(root, id), [first.address], script, options)),
+        ['n2', 'n3'].map((id) => startNode(id, join(root, id), [first.address], script, options)),
       )),
     );
     await settled(nodes);
-    const all = <T>(request: (n: BenchNode) => Request) =>
+    const all = <T>(request: (n: BenchNode) => Unsequenced<BenchCommand>) =>
       Promise.all(nodes.map((n) => n.call<T>(request(n))));
     // Warm-up (JIT, connections, LevelDB memtables), not measured.
     await all<LoadResult>((n) => ({
