@@ -1,18 +1,34 @@
 /**
  * In-process cluster benchmarks: 3 DynamoNodes (N=3 R=2 W=2) on a MemoryNetwork with no latency,
- * clients spread over the nodes, 100-byte values. Each scenario sits next to the same run's raw
- * storage rate, the ceiling the engine is compared with (a put stores on 3 replicas, so a
- * cluster put rate near a third of the raw rate means the engine adds little of its own).
+ * clients spread over the nodes, 100-byte values. Each scenario sits next to the same run's
+ * in-process floor (`floor-inprocess.ts`: the same replica work on the same storage without the
+ * engine), with the CPU per operation of both (process CPU, so LevelDB's threads too).
+ *
+ *   npx tsx test/bench/cluster.ts [--storage memory|level] [--runs 3] [--ops 100000]
+ *
+ * prints each run and the medians; `benchCluster()` is the `npm run bench` entry.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { DynamoNode, MemoryNetwork, MemoryStorage, type Storage } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
-import { type BenchRow, runClosedLoop, runOpenLoop } from './lib.js';
+import { InProcessFloor } from './floor-inprocess.js';
+import { type BenchRow, formatTable, runClosedLoop, runOpenLoop } from './lib.js';
+import { medianRows } from './tcp-cluster.js';
 
 const VALUE = new Uint8Array(100).fill(7);
 const codec = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b };
+const WARM_UP_OPS = 20_000;
+/** Length of each open-loop phase. */
+const OPEN_LOOP_MS = 2000;
+/** Open-loop loads, as fractions of the closed-loop peak of the same system. */
+const LOADS = [
+  { name: 'half peak', fraction: 0.5 },
+  { name: '20 % of peak', fraction: 0.2 },
+] as const;
 
 export interface ClusterBenchOptions {
   storage: 'memory' | 'level';
@@ -60,6 +76,57 @@ async function rawBaseline(storage: Storage, ops: number, inFlight: number) {
   return { put, get };
 }
 
+type Result = Awaited<ReturnType<typeof runClosedLoop>>;
+type Measured = Result & { cpuUsPerOp: number };
+
+/** Runs a load and adds the process CPU it took per operation. */
+async function withCpu(load: () => Promise<Result>): Promise<Measured> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await load();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { ...result, cpuUsPerOp: (cpu.user + cpu.system) / (result.opsPerSec * seconds) };
+}
+
+/** One system under test: puts and gets coordinated at replica i % 3. */
+interface Target {
+  put(i: number, key: string): Promise<unknown>;
+  get(i: number, key: string): Promise<unknown>;
+}
+
+/** The closed loops (puts, then gets of those keys), then the open loops at each of LOADS of those peaks. */
+async function phases(target: Target, ops: number, inFlight: number) {
+  await runClosedLoop(Math.min(ops, WARM_UP_OPS), inFlight, (i) => target.put(i, `warm-${i}`));
+  const put = await withCpu(() => runClosedLoop(ops, inFlight, (i) => target.put(i, `key-${i}`)));
+  const get = await withCpu(() => runClosedLoop(ops, inFlight, (i) => target.get(i, `key-${i}`)));
+  const open = [];
+  for (const load of LOADS) {
+    const p = await withCpu(() =>
+      runOpenLoop(put.opsPerSec * load.fraction, OPEN_LOOP_MS, (i) => target.put(i, `${load.name}-${i}`)),
+    );
+    const g = await withCpu(() =>
+      runOpenLoop(get.opsPerSec * load.fraction, OPEN_LOOP_MS, (i) => target.get(i, `key-${i % ops}`)),
+    );
+    open.push({ name: load.name, put: p, get: g });
+  }
+  return { put, get, open };
+}
+
+/** The floor's phases, in a function of their own so that its storage is garbage once they ran. */
+async function floorPhases(makeStorage: (id: string) => Storage, ops: number, inFlight: number) {
+  const floor = await InProcessFloor.start(['a', 'b', 'c'].map(makeStorage));
+  const result = await phases(
+    { put: (i, key) => floor.put(i % 3, key, VALUE), get: (i, key) => floor.get(i % 3, key) },
+    ops,
+    inFlight,
+  );
+  await floor.stop();
+  const { mismatches } = floor.counts;
+  if (mismatches > 0) throw new Error(`in-process floor: ${mismatches} replies differed`);
+  return result;
+}
+
 export async function benchCluster(options: ClusterBenchOptions): Promise<BenchRow[]> {
   const ops = options.ops ?? 100_000;
   const inFlight = options.inFlight ?? 128;
@@ -73,23 +140,54 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<BenchR
   const label = options.storage === 'memory' ? 'MemoryStorage' : 'LevelStorage';
   try {
     const raw = await rawBaseline((await make())('raw'), ops, inFlight);
+    const floorResult = await floorPhases(await make(), ops, inFlight);
     const { nodes } = await startCluster(await make(), ['a', 'b', 'c']);
-    const put = await runClosedLoop(ops, inFlight, (i) => nodes[i % 3]!.put(`key-${i}`, VALUE));
-    const get = await runClosedLoop(ops, inFlight, (i) => nodes[i % 3]!.get(`key-${i}`));
-    // Latency at half the peak rate (open loop), the figure a service would run at.
-    const halfPut = await runOpenLoop(put.opsPerSec / 2, 2000, (i) => nodes[i % 3]!.put(`half-${i}`, VALUE));
-    const halfGet = await runOpenLoop(get.opsPerSec / 2, 2000, (i) => nodes[i % 3]!.get(`key-${i % ops}`));
+    const engine = await phases(
+      { put: (i, key) => nodes[i % 3]!.put(key, VALUE), get: (i, key) => nodes[i % 3]!.get(key) },
+      ops,
+      inFlight,
+    );
     await Promise.all(nodes.map((n) => n.stop()));
-    const base = (kind: 'put' | 'get') => ({
-      baseline: `raw ${label} ${kind}`,
-      baselineOpsPerSec: raw[kind].opsPerSec,
+    const row = (
+      scenario: string,
+      e: Measured,
+      f: Measured,
+      more: Record<string, string> = {},
+    ): BenchRow => ({
+      scenario: `3 nodes ${label} ${scenario}`,
+      ...e,
+      baseline: `in-process floor ${scenario}`,
+      baselineOpsPerSec: f.opsPerSec,
+      extra: {
+        cpuUsPerOp: e.cpuUsPerOp.toFixed(1),
+        floorCpuUsPerOp: f.cpuUsPerOp.toFixed(1),
+        cpuVsFloor: (e.cpuUsPerOp / f.cpuUsPerOp).toFixed(2),
+        floorP999Ms: f.p999Ms.toFixed(1),
+        ...more,
+      },
     });
-    return [
-      { scenario: `3 nodes ${label} put (${inFlight} in flight)`, ...put, ...base('put') },
-      { scenario: `3 nodes ${label} get (${inFlight} in flight)`, ...get, ...base('get') },
-      { scenario: `3 nodes ${label} put at half peak`, ...halfPut, ...base('put') },
-      { scenario: `3 nodes ${label} get at half peak`, ...halfGet, ...base('get') },
+    const rawOf = (r: Result) => ({ rawOpsPerSec: String(Math.round(r.opsPerSec)) });
+    const rows = [
+      row(`put (${inFlight} in flight)`, engine.put, floorResult.put, rawOf(raw.put)),
+      row(`get (${inFlight} in flight)`, engine.get, floorResult.get, rawOf(raw.get)),
     ];
+    for (let i = 0; i < LOADS.length; i++) {
+      const e = engine.open[i]!;
+      const f = floorResult.open[i]!;
+      // CPU per operation at this load over that at the peak: what a lightly loaded service pays.
+      const vsPeak = (m: Measured, peak: Measured) => (m.cpuUsPerOp / peak.cpuUsPerOp).toFixed(2);
+      rows.push(
+        row(`put at ${e.name} (open loop)`, e.put, f.put, {
+          cpuVsPeak: vsPeak(e.put, engine.put),
+          floorCpuVsPeak: vsPeak(f.put, floorResult.put),
+        }),
+        row(`get at ${e.name} (open loop)`, e.get, f.get, {
+          cpuVsPeak: vsPeak(e.get, engine.get),
+          floorCpuVsPeak: vsPeak(f.get, floorResult.get),
+        }),
+      );
+    }
+    return rows;
   } finally {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
@@ -197,4 +295,24 @@ export async function benchJoin(keys = 100_000, ratePerSec = 2_000): Promise<Ben
       },
     },
   ];
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      storage: { type: 'string', default: 'level' },
+      runs: { type: 'string', default: '1' },
+      ops: { type: 'string', default: '100000' },
+    },
+  });
+  const storage = values.storage;
+  if (storage !== 'memory' && storage !== 'level')
+    throw new RangeError(`--storage must be memory or level, got ${storage}`);
+  const runs: BenchRow[][] = [];
+  for (let r = 0; r < Number(values.runs); r++) {
+    const rows = await benchCluster({ storage, ops: Number(values.ops) });
+    console.log(`run ${r + 1}:\n${formatTable(rows)}\n`);
+    runs.push(rows);
+  }
+  if (runs.length > 1) console.log(formatTable(medianRows(runs)));
 }

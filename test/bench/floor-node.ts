@@ -37,6 +37,19 @@ import { parseArgs } from 'node:util';
 import { ClassicLevel } from 'classic-level';
 import * as hdr from 'hdr-histogram-js';
 import { Packr } from 'msgpackr';
+import {
+  type Answer,
+  covers,
+  type FloorDb,
+  HEADER_BYTES,
+  makeRecord,
+  Quorum,
+  R,
+  Store,
+  type StoreCounts,
+  storageKey,
+  W,
+} from './floor-core.js';
 import { closedLoad, type LoadResult, latencyHistogram, openLoad, serveCommands } from './load.js';
 import type { BenchCommand } from './tcp-cluster-node.js';
 
@@ -58,13 +71,7 @@ export interface FloorResult extends LoadResult {
   counts: Counts;
 }
 
-export interface Counts {
-  /** Keys read, and LevelDB `getMany` calls they took. */
-  reads: number;
-  getManys: number;
-  /** Records written, and LevelDB chained-batch writes they took. */
-  writes: number;
-  batches: number;
+export interface Counts extends StoreCounts {
   /** Requests and replies sent, and the frames (= socket writes) they took. */
   messages: number;
   frames: number;
@@ -72,13 +79,6 @@ export interface Counts {
 
 /** Largest frame accepted (length prefix excluded); a larger prefix closes the connection. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
-const N = 3;
-const W = 2;
-const R = 2;
-const PARTITIONS = 1024;
-/** Record header standing in for the engine's encoded version vector: count, 3 × (actor, counter), time. */
-const HEADER_BYTES = 24;
-const ACTORS = 3;
 const VALUE = new Uint8Array(100).fill(7);
 
 const { values: args } = parseArgs({
@@ -109,200 +109,25 @@ const dbDefer = deferrer(args['db-flush']);
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, moreTypes: false, int64AsType: 'number' });
 let mismatches = 0;
+const onMismatch = () => {
+  mismatches++;
+};
 const counts: Counts = { reads: 0, getManys: 0, writes: 0, batches: 0, messages: 0, frames: 0 };
 
-// --- quorum ---
-
-type Answer = Uint8Array | null;
-
-/** One client operation: counts replies against its quorum, compares what replicas returned. */
-class Quorum {
-  private replies = 0;
-  private failures = 0;
-  private first: Answer = null;
-
-  constructor(
-    private readonly need: number,
-    private readonly resolve: (answer: Answer) => void,
-    private readonly reject: (error: Error) => void,
-  ) {}
-
-  reply(answer: Answer): void {
-    const n = ++this.replies;
-    if (n === 1) this.first = answer;
-    else if (!sameAnswer(this.first, answer)) mismatches++;
-    if (n === this.need) this.resolve(this.first);
-  }
-
-  /** A replica failed; the operation fails once the quorum can no longer be met. */
-  fail(): void {
-    if (++this.failures === N - this.need + 1) this.reject(new Error('quorum not met'));
-  }
-}
-
-function sameAnswer(a: Answer, b: Answer): boolean {
-  if (a === null || b === null) return a === b;
-  return a.length === b.length && Buffer.compare(a, b) === 0;
-}
-
-// --- storage ---
-
-type ReadDone = (value: Uint8Array | undefined, error?: unknown) => void;
-type WriteDone = (error?: unknown) => void;
-
-interface RmwJob {
-  key: Uint8Array;
-  /** The engine's lock id: the storage key as a latin1 string. */
-  lock: string;
-  /** The record to write given the current one, or undefined to write nothing. */
-  next(before: Uint8Array | undefined): Uint8Array | undefined;
-  /** After the write resolved (or there was none), or on failure. */
-  done(error?: unknown): void;
-}
-
 /**
- * LevelDB with the reads of a turn as one `getMany` and the writes of a turn as one chained
- * batch. Keys and values handed in are already off the V8 heap (pool buffers, socket chunks), so
- * classic-level reads them without V8 first moving them out.
+ * LevelDB for the floor's Store. Keys and values handed in are already off the V8 heap (pool
+ * buffers, socket chunks), so classic-level reads them without V8 first moving them out.
  */
-class Store {
-  private readKeys: Uint8Array[] = [];
-  private readDone: ReadDone[] = [];
-  private writeKeys: Uint8Array[] = [];
-  private writeValues: Uint8Array[] = [];
-  private writeDone: WriteDone[] = [];
-  /** Keys under read-modify-write, with the jobs waiting for them (undefined: none yet). */
-  private readonly held = new Map<string, RmwJob[] | undefined>();
-
-  constructor(readonly db: ClassicLevel<Uint8Array, Uint8Array>) {}
-
-  read(key: Uint8Array, done: ReadDone): void {
-    if (this.readKeys.length === 0) dbDefer(this.flushReads);
-    this.readKeys.push(key);
-    this.readDone.push(done);
-  }
-
-  write(key: Uint8Array, value: Uint8Array, done: WriteDone): void {
-    if (this.writeKeys.length === 0) dbDefer(this.flushWrites);
-    this.writeKeys.push(key);
-    this.writeValues.push(value);
-    this.writeDone.push(done);
-  }
-
-  /** Read, decide, write, under the key's lock (a second writer of the key waits, as in the engine). */
-  rmw(job: RmwJob): void {
-    if (this.held.has(job.lock)) {
-      const waiting = this.held.get(job.lock);
-      if (waiting) waiting.push(job);
-      else this.held.set(job.lock, [job]);
-      return;
-    }
-    this.held.set(job.lock, undefined);
-    this.read(job.key, (before, error) => {
-      if (error) return this.finish(job, error);
-      const record = job.next(before);
-      if (record === undefined) return this.finish(job);
-      this.write(job.key, record, (e) => this.finish(job, e));
-    });
-  }
-
-  private finish(job: RmwJob, error?: unknown): void {
-    const waiting = this.held.get(job.lock);
-    this.held.delete(job.lock);
-    job.done(error);
-    if (waiting) for (const next of waiting) this.rmw(next);
-  }
-
-  private readonly flushReads = (): void => {
-    const keys = this.readKeys;
-    const done = this.readDone;
-    this.readKeys = [];
-    this.readDone = [];
-    if (this.db.status !== 'open') {
-      // Stopping mid-run (the parent gave up): fail what was queued instead of throwing.
-      for (const d of done) d(undefined, new Error('database closed'));
-      return;
-    }
-    counts.reads += keys.length;
-    counts.getManys++;
-    this.db.getMany(keys).then(
-      (values) => {
-        for (let i = 0; i < done.length; i++) done[i]!(values[i]);
-      },
-      (error: unknown) => {
-        for (const d of done) d(undefined, error);
-      },
-    );
+function levelDb(db: ClassicLevel<Uint8Array, Uint8Array>): FloorDb {
+  return {
+    isOpen: () => db.status === 'open',
+    getMany: (keys) => db.getMany(keys),
+    putMany: (keys, values) => {
+      const batch = db.batch();
+      for (let i = 0; i < keys.length; i++) batch.put(keys[i]!, values[i]!);
+      return batch.write();
+    },
   };
-
-  private readonly flushWrites = (): void => {
-    const keys = this.writeKeys;
-    const values = this.writeValues;
-    const done = this.writeDone;
-    this.writeKeys = [];
-    this.writeValues = [];
-    this.writeDone = [];
-    if (this.db.status !== 'open') {
-      for (const d of done) d(new Error('database closed'));
-      return;
-    }
-    counts.writes += keys.length;
-    counts.batches++;
-    const batch = this.db.batch();
-    for (let i = 0; i < keys.length; i++) batch.put(keys[i]!, values[i]!);
-    batch.write().then(
-      () => {
-        for (const d of done) d();
-      },
-      (error: unknown) => {
-        for (const d of done) d(error);
-      },
-    );
-  };
-}
-
-// --- records ---
-
-/** 2-byte partition (FNV-1a of the key, mod PARTITIONS) + the key's UTF-8 bytes, off the V8 heap. */
-function storageKey(key: string): Buffer {
-  const n = Buffer.byteLength(key);
-  // allocUnsafe takes small buffers from Node's off-heap pool.
-  const out = Buffer.allocUnsafe(2 + n);
-  out.write(key, 2);
-  let h = 0x811c9dc5;
-  for (let i = 2; i < out.length; i++) h = Math.imul(h ^ out[i]!, 0x01000193);
-  const partition = (h >>> 0) % PARTITIONS;
-  out[0] = partition >>> 8;
-  out[1] = partition & 0xff;
-  return out;
-}
-
-/** The next record after `before`: its counters, ours incremented, the time, the value. */
-function makeRecord(before: Uint8Array | undefined, value: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + value.length);
-  if (before && before.length >= HEADER_BYTES) out.set(before.subarray(0, HEADER_BYTES));
-  else {
-    out.fill(0, 0, HEADER_BYTES);
-    out[0] = ACTORS;
-    for (let a = 0; a < ACTORS; a++) out[1 + a * 5] = a;
-  }
-  const at = 2 + ACTOR * 5;
-  out.writeUInt32BE(out.readUInt32BE(at) + 1, at);
-  out.writeDoubleBE(Date.now(), 16);
-  out.set(value, HEADER_BYTES);
-  return out;
-}
-
-/** A replica keeps `before` when it already has every counter of `incoming` (a stale or repeated store). */
-function covers(before: Uint8Array, incoming: Uint8Array): boolean {
-  for (let a = 0; a < ACTORS; a++) {
-    const at = 2 + a * 5;
-    const b = (before[at]! << 24) | (before[at + 1]! << 16) | (before[at + 2]! << 8) | before[at + 3]!;
-    const i =
-      (incoming[at]! << 24) | (incoming[at + 1]! << 16) | (incoming[at + 2]! << 8) | incoming[at + 3]!;
-    if (i >>> 0 > b >>> 0) return false;
-  }
-  return true;
 }
 
 // --- network ---
@@ -472,7 +297,7 @@ const db = new ClassicLevel<Uint8Array, Uint8Array>(args.data!, {
   writeBufferSize: 32 * 1024 * 1024,
 });
 await db.open();
-const store = new Store(db);
+const store = new Store(levelDb(db), dbDefer, counts);
 const inbound = new Set<Inbound>();
 const server = createServer((socket) => {
   const link = new Inbound(socket, store);
@@ -499,11 +324,11 @@ async function connectPeers(addresses: string[]): Promise<void> {
 
 function put(key: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const q = new Quorum(W, resolve, reject);
+    const q = new Quorum(W, resolve, reject, onMismatch);
     const skey = storageKey(key);
     const ack = (error?: unknown) => (error ? q.fail() : q.reply(null));
     if (BLIND) {
-      const record = makeRecord(undefined, VALUE);
+      const record = makeRecord(undefined, VALUE, ACTOR);
       for (const peer of peers) peer.request(q, skey, record);
       store.write(skey, record, ack);
       return;
@@ -514,7 +339,7 @@ function put(key: string): Promise<Answer> {
       key: skey,
       lock: skey.toString('latin1'),
       next: (before) => {
-        const record = makeRecord(before, VALUE);
+        const record = makeRecord(before, VALUE, ACTOR);
         for (const peer of peers) peer.request(q, skey, record);
         return record;
       },
@@ -525,7 +350,7 @@ function put(key: string): Promise<Answer> {
 
 function get(key: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const q = new Quorum(R, resolve, reject);
+    const q = new Quorum(R, resolve, reject, onMismatch);
     const skey = storageKey(key);
     for (const peer of peers) peer.request(q, skey, null);
     store.read(skey, (value, error) => (error ? q.fail() : q.reply(value ?? null)));
