@@ -2,48 +2,52 @@
  * Per-key mutual exclusion for read-merge-write. Two merges of one key racing through storage
  * would otherwise both read the old object and the second write would drop the first's
  * siblings. Memory is bounded by the number of keys with work in flight.
+ *
+ * Callback-based, not promise-based: the replica takes and releases the locks of every batch of
+ * steps it runs, so a promise per batch (and one per waiter) was a cost on every write.
  */
 export class KeyLocks {
-  private readonly tails = new Map<string, Promise<void>>();
+  /** Held keys, each with the work waiting for it in order (undefined: nothing waits). */
+  private readonly held = new Map<string, (() => void)[] | undefined>();
 
   get size(): number {
-    return this.tails.size;
+    return this.held.size;
   }
 
   isHeld(id: string): boolean {
-    return this.tails.has(id);
+    return this.held.has(id);
   }
 
-  /**
-   * Takes the locks of `ids`, none of which may be held, with one shared release: a batch of
-   * steps holds its keys together. Later `run`s of any of them wait for the release.
-   */
-  holdAll(ids: Iterable<string>): () => void {
-    let release!: () => void;
-    const tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    for (const id of ids) this.tails.set(id, tail);
-    return () => {
-      release();
-      for (const id of ids) if (this.tails.get(id) === tail) this.tails.delete(id);
-    };
+  /** Takes the locks of `ids`, none of which may be held (check with `isHeld`). */
+  holdAll(ids: Iterable<string>): void {
+    for (const id of ids) this.held.set(id, undefined);
   }
 
-  async run<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(id);
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tail = previous ? previous.then(() => mine) : mine;
-    this.tails.set(id, tail);
-    try {
-      if (previous) await previous;
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(id) === tail) this.tails.delete(id);
+  /** Runs `start` at once if `id` is free, else when every earlier holder released it; `start` then holds it. */
+  acquire(id: string, start: () => void): void {
+    if (!this.held.has(id)) {
+      this.held.set(id, undefined);
+      start();
+      return;
     }
+    const waiting = this.held.get(id);
+    if (waiting) waiting.push(start);
+    else this.held.set(id, [start]);
+  }
+
+  /** Releases `ids`; the next waiter of each, if any, takes its lock over and starts. */
+  releaseAll(ids: Iterable<string>): void {
+    const next: (() => void)[] = [];
+    for (const id of ids) {
+      const waiting = this.held.get(id);
+      const first = waiting?.shift();
+      if (first === undefined) this.held.delete(id);
+      else {
+        if (waiting!.length === 0) this.held.set(id, undefined);
+        next.push(first);
+      }
+    }
+    // Started once every lock is in its new state, so a starter sees a consistent table.
+    for (const start of next) start();
   }
 }

@@ -238,25 +238,36 @@ export class Replica {
       }
     }
     if (ready.length > 0) {
-      const release = this.locks.holdAll(taken);
-      this.apply(ready).finally(release);
+      this.locks.holdAll(taken);
+      this.apply(ready, taken);
     }
-    for (const job of waiting) this.locks.run(job.lock, () => this.apply([job]));
+    for (const job of waiting) this.locks.acquire(job.lock, () => this.apply([job], [job.lock]));
   }
 
-  /** Runs steps whose keys this caller holds the locks of; settles every job, never rejects. */
-  private async apply(jobs: Job<unknown>[]): Promise<void> {
-    let befores: (Uint8Array | undefined)[];
-    try {
-      befores =
-        jobs.length === 1
-          ? [await this.storage.get(jobs[0]!.storageKey)]
-          : await this.storage.getMany(jobs.map((j) => j.storageKey));
-    } catch (err) {
+  /**
+   * Runs steps whose keys' locks this caller holds (`locks`); settles every job, then releases the
+   * locks. Promise callbacks rather than an async function: this runs for every batch of writes.
+   */
+  private apply(jobs: Job<unknown>[], locks: Iterable<string>): void {
+    const fail = (err: unknown) => {
       const error = storageError('read', err);
       for (const job of jobs) job.reject(error);
-      return;
+      this.locks.releaseAll(locks);
+    };
+    try {
+      if (jobs.length === 1)
+        this.storage.get(jobs[0]!.storageKey).then((before) => this.write(jobs, [before], locks), fail);
+      else
+        this.storage
+          .getMany(jobs.map((j) => j.storageKey))
+          .then((befores) => this.write(jobs, befores, locks), fail);
+    } catch (err) {
+      fail(err);
     }
+  }
+
+  /** The second half of `apply`: the steps, given what storage held, and one batch for their writes. */
+  private write(jobs: Job<unknown>[], befores: (Uint8Array | undefined)[], locks: Iterable<string>): void {
     const ops: StorageOperation[] = [];
     const steps: (Step<unknown> | undefined)[] = new Array(jobs.length);
     for (let i = 0; i < jobs.length; i++) {
@@ -270,28 +281,42 @@ export class Replica {
         job.reject(err);
       }
     }
-    if (ops.length > 0) {
+    const written = () => {
       try {
-        await this.storage.batch(ops);
-      } catch (err) {
-        const error = storageError('write', err);
         for (let i = 0; i < jobs.length; i++) {
           const step = steps[i];
           if (!step) continue;
-          if (step.write !== undefined) {
-            step.failed?.();
-            jobs[i]!.reject(error);
-          } else jobs[i]!.resolve(step.result);
+          if (step.write !== undefined) step.written?.();
+          jobs[i]!.resolve(step.result);
         }
-        return;
+      } finally {
+        this.locks.releaseAll(locks);
       }
+    };
+    if (ops.length === 0) {
+      written();
+      return;
     }
-    for (let i = 0; i < jobs.length; i++) {
-      const step = steps[i];
-      if (!step) continue;
-      if (step.write !== undefined) step.written?.();
-      jobs[i]!.resolve(step.result);
+    const failed = (err: unknown) => {
+      const error = storageError('write', err);
+      for (let i = 0; i < jobs.length; i++) {
+        const step = steps[i];
+        if (!step) continue;
+        if (step.write !== undefined) {
+          step.failed?.();
+          jobs[i]!.reject(error);
+        } else jobs[i]!.resolve(step.result);
+      }
+      this.locks.releaseAll(locks);
+    };
+    let batch: Promise<void>;
+    try {
+      batch = this.storage.batch(ops);
+    } catch (err) {
+      failed(err);
+      return;
     }
+    batch.then(written, failed);
   }
 
   private get(storageKey: Uint8Array): Promise<Uint8Array | undefined> {
