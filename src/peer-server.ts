@@ -76,23 +76,37 @@ export class PeerServer {
     } catch (err) {
       work = Promise.reject(err);
     }
-    return work.then(okReply, failureOf).then(encodeReply);
+    return work.then(encodeOk, encodeFailure);
   }
 
-  /** Each message of a Batch is served on its own and answered in order (see MessageType.Batch). */
-  private async serveBatch(from: string, message: unknown[]): Promise<unknown[]> {
+  /**
+   * Each message of a Batch is served on its own and answered in order (see MessageType.Batch).
+   * Counted by hand rather than with Promise.all: a promise less per message, on every batch.
+   */
+  private serveBatch(from: string, message: unknown[]): Promise<unknown[]> {
     const messages = message[1];
     if (!Array.isArray(messages) || messages.length > MAX_BATCH_MESSAGES) {
       throw new TypeError(`batch: at most ${MAX_BATCH_MESSAGES} messages`);
     }
-    const replies = await Promise.all(
-      messages.map((m: unknown) => {
+    return new Promise((resolve) => {
+      const replies: unknown[] = new Array(messages.length);
+      let left = messages.length;
+      const settle = (i: number, reply: unknown) => {
+        replies[i] = reply;
+        if (--left === 0) resolve([replies]);
+      };
+      if (left === 0) resolve([replies]);
+      for (let i = 0; i < messages.length; i++) {
+        const m: unknown = messages[i];
         if (!Array.isArray(m) || !isBatchable(m[0]))
-          return failureOf(new TypeError('batch: only Read and Store'));
-        return this.serve(from, m).then(okReply, failureOf);
-      }),
-    );
-    return [replies];
+          settle(i, failureOf(new TypeError('batch: only Read and Store')));
+        else
+          this.serve(from, m).then(
+            (fields) => settle(i, okReply(fields)),
+            (err: unknown) => settle(i, failureOf(err)),
+          );
+      }
+    });
   }
 
   /** The reply fields for one decoded message; bad input rejects. */
@@ -199,6 +213,14 @@ export class PeerServer {
         .map((owner) => d.handoff.store(owner, partition, key, object)),
     );
   }
+}
+
+function encodeOk(fields: unknown[]): Uint8Array {
+  return encodeReply(okReply(fields));
+}
+
+function encodeFailure(err: unknown): Uint8Array {
+  return encodeReply(failureOf(err));
 }
 
 function objectFields(bytes: Uint8Array | undefined): unknown[] {

@@ -90,21 +90,36 @@ export class Rpc {
     return decodeReply(reply);
   }
 
-  private async send(
+  /** Promise callbacks rather than an async function: every request and batch goes through here. */
+  private send(
     id: string,
     address: string,
     message: readonly unknown[],
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<unknown[]> {
+    let request: Promise<Uint8Array>;
     try {
-      const reply = await this.transport.request(address, encodeMessage(message), { timeoutMs, signal });
-      this.health.reportSuccess(id);
-      return decodeReply(reply);
+      request = this.transport.request(address, encodeMessage(message), { timeoutMs, signal });
     } catch (err) {
       this.observe(id, err);
-      throw err;
+      return Promise.reject(err);
     }
+    return request.then(
+      (reply) => {
+        this.health.reportSuccess(id);
+        try {
+          return decodeReply(reply);
+        } catch (err) {
+          this.observe(id, err);
+          throw err;
+        }
+      },
+      (err: unknown) => {
+        this.observe(id, err);
+        throw err;
+      },
+    );
   }
 
   private observe(id: string, err: unknown): void {
