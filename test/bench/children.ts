@@ -4,6 +4,7 @@
  * children's load results into cluster-wide figures. The child side is in `load.ts`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -16,10 +17,12 @@ const STOP_TIMEOUT_MS = 15_000;
 
 /**
  * Bundles `entry` with esbuild as tsup builds the package, dependencies left external, into
- * node_modules/.cache/dynamo-bench (where those dependencies resolve). Returns the bundle's path.
+ * node_modules/.cache/dynamo-bench (where those dependencies resolve), under a name of this
+ * checkout's own (worktrees may share one node_modules). Returns the bundle's path.
  */
 export async function bundleChild(entry: string, name: string): Promise<string> {
-  const outfile = join(ROOT, 'node_modules', '.cache', 'dynamo-bench', `${name}.mjs`);
+  const checkout = createHash('sha1').update(ROOT).digest('hex').slice(0, 8);
+  const outfile = join(ROOT, 'node_modules', '.cache', 'dynamo-bench', `${name}-${checkout}.mjs`);
   await build({
     entryPoints: [entry],
     outfile,
@@ -138,4 +141,24 @@ export function combine(results: LoadResult[]): Phase {
   };
   merged.destroy();
   return phase;
+}
+
+/** Open-loop loads the 3-process benchmarks run after the closed loops, as fractions of those peaks. */
+export const OPEN_LOADS = [
+  { name: 'half peak', fraction: 0.5 },
+  { name: '20 % of peak', fraction: 0.2 },
+] as const;
+
+/**
+ * CPU per operation of an open-loop phase less what the processes spend idle at that offered rate
+ * (`idleUsPerSec`, from a phase of operations that do nothing: the load driver's 1 ms timer, and
+ * for the engine its background timers), which at low rates is several µs of every operation.
+ */
+export function netCpuUsPerOp(p: Phase, idleUsPerSec: number): number {
+  return p.cpuUsPerOp - idleUsPerSec / p.opsPerSec;
+}
+
+/** CPU µs per second the processes spend on an open loop of operations that do nothing. */
+export function idleUsPerSec(p: Phase): number {
+  return p.cpuUsPerOp * p.opsPerSec;
 }

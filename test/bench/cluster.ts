@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoNode, MemoryNetwork, MemoryStorage, type Storage } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
+import { OPEN_LOADS } from './children.js';
 import { InProcessFloor } from './floor-inprocess.js';
 import { type BenchRow, formatTable, runClosedLoop, runOpenLoop } from './lib.js';
 import { medianRows } from './tcp-cluster.js';
@@ -25,11 +26,6 @@ const codec = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b };
 const WARM_UP_OPS = 20_000;
 /** Length of each open-loop phase. */
 const OPEN_LOOP_MS = 2000;
-/** Open-loop loads, as fractions of the closed-loop peak of the same system. */
-const LOADS = [
-  { name: 'half peak', fraction: 0.5 },
-  { name: '20 % of peak', fraction: 0.2 },
-] as const;
 
 export interface ClusterBenchOptions {
   storage: 'memory' | 'level';
@@ -107,14 +103,14 @@ interface Target {
   get(i: number, key: string): Promise<unknown>;
 }
 
-/** The closed loops (puts, then gets of those keys), then the open loops at each of LOADS of those peaks. */
+/** The closed loops (puts, then gets of those keys), then the open loops at each of OPEN_LOADS of those peaks. */
 async function phases(target: Target, ops: number, inFlight: number) {
   await runClosedLoop(Math.min(ops, WARM_UP_OPS), inFlight, (i) => target.put(i, `warm-${i}`));
   const put = await withCpu(() => runClosedLoop(ops, inFlight, (i) => target.put(i, `key-${i}`)));
   const get = await withCpu(() => runClosedLoop(ops, inFlight, (i) => target.get(i, `key-${i}`)));
   const open = [];
-  const driver = await openLoopDriverUsPerSec(put.opsPerSec * LOADS[LOADS.length - 1]!.fraction);
-  for (const load of LOADS) {
+  const driver = await openLoopDriverUsPerSec(put.opsPerSec * OPEN_LOADS[OPEN_LOADS.length - 1]!.fraction);
+  for (const load of OPEN_LOADS) {
     const p = await withCpu(
       () =>
         runOpenLoop(put.opsPerSec * load.fraction, OPEN_LOOP_MS, (i) => target.put(i, `${load.name}-${i}`)),
@@ -187,7 +183,7 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<BenchR
       row(`put (${inFlight} in flight)`, engine.put, floorResult.put, rawOf(raw.put)),
       row(`get (${inFlight} in flight)`, engine.get, floorResult.get, rawOf(raw.get)),
     ];
-    for (let i = 0; i < LOADS.length; i++) {
+    for (let i = 0; i < OPEN_LOADS.length; i++) {
       const e = engine.open[i]!;
       const f = floorResult.open[i]!;
       // CPU per operation at this load over that at the peak: what a lightly loaded service pays.

@@ -403,7 +403,8 @@ async function measured(load: (h: Histogram) => Promise<Load>): Promise<FloorRes
 }
 
 /** A get that found nothing counts as a miss (gets read keys that were put). */
-function operation(op: 'put' | 'get', prefix: string, keyOf: (i: number) => number, load: Load) {
+function operation(op: 'put' | 'get' | 'none', prefix: string, keyOf: (i: number) => number, load: Load) {
+  if (op === 'none') return () => Promise.resolve();
   if (op === 'put') return (i: number) => put(`${prefix}-${keyOf(i)}`);
   return (i: number) =>
     get(`${prefix}-${keyOf(i)}`).then((answer) => {

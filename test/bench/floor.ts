@@ -27,7 +27,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BenchChild, bundleChild, combine, type Phase } from './children.js';
+import {
+  BenchChild,
+  bundleChild,
+  combine,
+  idleUsPerSec,
+  netCpuUsPerOp,
+  OPEN_LOADS,
+  type Phase,
+} from './children.js';
 import type { FloorCommand, FloorResult, FlushMode } from './floor-node.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { medianRows } from './tcp-cluster.js';
@@ -95,7 +103,7 @@ function row(scenario: string, p: FloorPhase): BenchRow {
 
 /**
  * One run: start and connect three processes, warm up, closed-loop puts, then gets of those keys,
- * then open-loop puts and gets at half those peaks (or `halfRate`).
+ * then open-loop puts and gets at half and 20 % of those peaks (or of twice `halfRate`).
  */
 export async function benchFloor(options: FloorBenchOptions = {}): Promise<BenchRow[]> {
   const ops = options.ops ?? 100_000;
@@ -149,34 +157,55 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
     const get = combineFloor(await closed('get', ops, (i) => `n${i + 1}`));
     // As tcp-cluster.ts: each process offers a third of the cluster-wide rate; puts write new
     // keys, gets read the keys the closed loop put.
-    const open = (op: 'put' | 'get', clusterRate: number, prefix: (i: number) => string) =>
+    const open = (
+      op: 'put' | 'get' | 'none',
+      clusterRate: number,
+      prefix: (i: number) => string,
+      durationMs = HALF_PEAK_MS,
+    ) =>
       Promise.all(
         nodes.map((n, i) =>
           n.call<FloorResult>({
             cmd: 'open',
             op,
             ratePerSec: clusterRate / PROCESSES,
-            durationMs: HALF_PEAK_MS,
+            durationMs,
             prefix: prefix(i),
             keyCount: op === 'get' ? ops : 0,
           }),
         ),
       );
-    const halfPut = combineFloor(
-      await open('put', options.halfRate ?? put.opsPerSec / 2, (i) => `half-n${i + 1}`),
-    );
-    const halfGet = combineFloor(
-      await open('get', options.halfRate ?? get.opsPerSec / 2, (i) => `n${i + 1}`),
-    );
+    // `halfRate` replaces the half-peak rate; the other loads keep their ratio to it.
+    const rate = (peak: number, fraction: number) =>
+      (options.halfRate ? options.halfRate * 2 : peak) * fraction;
+    const lowest = OPEN_LOADS[OPEN_LOADS.length - 1]!.fraction;
+    const idle = idleUsPerSec(combine(await open('none', rate(put.opsPerSec, lowest), () => 'idle', 1000)));
+    const loads: { name: string; fraction: number; put: FloorPhase; get: FloorPhase }[] = [];
+    for (const [i, load] of OPEN_LOADS.entries()) {
+      loads.push({
+        ...load,
+        put: combineFloor(await open('put', rate(put.opsPerSec, load.fraction), (n) => `open${i}-n${n + 1}`)),
+        get: combineFloor(await open('get', rate(get.opsPerSec, load.fraction), (n) => `n${n + 1}`)),
+      });
+    }
     const flush = netFlush === dbFlush ? netFlush : `net ${netFlush}, db ${dbFlush}`;
     const label = `floor: 3 processes TCP loopback, classic-level, ${flush} flush`;
     const inFlight = `${PROCESSES}×${IN_FLIGHT_PER_PROCESS} in flight`;
-    const at = options.halfRate === undefined ? 'half peak' : `${options.halfRate} ops/s`;
+    const rowAt = (kind: 'put' | 'get', l: (typeof loads)[number]) => {
+      const at = options.halfRate === undefined ? l.name : `${options.halfRate * 2 * l.fraction} ops/s`;
+      const r = row(`${label}: ${kind} at ${at} (open loop)`, l[kind]);
+      const net = netCpuUsPerOp(l[kind], idle);
+      r.extra = {
+        ...r.extra,
+        netCpuUsPerOp: Math.round(net),
+        cpuVsPeak: (net / (kind === 'put' ? put : get).cpuUsPerOp).toFixed(2),
+      };
+      return r;
+    };
     return [
       row(`${label}: put N=3 W=2${options.blind ? ' blind' : ' read-before-write'} (${inFlight})`, put),
       row(`${label}: get N=3 R=2 (${inFlight})`, get),
-      row(`${label}: put at ${at} (open loop)`, halfPut),
-      row(`${label}: get at ${at} (open loop)`, halfGet),
+      ...loads.flatMap((l) => [rowAt('put', l), rowAt('get', l)]),
     ];
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));

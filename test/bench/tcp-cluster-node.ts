@@ -22,7 +22,8 @@ export type BenchCommand =
   | {
       seq: number;
       cmd: 'open';
-      op: 'put' | 'get';
+      /** `none`: operations that do nothing (what the process spends idle at that offered rate). */
+      op: 'put' | 'get' | 'none';
       ratePerSec: number;
       durationMs: number;
       prefix: string;
@@ -60,10 +61,11 @@ const cpuSince = (start: NodeJS.CpuUsage) => {
 };
 
 function opFor(
-  op: 'put' | 'get',
+  op: 'put' | 'get' | 'none',
   prefix: string,
   keyOf: (i: number) => number,
 ): (i: number) => Promise<unknown> {
+  if (op === 'none') return () => Promise.resolve();
   return op === 'put'
     ? (i) => node.put(`${prefix}-${keyOf(i)}`, VALUE)
     : (i) => node.get(`${prefix}-${keyOf(i)}`);

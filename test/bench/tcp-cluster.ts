@@ -25,7 +25,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ClassicLevel } from 'classic-level';
 import type { MemberView } from '../../src/index.js';
-import { BenchChild, bundleChild, combine, type Phase, type Unsequenced } from './children.js';
+import {
+  BenchChild,
+  bundleChild,
+  combine,
+  idleUsPerSec,
+  netCpuUsPerOp,
+  OPEN_LOADS,
+  type Phase,
+  type Unsequenced,
+} from './children.js';
 import { type BenchRow, formatTable, median, runClosedLoop } from './lib.js';
 import type { LoadResult } from './load.js';
 import type { BenchCommand } from './tcp-cluster-node.js';
@@ -109,7 +118,10 @@ type StatsReply = {
   storage: { batches: number; groups: number; operations: number };
 };
 
-/** One full run: baseline, cluster start, put peak, get peak, half-peak put and get. */
+/**
+ * One full run: baseline, cluster start, put peak, get peak, then open-loop puts and gets at each of
+ * OPEN_LOADS of those peaks (CPU per operation also net of the processes' idle CPU at that rate).
+ */
 export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Promise<BenchRow[]> {
   const ops = options.ops ?? 100_000;
   const root = await mkdtemp(join(tmpdir(), 'dynamo-bench-tcp-'));
@@ -155,26 +167,30 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
         prefix: n.id,
       })),
     );
-    const halfPut = combine(
-      await all<LoadResult>((n) => ({
+    const open = (
+      op: 'put' | 'get' | 'none',
+      clusterRate: number,
+      prefix: string,
+      durationMs = HALF_PEAK_MS,
+    ) =>
+      all<LoadResult>((n) => ({
         cmd: 'open',
-        op: 'put',
-        ratePerSec: put.opsPerSec / 2 / nodes.length,
-        durationMs: HALF_PEAK_MS,
-        prefix: `half-${n.id}`,
-        keyCount: 0,
-      })),
-    );
-    const halfGet = combine(
-      await all<LoadResult>((n) => ({
-        cmd: 'open',
-        op: 'get',
-        ratePerSec: get.opsPerSec / 2 / nodes.length,
-        durationMs: HALF_PEAK_MS,
-        prefix: n.id,
-        keyCount: ops,
-      })),
-    );
+        op,
+        ratePerSec: clusterRate / nodes.length,
+        durationMs,
+        prefix: `${prefix}${n.id}`,
+        keyCount: op === 'get' ? ops : 0,
+      })).then(combine);
+    const lowest = OPEN_LOADS[OPEN_LOADS.length - 1]!.fraction;
+    const idle = idleUsPerSec(await open('none', put.opsPerSec * lowest, '', 1000));
+    const loads: { name: string; put: Phase; get: Phase }[] = [];
+    for (const [i, load] of OPEN_LOADS.entries()) {
+      loads.push({
+        name: load.name,
+        put: await open('put', put.opsPerSec * load.fraction, `open${i}-`),
+        get: await open('get', get.opsPerSec * load.fraction, ''),
+      });
+    }
     const delta = (f: (s: StatsReply) => number) =>
       statsAfter.reduce((s, a, i) => s + f(a) - f(statsBefore[i]!), 0);
     const framesPerWrite = delta((s) => s.transport.framesSent) / delta((s) => s.transport.writes);
@@ -214,8 +230,15 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
         levelOpsPerWrite: opsPerGroup.toFixed(1),
       }),
       row(`${label}: get (3×${IN_FLIGHT_PER_NODE} in flight)`, get, 'get'),
-      row(`${label}: put at half peak (open loop)`, halfPut, 'put'),
-      row(`${label}: get at half peak (open loop)`, halfGet, 'get'),
+      ...loads.flatMap((l) =>
+        (['put', 'get'] as const).map((kind) => {
+          const net = netCpuUsPerOp(l[kind], idle);
+          return row(`${label}: ${kind} at ${l.name} (open loop)`, l[kind], kind, {
+            netCpuUsPerOp: Math.round(net),
+            cpuVsPeak: (net / (kind === 'put' ? put : get).cpuUsPerOp).toFixed(2),
+          });
+        }),
+      ),
     ];
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
