@@ -3,7 +3,8 @@
  * clients spread over the nodes, 100-byte values. Each scenario sits next to the same run's
  * in-process floor (`floor-inprocess.ts`: the same replica work on the same storage without the
  * engine), with the CPU per operation of both (process CPU, so LevelDB's threads too; in the
- * open loops less what the load driver takes on its own, measured in the same run).
+ * open loops less what the load driver takes on its own, measured in the same run). Each phase
+ * runs on the floor, then on the engine, before the next phase, so compared figures are seconds apart.
  *
  *   npx tsx test/bench/cluster.ts [--storage memory|level] [--runs 3] [--ops 100000]
  *
@@ -103,40 +104,42 @@ interface Target {
   get(i: number, key: string): Promise<unknown>;
 }
 
-/** The closed loops (puts, then gets of those keys), then the open loops at each of OPEN_LOADS of those peaks. */
-async function phases(target: Target, ops: number, inFlight: number) {
-  await runClosedLoop(Math.min(ops, WARM_UP_OPS), inFlight, (i) => target.put(i, `warm-${i}`));
-  const put = await withCpu(() => runClosedLoop(ops, inFlight, (i) => target.put(i, `key-${i}`)));
-  const get = await withCpu(() => runClosedLoop(ops, inFlight, (i) => target.get(i, `key-${i}`)));
+/**
+ * The closed loops (puts, then gets of those keys), then the open loops at each of OPEN_LOADS of
+ * those peaks, each phase run on every target in turn before the next phase: on a shared machine
+ * whose speed drifts within minutes, the figures compared are taken seconds apart.
+ */
+async function phases(targets: Target[], ops: number, inFlight: number) {
+  const each = async (load: (t: Target, i: number) => Promise<Measured>) => {
+    const out: Measured[] = [];
+    for (const [i, t] of targets.entries()) out.push(await load(t, i));
+    return out;
+  };
+  await each((t) =>
+    withCpu(() => runClosedLoop(Math.min(ops, WARM_UP_OPS), inFlight, (i) => t.put(i, `warm-${i}`))),
+  );
+  const put = await each((t) => withCpu(() => runClosedLoop(ops, inFlight, (i) => t.put(i, `key-${i}`))));
+  const get = await each((t) => withCpu(() => runClosedLoop(ops, inFlight, (i) => t.get(i, `key-${i}`))));
   const open = [];
-  const driver = await openLoopDriverUsPerSec(put.opsPerSec * OPEN_LOADS[OPEN_LOADS.length - 1]!.fraction);
   for (const load of OPEN_LOADS) {
-    const p = await withCpu(
-      () =>
-        runOpenLoop(put.opsPerSec * load.fraction, OPEN_LOOP_MS, (i) => target.put(i, `${load.name}-${i}`)),
-      driver,
+    // Measured next to the phases it is taken from (the machine's speed drifts).
+    const driver = await openLoopDriverUsPerSec(put[0]!.opsPerSec * load.fraction);
+    const p = await each((t, i) =>
+      withCpu(
+        () =>
+          runOpenLoop(put[i]!.opsPerSec * load.fraction, OPEN_LOOP_MS, (k) => t.put(k, `${load.name}-${k}`)),
+        driver,
+      ),
     );
-    const g = await withCpu(
-      () => runOpenLoop(get.opsPerSec * load.fraction, OPEN_LOOP_MS, (i) => target.get(i, `key-${i % ops}`)),
-      driver,
+    const g = await each((t, i) =>
+      withCpu(
+        () => runOpenLoop(get[i]!.opsPerSec * load.fraction, OPEN_LOOP_MS, (k) => t.get(k, `key-${k % ops}`)),
+        driver,
+      ),
     );
     open.push({ name: load.name, put: p, get: g });
   }
   return { put, get, open };
-}
-
-/** The floor's phases, in a function of their own so that its storage is garbage once they ran. */
-async function floorPhases(makeStorage: (id: string) => Storage, ops: number, inFlight: number) {
-  const floor = await InProcessFloor.start(['a', 'b', 'c'].map(makeStorage));
-  const result = await phases(
-    { put: (i, key) => floor.put(i % 3, key, VALUE), get: (i, key) => floor.get(i % 3, key) },
-    ops,
-    inFlight,
-  );
-  await floor.stop();
-  const { mismatches } = floor.counts;
-  if (mismatches > 0) throw new Error(`in-process floor: ${mismatches} replies differed`);
-  return result;
 }
 
 export async function benchCluster(options: ClusterBenchOptions): Promise<BenchRow[]> {
@@ -152,14 +155,27 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<BenchR
   const label = options.storage === 'memory' ? 'MemoryStorage' : 'LevelStorage';
   try {
     const raw = await rawBaseline((await make())('raw'), ops, inFlight);
-    const floorResult = await floorPhases(await make(), ops, inFlight);
+    const floor = await InProcessFloor.start(['a', 'b', 'c'].map(await make()));
     const { nodes } = await startCluster(await make(), ['a', 'b', 'c']);
-    const engine = await phases(
-      { put: (i, key) => nodes[i % 3]!.put(key, VALUE), get: (i, key) => nodes[i % 3]!.get(key) },
+    const results = await phases(
+      [
+        { put: (i, key) => floor.put(i % 3, key, VALUE), get: (i, key) => floor.get(i % 3, key) },
+        { put: (i, key) => nodes[i % 3]!.put(key, VALUE), get: (i, key) => nodes[i % 3]!.get(key) },
+      ],
       ops,
       inFlight,
     );
+    await floor.stop();
     await Promise.all(nodes.map((n) => n.stop()));
+    const { mismatches } = floor.counts;
+    if (mismatches > 0) throw new Error(`in-process floor: ${mismatches} replies differed`);
+    const pick = (at: 0 | 1) => ({
+      put: results.put[at]!,
+      get: results.get[at]!,
+      open: results.open.map((o) => ({ name: o.name, put: o.put[at]!, get: o.get[at]! })),
+    });
+    const floorResult = pick(0);
+    const engine = pick(1);
     const row = (
       scenario: string,
       e: Measured,
