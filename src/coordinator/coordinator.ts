@@ -8,7 +8,7 @@ import { QuorumError, TimeoutError } from '../errors.js';
 import type { Replica } from '../replica/replica.js';
 import { equalBytes } from '../replica/replica.js';
 import type { PreferenceEntry } from '../ring/index.js';
-import { type Rpc, reasonOf } from '../transport/rpc.js';
+import { type Rpc, type RpcReplyHandler, reasonOf } from '../transport/rpc.js';
 import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
 import type { Clock } from '../util/clock.js';
@@ -68,7 +68,13 @@ interface FanOut<R> {
   signal: AbortSignal | undefined;
   /** Replicas that already acknowledged (a doomed put's own store, see `put`). */
   acked?: readonly string[];
-  send: (entry: PreferenceEntry) => Promise<R>;
+  /**
+   * Asks one replica and tells `ask` how it went: the local replica's promise through `ask.await`,
+   * a peer through `rpc.callWith(..., ask)` (no promise of its own per replica).
+   */
+  send: (entry: PreferenceEntry, ask: Ask) => void;
+  /** A peer's reply fields as R (throws on a malformed reply: the replica counts as failed). */
+  decode?: (fields: unknown[]) => R;
   onReply: (entry: PreferenceEntry, reply: R) => void;
   /** Keep replacing failed replicas with fallbacks after the quorum is met (writes: N copies). */
   fallbackAfterQuorum: boolean;
@@ -101,7 +107,19 @@ export class Coordinator {
       required: r,
       timeoutMs,
       signal,
-      send: (entry) => this.readOne(entry, key, partition, perRequestMs, signal),
+      send: (entry, ask) => {
+        if (entry.id === this.deps.self)
+          ask.await(this.deps.replica.read(partition, key, entry.hintFor ?? null));
+        else
+          this.deps.rpc.callWith(
+            entry.id,
+            [MessageType.Read, key, partition, entry.hintFor ?? null],
+            perRequestMs,
+            ask,
+            signal,
+          );
+      },
+      decode: this.objectOfReply,
       onReply: (entry, bytes) => replies.push({ entry, bytes }),
       fallbackAfterQuorum: false,
       onAllSettled: () => {
@@ -165,14 +183,16 @@ export class Coordinator {
       timeoutMs,
       signal,
       acked: doomed ? [self] : [],
-      send: (entry) =>
-        entry === mine
-          ? stored
-          : this.deps.rpc.call(
-              entry.id,
-              [MessageType.Store, partition, entry.hintFor ?? null, entries],
-              perRequestMs,
-            ),
+      send: (entry, ask) => {
+        if (entry === mine) ask.await(stored);
+        else
+          this.deps.rpc.callWith(
+            entry.id,
+            [MessageType.Store, partition, entry.hintFor ?? null, entries],
+            perRequestMs,
+            ask,
+          );
+      },
       onReply: () => {},
       fallbackAfterQuorum: true,
     });
@@ -189,19 +209,6 @@ export class Coordinator {
       // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
       new FanOutRun(f as FanOut<unknown>, this.timeouts, resolve, reject).start();
     });
-  }
-
-  private readOne(
-    entry: PreferenceEntry,
-    key: Uint8Array,
-    partition: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Uint8Array | undefined> {
-    if (entry.id === this.deps.self) return this.deps.replica.read(partition, key, entry.hintFor ?? null);
-    return this.deps.rpc
-      .call(entry.id, [MessageType.Read, key, partition, entry.hintFor ?? null], timeoutMs, signal)
-      .then(this.objectOfReply);
   }
 
   private readonly objectOfReply = (reply: unknown[]): Uint8Array | undefined =>
@@ -292,19 +299,33 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   private launch(entry: PreferenceEntry): void {
     this.outstanding++;
     this.waiting.push(entry.id);
-    this.f.send(entry).then(
-      (reply) => this.replied(entry, reply),
-      (err) => this.failed(entry, err),
-    );
+    this.f.send(entry, new Ask(this, entry));
   }
 
-  private replied(entry: PreferenceEntry, reply: unknown): void {
+  /** A peer's reply fields, decoded as the fan-out's replies are. */
+  repliedFields(entry: PreferenceEntry, fields: unknown[]): void {
+    const decode = this.f.decode;
+    if (!decode) {
+      this.replied(entry, fields);
+      return;
+    }
+    let reply: unknown;
+    try {
+      reply = decode(fields);
+    } catch (err) {
+      this.failed(entry, err);
+      return;
+    }
+    this.replied(entry, reply);
+  }
+
+  replied(entry: PreferenceEntry, reply: unknown): void {
     this.f.onReply(entry, reply);
     this.tracker.ack(entry.id);
     this.done(entry);
   }
 
-  private failed(entry: PreferenceEntry, err: unknown): void {
+  failed(entry: PreferenceEntry, err: unknown): void {
     const { list, unavailable, nextFallback } = this.f.routing;
     let fallback: string | undefined;
     if (nextFallback && (!this.settled || this.f.fallbackAfterQuorum)) {
@@ -347,6 +368,30 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     this.removeAbort?.();
     if (error) this.reject(error);
     else this.resolve();
+  }
+}
+
+/** One replica asked by a fan-out: hears its answer (an RpcReplyHandler for peers). */
+class Ask implements RpcReplyHandler {
+  constructor(
+    private readonly run: FanOutRun,
+    private readonly entry: PreferenceEntry,
+  ) {}
+
+  /** The local replica's answer, as a promise. */
+  await(answer: Promise<unknown>): void {
+    answer.then(
+      (reply) => this.run.replied(this.entry, reply),
+      (err: unknown) => this.run.failed(this.entry, err),
+    );
+  }
+
+  replied(fields: unknown[]): void {
+    this.run.repliedFields(this.entry, fields);
+  }
+
+  failed(error: unknown): void {
+    this.run.failed(this.entry, error);
   }
 }
 

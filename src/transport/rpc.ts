@@ -40,12 +40,17 @@ export interface RpcOptions {
 /** What a receiver accepts in one Batch; larger batches are refused whole. */
 export const MAX_BATCH_MESSAGES = 1024;
 
+/** Who hears how a call ended, for callers that want no promise per call (`Rpc.callWith`). */
+export interface RpcReplyHandler {
+  replied(fields: unknown[]): void;
+  failed(error: unknown): void;
+}
+
 interface Queued {
   id: string;
   message: readonly unknown[];
   bytes: number;
-  resolve(fields: unknown[]): void;
-  reject(error: unknown): void;
+  handler: RpcReplyHandler;
 }
 
 interface Outbox {
@@ -72,16 +77,41 @@ export class Rpc {
 
   /** Sends to a member by id. Rejects with TransportError when the id has no known address. */
   call(id: string, message: readonly unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
+    return new Promise((resolve, reject) =>
+      this.callWith(id, message, timeoutMs, { replied: resolve, failed: reject }, signal),
+    );
+  }
+
+  /**
+   * As `call`, but tells `handler` instead of settling a promise: the coordinator's fan-out makes
+   * one of these per replica of every operation. The handler is always called later, never from
+   * within this call (a failure known at once is reported from a microtask, as a rejection would).
+   */
+  callWith(
+    id: string,
+    message: readonly unknown[],
+    timeoutMs: number,
+    handler: RpcReplyHandler,
+    signal?: AbortSignal,
+  ): void {
     const address = this.addressOf(id);
     if (address === undefined) {
-      return Promise.reject(new TransportError(`no address known for member ${id}`));
+      const error = new TransportError(`no address known for member ${id}`);
+      queueMicrotask(() => handler.failed(error));
+      return;
     }
     // A call with its own abort signal cannot share a request with others.
     if (signal === undefined && isBatchable(message[0])) {
       const bytes = estimateBytes(message, 0);
-      if (bytes <= this.maxBatchBytes) return this.enqueue(id, address, message, bytes, timeoutMs);
+      if (bytes <= this.maxBatchBytes) {
+        this.enqueue(id, address, message, bytes, timeoutMs, handler);
+        return;
+      }
     }
-    return this.send(id, address, message, timeoutMs, signal);
+    this.send(id, address, message, timeoutMs, signal).then(
+      (fields) => handler.replied(fields),
+      (err: unknown) => handler.failed(err),
+    );
   }
 
   /** Sends to an address whose member id is not known yet (seeds). */
@@ -135,21 +165,20 @@ export class Rpc {
     message: readonly unknown[],
     bytes: number,
     timeoutMs: number,
-  ): Promise<unknown[]> {
-    return new Promise((resolve, reject) => {
-      if (this.outboxes.size === 0) afterMicrotasks(() => this.flush());
-      let byAddress = this.outboxes.get(timeoutMs);
-      if (!byAddress) {
-        byAddress = new Map();
-        this.outboxes.set(timeoutMs, byAddress);
-      }
-      let outbox = byAddress.get(address);
-      if (!outbox) {
-        outbox = { address, timeoutMs, calls: [] };
-        byAddress.set(address, outbox);
-      }
-      outbox.calls.push({ id, message, bytes, resolve, reject });
-    });
+    handler: RpcReplyHandler,
+  ): void {
+    if (this.outboxes.size === 0) afterMicrotasks(() => this.flush());
+    let byAddress = this.outboxes.get(timeoutMs);
+    if (!byAddress) {
+      byAddress = new Map();
+      this.outboxes.set(timeoutMs, byAddress);
+    }
+    let outbox = byAddress.get(address);
+    if (!outbox) {
+      outbox = { address, timeoutMs, calls: [] };
+      byAddress.set(address, outbox);
+    }
+    outbox.calls.push({ id, message, bytes, handler });
   }
 
   private flush(): void {
@@ -181,8 +210,11 @@ export class Rpc {
   private sendBatch(address: string, timeoutMs: number, calls: Queued[]): void {
     const id = calls[0]!.id;
     if (calls.length === 1) {
-      const only = calls[0]!;
-      this.send(id, address, only.message, timeoutMs).then(only.resolve, only.reject);
+      const { handler } = calls[0]!;
+      this.send(id, address, calls[0]!.message, timeoutMs).then(
+        (fields) => handler.replied(fields),
+        (err: unknown) => handler.failed(err),
+      );
       return;
     }
     const batch = [MessageType.Batch, calls.map((c) => c.message)];
@@ -191,25 +223,40 @@ export class Rpc {
         const replies = fields[0];
         if (!Array.isArray(replies) || replies.length !== calls.length) {
           const error = new WireError(`batch of ${calls.length} answered with a malformed reply`);
-          for (const c of calls) c.reject(error);
+          for (const c of calls) tell(c.handler, undefined, error);
           return;
         }
         for (let i = 0; i < calls.length; i++) {
-          const call = calls[i]!;
           let result: unknown[];
           try {
             result = replyFields(replies[i]);
           } catch (err) {
-            call.reject(err);
+            tell(calls[i]!.handler, undefined, err);
             continue;
           }
-          call.resolve(result);
+          tell(calls[i]!.handler, result, undefined);
         }
       },
-      (err) => {
-        for (const c of calls) c.reject(err);
+      (err: unknown) => {
+        for (const c of calls) tell(c.handler, undefined, err);
       },
     );
+  }
+}
+
+/**
+ * Tells one handler of a batch how its call ended. A handler that throws must not keep the rest
+ * of the batch from hearing theirs, so its error is rethrown on its own (as an unhandled rejection
+ * of a promise-based caller would surface).
+ */
+function tell(handler: RpcReplyHandler, fields: unknown[] | undefined, error: unknown): void {
+  try {
+    if (fields === undefined) handler.failed(error);
+    else handler.replied(fields);
+  } catch (thrown) {
+    queueMicrotask(() => {
+      throw thrown;
+    });
   }
 }
 
