@@ -12,12 +12,12 @@
  * prints each run and the median of the runs; `benchFloor()` is for `npm run bench`. As in
  * `tcp-cluster.ts`: puts then gets of the same keys, each process running a closed loop against
  * itself, then an open loop of puts (new keys) and one of gets (the keys just put) at half the
- * peak rate each closed loop measured, for 3 s, latency counted from each operation's due time
+ * peak rate each closed loop measured, then both at 20 % of it, for 3 s each, latency counted from each operation's due time
  * (the figure a service would run at). The rate is all operations over the span from the first
  * start to the last finish, latencies from the three HDR histograms merged, CPU per operation
  * from the three processes' `process.cpuUsage` (all threads, so LevelDB's too). `--half-rate N`
- * runs both open loops at N operations/s cluster-wide instead of half the peak, for asking what
- * latency the floor has at a given rate. `--blind` writes without reading first, what a store
+ * runs the half-peak open loops at N operations/s cluster-wide instead (and the 20 % ones at 0.4 N),
+ * for asking what latency the floor has at a given rate. `--blind` writes without reading first, what a store
  * that does not merge versions would do. The flush options choose when a turn's queued socket
  * writes and LevelDB calls go out (see `floor-node.ts`); the defaults are the faster ones measured.
  */

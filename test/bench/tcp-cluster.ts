@@ -6,8 +6,9 @@
  * flight each, so 384 cluster-wide) — see `tcp-cluster-node.ts`. The parent starts the three at
  * once over IPC, and reports the cluster-wide rate as all operations over the span from the first
  * start to the last finish, with latency percentiles from the three raw HDR histograms merged.
- * Then an open-loop run at half that peak rate (latency counted from each operation's due time),
- * the figure a service would run at. Beside them, the same run's raw LevelDB rate: classic-level
+ * Then open-loop runs at half and at 20 % of that peak rate (latency counted from each operation's
+ * due time), the figures a service would run at, with their CPU per operation also net of what the
+ * processes spend idle at that offered rate. Beside them, the same run's raw LevelDB rate: classic-level
  * put / get in one process, 64 in flight, no engine.
  *
  *   npx tsx test/bench/tcp-cluster.ts [--runs 3] [--ops 100000] [--cpu-prof DIR] [--tsx] [--uv-threads N]
