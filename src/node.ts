@@ -4,11 +4,11 @@
  * storage, validates what callers pass in, and turns bytes into the application's values.
  */
 import { EventEmitter } from 'eventemitter3';
-import { Packr } from 'msgpackr';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator } from './coordinator/coordinator.js';
+import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
-import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
+import { DynamoError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
@@ -16,6 +16,7 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { Membership } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
+import { memberViews } from './membership/views.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -35,6 +36,7 @@ import { asString, MessageType, RemoteError, rebuildRemoteError } from './transp
 import { throwIfAborted } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
+import { defaultCodec, encodeValue, keyBytes, nodeOfActor, silentLogger } from './values.js';
 import {
   decodeContext,
   encodeContext,
@@ -83,12 +85,6 @@ export interface PreferenceListEntry {
   kind: 'primary' | 'fallback';
 }
 
-const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-const defaultPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
-const defaultCodec: Codec<never> = {
-  encode: (v) => defaultPackr.pack(v),
-  decode: (b) => defaultPackr.unpack(b) as never,
-};
 const INCARNATION_KEY = metaKey('incarnation');
 const utf8 = new TextEncoder();
 /** Failure detector probe backoff bounds, ms. */
@@ -118,6 +114,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private currentStatus: NodeStatus = 'starting';
   private actorId = '';
   private readonly router: Router;
+  private readonly latency: LatencyRouting | undefined;
   private readonly server: PeerServer;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
@@ -170,7 +167,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.handoff.deliverSoon(id);
       },
     });
-    this.rpc = new Rpc(this.transport, (id) => this.membership.addressOf(id), this.detector);
+    if (this.options.latencyAware) this.latency = new LatencyRouting(this.id, this.clock, this.options);
+    this.rpc = new Rpc(this.transport, (id) => this.membership.addressOf(id), this.detector, {
+      roundTrips: this.latency?.roundTrips,
+    });
     this.replica = new Replica(this.options.storage, {
       maxSiblings: this.options.limits.maxSiblings,
       maxClockEntries: this.options.limits.maxClockEntries,
@@ -294,24 +294,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** This node's view of the cluster, itself included. */
   members(): MemberView[] {
-    const owned = new Map<string, number>();
-    for (const o of this.membership.owners) owned.set(o, (owned.get(o) ?? 0) + 1);
-    return this.membership.state.members
-      .filter((m) => m.state !== 'removed')
-      .map((m) => ({
-        id: m.id,
-        address: m.address,
-        status:
-          m.state === 'joining' || (m.state === 'valid' && !owned.has(m.id))
-            ? 'joining'
-            : m.state === 'leaving'
-              ? 'leaving'
-              : m.id === this.id || this.detector.isUp(m.id)
-                ? 'up'
-                : 'down',
-        weight: m.weight,
-        partitions: owned.get(m.id) ?? 0,
-      }));
+    return memberViews(this.membership.state, (id) => id === this.id || this.detector.isUp(id));
   }
 
   /** The nodes a request for `key` goes to, in order. */
@@ -496,18 +479,22 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.active++;
     try {
       const partition = partitionOf(bytes, this.options.partitions);
-      const { object } = await this.coordinator.get(
+      const routing = this.router.route(partition);
+      const plan = this.latency?.planRead(routing, r);
+      const { object, first } = await this.coordinator.get(
         bytes,
         partition,
-        this.router.route(partition),
+        plan?.routing ?? routing,
         r,
         timeoutMs,
         options.signal,
+        plan?.hedge,
       );
       const live = object ? object.siblings.filter((s) => s.value !== null) : [];
       const siblings = live.map((s) => this.codec.decode(s.value!));
       this.recordSiblings(key, siblings.length);
       let context = encodeContext(object?.ctx ?? new Map());
+      if (first !== undefined) this.latency?.remember(bytes, context, first);
       let values = siblings;
       const resolver = this.options.resolver;
       if (resolver && siblings.length > 1) {
@@ -587,7 +574,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
     if (mine?.kind === 'primary' || (mine && forwarded)) return here();
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
-    return this.forwardPut(routing.list, here, key, value, context, w, timeoutMs, signal);
+    const list = this.latency?.coordinators(routing.list, key, context) ?? routing.list;
+    return this.forwardPut(list, here, key, value, context, w, timeoutMs, signal);
   }
 
   /** Asks the primaries in turn to coordinate; `here` coordinates on this node when its turn comes. */
@@ -694,24 +682,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** The codec's bytes for `value`, within `maxValueBytes` (LimitError otherwise, nothing written). */
   private encodeValue(value: V): Uint8Array {
-    const encoded = this.codec.encode(value);
-    if (!(encoded instanceof Uint8Array)) throw new TypeError('codec.encode must return a Uint8Array');
-    if (encoded.byteLength > this.options.limits.maxValueBytes) {
-      throw new LimitError('maxValueBytes', encoded.byteLength, this.options.limits.maxValueBytes);
-    }
-    return encoded;
+    return encodeValue(this.codec, value, this.options.limits.maxValueBytes);
   }
 
   private keyBytes(key: Key): Uint8Array {
-    let bytes: Uint8Array;
-    // Buffer.from is ~2.5x faster than TextEncoder.encode for short keys (test/bench/micro-ring.ts).
-    if (typeof key === 'string') bytes = Buffer.from(key, 'utf8');
-    else if (key instanceof Uint8Array) bytes = key;
-    else throw new TypeError('key must be a string or a Uint8Array');
-    if (bytes.byteLength > this.options.limits.maxKeyBytes) {
-      throw new LimitError('maxKeyBytes', bytes.byteLength, this.options.limits.maxKeyBytes);
-    }
-    return bytes;
+    return keyBytes(key, this.options.limits.maxKeyBytes);
   }
 
   /** Whole-operation default: room for one round of fallbacks after a replica times out. */
@@ -753,10 +728,4 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     // eventemitter3 does not throw on an unhandled 'error' event, so emitting is always safe.
     this.emit('error', { error, context });
   }
-}
-
-/** The node id inside an actor `${id}@${incarnation}`. */
-function nodeOfActor(actor: string): string {
-  const at = actor.lastIndexOf('@');
-  return at < 0 ? actor : actor.slice(0, at);
 }

@@ -80,6 +80,14 @@ export interface DynamoNodeOptions<V> {
   antiEntropy?: Partial<AntiEntropyOptions>;
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
   tombstoneGraceMs?: number;
+  /**
+   * Rank replicas by measured round trip: reads with r < n ask the r fastest first (the others on
+   * a failure or after a hedge delay), forwarded puts go to the fastest primary, or to the one
+   * that answered the read of the put's context first. Default false on a node, true on a client.
+   */
+  latencyAware?: boolean;
+  /** Most timed hedges per latency-aware read, as a fraction of reads (a token bucket). */
+  maxHedgeRatio?: number;
   limits?: Partial<LimitOptions>;
   clock?: Clock;
   random?: Random;
@@ -99,6 +107,8 @@ export const DEFAULTS = {
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
   tombstoneGraceMs: 86_400_000,
+  latencyAware: false,
+  maxHedgeRatio: 0.1,
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,
@@ -124,6 +134,8 @@ export interface ResolvedOptions<V> {
   hintedHandoff: HintedHandoffOptions;
   antiEntropy: AntiEntropyOptions;
   tombstoneGraceMs: number;
+  latencyAware: boolean;
+  maxHedgeRatio: number;
   limits: LimitOptions;
 }
 
@@ -149,15 +161,23 @@ export function validateQuorumPart(name: 'r' | 'w', value: number, n: number): n
 }
 
 export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOptions<V> {
+  const resolved = resolveOptionsWithoutStorage(options);
+  if (!options.storage || typeof options.storage.batch !== 'function') {
+    throw new TypeError('storage must implement the Storage interface');
+  }
+  return { ...resolved, storage: options.storage };
+}
+
+/** Every option but `storage` (a DynamoClient has none). */
+export function resolveOptionsWithoutStorage<V>(
+  options: Omit<DynamoNodeOptions<V>, 'storage'>,
+): Omit<ResolvedOptions<V>, 'storage'> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
     throw new TypeError('id must be a non-empty string of at most 256 characters');
   }
   if (!options.transport || typeof options.transport.request !== 'function') {
     throw new TypeError('transport must implement the Transport interface');
-  }
-  if (!options.storage || typeof options.storage.batch !== 'function') {
-    throw new TypeError('storage must implement the Storage interface');
   }
   const seeds = options.seeds ?? DEFAULTS.seeds;
   if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string')) {
@@ -184,10 +204,11 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
   if (options.resolver !== undefined && typeof options.resolver !== 'function') {
     throw new TypeError('resolver must be a function');
   }
+  const maxHedgeRatio = nonNegative('maxHedgeRatio', options.maxHedgeRatio ?? DEFAULTS.maxHedgeRatio);
+  if (maxHedgeRatio > 1) throw new RangeError(`maxHedgeRatio must be in [0, 1], got ${maxHedgeRatio}`);
   return {
     id: options.id,
     transport: options.transport,
-    storage: options.storage,
     seeds: [...seeds],
     quorum,
     sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
@@ -200,6 +221,8 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     hintedHandoff,
     antiEntropy,
     tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),
+    latencyAware: options.latencyAware ?? DEFAULTS.latencyAware,
+    maxHedgeRatio,
     limits,
   };
 }

@@ -8,6 +8,7 @@ import type { Router } from './coordinator/router.js';
 import { NotRunningError } from './errors.js';
 import type { HintedHandoff } from './handoff/hints.js';
 import type { Membership } from './membership/membership.js';
+import { stateToWire } from './membership/state.js';
 import type { Replica } from './replica/replica.js';
 import { partitionOf } from './ring/index.js';
 import { MAX_BATCH_MESSAGES } from './transport/rpc.js';
@@ -145,6 +146,8 @@ export class PeerServer {
         return Promise.resolve([d.membership.handleGossip(message[1])]);
       case MessageType.Ping:
         return Promise.resolve([]);
+      case MessageType.State:
+        return Promise.resolve([stateToWire(d.membership.state)]);
       case MessageType.AeHashes:
       case MessageType.AeKeys:
       case MessageType.AeFetch:

@@ -11,7 +11,7 @@ import type { PreferenceEntry } from '../ring/index.js';
 import { type Rpc, reasonOf } from '../transport/rpc.js';
 import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, Timer } from '../util/clock.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import {
   decodeObject,
@@ -20,13 +20,15 @@ import {
   type VersionedObject,
   type VersionVector,
 } from '../versioning/index.js';
+import type { HedgePlan } from './latency.js';
 import { QuorumTracker } from './quorum.js';
 
 export interface CoordinatorDeps {
   self: string;
   actor: () => string;
   clock: Clock;
-  replica: Replica;
+  /** This node's replica (a DynamoClient has none: it is never in a routing list). */
+  replica: Pick<Replica, 'read' | 'merge' | 'coordinate'>;
   rpc: Rpc;
   requestTimeoutMs: number;
   readRepair: boolean;
@@ -53,6 +55,8 @@ export interface Routing {
 export interface ReadResult {
   /** Merge of the replies received (undefined: no replica has the key). */
   object: VersionedObject | undefined;
+  /** The replica that answered first (the preferred coordinator of a put that follows). */
+  first: string | undefined;
 }
 
 interface Reply {
@@ -74,6 +78,9 @@ interface FanOut<R> {
   fallbackAfterQuorum: boolean;
   /** Runs once every replica asked has answered or failed. */
   onAllSettled?: () => void;
+  /** Latency-aware reads: ask only the first replicas at once, the others later (see HedgePlan). */
+  hedge?: HedgePlan;
+  clock?: Clock;
 }
 
 export class Coordinator {
@@ -91,6 +98,7 @@ export class Coordinator {
     r: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    hedge?: HedgePlan,
   ): Promise<ReadResult> {
     const replies: Reply[] = [];
     const merged = new RepliesMerge();
@@ -107,8 +115,10 @@ export class Coordinator {
       onAllSettled: () => {
         if (this.deps.readRepair) this.repair(key, partition, replies, merged);
       },
+      hedge,
+      clock: this.deps.clock,
     });
-    return { object: merged.fold(replies)?.object };
+    return { object: merged.fold(replies)?.object, first: replies[0]?.entry.id };
   }
 
   /**
@@ -256,6 +266,9 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   /** Who was asked already: needed only to pick a fallback, so built on the first failure. */
   private tried: Set<string> | undefined;
   private removeAbort: (() => void) | undefined;
+  /** Hedged reads: the next entry of the routing list not asked yet, and the hedge timer. */
+  private held: number;
+  private hedgeTimer: Timer | undefined;
 
   constructor(
     private readonly f: FanOut<unknown>,
@@ -268,11 +281,19 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     this.tracker = new QuorumTracker(f.required, acked.length + list.length + unavailable.length);
     for (const id of acked) this.tracker.ack(id);
     for (const id of unavailable) this.tracker.fail(id, 'down');
+    this.held = f.hedge ? Math.min(f.hedge.first, list.length) : list.length;
   }
 
   start(): void {
     if (this.f.signal) this.removeAbort = onAbort(this.f.signal, (reason) => this.finish(reason));
-    for (const entry of this.f.routing.list) this.launch(entry);
+    const list = this.f.routing.list;
+    for (let i = 0; i < this.held; i++) this.launch(list[i]!);
+    const hedge = this.f.hedge;
+    if (hedge && this.held < list.length) {
+      this.hedgeTimer = this.f.clock!.setTimeout(() => {
+        if (!this.settled && hedge.allow()) while (this.held < list.length) this.launch(list[this.held++]!);
+      }, hedge.delayMs);
+    }
     this.check();
     if (this.outstanding === 0) this.f.onAllSettled?.();
     if (!this.settled) this.timeouts.add(this, this.f.timeoutMs);
@@ -307,6 +328,13 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   private failed(entry: PreferenceEntry, err: unknown): void {
     const { list, unavailable, nextFallback } = this.f.routing;
     let fallback: string | undefined;
+    if (this.held < list.length && !this.settled) {
+      // A replica held back by a hedged read replaces the failed one before any fallback.
+      this.tracker.fail(entry.id, reasonOf(err));
+      this.launch(list[this.held++]!);
+      this.done(entry);
+      return;
+    }
     if (nextFallback && (!this.settled || this.f.fallbackAfterQuorum)) {
       this.tried ??= new Set([...(this.f.acked ?? []), ...list.map((e) => e.id), ...unavailable]);
       fallback = nextFallback(this.tried);
@@ -344,6 +372,7 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     if (this.settled) return;
     this.settled = true;
     this.timeouts.remove(this);
+    this.hedgeTimer?.cancel();
     this.removeAbort?.();
     if (error) this.reject(error);
     else this.resolve();

@@ -127,6 +127,8 @@ class Fabric {
   private readonly duplicateRandom: Random;
   private readonly latencyRandom: Random;
   latency: LatencyRange;
+  /** Per-address latency (`setNodeLatency`): applies to messages from or to that address. */
+  readonly nodeLatency = new Map<string, LatencyRange>();
   dropRate: number;
   duplicateRate: number;
   readonly maxInFlight: number;
@@ -197,7 +199,8 @@ class Fabric {
       return;
     }
     const source = message.payload;
-    this.schedule(message, source);
+    const latency = this.nodeLatency.size === 0 ? this.latency : this.linkLatency(from, to);
+    this.schedule(message, source, latency);
     if (
       message.kind === 'request' &&
       this.duplicateRate > 0 &&
@@ -205,11 +208,20 @@ class Fabric {
     ) {
       c.duplicated++;
       // A distinct message object, so each delivery is answered (and tracked by `stop`) on its own.
-      this.schedule({ ...message, payload: EMPTY }, source);
+      this.schedule({ ...message, payload: EMPTY }, source, latency);
     }
   }
 
-  private schedule(message: Message, source: Uint8Array): void {
+  /** The slowest of the network's latency and the two endpoints' own (a slow node slows both ways). */
+  private linkLatency(from: string, to: string): LatencyRange {
+    let l = this.latency;
+    for (const own of [this.nodeLatency.get(from), this.nodeLatency.get(to)]) {
+      if (own && own.max + own.min > l.max + l.min) l = own;
+    }
+    return l;
+  }
+
+  private schedule(message: Message, source: Uint8Array, latency: LatencyRange): void {
     if (this.inFlight >= this.maxInFlight) {
       this.counters.dropped++;
       this.counters.overflowed++;
@@ -218,7 +230,7 @@ class Fabric {
     this.inFlight++;
     // Copied when sent: the sender may reuse its buffer at once, and each delivery owns its bytes.
     message.payload = source.slice();
-    const { min, max } = this.latency;
+    const { min, max } = latency;
     if (max === 0) {
       // A 0-ms timer on the system clock costs >= 1 ms; a microtask keeps in-process clusters fast
       // and is still deterministic (single thread, FIFO queue).
@@ -473,6 +485,15 @@ export class MemoryNetwork {
   /** Applies to messages sent from now on. */
   setLatency(latencyMs: LatencyRange): void {
     this.fabric.latency = checkLatency(latencyMs);
+  }
+
+  /**
+   * Latency of every message sent from or to `address` from now on (a slow machine or link); the
+   * larger of it and the network's latency applies. `undefined` removes it.
+   */
+  setNodeLatency(address: string, latencyMs: LatencyRange | undefined): void {
+    if (latencyMs === undefined) this.fabric.nodeLatency.delete(address);
+    else this.fabric.nodeLatency.set(address, checkLatency(latencyMs));
   }
 
   /** A snapshot of the message counters. */

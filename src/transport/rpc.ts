@@ -10,7 +10,7 @@
  * message; alone, a message goes as it is, with no added wait.
  */
 import { TimeoutError, TransportError } from '../errors.js';
-import { afterMicrotasks } from '../util/clock.js';
+import { afterMicrotasks, type Clock } from '../util/clock.js';
 import type { Transport } from './types.js';
 import {
   decodeReply,
@@ -35,6 +35,11 @@ export interface RpcOptions {
    * a message estimated larger than this is sent on its own.
    */
   maxBatchBytes?: number;
+  /**
+   * Told every request's round trip to a member, ms (a timeout as its `timeoutMs`): feeds the
+   * latency estimates of latency-aware routing.
+   */
+  roundTrips?: { clock: Clock; record(id: string, ms: number): void };
 }
 
 /** What a receiver accepts in one Batch; larger batches are refused whole. */
@@ -57,6 +62,7 @@ interface Outbox {
 export class Rpc {
   private readonly maxBatchMessages: number;
   private readonly maxBatchBytes: number;
+  private readonly roundTrips: RpcOptions['roundTrips'];
   /** Batchable calls of this cascade, per timeout and destination address (no key string to build per call). */
   private outboxes = new Map<number, Map<string, Outbox>>();
 
@@ -68,6 +74,7 @@ export class Rpc {
   ) {
     this.maxBatchMessages = Math.min(options.maxBatchMessages ?? 256, MAX_BATCH_MESSAGES);
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+    this.roundTrips = options.roundTrips;
   }
 
   /** Sends to a member by id. Rejects with TransportError when the id has no known address. */
@@ -97,11 +104,15 @@ export class Rpc {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<unknown[]> {
+    const trips = this.roundTrips;
+    const sentAt = trips ? trips.clock.now() : 0;
     try {
       const reply = await this.transport.request(address, encodeMessage(message), { timeoutMs, signal });
+      trips?.record(id, trips.clock.now() - sentAt);
       this.health.reportSuccess(id);
       return decodeReply(reply);
     } catch (err) {
+      if (trips && err instanceof TimeoutError) trips.record(id, timeoutMs);
       this.observe(id, err);
       throw err;
     }

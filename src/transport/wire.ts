@@ -35,6 +35,11 @@ export const MessageType = {
    * on another node.
    */
   Batch: 11,
+  /**
+   * Read-only pull of the receiver's cluster state, for a DynamoClient (not a member: it must not
+   * be merged into anyone's member table, as a Gossip would be): [t] → [stateWire]
+   */
+  State: 20,
 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
 
