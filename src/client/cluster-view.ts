@@ -9,6 +9,7 @@
  * member it believes up, falling back to any member and then to the seeds when none answers;
  * `refreshSoon` pulls at once when a reply showed its ring stale.
  */
+import { AuthError } from '../errors.js';
 import { checkState, mergeState, sameState } from '../membership/state.js';
 import type { ClusterState } from '../membership/types.js';
 import type { Rpc } from '../transport/rpc.js';
@@ -63,6 +64,8 @@ export class ClusterView {
         try {
           await this.pullAddress(seed);
         } catch (err) {
+          // A wrong secret or certificate will not fix itself: fail the start.
+          if (err instanceof AuthError) throw err;
           lastError = err;
         }
         if (this.current.ring.owners.length > 0) {

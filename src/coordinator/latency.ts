@@ -24,6 +24,8 @@ export const MAX_TRACKED_PEERS = 4096;
 export const MIN_HEDGE_DELAY_MS = 1;
 /** Timed hedges that may be spent in a burst (the bucket's size). */
 export const HEDGE_BURST = 10;
+/** Ranking weight of a peer without an estimate: behind every measured round trip (ms). */
+const UNKNOWN_MS = 1e9;
 
 interface PeerLatency {
   srttMs: number;
@@ -70,12 +72,17 @@ export class LatencyEstimator {
   }
 
   /**
-   * The entries sorted by estimate, fastest first (stable: ties keep ring order). `self` (a local
-   * read) and peers not measured yet come first: the first costs no network, the others get
-   * measured instead of being ignored for ever.
+   * The entries sorted fastest first (stable: ties keep ring order): `self` (a local read costs no
+   * network), then primaries before fallbacks (a fallback holds only the hints it took, so its
+   * quick "not found" must not fill a quorum ahead of a primary that has the key), each by
+   * estimate, peers not measured yet last among their kind (gossip and probes measure them).
    */
-  rank<E extends { id: string }>(entries: readonly E[], self?: string): E[] {
-    const key = (e: E) => (e.id === self ? -1 : (this.estimate(e.id) ?? 0));
+  rank<E extends { id: string; kind?: string }>(entries: readonly E[], self?: string): E[] {
+    const key = (e: E) => {
+      if (e.id === self) return -1;
+      const kind = e.kind === 'fallback' ? 2 * UNKNOWN_MS : 0;
+      return kind + (this.estimate(e.id) ?? UNKNOWN_MS - 1);
+    };
     return entries
       .map((e, i) => ({ e, i, k: key(e) }))
       .sort((a, b) => a.k - b.k || a.i - b.i)
