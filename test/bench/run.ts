@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { benchAntiEntropy } from './anti-entropy.js';
 import { benchCluster, benchFailover, benchJoin } from './cluster.js';
 import { benchFloor } from './floor.js';
+import { benchLatencyRouting } from './latency-routing.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
@@ -32,6 +33,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   failover: () => benchFailover(quick ? 5_000 : 50_000),
   join: () => benchJoin(quick ? 10_000 : 100_000),
   'anti-entropy': () => benchAntiEntropy(),
+  'latency-routing': () => benchLatencyRouting({ ops: quick ? 5_000 : 20_000 }),
   tcp: () => benchTcp(),
   'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),
   // The same work as tcp-cluster without the engine: what this machine allows at best.
