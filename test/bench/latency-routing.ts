@@ -125,6 +125,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     options: { ops: { type: 'string', default: '20000' }, 'in-flight': { type: 'string', default: '16' } },
   });
   console.log(
-    formatTable(await benchLatencyRouting({ ops: Number(values.ops), inFlight: Number(values['in-flight']) })),
+    formatTable(
+      await benchLatencyRouting({ ops: Number(values.ops), inFlight: Number(values['in-flight']) }),
+    ),
   );
 }

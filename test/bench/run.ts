@@ -14,6 +14,7 @@ import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
 import { benchTcp } from './micro-tcp.js';
 import { benchVersioning } from './micro-versioning.js';
+import { benchTcpClient } from './tcp-client.js';
 import { benchTcpCluster } from './tcp-cluster.js';
 
 const { values } = parseArgs({
@@ -36,6 +37,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'latency-routing': () => benchLatencyRouting({ ops: quick ? 5_000 : 20_000 }),
   tcp: () => benchTcp(),
   'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),
+  'tcp-client': () => benchTcpClient({ ops: quick ? 10_000 : 20_000 }),
   // The same work as tcp-cluster without the engine: what this machine allows at best.
   'tcp-floor': () => benchFloor({ ops: quick ? 20_000 : 100_000 }),
 };
