@@ -17,13 +17,13 @@ import { Membership } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import { memberViews } from './membership/views.js';
+import { Operations } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
   type Logger,
   type ResolvedOptions,
   resolveOptions,
-  validateQuorumPart,
 } from './options.js';
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
@@ -33,16 +33,10 @@ import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
 import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
-import { throwIfAborted } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
-import { defaultCodec, encodeValue, keyBytes, nodeOfActor, silentLogger } from './values.js';
-import {
-  decodeContext,
-  encodeContext,
-  type VersionedObject,
-  type VersionVector,
-} from './versioning/index.js';
+import { defaultCodec, silentLogger } from './values.js';
+import { encodeContext, type VersionVector } from './versioning/index.js';
 
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
@@ -116,6 +110,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly router: Router;
   private readonly latency: LatencyRouting | undefined;
   private readonly server: PeerServer;
+  private readonly operations: Operations<V>;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
@@ -213,6 +208,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       },
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
+    this.operations = new Operations<V>({
+      options: this.options,
+      codec: this.codec,
+      clock: this.clock,
+      router: this.router,
+      coordinator: this.coordinator,
+      latency: this.latency,
+      recorders: this.recorders,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      recordSiblings: (key, count) => this.recordSiblings(key, count),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, signal) =>
+        this.coordinatePut(key, partition, value, context, w, timeoutMs, signal),
+      onBackgroundError: (error, context) => this.backgroundError(error, context),
+    });
     this.handoff = new HintedHandoff({
       storage: this.options.storage,
       replica: this.replica,
@@ -299,7 +312,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** The nodes a request for `key` goes to, in order. */
   preferenceList(key: Key): PreferenceListEntry[] {
-    const bytes = this.keyBytes(key);
+    const bytes = this.operations.keyBytes(key);
     return this.router.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
       id: e.id,
       address: this.membership.addressOf(e.id) ?? '',
@@ -325,41 +338,26 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     };
   }
 
-  async get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
-    const read = await this.read(key, options);
-    return { values: read.values, context: read.context };
+  get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    return this.operations.get(key, options);
   }
 
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
-    let encoded: Uint8Array;
-    try {
-      encoded = this.encodeValue(value);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.write('put', key, encoded, options);
+    return this.operations.put(key, value, options);
   }
 
   /** Writes a tombstone covering what `context` has seen. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
-    return this.write('delete', key, null, options);
+    return this.operations.delete(key, options);
   }
 
   /** Read, resolve, write back with the read's context: the everyday read-modify-write. */
-  async update(
+  update(
     key: Key,
     fn: UpdateFunction<V>,
     options: GetOptions & Omit<PutOptions, 'context'> = {},
   ): Promise<UpdateResult<V>> {
-    const read = await this.read(key, options);
-    const current = this.options.resolver
-      ? read.values[0]
-      : read.siblings.length === 1
-        ? read.siblings[0]
-        : undefined;
-    const value = await fn(current, read.siblings);
-    const { context } = await this.put(key, value, { ...options, context: read.context });
-    return { value, context };
+    return this.operations.update(key, fn, options);
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
@@ -460,95 +458,6 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       );
     }
     this.actorId = `${this.id}@${incarnation}`;
-  }
-
-  private async read(
-    key: Key,
-    options: GetOptions,
-  ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
-    this.ensureRunning();
-    const bytes = this.keyBytes(key);
-    const r =
-      options.r === undefined
-        ? this.options.quorum.r
-        : validateQuorumPart('r', options.r, this.options.quorum.n);
-    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    throwIfAborted(options.signal);
-    const started = this.clock.now();
-    let ok = false;
-    this.active++;
-    try {
-      const partition = partitionOf(bytes, this.options.partitions);
-      const routing = this.router.route(partition);
-      const plan = this.latency?.planRead(routing, r);
-      const { object, first } = await this.coordinator.get(
-        bytes,
-        partition,
-        plan?.routing ?? routing,
-        r,
-        timeoutMs,
-        options.signal,
-        plan?.hedge,
-      );
-      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
-      const siblings = live.map((s) => this.codec.decode(s.value!));
-      this.recordSiblings(key, siblings.length);
-      let context = encodeContext(object?.ctx ?? new Map());
-      if (first !== undefined) this.latency?.remember(bytes, context, first);
-      let values = siblings;
-      const resolver = this.options.resolver;
-      if (resolver && siblings.length > 1) {
-        const merged = resolver(siblings, {
-          key,
-          versions: live.map((s) => ({ timestamp: s.timestamp, nodeId: nodeOfActor(s.dot[0]) })),
-        });
-        values = [merged];
-        // Write the merge back so the siblings collapse; the caller gets the merge's context.
-        try {
-          const encoded = this.encodeValue(merged);
-          context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
-        } catch (err) {
-          this.backgroundError(err as Error, 'writing back a resolved value');
-        }
-      }
-      ok = true;
-      return { values, siblings, context, object };
-    } finally {
-      this.untrack();
-      this.recorders.get.record(this.clock.now() - started, ok);
-    }
-  }
-
-  private async write(
-    operation: 'put' | 'delete',
-    key: Key,
-    value: Uint8Array | null,
-    options: PutOptions,
-  ): Promise<PutResult> {
-    this.ensureRunning();
-    const bytes = this.keyBytes(key);
-    const w =
-      options.w === undefined
-        ? this.options.quorum.w
-        : validateQuorumPart('w', options.w, this.options.quorum.n);
-    const context: VersionVector =
-      options.context === undefined
-        ? new Map()
-        : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
-    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    throwIfAborted(options.signal);
-    const started = this.clock.now();
-    let ok = false;
-    this.active++;
-    try {
-      const partition = partitionOf(bytes, this.options.partitions);
-      const result = await this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal);
-      ok = true;
-      return result;
-    } finally {
-      this.untrack();
-      this.recorders[operation].record(this.clock.now() - started, ok);
-    }
   }
 
   /**
@@ -678,20 +587,6 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       this.counters.conflictedReads++;
       this.emit('conflict', { key, siblings: count });
     }
-  }
-
-  /** The codec's bytes for `value`, within `maxValueBytes` (LimitError otherwise, nothing written). */
-  private encodeValue(value: V): Uint8Array {
-    return encodeValue(this.codec, value, this.options.limits.maxValueBytes);
-  }
-
-  private keyBytes(key: Key): Uint8Array {
-    return keyBytes(key, this.options.limits.maxKeyBytes);
-  }
-
-  /** Whole-operation default: room for one round of fallbacks after a replica times out. */
-  private defaultTimeoutMs(): number {
-    return this.options.requestTimeoutMs * 2;
   }
 
   private maxObjectBytes(): number {

@@ -31,23 +31,17 @@ import type {
   UpdateFunction,
   UpdateResult,
 } from '../node.js';
-import {
-  type Codec,
-  type DynamoNodeOptions,
-  type Logger,
-  resolveOptionsWithoutStorage,
-  validateQuorumPart,
-} from '../options.js';
+import { Operations } from '../operations.js';
+import { type Codec, type DynamoNodeOptions, type Logger, resolveOptionsWithoutStorage } from '../options.js';
 import { loadHasher, partitionOf } from '../ring/index.js';
 import { OperationRecorder, type OperationStats } from '../stats.js';
 import { Rpc } from '../transport/rpc.js';
 import type { Transport } from '../transport/types.js';
 import { encodeReply, failureOf, MessageType, RemoteError } from '../transport/wire.js';
-import { throwIfAborted } from '../util/abort.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { cryptoSeededRandom, type Random } from '../util/random.js';
-import { defaultCodec, encodeValue, keyBytes, nodeOfActor, silentLogger } from '../values.js';
-import { decodeContext, encodeContext } from '../versioning/index.js';
+import { defaultCodec, silentLogger } from '../values.js';
+import { encodeContext, type VersionVector } from '../versioning/index.js';
 import { ClusterView } from './cluster-view.js';
 
 /**
@@ -107,6 +101,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
   private readonly router: Router;
   private readonly coordinator: Coordinator;
   private readonly latency: LatencyRouting | undefined;
+  private readonly operations: Operations<V>;
   private currentStatus: NodeStatus = 'starting';
   /** Operations in progress: stop() waits for them. */
   private active = 0;
@@ -195,6 +190,24 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       },
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
+    this.operations = new Operations<V>({
+      options: this.options,
+      codec: this.codec,
+      clock: this.clock,
+      router: this.router,
+      coordinator: this.coordinator,
+      latency: this.latency,
+      recorders: this.recorders,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      recordSiblings: (key, count) => this.recordSiblings(key, count),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, signal) =>
+        this.coordinatePut(key, partition, value, context, w, timeoutMs, signal),
+      onBackgroundError: (error, context) => this.backgroundError(error, context),
+    });
   }
 
   /** The client's own transport address (members never dial it: it answers no requests). */
@@ -213,7 +226,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
 
   /** The replicas a get for `key` asks, in ring order (a put's coordinator is one of them). */
   preferenceList(key: Key): PreferenceListEntry[] {
-    const bytes = keyBytes(key, this.options.limits.maxKeyBytes);
+    const bytes = this.operations.keyBytes(key);
     return this.router.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
       id: e.id,
       address: this.view.addressOf(e.id) ?? '',
@@ -235,41 +248,26 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     };
   }
 
-  async get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
-    const read = await this.read(key, options);
-    return { values: read.values, context: read.context };
+  get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    return this.operations.get(key, options);
   }
 
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
-    let encoded: Uint8Array;
-    try {
-      encoded = encodeValue(this.codec, value, this.options.limits.maxValueBytes);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.write('put', key, encoded, options);
+    return this.operations.put(key, value, options);
   }
 
   /** Writes a tombstone covering what `context` has seen. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
-    return this.write('delete', key, null, options);
+    return this.operations.delete(key, options);
   }
 
   /** Read, resolve, write back with the read's context (as DynamoNode.update). */
-  async update(
+  update(
     key: Key,
     fn: UpdateFunction<V>,
     options: GetOptions & Omit<PutOptions, 'context'> = {},
   ): Promise<UpdateResult<V>> {
-    const read = await this.read(key, options);
-    const current = this.options.resolver
-      ? read.values[0]
-      : read.siblings.length === 1
-        ? read.siblings[0]
-        : undefined;
-    const value = await fn(current, read.siblings);
-    const { context } = await this.put(key, value, { ...options, context: read.context });
-    return { value, context };
+    return this.operations.update(key, fn, options);
   }
 
   /** Stops pulling state and probing, waits for operations in progress, stops the transport. */
@@ -306,96 +304,6 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     }
   }
 
-  private async read(
-    key: Key,
-    options: GetOptions,
-  ): Promise<{ values: V[]; siblings: V[]; context: string }> {
-    this.ensureRunning();
-    const bytes = keyBytes(key, this.options.limits.maxKeyBytes);
-    const r =
-      options.r === undefined
-        ? this.options.quorum.r
-        : validateQuorumPart('r', options.r, this.options.quorum.n);
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs * 2;
-    throwIfAborted(options.signal);
-    const started = this.clock.now();
-    let ok = false;
-    this.active++;
-    try {
-      const partition = partitionOf(bytes, this.options.partitions);
-      const routing = this.router.route(partition);
-      const plan = this.latency?.planRead(routing, r);
-      const { object, first } = await this.coordinator.get(
-        bytes,
-        partition,
-        plan?.routing ?? routing,
-        r,
-        timeoutMs,
-        options.signal,
-        plan?.hedge,
-      );
-      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
-      const siblings = live.map((s) => this.codec.decode(s.value!));
-      this.recordSiblings(key, siblings.length);
-      let context = encodeContext(object?.ctx ?? new Map());
-      if (first !== undefined) this.latency?.remember(bytes, context, first);
-      let values = siblings;
-      const resolver = this.options.resolver;
-      if (resolver && siblings.length > 1) {
-        const merged = resolver(siblings, {
-          key,
-          versions: live.map((s) => ({ timestamp: s.timestamp, nodeId: nodeOfActor(s.dot[0]) })),
-        });
-        values = [merged];
-        // Written back so the siblings collapse; the caller gets the merge's context.
-        try {
-          const encoded = encodeValue(this.codec, merged, this.options.limits.maxValueBytes);
-          context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
-        } catch (err) {
-          this.backgroundError(err as Error, 'writing back a resolved value');
-        }
-      }
-      ok = true;
-      return { values, siblings, context };
-    } finally {
-      this.untrack();
-      this.recorders.get.record(this.clock.now() - started, ok);
-    }
-  }
-
-  private async write(
-    operation: 'put' | 'delete',
-    key: Key,
-    value: Uint8Array | null,
-    options: PutOptions,
-  ): Promise<PutResult> {
-    this.ensureRunning();
-    const bytes = keyBytes(key, this.options.limits.maxKeyBytes);
-    const w =
-      options.w === undefined
-        ? this.options.quorum.w
-        : validateQuorumPart('w', options.w, this.options.quorum.n);
-    // Checked here (InvalidContextError before anything is sent), re-encoded canonically.
-    const context = encodeContext(
-      options.context === undefined
-        ? new Map()
-        : decodeContext(options.context, this.options.limits.maxClockEntries * 4),
-    );
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs * 2;
-    throwIfAborted(options.signal);
-    const started = this.clock.now();
-    let ok = false;
-    this.active++;
-    try {
-      const result = await this.coordinatePut(bytes, value, context, w, timeoutMs, options.signal);
-      ok = true;
-      return result;
-    } finally {
-      this.untrack();
-      this.recorders[operation].record(this.clock.now() - started, ok);
-    }
-  }
-
   /**
    * Sends the put to a replica to coordinate, failing over along the candidates. When they all
    * failed and one of them answered (so it is up, but refused: not a replica in its ring, or
@@ -404,13 +312,14 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
    */
   private async coordinatePut(
     key: Uint8Array,
+    partition: number,
     value: Uint8Array | null,
-    context: string,
+    vector: VersionVector,
     w: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<PutResult> {
-    const partition = partitionOf(key, this.options.partitions);
+    const context = encodeContext(vector);
     const deadline = this.clock.now() + timeoutMs;
     const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
     for (let attempt = 0; ; attempt++) {

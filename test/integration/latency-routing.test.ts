@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoClient, type DynamoClientOptions } from '../../src/client/index.js';
+import { seededRandom } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { drive } from '../helpers.js';
 

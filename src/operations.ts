@@ -1,0 +1,181 @@
+/**
+ * The client operations, shared by DynamoNode and DynamoClient: checking what the caller passed,
+ * turning keys and values into bytes and back, the read path (fan-out to the replicas, sibling
+ * decoding, the resolver and its write-back) and the write path up to the coordination, which is
+ * where the two differ (a node coordinates a put or forwards it; a client always sends it to a
+ * replica).
+ */
+import type { Coordinator } from './coordinator/coordinator.js';
+import type { LatencyRouting } from './coordinator/latency-routing.js';
+import type { Router } from './coordinator/router.js';
+import type { Key } from './events.js';
+import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
+import { type Codec, type ResolvedOptions, validateQuorumPart } from './options.js';
+import { partitionOf } from './ring/index.js';
+import type { OperationRecorder } from './stats.js';
+import { throwIfAborted } from './util/abort.js';
+import type { Clock } from './util/clock.js';
+import { encodeValue, keyBytes, nodeOfActor } from './values.js';
+import { decodeContext, encodeContext, type VersionVector } from './versioning/index.js';
+
+export interface OperationsDeps<V> {
+  options: Pick<ResolvedOptions<V>, 'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs'>;
+  codec: Codec<V>;
+  clock: Clock;
+  router: Router;
+  coordinator: Coordinator;
+  latency: LatencyRouting | undefined;
+  recorders: Record<'get' | 'put' | 'delete', OperationRecorder>;
+  /** Throws NotRunningError unless operations are accepted. */
+  ensureRunning(): void;
+  /** Counts one operation in progress (stop() waits for them); `leave` ends it. */
+  enter(): void;
+  leave(): void;
+  recordSiblings(key: Key, count: number): void;
+  /** Has the put coordinated (here or by a replica); resolves to the new context. */
+  coordinatePut(
+    key: Uint8Array,
+    partition: number,
+    value: Uint8Array | null,
+    context: VersionVector,
+    w: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult>;
+  onBackgroundError(error: Error, context: string): void;
+}
+
+export class Operations<V> {
+  constructor(private readonly deps: OperationsDeps<V>) {}
+
+  async get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    const read = await this.read(key, options);
+    return { values: read.values, context: read.context };
+  }
+
+  put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
+    let encoded: Uint8Array;
+    try {
+      encoded = encodeValue(this.deps.codec, value, this.deps.options.limits.maxValueBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.write('put', key, encoded, options);
+  }
+
+  delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
+    return this.write('delete', key, null, options);
+  }
+
+  async update(
+    key: Key,
+    fn: UpdateFunction<V>,
+    options: GetOptions & Omit<PutOptions, 'context'> = {},
+  ): Promise<UpdateResult<V>> {
+    const read = await this.read(key, options);
+    const current = this.deps.options.resolver
+      ? read.values[0]
+      : read.siblings.length === 1
+        ? read.siblings[0]
+        : undefined;
+    const value = await fn(current, read.siblings);
+    const { context } = await this.put(key, value, { ...options, context: read.context });
+    return { value, context };
+  }
+
+  keyBytes(key: Key): Uint8Array {
+    return keyBytes(key, this.deps.options.limits.maxKeyBytes);
+  }
+
+  private async read(
+    key: Key,
+    options: GetOptions,
+  ): Promise<{ values: V[]; siblings: V[]; context: string }> {
+    const d = this.deps;
+    d.ensureRunning();
+    const bytes = this.keyBytes(key);
+    const r =
+      options.r === undefined ? d.options.quorum.r : validateQuorumPart('r', options.r, d.options.quorum.n);
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
+    throwIfAborted(options.signal);
+    const started = d.clock.now();
+    let ok = false;
+    d.enter();
+    try {
+      const partition = partitionOf(bytes, d.options.partitions);
+      const routing = d.router.route(partition);
+      const plan = d.latency?.planRead(routing, r);
+      const { object, first } = await d.coordinator.get(
+        bytes,
+        partition,
+        plan?.routing ?? routing,
+        r,
+        timeoutMs,
+        options.signal,
+        plan?.hedge,
+      );
+      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
+      const siblings = live.map((s) => d.codec.decode(s.value!));
+      d.recordSiblings(key, siblings.length);
+      let context = encodeContext(object?.ctx ?? new Map());
+      if (first !== undefined) d.latency?.remember(bytes, context, first);
+      let values = siblings;
+      const resolver = d.options.resolver;
+      if (resolver && siblings.length > 1) {
+        const merged = resolver(siblings, {
+          key,
+          versions: live.map((s) => ({ timestamp: s.timestamp, nodeId: nodeOfActor(s.dot[0]) })),
+        });
+        values = [merged];
+        // Write the merge back so the siblings collapse; the caller gets the merge's context.
+        try {
+          const encoded = encodeValue(d.codec, merged, d.options.limits.maxValueBytes);
+          context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
+        } catch (err) {
+          d.onBackgroundError(err as Error, 'writing back a resolved value');
+        }
+      }
+      ok = true;
+      return { values, siblings, context };
+    } finally {
+      d.leave();
+      d.recorders.get.record(d.clock.now() - started, ok);
+    }
+  }
+
+  private async write(
+    operation: 'put' | 'delete',
+    key: Key,
+    value: Uint8Array | null,
+    options: PutOptions,
+  ): Promise<PutResult> {
+    const d = this.deps;
+    d.ensureRunning();
+    const bytes = this.keyBytes(key);
+    const w =
+      options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
+    const context: VersionVector =
+      options.context === undefined
+        ? new Map()
+        : decodeContext(options.context, d.options.limits.maxClockEntries * 4);
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
+    throwIfAborted(options.signal);
+    const started = d.clock.now();
+    let ok = false;
+    d.enter();
+    try {
+      const partition = partitionOf(bytes, d.options.partitions);
+      const result = await d.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal);
+      ok = true;
+      return result;
+    } finally {
+      d.leave();
+      d.recorders[operation].record(d.clock.now() - started, ok);
+    }
+  }
+
+  /** Whole-operation default: room for one round of fallbacks after a replica times out. */
+  private defaultTimeoutMs(): number {
+    return this.deps.options.requestTimeoutMs * 2;
+  }
+}
