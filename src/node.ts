@@ -607,7 +607,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
     // A forward that times out may still be applied, and the next coordinator asked then makes a
     // second copy under its own dot; one operation id makes the copies one write (object.ts opKey).
-    op ??= `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
+    op ??= this.newOp();
     const here = () => this.putHere(key, partition, routing, value, context, w, timeoutMs, signal, op);
     return this.forwardPut(routing.list, here, key, value, context, w, timeoutMs, signal, op);
   }
@@ -671,6 +671,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
+  }
+
+  /** A fresh operation id: 48 random bits, 8 characters (it is kept in version vectors). */
+  private newOp(): string {
+    const bytes = Buffer.allocUnsafe(6);
+    bytes.writeUInt32BE(this.random.uint32(), 0);
+    bytes.writeUInt16BE(this.random.uint32() & 0xffff, 4);
+    return bytes.toString('base64url');
   }
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
@@ -816,7 +824,9 @@ function opOfRequest(requestId: string): string {
   if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_CHARS) {
     throw new TypeError(`requestId must be a string of 1..${MAX_REQUEST_ID_CHARS} characters`);
   }
-  return `r${hash64(Buffer.from(requestId, 'utf8')).toString(36)}`;
+  const hash = Buffer.allocUnsafe(8);
+  hash.writeBigUInt64BE(hash64(Buffer.from(requestId, 'utf8')));
+  return `r${hash.toString('base64url')}`;
 }
 
 /** The node id inside an actor `${id}@${incarnation}`. */

@@ -13,7 +13,7 @@ import { compareActors, covers, type Dot, mergeVectors, type VersionVector } fro
  * out, the node asks the next replica, and the first had applied it after all. Each coordinator
  * makes its own dot, so the write exists twice. To keep it one write, such puts carry an operation
  * id (`Sibling.op`), and a ctx that has seen the write records it as an entry `opKey(op)` -> the
- * write's timestamp (ms, at least 1) beside the actors. Then:
+ * write's time (whole seconds, at least 1) beside the actors. Then:
  * - a sibling is covered by a ctx that covers its dot *or* its op (`coversSibling`), so a put whose
  *   context saw one twin supersedes every twin, wherever it is;
  * - `sync` keeps one twin (the smaller dot) when both sides hold one;
@@ -42,7 +42,7 @@ export function coversSibling(v: VersionVector, s: Sibling): boolean {
 
 /** True when `local` already holds (or has superseded) the write with operation id `op`. */
 export function applied(local: VersionedObject | undefined, op: string | undefined): boolean {
-  return op !== undefined && local !== undefined && local.ctx.has(opKey(op));
+  return op !== undefined && local?.ctx.has(opKey(op)) === true;
 }
 
 export interface Sibling {
@@ -219,9 +219,9 @@ function equalValues(a: Uint8Array | null, b: Uint8Array): boolean {
   return a !== null && (a === b || (a.byteLength === b.byteLength && Buffer.compare(a, b) === 0));
 }
 
-/** An op entry's counter: the write's time in ms (pruning drops the oldest first), at least 1. */
+/** An op entry's counter: the write's time in whole seconds (pruning drops the oldest first), at least 1. */
 function opStamp(timestamp: number): number {
-  return Math.max(1, Math.floor(timestamp));
+  return Math.max(1, Math.floor(timestamp / 1000));
 }
 
 // Insertion sort: sibling lists are short and usually already sorted, and it allocates nothing.
