@@ -15,12 +15,15 @@ import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { Membership } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
+import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
+import { memberViews, type RingStatus, ringStatus } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import {
   type Codec,
   type DynamoNodeOptions,
   type Logger,
   type ResolvedOptions,
+  readyTimeout,
   resolveOptions,
   validateQuorumPart,
 } from './options.js';
@@ -140,6 +143,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   static async start<V = unknown>(options: DynamoNodeOptions<V>): Promise<DynamoNode<V>> {
     const node = new DynamoNode<V>(options);
     await node.open();
+    const ready = node.options.waitUntilReady;
+    if (ready) {
+      try {
+        await node.ready(ready);
+      } catch (err) {
+        await node.stop();
+        throw err;
+      }
+    }
     return node;
   }
 
@@ -233,8 +245,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       rpc: this.rpc,
       clock: this.clock,
       requestTimeoutMs: this.options.requestTimeoutMs,
-      onProgress: (partition, to, keysSent, total) =>
-        this.emit('handoff:progress', { partition, to, keysSent, total }),
+      onProgress: (partition, to, keysSent, total) => {
+        this.membership.recordProgress(partition, to, keysSent, total);
+        this.emit('handoff:progress', { partition, to, keysSent, total });
+      },
       onDone: (task) => this.membership.markDone([task]),
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
@@ -294,24 +308,33 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** This node's view of the cluster, itself included. */
   members(): MemberView[] {
-    const owned = new Map<string, number>();
-    for (const o of this.membership.owners) owned.set(o, (owned.get(o) ?? 0) + 1);
-    return this.membership.state.members
-      .filter((m) => m.state !== 'removed')
-      .map((m) => ({
-        id: m.id,
-        address: m.address,
-        status:
-          m.state === 'joining' || (m.state === 'valid' && !owned.has(m.id))
-            ? 'joining'
-            : m.state === 'leaving'
-              ? 'leaving'
-              : m.id === this.id || this.detector.isUp(m.id)
-                ? 'up'
-                : 'down',
-        weight: m.weight,
-        partitions: owned.get(m.id) ?? 0,
-      }));
+    return memberViews(this.membership.state, this.id, (id) => this.detector.isUp(id));
+  }
+
+  /** This node's view of the ring: version, settled, claimant, transfers left, members. */
+  ringStatus(): RingStatus {
+    return ringStatus(
+      this.membership.state,
+      this.id,
+      (id) => this.detector.isUp(id),
+      this.membership.openTasks(),
+      (task) => this.membership.progressOf(task),
+    );
+  }
+
+  /**
+   * Resolves once this node's ring is settled with this node in it and reachable members have
+   * that ring; rejects with TimeoutError after `timeoutMs`, or with the signal's reason.
+   */
+  async ready(options: ReadyOptions = {}): Promise<void> {
+    this.ensureRunning();
+    return waitUntilReady(
+      this.membership,
+      this.id,
+      this.clock,
+      readyTimeout(options.timeoutMs),
+      options.signal,
+    );
   }
 
   /** The nodes a request for `key` goes to, in order. */

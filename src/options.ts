@@ -1,3 +1,4 @@
+import type { ReadyOptions } from './membership/ready.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
 import type { Clock } from './util/clock.js';
@@ -81,6 +82,11 @@ export interface DynamoNodeOptions<V> {
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
   tombstoneGraceMs?: number;
   limits?: Partial<LimitOptions>;
+  /**
+   * `DynamoNode.start` also waits for `node.ready()` (the ring settled with this node in it), and
+   * fails (the node stopped) if that times out. `true`: with the default timeout. Default false.
+   */
+  waitUntilReady?: boolean | ReadyOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -99,6 +105,8 @@ export const DEFAULTS = {
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
   tombstoneGraceMs: 86_400_000,
+  /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
+  readyTimeoutMs: 60_000,
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,
@@ -125,6 +133,8 @@ export interface ResolvedOptions<V> {
   antiEntropy: AntiEntropyOptions;
   tombstoneGraceMs: number;
   limits: LimitOptions;
+  /** Undefined: start does not wait for ready. */
+  waitUntilReady: { timeoutMs: number; signal: AbortSignal | undefined } | undefined;
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
@@ -181,6 +191,10 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
   nonNegative('hintedHandoff.maxHints', hintedHandoff.maxHints);
   const antiEntropy = { ...DEFAULTS.antiEntropy, ...options.antiEntropy };
   positiveInt('antiEntropy.intervalMs', antiEntropy.intervalMs);
+  const ready = options.waitUntilReady ?? false;
+  if (typeof ready !== 'boolean' && (ready === null || typeof ready !== 'object')) {
+    throw new TypeError('waitUntilReady must be a boolean or { timeoutMs?, signal? }');
+  }
   if (options.resolver !== undefined && typeof options.resolver !== 'function') {
     throw new TypeError('resolver must be a function');
   }
@@ -201,5 +215,17 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     antiEntropy,
     tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),
     limits,
+    waitUntilReady:
+      ready === false
+        ? undefined
+        : {
+            timeoutMs: readyTimeout(ready === true ? undefined : ready.timeoutMs),
+            signal: ready === true ? undefined : ready.signal,
+          },
   };
+}
+
+/** `ready()`'s timeout, validated (default `DEFAULTS.readyTimeoutMs`). */
+export function readyTimeout(timeoutMs: number | undefined): number {
+  return positiveInt('timeoutMs', timeoutMs ?? DEFAULTS.readyTimeoutMs);
 }

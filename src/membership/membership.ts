@@ -19,6 +19,7 @@ import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { FailureDetector } from './failure-detector.js';
 import { type TransferTask, taskId, transferPlan } from './plan.js';
+import { type TaskProgress, TransferProgress } from './progress.js';
 import { checkState, claimantOf, mergeState, sameState, stateToWire } from './state.js';
 import type { ClusterState, MemberRecord } from './types.js';
 
@@ -54,9 +55,52 @@ export class Membership {
   private persistChain: Promise<void> = Promise.resolve();
   private joinWaiter: Timer | undefined;
   private readonly waiters = new Set<() => boolean>();
+  private readonly progress: TransferProgress;
 
   constructor(private readonly deps: MembershipDeps) {
     this.current = { members: [], ring: { version: 0, owners: [], claimant: '', pending: null } };
+    this.progress = new TransferProgress(deps.partitions * deps.n);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /**
+   * Calls `listener` after every state change and once when the membership stops, until it
+   * returns true or the returned function is called.
+   */
+  watch(listener: () => boolean): () => void {
+    this.waiters.add(listener);
+    return () => this.waiters.delete(listener);
+  }
+
+  /** Progress of this node's own stream of a task of the rebalance in progress (spread by gossip). */
+  recordProgress(partition: number, target: string, keysSent: number, total: number): void {
+    this.progress.record(partition, target, keysSent, total);
+  }
+
+  /** How far a task of the rebalance in progress has got, as last heard. */
+  progressOf(task: TransferTask): TaskProgress | undefined {
+    return this.progress.get(task);
+  }
+
+  /**
+   * Pushes this node's state to every member it believes up and merges their answers: once it
+   * resolves, every reachable member has this ring (or a newer one). Failures are left to gossip.
+   */
+  async syncRing(): Promise<void> {
+    const message = this.gossipMessage();
+    await Promise.all(
+      this.current.members
+        .filter((m) => m.id !== this.deps.id && m.state !== 'removed' && this.deps.detector.isUp(m.id))
+        .map((m) =>
+          this.deps.rpc.call(m.id, message, this.deps.requestTimeoutMs).then(
+            (reply) => this.mergeReply(reply),
+            () => {},
+          ),
+        ),
+    );
   }
 
   get state(): ClusterState {
@@ -155,6 +199,7 @@ export class Membership {
     const bytes = await this.deps.storage.get(STATE_KEY);
     if (!bytes) return false;
     this.current = checkState(packr.unpack(bytes), this.deps.partitions);
+    this.progress.forRing(this.current.ring.version);
     // The address may differ after a restart (ephemeral ports): announce the new one.
     const self = this.member(this.deps.id);
     if (self && self.address !== this.deps.address()) {
@@ -250,12 +295,8 @@ export class Membership {
     for (const seed of new Set([...seeds, ...members])) {
       if (seed === this.deps.address()) continue;
       try {
-        const reply = await this.deps.rpc.callAddress(
-          seed,
-          [MessageType.Gossip, stateToWire(this.current)],
-          this.deps.requestTimeoutMs,
-        );
-        this.merge(checkState(reply[0], this.deps.partitions));
+        const reply = await this.deps.rpc.callAddress(seed, this.gossipMessage(), this.deps.requestTimeoutMs);
+        this.mergeReply(reply);
         return;
       } catch {
         // Not reachable now: the periodic gossip will catch up with someone else.
@@ -288,9 +329,23 @@ export class Membership {
     return stateToWire(this.current);
   }
 
-  handleGossip(wireState: unknown): unknown {
-    this.merge(checkState(wireState, this.deps.partitions));
-    return stateToWire(this.current);
+  /** A peer's gossip: its state and transfer progress; answered with ours (reply fields). */
+  handleGossip(wireState: unknown, wireProgress?: unknown): unknown[] {
+    this.mergeReply([wireState, wireProgress]);
+    return [stateToWire(this.current), this.progress.toWire()];
+  }
+
+  /** `[Gossip, state, progress]`; peers that predate progress read only the state. */
+  private gossipMessage(): unknown[] {
+    return [MessageType.Gossip, stateToWire(this.current), this.progress.toWire()];
+  }
+
+  /** Merges a gossip reply `[state, progress?]`, both checked before either is applied. */
+  private mergeReply(reply: unknown[]): void {
+    const remote = checkState(reply[0], this.deps.partitions);
+    const mergeProgress = this.progress.check(reply[1], this.deps.partitions);
+    this.merge(remote);
+    mergeProgress();
   }
 
   startGossip(): void {
@@ -309,12 +364,8 @@ export class Membership {
     if (peers.length === 0) return;
     const peer = peers[this.deps.random.int(peers.length)]!;
     try {
-      const reply = await this.deps.rpc.call(
-        peer.id,
-        [MessageType.Gossip, stateToWire(this.current)],
-        this.deps.requestTimeoutMs,
-      );
-      this.merge(checkState(reply[0], this.deps.partitions));
+      const reply = await this.deps.rpc.call(peer.id, this.gossipMessage(), this.deps.requestTimeoutMs);
+      this.mergeReply(reply);
     } catch {
       // The failure detector already heard about it; gossip simply tries another peer next round.
     }
@@ -402,8 +453,8 @@ export class Membership {
 
   /** Sends our state to one member and merges its answer. */
   private push(id: string): void {
-    this.deps.rpc.call(id, [MessageType.Gossip, stateToWire(this.current)], this.deps.requestTimeoutMs).then(
-      (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
+    this.deps.rpc.call(id, this.gossipMessage(), this.deps.requestTimeoutMs).then(
+      (reply) => this.mergeReply(reply),
       () => {},
     );
   }
@@ -446,11 +497,11 @@ export class Membership {
 
   /** Pushes the state to every other member now (best effort: gossip repairs what this misses). */
   private broadcast(alsoRemoved: ReadonlySet<string> = new Set()): void {
-    const message = [MessageType.Gossip, stateToWire(this.current)];
+    const message = this.gossipMessage();
     for (const m of this.current.members) {
       if (m.id === this.deps.id || (m.state === 'removed' && !alsoRemoved.has(m.id))) continue;
       this.deps.rpc.call(m.id, message, this.deps.requestTimeoutMs).then(
-        (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
+        (reply) => this.mergeReply(reply),
         () => {},
       );
     }
@@ -466,6 +517,7 @@ export class Membership {
   private replace(next: ClusterState): void {
     const before = this.current;
     this.current = next;
+    this.progress.forRing(next.ring.version);
     for (const waiter of [...this.waiters]) if (waiter()) this.waiters.delete(waiter);
     const bytes = packr.pack(stateToWire(next));
     this.persistChain = this.persistChain
