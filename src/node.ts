@@ -16,7 +16,7 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { Membership } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
-import { memberViews, type RingStatus, ringStatus } from './membership/status.js';
+import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import {
   type Codec,
@@ -514,6 +514,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         : validateQuorumPart('r', options.r, this.options.quorum.n);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     throwIfAborted(options.signal);
+    this.checkOwners('get', r);
     const started = this.clock.now();
     let ok = false;
     this.active++;
@@ -567,6 +568,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       options.w === undefined
         ? this.options.quorum.w
         : validateQuorumPart('w', options.w, this.options.quorum.n);
+    this.checkOwners(operation, w);
     const context: VersionVector =
       options.context === undefined
         ? new Map()
@@ -745,6 +747,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private maxObjectBytes(): number {
     const l = this.options.limits;
     return l.maxSiblings * (l.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES;
+  }
+
+  /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
+  private checkOwners(operation: 'get' | 'put' | 'delete', required: number): void {
+    const reason = tooFewOwners(this.membership.state, this.options.quorum.n, required);
+    if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
   }
 
   private ensureRunning(): void {

@@ -105,6 +105,29 @@ export function ringStatus(
   };
 }
 
+const distinctCache = new WeakMap<readonly string[], number>();
+
+/**
+ * Why a request needing `required` replicas cannot succeed on this ring, or undefined when it
+ * can: a key's preference list holds at most as many distinct nodes as own partitions.
+ */
+export function tooFewOwners(state: ClusterState, n: number, required: number): string | undefined {
+  const owners = state.ring.owners;
+  let distinct = distinctCache.get(owners);
+  if (distinct === undefined) {
+    distinct = new Set(owners).size;
+    distinctCache.set(owners, distinct);
+  }
+  if (required <= distinct) return undefined;
+  const pending = state.ring.pending ? new Set(state.ring.pending.owners).size : undefined;
+  return (
+    `cluster has ${distinct} node${distinct === 1 ? '' : 's'} that own${distinct === 1 ? 's' : ''} partitions; n = ${n}` +
+    (pending !== undefined
+      ? ` (a rebalance to ${pending} nodes is in progress: node.ready() waits for it)`
+      : '')
+  );
+}
+
 function ownedCounts(owners: readonly string[]): Map<string, number> {
   const owned = new Map<string, number>();
   for (const o of owners) owned.set(o, (owned.get(o) ?? 0) + 1);

@@ -4,6 +4,7 @@ import {
   MemoryNetwork,
   MemoryStorage,
   NotRunningError,
+  QuorumError,
   TimeoutError,
   VirtualClock,
 } from '../../src/index.js';
@@ -33,7 +34,7 @@ afterEach(async () => {
 });
 
 /** Starts `count` nodes at once, every one seeded with the first, each waiting until ready. */
-async function startReady(count: number, n: number) {
+async function startReady(count: number, n: number, rw = n) {
   const clock = new VirtualClock();
   // Latency, so that joining and settling take virtual time (without ready the test fails).
   const network = new MemoryNetwork({ clock, seed: count, latencyMs: { min: 1, max: 10 } });
@@ -46,7 +47,7 @@ async function startReady(count: number, n: number) {
         DynamoNode.start({
           ...fast,
           id,
-          quorum: { n, r: n, w: n },
+          quorum: { n, r: rw, w: rw },
           transport: network.connect(id),
           storage: storages.get(id)!,
           seeds: id === 'n1' ? [] : ['n1'],
@@ -254,5 +255,67 @@ describe('ringStatus(): transfers of a join', () => {
     } finally {
       await cluster.stop();
     }
+  });
+});
+
+describe('a cluster smaller than the request needs', () => {
+  it('fails a w = 3 put and an r = 3 get on one node with a QuorumError that says why', async () => {
+    const clock = new VirtualClock();
+    const network = new MemoryNetwork({ clock });
+    const node = await drive(
+      clock,
+      DynamoNode.start({
+        ...fast,
+        id: 'solo',
+        transport: network.connect('solo'),
+        storage: new MemoryStorage(),
+        clock,
+      }),
+    );
+    running.push(node);
+    const sent = network.counters.sent;
+    const put = await node.put('k', 1, { w: 3 }).catch((e: unknown) => e);
+    expect(put).toBeInstanceOf(QuorumError);
+    expect((put as QuorumError).message).toBe(
+      'put needed 3 replicas, got 0: cluster has 1 node that owns partitions; n = 3',
+    );
+    expect((put as QuorumError).required).toBe(3);
+    expect((put as QuorumError).acks).toBe(0);
+    expect((put as QuorumError).failures).toEqual([]);
+    const get = await node.get('k', { r: 3 }).catch((e: unknown) => e);
+    expect((get as QuorumError).message).toMatch(/^get needed 3 replicas, got 0: cluster has 1 node/);
+    const del = await node.delete('k', { w: 2 }).catch((e: unknown) => e);
+    expect((del as QuorumError).message).toMatch(/^delete needed 2 replicas, got 0: cluster has 1 node/);
+    expect(network.counters.sent).toBe(sent);
+    // What one node can serve still works, and the failed put wrote nothing.
+    expect((await drive(clock, node.get('k', { r: 1 }))).values).toEqual([]);
+    await drive(clock, node.put('k', 2, { w: 1 }));
+    expect((await drive(clock, node.get('k', { r: 1 }))).values).toEqual([2]);
+  });
+
+  it('names the rebalance in progress when the ring is growing to enough nodes', async () => {
+    const cluster = await startReady(2, 3, 2);
+    const { clock, network, nodes } = cluster;
+    await drive(clock, Promise.all(Array.from({ length: 300 }, (_, i) => nodes[0]!.put(`k${i}`, i))));
+    const storage = new FailingDataStorage();
+    const joiner = await drive(
+      clock,
+      DynamoNode.start({
+        ...fast,
+        id: 'n3',
+        quorum: { n: 3, r: 2, w: 2 },
+        transport: network.connect('n3'),
+        storage,
+        seeds: ['n1'],
+        clock,
+      }),
+    );
+    running.push(joiner);
+    await clock.advance(500);
+    const err = await joiner.put('x', 1, { w: 3 }).catch((e: unknown) => e);
+    expect((err as QuorumError).message).toBe(
+      'put needed 3 replicas, got 0: cluster has 2 nodes that own partitions; n = 3 ' +
+        '(a rebalance to 3 nodes is in progress: node.ready() waits for it)',
+    );
   });
 });
