@@ -13,7 +13,7 @@ import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
-import { Membership } from './membership/membership.js';
+import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
 import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
@@ -403,9 +403,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
-  async join(seeds: string[]): Promise<void> {
+  async join(seeds: string[] | SeedSource): Promise<void> {
     this.ensureRunning();
-    await this.membership.join(seeds);
+    await this.membership.join(seedSource(seeds));
   }
 
   /**
@@ -460,13 +460,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       await this.loadIncarnation();
       await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
       const known = await this.membership.load();
-      const seeds = this.options.seeds.filter((s) => s !== this.transport.address);
+      const seeds = this.options.seeds;
+      const alone = Array.isArray(seeds) && seeds.every((s) => s === this.transport.address);
       if (!known) {
-        if (seeds.length === 0) this.membership.bootstrap();
-        else await this.membership.join(seeds);
+        if (alone) this.membership.bootstrap();
+        else await this.membership.join(seedSource(seeds));
       } else {
         // A restarted node catches up with changes it missed (best effort; gossip continues).
-        await this.membership.refresh(seeds);
+        await this.membership.refresh(seedSource(seeds));
       }
       await this.handoff.open();
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');

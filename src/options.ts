@@ -63,8 +63,13 @@ export interface DynamoNodeOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  /** Addresses contacted on start / join. Empty, or only this node's own address: a new cluster. */
-  seeds?: string[];
+  /**
+   * Addresses contacted on start / join. Empty, or only this node's own address: a new cluster.
+   * Or a function asked before every round of join attempts (`dnsSeeds` from
+   * `dynamo-engine/discovery`): a failure or an empty answer is retried with backoff, an answer
+   * listing only this node's own address forms a new cluster.
+   */
+  seeds?: string[] | (() => Promise<readonly string[]>);
   quorum?: Partial<QuorumOptions>;
   /** `false`: only the top-N primaries count towards quorums (strict quorum). */
   sloppyQuorum?: boolean;
@@ -120,7 +125,7 @@ export interface ResolvedOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  seeds: string[];
+  seeds: string[] | (() => Promise<readonly string[]>);
   quorum: QuorumOptions;
   sloppyQuorum: boolean;
   partitions: number;
@@ -170,8 +175,8 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     throw new TypeError('storage must implement the Storage interface');
   }
   const seeds = options.seeds ?? DEFAULTS.seeds;
-  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string')) {
-    throw new TypeError('seeds must be an array of address strings');
+  if (typeof seeds !== 'function' && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string'))) {
+    throw new TypeError('seeds must be an array of address strings or a function returning a promise of one');
   }
   const n = positiveInt('quorum.n', options.quorum?.n ?? DEFAULTS.quorum.n, 64);
   const quorum: QuorumOptions = {
@@ -202,7 +207,7 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     id: options.id,
     transport: options.transport,
     storage: options.storage,
-    seeds: [...seeds],
+    seeds: typeof seeds === 'function' ? seeds : [...seeds],
     quorum,
     sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
     partitions,

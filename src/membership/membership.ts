@@ -26,6 +26,19 @@ import type { ClusterState, MemberRecord } from './types.js';
 const STATE_KEY = metaKey('cluster');
 const packr = new Packr({ useRecords: false, mapsAsObjects: false });
 
+/** Addresses accepted from one answer of a seed source. */
+export const MAX_SEEDS = 1024;
+
+/** Where a joining node finds the cluster: asked before every round of join attempts. */
+export type SeedSource = () => Promise<readonly string[]>;
+
+/** The `seeds` option as a source: a fixed list answers the same every time. */
+export function seedSource(seeds: readonly string[] | SeedSource): SeedSource {
+  if (typeof seeds === 'function') return seeds;
+  const fixed = [...seeds];
+  return () => Promise.resolve(fixed);
+}
+
 /** Join retries: first delay and ceiling, ms (doubling). */
 const JOIN_BACKOFF_INITIAL_MS = 100;
 const JOIN_BACKOFF_MAX_MS = 5_000;
@@ -233,10 +246,12 @@ export class Membership {
   }
 
   /**
-   * Asks the seeds to let this node in and resolves once it owns partitions. Unreachable seeds are
-   * retried with backoff until `stop()`, so nodes may start in any order.
+   * Asks the seeds to let this node in and resolves once it owns partitions. `seeds` is asked
+   * again before every round over them (DNS answers change while pods start); unreachable seeds,
+   * a failing source and an empty answer are retried with backoff until `stop()`, so nodes may
+   * start in any order. An answer that lists only this node's own address forms a new cluster.
    */
-  async join(seeds: readonly string[]): Promise<void> {
+  async join(seeds: SeedSource): Promise<void> {
     const self: MemberRecord = this.member(this.deps.id) ?? {
       id: this.deps.id,
       address: this.deps.address(),
@@ -247,52 +262,94 @@ export class Membership {
     if (!this.member(this.deps.id)) {
       this.replace({ members: [...this.current.members, self].sort(byId), ring: this.current.ring });
     }
-    const targets = seeds.filter((s) => s !== this.deps.address());
     let delayMs = JOIN_BACKOFF_INITIAL_MS;
-    let ringlessAnswers = 0;
-    for (let attempt = 0; !this.stopped; attempt++) {
-      const seed = targets[attempt % targets.length]!;
-      if (attempt % targets.length === 0) ringlessAnswers = 0;
-      try {
-        const reply = await this.deps.rpc.callAddress(
-          seed,
-          [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
-          this.deps.requestTimeoutMs,
-        );
-        const remote = checkState(reply[0], this.deps.partitions);
-        this.merge(remote);
-        if (this.inRing) return;
-        if (remote.ring.owners.length === 0) ringlessAnswers++;
-        // Every seed answered and none is in a cluster (nodes started with each other as seeds):
-        // the smallest id among them forms the cluster, and the others join it on their next try.
-        if (ringlessAnswers === targets.length && this.formsCluster()) {
-          this.bootstrap();
-          return;
-        }
-        // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
-        await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
-        if (this.inRing) return;
-      } catch (err) {
-        if (attempt % targets.length === targets.length - 1) {
-          this.deps.onError(err as Error, `join: seed ${seed} not reachable yet, retrying`);
+    while (!this.stopped) {
+      const answer = await this.askSeeds(seeds);
+      const targets = answer?.filter((s) => s !== this.deps.address()) ?? [];
+      if (answer && answer.length > 0 && targets.length === 0) {
+        this.bootstrap();
+        return;
+      }
+      let ringlessAnswers = 0;
+      for (const [i, seed] of targets.entries()) {
+        if (this.stopped) return;
+        try {
+          const reply = await this.deps.rpc.callAddress(
+            seed,
+            [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
+            this.deps.requestTimeoutMs,
+          );
+          const remote = checkState(reply[0], this.deps.partitions);
+          this.merge(remote);
+          if (this.inRing) return;
+          if (remote.ring.owners.length === 0) ringlessAnswers++;
+          // Every seed answered and none is in a cluster (nodes started with each other as seeds):
+          // the smallest id among them forms the cluster, and the others join it on their next try.
+          if (ringlessAnswers === targets.length && this.formsCluster()) {
+            this.bootstrap();
+            return;
+          }
+          // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
+          await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
+          if (this.inRing) return;
+        } catch (err) {
+          if (i === targets.length - 1) {
+            this.deps.onError(err as Error, `join: seed ${seed} not reachable yet, retrying`);
+          }
         }
       }
-      if (attempt % targets.length === targets.length - 1) {
-        await new Promise<void>((resolve) => {
-          this.joinWaiter = this.deps.clock.setTimeout(resolve, delayMs);
-        });
-        delayMs = Math.min(delayMs * 2, JOIN_BACKOFF_MAX_MS);
-      }
+      await this.sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, JOIN_BACKOFF_MAX_MS);
     }
   }
+
+  /** One answer of the seed source, checked; undefined (reported) when it failed or is empty. */
+  private async askSeeds(seeds: SeedSource): Promise<readonly string[] | undefined> {
+    let answer: unknown;
+    try {
+      answer = await seeds();
+    } catch (err) {
+      this.deps.onError(err as Error, 'join: seed source failed, retrying');
+      return undefined;
+    }
+    if (
+      !Array.isArray(answer) ||
+      answer.length > MAX_SEEDS ||
+      answer.some((s) => typeof s !== 'string' || s.length === 0 || s.length > 1024)
+    ) {
+      this.deps.onError(
+        new TypeError(`seeds must resolve to an array of at most ${MAX_SEEDS} address strings`),
+        'join: bad seed list, retrying',
+      );
+      return undefined;
+    }
+    if (answer.length === 0) {
+      this.deps.onError(new Error('seed source returned no addresses'), 'join: no seeds yet, retrying');
+      return undefined;
+    }
+    return answer as string[];
+  }
+
+  /** Waits on the clock; ends early when the membership stops. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.joinWaiter = this.deps.clock.setTimeout(resolve, ms);
+      this.wakeSleeper = resolve;
+    });
+  }
+  private wakeSleeper: (() => void) | undefined;
 
   /**
    * A restarted node catches up: one gossip exchange with the first seed or known member that
    * answers, no retries (it is already in the ring; periodic gossip does the rest).
    */
-  async refresh(seeds: readonly string[]): Promise<void> {
+  async refresh(seeds: SeedSource): Promise<void> {
+    const listed: unknown = await Promise.resolve()
+      .then(seeds)
+      .catch(() => []);
     const members = this.current.members.filter((m) => m.id !== this.deps.id).map((m) => m.address);
-    for (const seed of new Set([...seeds, ...members])) {
+    for (const seed of new Set([...(Array.isArray(listed) ? listed : []), ...members])) {
+      if (typeof seed !== 'string') continue;
       if (seed === this.deps.address()) continue;
       try {
         const reply = await this.deps.rpc.callAddress(seed, this.gossipMessage(), this.deps.requestTimeoutMs);
@@ -375,6 +432,7 @@ export class Membership {
     this.stopped = true;
     this.gossipTimer?.cancel();
     this.joinWaiter?.cancel();
+    this.wakeSleeper?.();
     for (const waiter of [...this.waiters]) waiter();
     this.waiters.clear();
     return this.persistChain;
