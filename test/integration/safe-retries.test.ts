@@ -86,6 +86,37 @@ describe('safe retries', () => {
     }
   });
 
+  it('a put retried at the coordinator that stored it before failing adds no second sibling', async () => {
+    const clock = new VirtualClock();
+    cluster = await createCluster({
+      nodes: 5,
+      clock,
+      quorum: { n: 3, r: 2, w: 2 },
+      nodeOptions: { ...fast, sloppyQuorum: false },
+    });
+    const c = cluster;
+    const key = 'order:3';
+    const [p1, p2, p3] = primariesOf(c.nodes[0]!, key) as [string, string, string];
+    c.network.partition([p2]);
+    c.network.partition([p3]);
+    // Each attempt stores the value at p1, then fails: the other primaries are cut off.
+    for (let i = 0; i < 3; i++) {
+      const err = await drive(
+        clock,
+        c
+          .node(p1)
+          .put(key, 'paid', { timeoutMs: 300 })
+          .catch((e: unknown) => e),
+      );
+      expect(err).toBeInstanceOf(QuorumError);
+    }
+    c.network.heal();
+    await c.settle(2_000); // p2 and p3 are probed and marked up again
+    await drive(clock, c.node(p1).put(key, 'paid'));
+    await c.settle(5_000);
+    for (const siblings of await siblingsOf(c, key)) expect(siblings.map((s) => s.value)).toEqual(['paid']);
+  });
+
   it('a put retried with the same requestId through another node after a forced timeout is one dot', async () => {
     const clock = new VirtualClock();
     cluster = await createCluster({ nodes: 5, clock, quorum: { n: 3, r: 2, w: 2 }, nodeOptions: fast });
