@@ -97,6 +97,18 @@ describe('one write, one dot (forwarded put retried at the next coordinator)', (
     }
   });
 
+  it('holds across a crash of the first coordinator: its copy, read back from storage, is still a twin', async () => {
+    const { c, clock, key, primaries, first } = await timeoutThenApply();
+    await c.stopNode(first);
+    c.network.heal();
+    await c.restart(first);
+    await c.settle(5_000);
+    const after = await copies(c, key, primaries);
+    for (const copy of after) expect(copy.siblings.map((s) => s.value)).toEqual(['v']);
+    expect(new Set(after.map((x) => x.siblings[0]!.dot)).size).toBe(1);
+    expect((await drive(clock, c.node(first).get(key, { r: 3 }))).values).toEqual(['v']);
+  });
+
   it('a forward delivered twice is stored once', async () => {
     const clock = new VirtualClock();
     cluster = await createCluster({
