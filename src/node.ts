@@ -30,7 +30,7 @@ import {
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
 import { equalBytes, Replica } from './replica/replica.js';
-import { hash64, loadHasher, type PreferenceEntry, partitionOf } from './ring/index.js';
+import { hash64, loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
@@ -91,6 +91,19 @@ export interface PreferenceListEntry {
   id: string;
   address: string;
   kind: 'primary' | 'fallback';
+}
+
+/** One put (or delete: `value` null) on its way to a coordinator. */
+interface PutRequest {
+  key: Uint8Array;
+  partition: number;
+  value: Uint8Array | null;
+  context: VersionVector;
+  w: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
+  op: string | undefined;
 }
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -300,7 +313,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       serving: () => this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
       coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
-        this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, op, true),
+        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
     });
   }
@@ -589,16 +602,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.active++;
     try {
       const partition = partitionOf(bytes, this.options.partitions);
-      const result = await this.coordinatePut(
-        bytes,
+      const result = await this.coordinatePut({
+        key: bytes,
         partition,
         value,
         context,
         w,
         timeoutMs,
-        options.signal,
+        signal: options.signal,
         op,
-      );
+      });
       ok = true;
       return result;
     } finally {
@@ -610,70 +623,37 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   /**
    * Coordinates here when this node is a primary replica of the key, else forwards to the first
    * primary that answers. Only when no primary can be reached does a fallback coordinate (its
-   * hint object then writes as an actor of its own; see Replica.coordinate). `op` is the write's
-   * operation id: the caller's `requestId`, or made here for a forwarded put, which may reach
-   * several coordinators.
+   * hint object then writes as an actor of its own; see Replica.coordinate). `forwarded`: another
+   * node forwarded the put here, so this node coordinates or refuses.
    */
-  private coordinatePut(
-    key: Uint8Array,
-    partition: number,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    op: string | undefined,
-    forwarded = false,
-  ): Promise<PutResult> {
-    const routing = this.router.route(partition);
+  private coordinatePut(put: PutRequest, forwarded = false): Promise<PutResult> {
+    const routing = this.router.route(put.partition);
     const mine = routing.list.find((e) => e.id === this.id);
-    if (mine?.kind === 'primary' || (mine && forwarded)) {
-      return this.putHere(key, partition, routing, value, context, w, timeoutMs, signal, op);
-    }
+    if (mine?.kind === 'primary' || (mine && forwarded)) return this.putHere(put, routing);
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
     // A forward that times out may still be applied, and the next coordinator asked then makes a
     // second copy under its own dot; one operation id makes the copies one write (object.ts opKey).
-    op ??= this.newOp();
-    const here = () => this.putHere(key, partition, routing, value, context, w, timeoutMs, signal, op);
-    return this.forwardPut(routing.list, here, key, value, context, w, timeoutMs, signal, op);
+    const op = put.op ?? this.newOp();
+    return this.forwardPut({ ...put, op }, routing);
   }
 
-  private putHere(
-    key: Uint8Array,
-    partition: number,
-    routing: Routing,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    op: string | undefined,
-  ): Promise<PutResult> {
+  private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
-      .put(key, partition, routing, value, context, w, timeoutMs, signal, op)
+      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
       .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
   }
 
-  /** Asks the primaries in turn to coordinate; `here` coordinates on this node when its turn comes. */
-  private async forwardPut(
-    list: readonly PreferenceEntry[],
-    here: () => Promise<PutResult>,
-    key: Uint8Array,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    op: string,
-  ): Promise<PutResult> {
+  /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */
+  private async forwardPut(put: PutRequest & { op: string }, routing: Routing): Promise<PutResult> {
     this.counters.forwarded++;
+    const { key, value, context, w, timeoutMs, signal, op } = put;
     const failures: { node: string; reason: string }[] = [];
     const primariesFirst = [
-      ...list.filter((e) => e.kind === 'primary'),
-      ...list.filter((e) => e.kind !== 'primary'),
+      ...routing.list.filter((e) => e.kind === 'primary'),
+      ...routing.list.filter((e) => e.kind !== 'primary'),
     ];
     for (const entry of primariesFirst) {
-      if (entry.id === this.id) return here();
+      if (entry.id === this.id) return this.putHere(put, routing);
       try {
         const reply = await this.rpc.call(
           entry.id,
