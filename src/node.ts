@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator } from './coordinator/coordinator.js';
+import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
 import { DynamoError, NotRunningError, QuorumError, TransportError } from './errors.js';
@@ -13,22 +13,24 @@ import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
-import { Membership } from './membership/membership.js';
+import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
+import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
+import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
-import { memberViews } from './membership/views.js';
-import { Operations } from './operations.js';
+import { newOpId, Operations, type PutRequest } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
   type Logger,
   type ResolvedOptions,
+  readyTimeout,
   resolveOptions,
 } from './options.js';
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
-import { loadHasher, type PreferenceEntry, partitionOf } from './ring/index.js';
+import { loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
@@ -36,7 +38,7 @@ import { asString, MessageType, RemoteError, rebuildRemoteError } from './transp
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
-import { encodeContext, type VersionVector } from './versioning/index.js';
+import { encodeContext } from './versioning/index.js';
 
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
@@ -53,6 +55,12 @@ export interface PutOptions {
   w?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
+   * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
+   * still remembers it (its last `MAX_OP_ENTRIES` = 16 such writes; see "Retrying safely").
+   */
+  requestId?: string;
 }
 
 export interface GetResult<V> {
@@ -132,6 +140,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   static async start<V = unknown>(options: DynamoNodeOptions<V>): Promise<DynamoNode<V>> {
     const node = new DynamoNode<V>(options);
     await node.open();
+    const ready = node.options.waitUntilReady;
+    if (ready) {
+      try {
+        await node.ready(ready);
+      } catch (err) {
+        await node.stop();
+        throw err;
+      }
+    }
     return node;
   }
 
@@ -222,8 +239,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       },
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, signal) =>
-        this.coordinatePut(key, partition, value, context, w, timeoutMs, signal),
+      checkOwners: (operation, required) => this.checkOwners(operation, required),
+      coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
     this.handoff = new HintedHandoff({
@@ -246,8 +263,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       rpc: this.rpc,
       clock: this.clock,
       requestTimeoutMs: this.options.requestTimeoutMs,
-      onProgress: (partition, to, keysSent, total) =>
-        this.emit('handoff:progress', { partition, to, keysSent, total }),
+      onProgress: (partition, to, keysSent, total) => {
+        this.membership.recordProgress(partition, to, keysSent, total);
+        this.emit('handoff:progress', { partition, to, keysSent, total });
+      },
       onDone: (task) => this.membership.markDone([task]),
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
@@ -291,8 +310,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       antiEntropy: this.antiEntropy,
       serving: () => this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs) =>
-        this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
+        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
     });
   }
@@ -307,7 +326,33 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** This node's view of the cluster, itself included. */
   members(): MemberView[] {
-    return memberViews(this.membership.state, (id) => id === this.id || this.detector.isUp(id));
+    return memberViews(this.membership.state, this.id, (id) => this.detector.isUp(id));
+  }
+
+  /** This node's view of the ring: version, settled, claimant, transfers left, members. */
+  ringStatus(): RingStatus {
+    return ringStatus(
+      this.membership.state,
+      this.id,
+      (id) => this.detector.isUp(id),
+      this.membership.openTasks(),
+      (task) => this.membership.progressOf(task),
+    );
+  }
+
+  /**
+   * Resolves once this node's ring is settled with this node in it and reachable members have
+   * that ring; rejects with TimeoutError after `timeoutMs`, or with the signal's reason.
+   */
+  async ready(options: ReadyOptions = {}): Promise<void> {
+    this.ensureRunning();
+    return waitUntilReady(
+      this.membership,
+      this.id,
+      this.clock,
+      readyTimeout(options.timeoutMs),
+      options.signal,
+    );
   }
 
   /** The nodes a request for `key` goes to, in order. */
@@ -361,9 +406,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
-  async join(seeds: string[]): Promise<void> {
+  async join(seeds: string[] | SeedSource): Promise<void> {
     this.ensureRunning();
-    await this.membership.join(seeds);
+    await this.membership.join(seedSource(seeds));
   }
 
   /**
@@ -418,13 +463,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       await this.loadIncarnation();
       await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
       const known = await this.membership.load();
-      const seeds = this.options.seeds.filter((s) => s !== this.transport.address);
+      const seeds = this.options.seeds;
+      const alone = Array.isArray(seeds) && seeds.every((s) => s === this.transport.address);
       if (!known) {
-        if (seeds.length === 0) this.membership.bootstrap();
-        else await this.membership.join(seeds);
+        if (alone) this.membership.bootstrap();
+        else await this.membership.join(seedSource(seeds));
       } else {
         // A restarted node catches up with changes it missed (best effort; gossip continues).
-        await this.membership.refresh(seeds);
+        await this.membership.refresh(seedSource(seeds));
       }
       await this.handoff.open();
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
@@ -463,54 +509,43 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   /**
    * Coordinates here when this node is a primary replica of the key, else forwards to the first
    * primary that answers. Only when no primary can be reached does a fallback coordinate (its
-   * hint object then writes as an actor of its own; see Replica.coordinate).
+   * hint object then writes as an actor of its own; see Replica.coordinate). `forwarded`: another
+   * node forwarded the put here, so this node coordinates or refuses.
    */
-  private coordinatePut(
-    key: Uint8Array,
-    partition: number,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    forwarded = false,
-  ): Promise<PutResult> {
-    const routing = this.router.route(partition);
+  private coordinatePut(put: PutRequest, forwarded = false): Promise<PutResult> {
+    const routing = this.router.route(put.partition);
     const mine = routing.list.find((e) => e.id === this.id);
-    const here = () =>
-      this.coordinator
-        .put(key, partition, routing, value, context, w, timeoutMs, signal)
-        .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
-    if (mine?.kind === 'primary' || (mine && forwarded)) return here();
+    if (mine?.kind === 'primary' || (mine && forwarded)) return this.putHere(put, routing);
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
-    const list = this.latency?.coordinators(routing.list, key, context) ?? routing.list;
-    return this.forwardPut(list, here, key, value, context, w, timeoutMs, signal);
+    // A forward that times out may still be applied, and the next coordinator asked then makes a
+    // second copy under its own dot; one operation id makes the copies one write (object.ts opKey).
+    const op = put.op ?? newOpId(this.random);
+    return this.forwardPut({ ...put, op }, routing);
   }
 
-  /** Asks the primaries in turn to coordinate; `here` coordinates on this node when its turn comes. */
-  private async forwardPut(
-    list: readonly PreferenceEntry[],
-    here: () => Promise<PutResult>,
-    key: Uint8Array,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<PutResult> {
+  private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
+    return this.coordinator
+      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
+  }
+
+  /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */
+  private async forwardPut(put: PutRequest & { op: string }, routing: Routing): Promise<PutResult> {
     this.counters.forwarded++;
+    const { key, value, context, w, timeoutMs, signal, op } = put;
     const failures: { node: string; reason: string }[] = [];
-    const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
-    const primariesFirst = [
-      ...list.filter((e) => e.kind === 'primary'),
-      ...list.filter((e) => e.kind !== 'primary'),
-    ];
+    const primariesFirst = this.latency
+      ? this.latency.coordinators(routing.list, key, context)
+      : [
+          ...routing.list.filter((e) => e.kind === 'primary'),
+          ...routing.list.filter((e) => e.kind !== 'primary'),
+        ];
     for (const entry of primariesFirst) {
-      if (entry.id === this.id) return here();
+      if (entry.id === this.id) return this.putHere(put, routing);
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, requestId],
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op],
           timeoutMs,
           signal,
         );
@@ -525,9 +560,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         }
         failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });
         if (signal?.aborted) throw signal.reason;
-        // A coordinator that timed out may still apply the write, so asking the next one can store
-        // the value under two dots: a spurious sibling of itself, never a lost write. Dynamo
-        // chooses availability here; duplicates the network makes are answered once (requestId).
+        // A coordinator that timed out may still apply the write; asking the next one keeps the
+        // put available, and the shared op id keeps the two copies one write.
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
@@ -592,6 +626,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private maxObjectBytes(): number {
     const l = this.options.limits;
     return l.maxSiblings * (l.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES;
+  }
+
+  /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
+  private checkOwners(operation: 'get' | 'put' | 'delete', required: number): void {
+    const reason = tooFewOwners(this.membership.state, this.options.quorum.n, required);
+    if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
   }
 
   private ensureRunning(): void {

@@ -11,12 +11,27 @@ import type { Router } from './coordinator/router.js';
 import type { Key } from './events.js';
 import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
 import { type Codec, type ResolvedOptions, validateQuorumPart } from './options.js';
-import { partitionOf } from './ring/index.js';
+import { equalBytes } from './replica/replica.js';
+import { hash64, partitionOf } from './ring/index.js';
 import type { OperationRecorder } from './stats.js';
 import { throwIfAborted } from './util/abort.js';
 import type { Clock } from './util/clock.js';
+import type { Random } from './util/random.js';
 import { encodeValue, keyBytes, nodeOfActor } from './values.js';
-import { decodeContext, encodeContext, type VersionVector } from './versioning/index.js';
+import { decodeContext, encodeContext, type Sibling, type VersionVector } from './versioning/index.js';
+
+/** One put (or delete: `value` null) on its way to a coordinator. */
+export interface PutRequest {
+  key: Uint8Array;
+  partition: number;
+  value: Uint8Array | null;
+  context: VersionVector;
+  w: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
+  op: string | undefined;
+}
 
 export interface OperationsDeps<V> {
   options: Pick<ResolvedOptions<V>, 'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs'>;
@@ -32,16 +47,10 @@ export interface OperationsDeps<V> {
   enter(): void;
   leave(): void;
   recordSiblings(key: Key, count: number): void;
+  /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
+  checkOwners(operation: 'get' | 'put' | 'delete', required: number): void;
   /** Has the put coordinated (here or by a replica); resolves to the new context. */
-  coordinatePut(
-    key: Uint8Array,
-    partition: number,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<PutResult>;
+  coordinatePut(put: PutRequest): Promise<PutResult>;
   onBackgroundError(error: Error, context: string): void;
 }
 
@@ -98,6 +107,7 @@ export class Operations<V> {
       options.r === undefined ? d.options.quorum.r : validateQuorumPart('r', options.r, d.options.quorum.n);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     throwIfAborted(options.signal);
+    d.checkOwners('get', r);
     const started = d.clock.now();
     let ok = false;
     d.enter();
@@ -114,7 +124,7 @@ export class Operations<V> {
         options.signal,
         plan?.hedge,
       );
-      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
+      const live = object ? distinctLiveSiblings(object.siblings) : [];
       const siblings = live.map((s) => d.codec.decode(s.value!));
       d.recordSiblings(key, siblings.length);
       let context = encodeContext(object?.ctx ?? new Map());
@@ -154,18 +164,29 @@ export class Operations<V> {
     const bytes = this.keyBytes(key);
     const w =
       options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
+    d.checkOwners(operation, w);
     const context: VersionVector =
       options.context === undefined
         ? new Map()
         : decodeContext(options.context, d.options.limits.maxClockEntries * 4);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
+    const op = options.requestId === undefined ? undefined : opOfRequest(options.requestId);
     throwIfAborted(options.signal);
     const started = d.clock.now();
     let ok = false;
     d.enter();
     try {
       const partition = partitionOf(bytes, d.options.partitions);
-      const result = await d.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal);
+      const result = await d.coordinatePut({
+        key: bytes,
+        partition,
+        value,
+        context,
+        w,
+        timeoutMs,
+        signal: options.signal,
+        op,
+      });
       ok = true;
       return result;
     } finally {
@@ -178,4 +199,41 @@ export class Operations<V> {
   private defaultTimeoutMs(): number {
     return this.deps.options.requestTimeoutMs * 2;
   }
+}
+
+/**
+ * The live siblings, each value once: siblings with byte-equal values (a put retried after it
+ * failed at another coordinator, two writers of the same value) are one value to the reader. The
+ * read's context still covers every dot, so the next put supersedes them all.
+ */
+function distinctLiveSiblings(siblings: readonly Sibling[]): Sibling[] {
+  const live: Sibling[] = [];
+  for (const s of siblings) {
+    if (s.value !== null && !live.some((l) => equalBytes(l.value!, s.value!))) live.push(s);
+  }
+  return live;
+}
+
+/** Most characters of a `requestId`. */
+const MAX_REQUEST_ID_CHARS = 1024;
+
+/**
+ * The operation id of a caller's `requestId`: a 64-bit hash, so ids of any length cost the same
+ * few bytes in every version vector that remembers them.
+ */
+function opOfRequest(requestId: string): string {
+  if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_CHARS) {
+    throw new TypeError(`requestId must be a string of 1..${MAX_REQUEST_ID_CHARS} characters`);
+  }
+  const hash = Buffer.allocUnsafe(8);
+  hash.writeBigUInt64BE(hash64(Buffer.from(requestId, 'utf8')));
+  return `r${hash.toString('base64url')}`;
+}
+
+/** A fresh operation id: 48 random bits, 8 characters (it is kept in version vectors). */
+export function newOpId(random: Random): string {
+  const bytes = Buffer.allocUnsafe(6);
+  bytes.writeUInt32BE(random.uint32(), 0);
+  bytes.writeUInt16BE(random.uint32() & 0xffff, 4);
+  return bytes.toString('base64url');
 }

@@ -1,3 +1,4 @@
+import type { ReadyOptions } from './membership/ready.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
 import type { Clock } from './util/clock.js';
@@ -62,8 +63,13 @@ export interface DynamoNodeOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  /** Addresses contacted on start / join. Empty, or only this node's own address: a new cluster. */
-  seeds?: string[];
+  /**
+   * Addresses contacted on start / join. Empty, or only this node's own address: a new cluster.
+   * Or a function asked before every round of join attempts (`dnsSeeds` from
+   * `dynamo-engine/discovery`): a failure or an empty answer is retried with backoff, an answer
+   * listing only this node's own address forms a new cluster.
+   */
+  seeds?: string[] | (() => Promise<readonly string[]>);
   quorum?: Partial<QuorumOptions>;
   /** `false`: only the top-N primaries count towards quorums (strict quorum). */
   sloppyQuorum?: boolean;
@@ -89,6 +95,11 @@ export interface DynamoNodeOptions<V> {
   /** Most timed hedges per latency-aware read, as a fraction of reads (a token bucket). */
   maxHedgeRatio?: number;
   limits?: Partial<LimitOptions>;
+  /**
+   * `DynamoNode.start` also waits for `node.ready()` (the ring settled with this node in it), and
+   * fails (the node stopped) if that times out. `true`: with the default timeout. Default false.
+   */
+  waitUntilReady?: boolean | ReadyOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -109,6 +120,8 @@ export const DEFAULTS = {
   tombstoneGraceMs: 86_400_000,
   latencyAware: false,
   maxHedgeRatio: 0.1,
+  /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
+  readyTimeoutMs: 60_000,
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,
@@ -122,7 +135,7 @@ export interface ResolvedOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  seeds: string[];
+  seeds: string[] | (() => Promise<readonly string[]>);
   quorum: QuorumOptions;
   sloppyQuorum: boolean;
   partitions: number;
@@ -137,6 +150,8 @@ export interface ResolvedOptions<V> {
   latencyAware: boolean;
   maxHedgeRatio: number;
   limits: LimitOptions;
+  /** Undefined: start does not wait for ready. */
+  waitUntilReady: { timeoutMs: number; signal: AbortSignal | undefined } | undefined;
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
@@ -176,12 +191,16 @@ export function resolveOptionsWithoutStorage<V>(
   if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
     throw new TypeError('id must be a non-empty string of at most 256 characters');
   }
+  // Version vectors keep operation ids under keys that start with U+0000 (versioning/object.ts).
+  if (options.id.charCodeAt(0) === 0) {
+    throw new TypeError('id must not start with U+0000');
+  }
   if (!options.transport || typeof options.transport.request !== 'function') {
     throw new TypeError('transport must implement the Transport interface');
   }
   const seeds = options.seeds ?? DEFAULTS.seeds;
-  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string')) {
-    throw new TypeError('seeds must be an array of address strings');
+  if (typeof seeds !== 'function' && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string'))) {
+    throw new TypeError('seeds must be an array of address strings or a function returning a promise of one');
   }
   const n = positiveInt('quorum.n', options.quorum?.n ?? DEFAULTS.quorum.n, 64);
   const quorum: QuorumOptions = {
@@ -201,6 +220,10 @@ export function resolveOptionsWithoutStorage<V>(
   nonNegative('hintedHandoff.maxHints', hintedHandoff.maxHints);
   const antiEntropy = { ...DEFAULTS.antiEntropy, ...options.antiEntropy };
   positiveInt('antiEntropy.intervalMs', antiEntropy.intervalMs);
+  const ready = options.waitUntilReady ?? false;
+  if (typeof ready !== 'boolean' && (ready === null || typeof ready !== 'object')) {
+    throw new TypeError('waitUntilReady must be a boolean or { timeoutMs?, signal? }');
+  }
   if (options.resolver !== undefined && typeof options.resolver !== 'function') {
     throw new TypeError('resolver must be a function');
   }
@@ -209,7 +232,7 @@ export function resolveOptionsWithoutStorage<V>(
   return {
     id: options.id,
     transport: options.transport,
-    seeds: [...seeds],
+    seeds: typeof seeds === 'function' ? seeds : [...seeds],
     quorum,
     sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
     partitions,
@@ -224,5 +247,17 @@ export function resolveOptionsWithoutStorage<V>(
     latencyAware: options.latencyAware ?? DEFAULTS.latencyAware,
     maxHedgeRatio,
     limits,
+    waitUntilReady:
+      ready === false
+        ? undefined
+        : {
+            timeoutMs: readyTimeout(ready === true ? undefined : ready.timeoutMs),
+            signal: ready === true ? undefined : ready.signal,
+          },
   };
+}
+
+/** `ready()`'s timeout, validated (default `DEFAULTS.readyTimeoutMs`). */
+export function readyTimeout(timeoutMs: number | undefined): number {
+  return positiveInt('timeoutMs', timeoutMs ?? DEFAULTS.readyTimeoutMs);
 }

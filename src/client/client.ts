@@ -20,8 +20,8 @@ import { Router } from '../coordinator/router.js';
 import { NotRunningError, QuorumError, TransportError } from '../errors.js';
 import type { DynamoNodeEvents, Key } from '../events.js';
 import { FailureDetector } from '../membership/failure-detector.js';
+import { memberViews, tooFewOwners } from '../membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from '../membership/types.js';
-import { membershipEvents, memberViews } from '../membership/views.js';
 import type {
   GetOptions,
   GetResult,
@@ -31,7 +31,7 @@ import type {
   UpdateFunction,
   UpdateResult,
 } from '../node.js';
-import { Operations } from '../operations.js';
+import { newOpId, Operations, type PutRequest } from '../operations.js';
 import { type Codec, type DynamoNodeOptions, type Logger, resolveOptionsWithoutStorage } from '../options.js';
 import { loadHasher, partitionOf } from '../ring/index.js';
 import { OperationRecorder, type OperationStats } from '../stats.js';
@@ -41,8 +41,8 @@ import { encodeReply, failureOf, MessageType, RemoteError } from '../transport/w
 import { type Clock, systemClock } from '../util/clock.js';
 import { cryptoSeededRandom, type Random } from '../util/random.js';
 import { defaultCodec, silentLogger } from '../values.js';
-import { encodeContext, type VersionVector } from '../versioning/index.js';
-import { ClusterView } from './cluster-view.js';
+import { encodeContext } from '../versioning/index.js';
+import { ClusterView, membershipEvents } from './cluster-view.js';
 
 /**
  * The options of a DynamoNode that mean something without storage. `seeds` (members' addresses)
@@ -50,7 +50,7 @@ import { ClusterView } from './cluster-view.js';
  */
 export type DynamoClientOptions<V> = Omit<
   DynamoNodeOptions<V>,
-  'storage' | 'weight' | 'hintedHandoff' | 'antiEntropy' | 'tombstoneGraceMs' | 'seeds'
+  'storage' | 'weight' | 'hintedHandoff' | 'antiEntropy' | 'tombstoneGraceMs' | 'seeds' | 'waitUntilReady'
 > & { seeds: string[] };
 
 /** The DynamoNode events that apply to a client (no hints, transfers or anti-entropy here). */
@@ -155,7 +155,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       roundTrips: this.latency?.roundTrips,
     });
     this.view = new ClusterView({
-      seeds: this.options.seeds,
+      seeds: options.seeds,
       partitions: this.options.partitions,
       gossipIntervalMs: this.options.gossipIntervalMs,
       requestTimeoutMs: this.options.requestTimeoutMs,
@@ -204,8 +204,11 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       },
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, signal) =>
-        this.coordinatePut(key, partition, value, context, w, timeoutMs, signal),
+      checkOwners: (operation, required) => {
+        const reason = tooFewOwners(this.view.state, this.options.quorum.n, required);
+        if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
+      },
+      coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
   }
@@ -221,7 +224,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
 
   /** The members as this client knows them (it is not one of them). */
   members(): MemberView[] {
-    return memberViews(this.view.state, (id) => this.detector.isUp(id));
+    return memberViews(this.view.state, this.id, (id) => this.detector.isUp(id));
   }
 
   /** The replicas a get for `key` asks, in ring order (a put's coordinator is one of them). */
@@ -310,18 +313,12 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
    * stopping), the client's ring may be stale: it pulls the state from that member and, if the
    * ring changed, tries once more with the new routing within what is left of `timeoutMs`.
    */
-  private async coordinatePut(
-    key: Uint8Array,
-    partition: number,
-    value: Uint8Array | null,
-    vector: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<PutResult> {
-    const context = encodeContext(vector);
+  private async coordinatePut(put: PutRequest): Promise<PutResult> {
+    const { key, partition, value, w, timeoutMs, signal } = put;
+    const context = encodeContext(put.context);
     const deadline = this.clock.now() + timeoutMs;
-    const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
+    // One operation id for every attempt: copies stored by two coordinators are one write.
+    const op = put.op ?? newOpId(this.random);
     for (let attempt = 0; ; attempt++) {
       const ringVersion = this.view.state.ring.version;
       const list = this.router.route(partition).list;
@@ -333,7 +330,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
         const { context: next, coordinator } = await putThroughReplicas(
           this.rpc,
           candidates,
-          { key, value, context, w, timeoutMs: Math.max(1, deadline - this.clock.now()), signal, requestId },
+          { key, value, context, w, timeoutMs: Math.max(1, deadline - this.clock.now()), signal, op },
           (id, err) => {
             this.counters.coordinatorFailovers++;
             if (err instanceof RemoteError) refusedBy ??= id;

@@ -148,3 +148,24 @@ export class ClusterView {
     this.deps.onChange(before, merged);
   }
 }
+
+/** The events a change of state means: members that joined or left, a new ring. */
+export type MembershipEvent =
+  | { name: 'member:join'; id: string; address: string }
+  | { name: 'member:leave'; id: string }
+  | { name: 'ring:change'; version: number; owners: readonly string[] };
+
+export function membershipEvents(before: ClusterState, after: ClusterState, self: string): MembershipEvent[] {
+  const events: MembershipEvent[] = [];
+  const was = new Map(before.members.map((m) => [m.id, m.state]));
+  for (const m of after.members) {
+    if (m.state === 'valid' && was.get(m.id) !== 'valid' && m.id !== self) {
+      events.push({ name: 'member:join', id: m.id, address: m.address });
+    }
+    if (m.state === 'removed' && was.get(m.id) !== 'removed') events.push({ name: 'member:leave', id: m.id });
+  }
+  if (after.ring.version !== before.ring.version) {
+    events.push({ name: 'ring:change', version: after.ring.version, owners: after.ring.owners });
+  }
+  return events;
+}

@@ -1,8 +1,8 @@
 /**
  * A put coordinated by a replica of the key on behalf of a caller that cannot coordinate it (a
  * DynamoClient, which owns no dots: the new version depends on a replica's local object). The
- * candidates are asked in turn with one CoordinatePut request id, so a network duplicate is
- * answered once by the replica that got it.
+ * candidates are asked in turn with one operation id, so copies stored by two coordinators (the
+ * first timed out but applied the put) are one write, and a network duplicate is answered once.
  */
 import { DynamoError, QuorumError } from '../errors.js';
 import type { PreferenceEntry } from '../ring/index.js';
@@ -16,16 +16,15 @@ export interface RemotePut {
   w: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
-  requestId: string;
+  /** Operation id (see `newOpId`): the same for every candidate. */
+  op: string;
 }
 
 /**
  * Asks each candidate in order to coordinate; resolves with the new context and who coordinated.
  * A candidate that fails with a transport-level reason (unreachable, timed out, stopped, not a
  * replica of the key in its ring) is skipped and reported to `onSkipped`; any other failure of the
- * coordinated put (QuorumError, LimitError, a bad context) is the put's outcome. A coordinator
- * that timed out may still apply the write, so the next one can store the value under a second
- * dot: a spurious sibling, never a lost write.
+ * coordinated put (QuorumError, LimitError, a bad context) is the put's outcome.
  */
 export async function putThroughReplicas(
   rpc: Rpc,
@@ -35,15 +34,7 @@ export async function putThroughReplicas(
 ): Promise<{ context: string; coordinator: string }> {
   const operation = put.value === null ? 'delete' : 'put';
   const failures: { node: string; reason: string }[] = [];
-  const message = [
-    MessageType.CoordinatePut,
-    put.key,
-    put.value,
-    put.context,
-    put.w,
-    put.timeoutMs,
-    put.requestId,
-  ];
+  const message = [MessageType.CoordinatePut, put.key, put.value, put.context, put.w, put.timeoutMs, put.op];
   for (const entry of candidates) {
     try {
       const reply = await rpc.call(entry.id, message, put.timeoutMs, put.signal);
