@@ -4,10 +4,10 @@
  *
  * - `LatencyEstimator`: per peer a smoothed round trip and its mean deviation (the EWMA pair TCP
  *   uses for its retransmission timer, RFC 6298), bounded in peers.
- * - `planRead`: a read with r < n goes first to the r replicas with the lowest estimate; the
- *   others are asked when one of those fails, or ("hedged") once the read has taken longer than
- *   the r-th fastest replica's `srtt + 4·rttvar` (≈ the p99 of its round trip under a normal
- *   approximation) — if the hedge budget allows.
+ * - `planRead`: a read with r < n goes first to the r replicas with the lowest estimate (and to
+ *   any other about as fast); clearly slower ones are asked when one of those fails, or
+ *   ("hedged") once the read has taken longer than the largest `srtt + 2·rttvar` of the first r
+ *   (≈ the p95 of a round trip under a normal approximation) — if the hedge budget allows.
  * - `HedgeBudget`: a token bucket that caps timed hedges at a fraction of reads, so the extra load
  *   is bounded whatever the network does (Dean & Barroso, "The Tail at Scale").
  * - `CoordinatorMemory`: which replica answered the read a context came from first, so the put
@@ -24,6 +24,12 @@ export const MAX_TRACKED_PEERS = 4096;
 export const MIN_HEDGE_DELAY_MS = 1;
 /** Timed hedges that may be spent in a burst (the bucket's size). */
 export const HEDGE_BURST = 10;
+/**
+ * Mean deviations above the smoothed round trip after which a reply is late enough to hedge:
+ * 2 ≈ the p95 of a normal round trip (TCP's retransmission timer uses 4, as a resend costs more
+ * than a hedge).
+ */
+const HEDGE_DEVIATIONS = 2;
 /** Ranking weight of a peer without an estimate: behind every measured round trip (ms). */
 const UNKNOWN_MS = 1e9;
 
@@ -57,10 +63,10 @@ export class LatencyEstimator {
     return this.peers.get(id)?.srttMs;
   }
 
-  /** `srtt + 4·rttvar`: a round trip longer than this is unusual for `id` (undefined: unknown). */
+  /** `srtt + 2·rttvar`: a round trip longer than this is unusual for `id` (undefined: unknown). */
   upperMs(id: string): number | undefined {
     const p = this.peers.get(id);
-    return p ? p.srttMs + 4 * p.rttvarMs : undefined;
+    return p ? p.srttMs + HEDGE_DEVIATIONS * p.rttvarMs : undefined;
   }
 
   forget(id: string): void {
@@ -131,8 +137,10 @@ export interface HedgePlan {
 
 /**
  * The routing list in the order a latency-aware read asks it, and how to stage it: with r < n the
- * r fastest go first and the rest are held back (asked on a failure, or after the hedge delay).
- * With r ≥ the list's length every replica is asked at once, as without latency awareness.
+ * r fastest go first, with any other replica whose estimate is within the hedge delay, and the
+ * clearly slower rest are held back (asked on a failure, or after the hedge delay). With r ≥ the
+ * list's length, or no replica clearly slower, every replica is asked at once, as without latency
+ * awareness.
  */
 export function planRead(
   list: readonly PreferenceEntry[],
@@ -151,10 +159,13 @@ export function planRead(
     const upper = e.id === self ? 0 : (estimator.upperMs(e.id) ?? 0);
     if (upper > delayMs) delayMs = upper;
   }
-  return {
-    list: ranked,
-    hedge: { first: r, delayMs: Math.min(delayMs, maxDelayMs), allow: () => budget.take() },
-  };
+  delayMs = Math.min(delayMs, maxDelayMs);
+  // Replicas about as fast as the chosen ones (expected back before the hedge would fire) are
+  // asked at once too: only a clearly slower replica is worth holding back.
+  let first = r;
+  while (first < ranked.length && (estimator.estimate(ranked[first]!.id) ?? 0) <= delayMs) first++;
+  if (first === ranked.length) return { list: ranked, hedge: undefined };
+  return { list: ranked, hedge: { first, delayMs, allow: () => budget.take() } };
 }
 
 /**

@@ -177,6 +177,22 @@ describe('DynamoClient on a 5-node cluster', () => {
     expect(client.stats().coordinatorFailovers).toBeGreaterThanOrEqual(1);
   });
 
+  it('a put applied by a coordinator whose answer was lost, then by the next, is one write', async () => {
+    cluster = await createCluster({ nodes: 5, nodeOptions: fast });
+    const c = cluster;
+    const client = await startClient(c, { latencyAware: false });
+    await drive(c.clock, client.put('order', 'v0'));
+    const read = await drive(c.clock, client.get('order'));
+    const first = client.preferenceList('order')[0]!.id;
+    // The first coordinator gets the put and applies it, but its answer never reaches the client.
+    c.network.partitionOneWay(first, 'web-1');
+    await drive(c.clock, client.put('order', 'v1', { context: read.context }));
+    expect(client.stats().coordinatorFailovers).toBe(1);
+    c.network.heal();
+    await c.settle();
+    for (const n of c.nodes) expect((await drive(c.clock, n.get('order'))).values).toEqual(['v1']);
+  });
+
   it('fails a get with QuorumError when too few replicas answer under strict quorum', async () => {
     cluster = await createCluster({ nodes: 5, nodeOptions: { ...fast, sloppyQuorum: false } });
     const c = cluster;

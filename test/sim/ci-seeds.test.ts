@@ -7,8 +7,8 @@ import { formatSimulationReport, runSimulation } from '../../src/testing/index.j
  * `npm run sim -- --seeds 1000` runs many more.
  */
 const CI_SEEDS = [
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
-  31, 36,
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+  30, 31, 36,
 ];
 
 /**

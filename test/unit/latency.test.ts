@@ -19,7 +19,7 @@ describe('LatencyEstimator', () => {
     const e = new LatencyEstimator();
     e.record('a', 10);
     expect(e.estimate('a')).toBe(10);
-    expect(e.upperMs('a')).toBe(30); // first sample: rttvar = rtt / 2
+    expect(e.upperMs('a')).toBe(20); // first sample: rttvar = rtt / 2; upper = srtt + 2·rttvar
     for (let i = 0; i < 200; i++) e.record('a', 2);
     expect(e.estimate('a')).toBeCloseTo(2, 3);
     expect(e.upperMs('a')!).toBeLessThan(2.01);
@@ -134,7 +134,32 @@ describe('planRead', () => {
       'me',
       9,
     );
-    expect(fresh.hedge!.delayMs).toBe(MIN_HEDGE_DELAY_MS);
+    // Nothing measured yet: nobody is known to be slower, so everyone is asked (and measured).
+    expect(fresh.hedge).toBeUndefined();
+  });
+
+  it('asks at once the replicas about as fast as the chosen ones; holds back only slower ones', () => {
+    const even = new LatencyEstimator();
+    for (let i = 0; i < 50; i++) {
+      even.record('a', 2 + (i % 2));
+      even.record('b', 3 + (i % 2));
+      even.record('c', 2.5 + (i % 2));
+    }
+    expect(
+      planRead(['a', 'b', 'c'].map(primary), 2, even, new HedgeBudget(1), 'me', 1000).hedge,
+    ).toBeUndefined();
+    const oneSlow = new LatencyEstimator();
+    for (let i = 0; i < 50; i++) {
+      oneSlow.record('a', 1);
+      oneSlow.record('b', 1);
+      oneSlow.record('c', 0.2);
+    }
+    oneSlow.record('d', 30);
+    const plan = planRead(['d', 'a', 'b', 'c'].map(primary), 1, oneSlow, new HedgeBudget(1), 'me', 1000);
+    expect(plan.list.map((x) => x.id)).toEqual(['c', 'a', 'b', 'd']);
+    // a and b (1 ms) are within the 1 ms floor of the hedge delay: asked at once; d is held back.
+    expect(plan.hedge!.first).toBe(3);
+    expect(plan.hedge!.delayMs).toBe(MIN_HEDGE_DELAY_MS);
   });
 });
 
