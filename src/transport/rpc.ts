@@ -36,11 +36,24 @@ export interface RpcOptions {
    */
   maxBatchBytes?: number;
   /**
-   * Told every request's round trip to a member, ms (a timeout as its `timeoutMs`): feeds the
-   * latency estimates of latency-aware routing.
+   * Told the round trip of every request a member answers by itself (see ANSWERED_DIRECTLY), ms,
+   * a timeout as its `timeoutMs`: feeds the latency estimates of latency-aware routing.
    */
   roundTrips?: { clock: Clock; record(id: string, ms: number): void };
 }
+
+/**
+ * Messages the receiver answers without asking another node: their round trips measure the peer.
+ * (A CoordinatePut or Join waits on other nodes, so its time says little about the one asked.)
+ */
+const ANSWERED_DIRECTLY = new Set<number>([
+  MessageType.Read,
+  MessageType.Store,
+  MessageType.Batch,
+  MessageType.Ping,
+  MessageType.Gossip,
+  MessageType.State,
+]);
 
 /** What a receiver accepts in one Batch; larger batches are refused whole. */
 export const MAX_BATCH_MESSAGES = 1024;
@@ -104,7 +117,7 @@ export class Rpc {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<unknown[]> {
-    const trips = this.roundTrips;
+    const trips = ANSWERED_DIRECTLY.has(message[0] as number) ? this.roundTrips : undefined;
     const sentAt = trips ? trips.clock.now() : 0;
     try {
       const reply = await this.transport.request(address, encodeMessage(message), { timeoutMs, signal });

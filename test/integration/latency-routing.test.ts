@@ -36,6 +36,7 @@ async function startClient(
       transport: c.network.connect(id),
       seeds: ['n1'],
       clock: c.clock,
+      random: seededRandom(id),
       ...options,
     }),
   );
