@@ -7,6 +7,7 @@ export default defineConfig({
     level: 'src/level/index.ts',
     tcp: 'src/tcp/index.ts',
     testing: 'src/testing/index.ts',
+    metrics: 'src/metrics/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

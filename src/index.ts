@@ -42,7 +42,7 @@ export { MemoryStorage } from './storage/memory.js';
 export type { Storage, StorageOperation, StorageRange } from './storage/types.js';
 export type { LatencyRange, MemoryNetworkCounters, MemoryNetworkOptions } from './transport/memory.js';
 export { MemoryNetwork } from './transport/memory.js';
-export type { RequestHandler, RequestOptions, Transport } from './transport/types.js';
+export type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './transport/types.js';
 export type { Clock, Timer } from './util/clock.js';
 export { systemClock, VirtualClock } from './util/clock.js';
 export type { Random } from './util/random.js';

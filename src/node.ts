@@ -30,7 +30,7 @@ import { Replica } from './replica/replica.js';
 import { loadHasher, type PreferenceEntry, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
-import type { Transport } from './transport/types.js';
+import type { Transport, TransportByteStats } from './transport/types.js';
 import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
 import { throwIfAborted } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
@@ -124,9 +124,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly recorders = {
-    get: new OperationRecorder(),
-    put: new OperationRecorder(),
-    delete: new OperationRecorder(),
+    get: new OperationRecorder((ms, ok) => this.requestComplete('get', ms, ok)),
+    put: new OperationRecorder((ms, ok) => this.requestComplete('put', ms, ok)),
+    delete: new OperationRecorder((ms, ok) => this.requestComplete('delete', ms, ok)),
   };
   private readonly counters = {
     conflictedReads: 0,
@@ -339,6 +339,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       hints: this.handoff.stats(),
       served: { ...this.server.served },
       antiEntropy: this.antiEntropy.stats(),
+      ...(this.transport.stats ? { transport: transportBytes(this.transport.stats()) } : {}),
     };
   }
 
@@ -748,11 +749,21 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     for (const wake of waiters) wake();
   };
 
+  /** The event costs nothing (no payload object) while nobody listens. */
+  private requestComplete(op: 'get' | 'put' | 'delete', durationMs: number, ok: boolean): void {
+    if (this.listenerCount('request:complete') > 0) this.emit('request:complete', { op, durationMs, ok });
+  }
+
   private backgroundError(error: Error, context: string): void {
     this.logger.warn({ err: error, context }, context);
     // eventemitter3 does not throw on an unhandled 'error' event, so emitting is always safe.
     this.emit('error', { error, context });
   }
+}
+
+/** Only the byte counters: a transport's stats may carry much more (see TcpTransportStats). */
+function transportBytes({ bytesSent, bytesReceived }: TransportByteStats): TransportByteStats {
+  return { bytesSent, bytesReceived };
 }
 
 /** The node id inside an actor `${id}@${incarnation}`. */
