@@ -8,6 +8,8 @@ export default defineConfig({
     tcp: 'src/tcp/index.ts',
     testing: 'src/testing/index.ts',
     metrics: 'src/metrics/index.ts',
+    // The `dynamo-engine` bin (package.json "bin"); esbuild keeps the source's shebang.
+    cli: 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

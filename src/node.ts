@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
+import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator } from './coordinator/coordinator.js';
 import { Router } from './coordinator/router.js';
@@ -119,6 +120,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private actorId = '';
   private readonly router: Router;
   private readonly server: PeerServer;
+  private readonly admin: AdminService;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
@@ -262,6 +264,28 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.admin = new AdminService({
+      self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
+      partitions: this.options.partitions,
+      n: this.options.quorum.n,
+      // Stand-in until node.ringStatus() lands (branch ops).
+      ringStatus: () => {
+        const ring = this.membership.state.ring;
+        return {
+          version: ring.version,
+          settled: ring.pending === null,
+          claimant: ring.claimant,
+          pending: [],
+          members: this.members(),
+        };
+      },
+      stats: () => this.stats(),
+      leave: () => this.leave(),
+      remove: (id) => this.removeMember(id),
+      authenticated: () => this.transport.authenticated === true,
+      now: () => this.clock.now(),
+      onError: (error, context) => this.backgroundError(error, context),
+    });
     const limits = this.options.limits;
     this.server = new PeerServer({
       self: this.id,
@@ -281,6 +305,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       coordinatePut: (key, partition, value, context, w, timeoutMs) =>
         this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
+      admin: (message) => this.admin.handle(message),
     });
   }
 

@@ -58,6 +58,8 @@ export interface PeerServerDeps {
     timeoutMs: number,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
+  /** Serves an admin message (src/admin); throws on bad input or a refused action. */
+  admin: (message: unknown[]) => Promise<unknown[]>;
 }
 
 export class PeerServer {
@@ -150,6 +152,8 @@ export class PeerServer {
       case MessageType.AeFetch:
       case MessageType.AePurge:
         return d.antiEntropy.handle(message);
+      case MessageType.Admin:
+        return d.admin(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }

@@ -35,6 +35,8 @@ export const MessageType = {
    * on another node.
    */
   Batch: 11,
+  /** Operator commands (status, ring, transfers, stats, leave, remove): [t, version, command, ...args] → [reportJson]; see src/admin/protocol.ts */
+  Admin: 12,
 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
 
