@@ -4,6 +4,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    discovery: 'src/discovery/index.ts',
     level: 'src/level/index.ts',
     tcp: 'src/tcp/index.ts',
     testing: 'src/testing/index.ts',

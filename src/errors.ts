@@ -33,7 +33,9 @@ export interface ReplicaFailure {
 
 /**
  * Fewer than R (get) or W (put/delete) replicas answered in time. A failed put may still have
- * reached some replicas: it is neither guaranteed written nor guaranteed absent.
+ * reached some replicas: it is neither guaranteed written nor guaranteed absent. `reason`, when
+ * the request could not succeed at all (fewer nodes own partitions than it needs), goes into the
+ * message; nothing was sent then.
  */
 export class QuorumError extends DynamoError {
   readonly required: number;
@@ -45,13 +47,13 @@ export class QuorumError extends DynamoError {
     required: number,
     acks: number,
     failures: ReplicaFailure[],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
     const detail = failures.map((f) => `${f.node}: ${f.reason}`).join('; ');
     super(
       'DYNAMO_QUORUM',
-      `${operation} needed ${required} replica${required === 1 ? '' : 's'}, got ${acks}${detail ? ` (${detail})` : ''}`,
-      options,
+      `${operation} needed ${required} replica${required === 1 ? '' : 's'}, got ${acks}${detail ? ` (${detail})` : ''}${options?.reason ? `: ${options.reason}` : ''}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.required = required;
     this.acks = acks;

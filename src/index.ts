@@ -13,6 +13,8 @@ export {
   TransportError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type { ReadyOptions } from './membership/ready.js';
+export type { RingStatus, TransferView } from './membership/status.js';
 export type { MemberView, NodeStatus } from './membership/types.js';
 export type {
   GetOptions,

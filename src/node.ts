@@ -14,14 +14,17 @@ import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
-import { Membership } from './membership/membership.js';
+import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
+import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
+import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import {
   type Codec,
   type DynamoNodeOptions,
   type Logger,
   type ResolvedOptions,
+  readyTimeout,
   resolveOptions,
   validateQuorumPart,
 } from './options.js';
@@ -142,6 +145,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   static async start<V = unknown>(options: DynamoNodeOptions<V>): Promise<DynamoNode<V>> {
     const node = new DynamoNode<V>(options);
     await node.open();
+    const ready = node.options.waitUntilReady;
+    if (ready) {
+      try {
+        await node.ready(ready);
+      } catch (err) {
+        await node.stop();
+        throw err;
+      }
+    }
     return node;
   }
 
@@ -235,8 +247,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       rpc: this.rpc,
       clock: this.clock,
       requestTimeoutMs: this.options.requestTimeoutMs,
-      onProgress: (partition, to, keysSent, total) =>
-        this.emit('handoff:progress', { partition, to, keysSent, total }),
+      onProgress: (partition, to, keysSent, total) => {
+        this.membership.recordProgress(partition, to, keysSent, total);
+        this.emit('handoff:progress', { partition, to, keysSent, total });
+      },
       onDone: (task) => this.membership.markDone([task]),
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
@@ -268,17 +282,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
       partitions: this.options.partitions,
       n: this.options.quorum.n,
-      // Stand-in until node.ringStatus() lands (branch ops).
-      ringStatus: () => {
-        const ring = this.membership.state.ring;
-        return {
-          version: ring.version,
-          settled: ring.pending === null,
-          claimant: ring.claimant,
-          pending: [],
-          members: this.members(),
-        };
-      },
+      ringStatus: () => this.ringStatus(),
       stats: () => this.stats(),
       leave: () => this.leave(),
       remove: (id) => this.removeMember(id),
@@ -319,24 +323,33 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** This node's view of the cluster, itself included. */
   members(): MemberView[] {
-    const owned = new Map<string, number>();
-    for (const o of this.membership.owners) owned.set(o, (owned.get(o) ?? 0) + 1);
-    return this.membership.state.members
-      .filter((m) => m.state !== 'removed')
-      .map((m) => ({
-        id: m.id,
-        address: m.address,
-        status:
-          m.state === 'joining' || (m.state === 'valid' && !owned.has(m.id))
-            ? 'joining'
-            : m.state === 'leaving'
-              ? 'leaving'
-              : m.id === this.id || this.detector.isUp(m.id)
-                ? 'up'
-                : 'down',
-        weight: m.weight,
-        partitions: owned.get(m.id) ?? 0,
-      }));
+    return memberViews(this.membership.state, this.id, (id) => this.detector.isUp(id));
+  }
+
+  /** This node's view of the ring: version, settled, claimant, transfers left, members. */
+  ringStatus(): RingStatus {
+    return ringStatus(
+      this.membership.state,
+      this.id,
+      (id) => this.detector.isUp(id),
+      this.membership.openTasks(),
+      (task) => this.membership.progressOf(task),
+    );
+  }
+
+  /**
+   * Resolves once this node's ring is settled with this node in it and reachable members have
+   * that ring; rejects with TimeoutError after `timeoutMs`, or with the signal's reason.
+   */
+  async ready(options: ReadyOptions = {}): Promise<void> {
+    this.ensureRunning();
+    return waitUntilReady(
+      this.membership,
+      this.id,
+      this.clock,
+      readyTimeout(options.timeoutMs),
+      options.signal,
+    );
   }
 
   /** The nodes a request for `key` goes to, in order. */
@@ -406,9 +419,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
-  async join(seeds: string[]): Promise<void> {
+  async join(seeds: string[] | SeedSource): Promise<void> {
     this.ensureRunning();
-    await this.membership.join(seeds);
+    await this.membership.join(seedSource(seeds));
   }
 
   /**
@@ -463,13 +476,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       await this.loadIncarnation();
       await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
       const known = await this.membership.load();
-      const seeds = this.options.seeds.filter((s) => s !== this.transport.address);
+      const seeds = this.options.seeds;
+      const alone = Array.isArray(seeds) && seeds.every((s) => s === this.transport.address);
       if (!known) {
-        if (seeds.length === 0) this.membership.bootstrap();
-        else await this.membership.join(seeds);
+        if (alone) this.membership.bootstrap();
+        else await this.membership.join(seedSource(seeds));
       } else {
         // A restarted node catches up with changes it missed (best effort; gossip continues).
-        await this.membership.refresh(seeds);
+        await this.membership.refresh(seedSource(seeds));
       }
       await this.handoff.open();
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
@@ -517,6 +531,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         : validateQuorumPart('r', options.r, this.options.quorum.n);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     throwIfAborted(options.signal);
+    this.checkOwners('get', r);
     const started = this.clock.now();
     let ok = false;
     this.active++;
@@ -570,6 +585,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       options.w === undefined
         ? this.options.quorum.w
         : validateQuorumPart('w', options.w, this.options.quorum.n);
+    this.checkOwners(operation, w);
     const context: VersionVector =
       options.context === undefined
         ? new Map()
@@ -748,6 +764,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private maxObjectBytes(): number {
     const l = this.options.limits;
     return l.maxSiblings * (l.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES;
+  }
+
+  /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
+  private checkOwners(operation: 'get' | 'put' | 'delete', required: number): void {
+    const reason = tooFewOwners(this.membership.state, this.options.quorum.n, required);
+    if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
   }
 
   private ensureRunning(): void {

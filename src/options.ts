@@ -1,3 +1,4 @@
+import type { ReadyOptions } from './membership/ready.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
 import type { Clock } from './util/clock.js';
@@ -62,8 +63,13 @@ export interface DynamoNodeOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  /** Addresses contacted on start / join. Empty, or only this node's own address: a new cluster. */
-  seeds?: string[];
+  /**
+   * Addresses contacted on start / join. Empty, or only this node's own address: a new cluster.
+   * Or a function asked before every round of join attempts (`dnsSeeds` from
+   * `dynamo-engine/discovery`): a failure or an empty answer is retried with backoff, an answer
+   * listing only this node's own address forms a new cluster.
+   */
+  seeds?: string[] | (() => Promise<readonly string[]>);
   quorum?: Partial<QuorumOptions>;
   /** `false`: only the top-N primaries count towards quorums (strict quorum). */
   sloppyQuorum?: boolean;
@@ -81,6 +87,11 @@ export interface DynamoNodeOptions<V> {
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
   tombstoneGraceMs?: number;
   limits?: Partial<LimitOptions>;
+  /**
+   * `DynamoNode.start` also waits for `node.ready()` (the ring settled with this node in it), and
+   * fails (the node stopped) if that times out. `true`: with the default timeout. Default false.
+   */
+  waitUntilReady?: boolean | ReadyOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -99,6 +110,8 @@ export const DEFAULTS = {
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
   tombstoneGraceMs: 86_400_000,
+  /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
+  readyTimeoutMs: 60_000,
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,
@@ -112,7 +125,7 @@ export interface ResolvedOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  seeds: string[];
+  seeds: string[] | (() => Promise<readonly string[]>);
   quorum: QuorumOptions;
   sloppyQuorum: boolean;
   partitions: number;
@@ -125,6 +138,8 @@ export interface ResolvedOptions<V> {
   antiEntropy: AntiEntropyOptions;
   tombstoneGraceMs: number;
   limits: LimitOptions;
+  /** Undefined: start does not wait for ready. */
+  waitUntilReady: { timeoutMs: number; signal: AbortSignal | undefined } | undefined;
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
@@ -160,8 +175,8 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     throw new TypeError('storage must implement the Storage interface');
   }
   const seeds = options.seeds ?? DEFAULTS.seeds;
-  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string')) {
-    throw new TypeError('seeds must be an array of address strings');
+  if (typeof seeds !== 'function' && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string'))) {
+    throw new TypeError('seeds must be an array of address strings or a function returning a promise of one');
   }
   const n = positiveInt('quorum.n', options.quorum?.n ?? DEFAULTS.quorum.n, 64);
   const quorum: QuorumOptions = {
@@ -181,6 +196,10 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
   nonNegative('hintedHandoff.maxHints', hintedHandoff.maxHints);
   const antiEntropy = { ...DEFAULTS.antiEntropy, ...options.antiEntropy };
   positiveInt('antiEntropy.intervalMs', antiEntropy.intervalMs);
+  const ready = options.waitUntilReady ?? false;
+  if (typeof ready !== 'boolean' && (ready === null || typeof ready !== 'object')) {
+    throw new TypeError('waitUntilReady must be a boolean or { timeoutMs?, signal? }');
+  }
   if (options.resolver !== undefined && typeof options.resolver !== 'function') {
     throw new TypeError('resolver must be a function');
   }
@@ -188,7 +207,7 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     id: options.id,
     transport: options.transport,
     storage: options.storage,
-    seeds: [...seeds],
+    seeds: typeof seeds === 'function' ? seeds : [...seeds],
     quorum,
     sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
     partitions,
@@ -201,5 +220,17 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     antiEntropy,
     tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),
     limits,
+    waitUntilReady:
+      ready === false
+        ? undefined
+        : {
+            timeoutMs: readyTimeout(ready === true ? undefined : ready.timeoutMs),
+            signal: ready === true ? undefined : ready.signal,
+          },
   };
+}
+
+/** `ready()`'s timeout, validated (default `DEFAULTS.readyTimeoutMs`). */
+export function readyTimeout(timeoutMs: number | undefined): number {
+  return positiveInt('timeoutMs', timeoutMs ?? DEFAULTS.readyTimeoutMs);
 }

@@ -144,7 +144,7 @@ export class PeerServer {
       case MessageType.Join:
         return d.membership.handleJoin(message[1]).then((state) => [state]);
       case MessageType.Gossip:
-        return Promise.resolve([d.membership.handleGossip(message[1])]);
+        return Promise.resolve(d.membership.handleGossip(message[1], message[2]));
       case MessageType.Ping:
         return Promise.resolve([]);
       case MessageType.AeHashes:
