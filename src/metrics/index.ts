@@ -51,17 +51,9 @@ export function registerMetrics<V>(
   const prefix = options.prefix ?? 'dynamo_';
   const registers = [registry];
   const names: string[] = [];
-  // One stats() snapshot per scrape: a scrape runs every metric's collect in one synchronous loop.
-  let snapshot: NodeStats | undefined;
-  const stats = (): NodeStats => {
-    if (!snapshot) {
-      snapshot = node.stats();
-      queueMicrotask(() => {
-        snapshot = undefined;
-      });
-    }
-    return snapshot;
-  };
+  // One snapshot per scrape: a scrape runs every metric's collect in one synchronous loop.
+  const stats = perScrape(() => node.stats());
+  const ring = perScrape(() => node.ringStatus());
   /** A counter whose value is read from the node at scrape time. */
   const counter = <L extends string>(
     name: string,
@@ -177,11 +169,20 @@ export function registerMetrics<V>(
   );
   gauge('members', "Members in this node's view, by status.", ['status'], (set) => {
     const counts = new Map<string, number>(MEMBER_STATUSES.map((st) => [st, 0]));
-    for (const m of node.members()) counts.set(m.status, (counts.get(m.status) ?? 0) + 1);
+    for (const m of ring().members) counts.set(m.status, (counts.get(m.status) ?? 0) + 1);
     for (const [status, count] of counts) set({ status }, count);
   });
+  gauge('transfers_pending', 'Partition transfers of the rebalance in progress not done yet.', [], (set) =>
+    set({}, ring().pending.length),
+  );
+  gauge('ring_settled', '1 when the ring has no pending change and every member owns its share.', [], (set) =>
+    set({}, ring().settled ? 1 : 0),
+  );
+  gauge('ring_version', "Version of this node's ring (grows with every ownership change).", [], (set) =>
+    set({}, ring().version),
+  );
   gauge('partitions_owned', 'Partitions this node owns in the current ring.', [], (set) =>
-    set({}, node.members().find((m) => m.id === node.id)?.partitions ?? 0),
+    set({}, ring().members.find((m) => m.id === node.id)?.partitions ?? 0),
   );
 
   names.push(`${prefix}request_duration_seconds`);
@@ -201,6 +202,20 @@ export function registerMetrics<V>(
       node.off('request:complete', observe);
       for (const name of names) registry.removeSingleMetric(name);
     },
+  };
+}
+
+/** `read`'s value, kept until the current synchronous run (one scrape) is over. */
+function perScrape<T>(read: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    if (value === undefined) {
+      value = read();
+      queueMicrotask(() => {
+        value = undefined;
+      });
+    }
+    return value;
   };
 }
 

@@ -3,10 +3,19 @@
  * error and changes nothing; actions need an authenticated transport; and the CLI's own usage
  * errors (exit 2) never reach a node.
  */
+
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_PROTOCOL_VERSION, adminRequest, type StatusReport } from '../../src/admin/protocol.js';
+import {
+  ADMIN_PROTOCOL_VERSION,
+  adminRequest,
+  type StatusReport,
+  type TransfersReport,
+} from '../../src/admin/protocol.js';
+import { formatRing, formatTransfers } from '../../src/cli/format.js';
 import { EXIT, runCli } from '../../src/cli/run.js';
 import { DynamoNode, MemoryNetwork, MemoryStorage, type Transport } from '../../src/index.js';
+import { registerMetrics } from '../../src/metrics/index.js';
 import { type Cluster, createCluster, drive } from '../../src/testing/index.js';
 import { decodeReply, encodeMessage, MessageType, RemoteError } from '../../src/transport/wire.js';
 
@@ -49,6 +58,70 @@ describe('admin messages', () => {
     expect(stats.nowMs).toBeGreaterThanOrEqual(asked);
     expect(stats.nowMs).toBeLessThanOrEqual(cluster.clock.now());
     expect(stats.stats.put).toMatchObject({ count: 0, failures: 0 });
+  });
+
+  it('transfers (and the transfers_pending metric) show a join in progress until the ring settles', async () => {
+    // 1 ms per message, so streaming takes long enough to be watched in 1 ms steps; 16 partitions
+    // of ~190 keys each, so a partition streams in two batches and shows progress in between.
+    const options = { ...fast, partitions: 16 };
+    cluster = await createCluster({
+      nodes: 3,
+      nodeOptions: options,
+      network: { latencyMs: { min: 1, max: 1 } },
+    });
+    const c = cluster;
+    const n1 = c.node('n1');
+    for (let i = 0; i < 3000; i += 300) {
+      await drive(c.clock, Promise.all(Array.from({ length: 300 }, (_, j) => n1.put(`k${i + j}`, i + j))));
+    }
+    const registry = new Registry();
+    registerMetrics(n1, registry);
+    const ask = await rawPeer(c.network);
+    const transfers = async (id = 'n1') =>
+      JSON.parse(
+        (await drive(c.clock, ask(id, adminRequest('transfers')), 1))[0] as string,
+      ) as TransfersReport;
+    const joining = DynamoNode.start({
+      ...options,
+      id: 'n4',
+      transport: c.network.connect('n4'),
+      storage: new MemoryStorage(),
+      seeds: ['n1'],
+      clock: c.clock,
+    });
+    let seen: TransfersReport | undefined;
+    let sawProgress = false;
+    let scrapesDuringJoin = 0;
+    for (let i = 0; ; i++) {
+      if (i > 20_000) throw new Error('the join never settled');
+      const t = await transfers();
+      if (t.pending.length > 0) {
+        seen ??= t;
+        // Progress is exact on the sending node: ask each.
+        for (const id of ['n2', 'n3'])
+          sawProgress ||= (await transfers(id)).pending.some((p) => p.keysSent > 0);
+        sawProgress ||= t.pending.some((p) => p.keysSent > 0);
+        // A scrape a moment later may already see the last transfer done: check it against itself.
+        const text = await registry.metrics();
+        const pending = Number(/^dynamo_transfers_pending (\d+)$/m.exec(text)?.[1]);
+        if (pending > 0) {
+          scrapesDuringJoin++;
+          expect(text).toMatch(/^dynamo_ring_settled 0$/m);
+        }
+      } else if (seen && t.settled) break;
+      await c.clock.advance(1);
+    }
+    cleanup.push(async () => (await joining).stop());
+    expect(seen.settled).toBe(false);
+    for (const p of seen.pending) {
+      expect(p.to).toBe('n4');
+      expect(['n1', 'n2', 'n3']).toContain(p.from);
+      expect(p.partition).toBeGreaterThanOrEqual(0);
+      if (p.total !== null) expect(p.keysSent).toBeLessThanOrEqual(p.total);
+    }
+    expect(sawProgress).toBe(true);
+    expect(scrapesDuringJoin).toBeGreaterThan(0);
+    expect(await registry.metrics()).toMatch(/^dynamo_transfers_pending 0$/m);
   });
 
   it('refuses bad input with a clear error and changes nothing', async () => {
@@ -169,5 +242,49 @@ describe('CLI usage errors (exit 2, nothing sent)', () => {
       expect(result.out).toContain(command);
     }
     expect(result.out).toContain('--secret');
+  });
+});
+
+describe('CLI text output', () => {
+  const node = { id: 'a', address: '127.0.0.1:7001', status: 'running' as const };
+
+  it('transfers: one row per pending move with its progress', () => {
+    const text = formatTransfers({
+      node,
+      version: 9,
+      settled: false,
+      pending: [
+        { partition: 3, from: 'a', to: 'd', keysSent: 64, total: 128 },
+        { partition: 7, from: 'b', to: 'd', keysSent: 0, total: null },
+      ],
+    });
+    expect(text).toContain('Ring version 9: 2 transfers pending, 64 keys sent so far');
+    expect(text).toMatch(/^Partition +From +To +Keys sent +Total +Progress$/m);
+    expect(text).toMatch(/^3 +a +d +64 +128 +50\.0%$/m);
+    expect(text).toMatch(/^7 +b +d +0 +- +waiting$/m);
+  });
+
+  it('ring: shares against fair shares, and the balance', () => {
+    const text = formatRing({
+      node,
+      version: 4,
+      settled: true,
+      claimant: 'a',
+      partitions: 256,
+      n: 3,
+      members: [
+        { id: 'a', status: 'up', weight: 2, partitions: 128, share: 0.5, idealShare: 0.5 },
+        { id: 'b', status: 'down', weight: 1, partitions: 64, share: 0.25, idealShare: 0.25 },
+        { id: 'c', status: 'up', weight: 1, partitions: 64, share: 0.25, idealShare: 0.25 },
+      ],
+      balance: { maxOverIdeal: 1, minOverIdeal: 1 },
+      pendingTransfers: 0,
+    });
+    expect(text).toContain(
+      'Ring version 4 (claimant a), 256 partitions, n = 3: settled. No transfers pending.',
+    );
+    expect(text).toMatch(/^a +up +2 +128 +50\.0% +50\.0% +1\.00$/m);
+    expect(text).toMatch(/^b +down +1 +64 +25\.0% +25\.0% +1\.00$/m);
+    expect(text).toContain('Balance: the largest share is 1.00x its fair share, the smallest 1.00x.');
   });
 });

@@ -93,6 +93,11 @@ describe('registerMetrics', () => {
     const owned = n1!.members().find((m) => m.id === 'n1')!.partitions;
     expect(owned).toBeGreaterThan(0);
     expect(sample(text, 'dynamo_partitions_owned')).toBe(owned);
+    const ring = n1!.ringStatus();
+    expect(sample(text, 'dynamo_transfers_pending')).toBe(0);
+    expect(sample(text, 'dynamo_ring_settled')).toBe(ring.settled ? 1 : 0);
+    expect(sample(text, 'dynamo_ring_version')).toBe(ring.version);
+    expect(ring.version).toBeGreaterThan(0);
     expect(text).toContain('# TYPE dynamo_requests_total counter');
     expect(text).toContain('# TYPE dynamo_request_duration_seconds histogram');
     expect(text).toContain('# TYPE dynamo_hints_pending gauge');
