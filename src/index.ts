@@ -13,6 +13,7 @@ export {
   TransportError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
 export type { RingStatus, TransferView } from './membership/status.js';
 export type { MemberView, NodeStatus } from './membership/types.js';

@@ -60,6 +60,19 @@ describe('PeerServer', () => {
     expect(await read('k2')).toEqual(object);
   });
 
+  it('checks gossiped transfer progress with the state: malformed progress merges neither', async () => {
+    const state = [[['other', 'other:1', 1, 'joining', 1]], [0, Array(256).fill('solo'), '', null, []]];
+    const bad = ask([MessageType.Gossip, state, [1, [[0, 'other', -5, null]]]]);
+    await expect(bad).rejects.toBeInstanceOf(RemoteError);
+    expect(node.members().map((m) => m.id)).toEqual(['solo']);
+    // Well formed (progress of another ring is ignored), and a peer that sends none is fine too.
+    const [reply, progress] = await ask([MessageType.Gossip, state, [0, [[0, 'other', 5, null]]]]);
+    expect(node.members().map((m) => m.id)).toContain('other');
+    expect(Array.isArray(reply)).toBe(true);
+    expect(progress).toEqual([node.ringStatus().version, []]);
+    await ask([MessageType.Gossip, state]);
+  });
+
   it('answers a duplicated forwarded put once: same context, one version', async () => {
     const key = bytes('cart');
     const forward = [
