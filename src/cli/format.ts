@@ -125,7 +125,7 @@ export function formatAction(r: ActionReport, waited: boolean): string {
     return `${r.member} is removed from the cluster (asked ${r.node.id}): its partitions are reassigned and refilled from the surviving replicas.\n`;
   }
   return waited
-    ? `${who(r.node)} has left the cluster and stopped.\n`
+    ? `Node ${r.node.id} (${r.node.address}) has left the cluster and stopped.\n`
     : `${who(r.node)} is leaving: it streams its partitions to the other members, then stops. Follow it with \`dynamo-engine transfers\` on another member.\n`;
 }
 
@@ -141,14 +141,14 @@ function ringLine(r: { version: number; settled: boolean; claimant: string; part
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((row) => row.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return `${cells
+  return cells
     .map((row) =>
       row
         .map((c, i) => c.padEnd(widths[i]!))
         .join('  ')
         .trimEnd(),
     )
-    .join('\n')}\n`;
+    .join('\n');
 }
 
 function percent(fraction: number): string {
