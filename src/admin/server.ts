@@ -100,7 +100,6 @@ export class AdminService {
         return this.leave(node);
       case 'remove': {
         const id = asString(args[0], 'member id', MAX_ADMIN_ARG_LENGTH);
-        if (node.status !== 'running') throw new NotRunningError(`node ${node.id} is ${node.status}`);
         d.remove(id);
         return { node, action: 'remove', member: id };
       }
