@@ -7,7 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import { Packr } from 'msgpackr';
 import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator } from './coordinator/coordinator.js';
+import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { Router } from './coordinator/router.js';
 import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
@@ -30,8 +30,8 @@ import {
 } from './options.js';
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
-import { Replica } from './replica/replica.js';
-import { loadHasher, type PreferenceEntry, partitionOf } from './ring/index.js';
+import { equalBytes, Replica } from './replica/replica.js';
+import { hash64, loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport, TransportByteStats } from './transport/types.js';
@@ -42,6 +42,7 @@ import { cryptoSeededRandom, type Random } from './util/random.js';
 import {
   decodeContext,
   encodeContext,
+  type Sibling,
   type VersionedObject,
   type VersionVector,
 } from './versioning/index.js';
@@ -61,6 +62,12 @@ export interface PutOptions {
   w?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
+   * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
+   * still remembers it (its last `MAX_OP_ENTRIES` = 16 such writes; see "Retrying safely").
+   */
+  requestId?: string;
 }
 
 export interface GetResult<V> {
@@ -85,6 +92,19 @@ export interface PreferenceListEntry {
   id: string;
   address: string;
   kind: 'primary' | 'fallback';
+}
+
+/** One put (or delete: `value` null) on its way to a coordinator. */
+interface PutRequest {
+  key: Uint8Array;
+  partition: number;
+  value: Uint8Array | null;
+  context: VersionVector;
+  w: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
+  op: string | undefined;
 }
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -306,8 +326,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       antiEntropy: this.antiEntropy,
       serving: () => this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs) =>
-        this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
+        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
       admin: (message) => this.admin.handle(message),
     });
@@ -545,7 +565,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         timeoutMs,
         options.signal,
       );
-      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
+      const live = object ? distinctLiveSiblings(object.siblings) : [];
       const siblings = live.map((s) => this.codec.decode(s.value!));
       this.recordSiblings(key, siblings.length);
       let context = encodeContext(object?.ctx ?? new Map());
@@ -591,13 +611,23 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         ? new Map()
         : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
+    const op = options.requestId === undefined ? undefined : opOfRequest(options.requestId);
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
     this.active++;
     try {
       const partition = partitionOf(bytes, this.options.partitions);
-      const result = await this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal);
+      const result = await this.coordinatePut({
+        key: bytes,
+        partition,
+        value,
+        context,
+        w,
+        timeoutMs,
+        signal: options.signal,
+        op,
+      });
       ok = true;
       return result;
     } finally {
@@ -609,53 +639,41 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   /**
    * Coordinates here when this node is a primary replica of the key, else forwards to the first
    * primary that answers. Only when no primary can be reached does a fallback coordinate (its
-   * hint object then writes as an actor of its own; see Replica.coordinate).
+   * hint object then writes as an actor of its own; see Replica.coordinate). `forwarded`: another
+   * node forwarded the put here, so this node coordinates or refuses.
    */
-  private coordinatePut(
-    key: Uint8Array,
-    partition: number,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    forwarded = false,
-  ): Promise<PutResult> {
-    const routing = this.router.route(partition);
+  private coordinatePut(put: PutRequest, forwarded = false): Promise<PutResult> {
+    const routing = this.router.route(put.partition);
     const mine = routing.list.find((e) => e.id === this.id);
-    const here = () =>
-      this.coordinator
-        .put(key, partition, routing, value, context, w, timeoutMs, signal)
-        .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
-    if (mine?.kind === 'primary' || (mine && forwarded)) return here();
+    if (mine?.kind === 'primary' || (mine && forwarded)) return this.putHere(put, routing);
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
-    return this.forwardPut(routing.list, here, key, value, context, w, timeoutMs, signal);
+    // A forward that times out may still be applied, and the next coordinator asked then makes a
+    // second copy under its own dot; one operation id makes the copies one write (object.ts opKey).
+    const op = put.op ?? this.newOp();
+    return this.forwardPut({ ...put, op }, routing);
   }
 
-  /** Asks the primaries in turn to coordinate; `here` coordinates on this node when its turn comes. */
-  private async forwardPut(
-    list: readonly PreferenceEntry[],
-    here: () => Promise<PutResult>,
-    key: Uint8Array,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<PutResult> {
+  private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
+    return this.coordinator
+      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
+  }
+
+  /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */
+  private async forwardPut(put: PutRequest & { op: string }, routing: Routing): Promise<PutResult> {
     this.counters.forwarded++;
+    const { key, value, context, w, timeoutMs, signal, op } = put;
     const failures: { node: string; reason: string }[] = [];
-    const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
     const primariesFirst = [
-      ...list.filter((e) => e.kind === 'primary'),
-      ...list.filter((e) => e.kind !== 'primary'),
+      ...routing.list.filter((e) => e.kind === 'primary'),
+      ...routing.list.filter((e) => e.kind !== 'primary'),
     ];
     for (const entry of primariesFirst) {
-      if (entry.id === this.id) return here();
+      if (entry.id === this.id) return this.putHere(put, routing);
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, requestId],
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op],
           timeoutMs,
           signal,
         );
@@ -670,12 +688,19 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         }
         failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });
         if (signal?.aborted) throw signal.reason;
-        // A coordinator that timed out may still apply the write, so asking the next one can store
-        // the value under two dots: a spurious sibling of itself, never a lost write. Dynamo
-        // chooses availability here; duplicates the network makes are answered once (requestId).
+        // A coordinator that timed out may still apply the write; asking the next one keeps the
+        // put available, and the shared op id keeps the two copies one write.
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
+  }
+
+  /** A fresh operation id: 48 random bits, 8 characters (it is kept in version vectors). */
+  private newOp(): string {
+    const bytes = Buffer.allocUnsafe(6);
+    bytes.writeUInt32BE(this.random.uint32(), 0);
+    bytes.writeUInt16BE(this.random.uint32() & 0xffff, 4);
+    return bytes.toString('base64url');
   }
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
@@ -811,6 +836,35 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 /** Only the byte counters: a transport's stats may carry much more (see TcpTransportStats). */
 function transportBytes({ bytesSent, bytesReceived }: TransportByteStats): TransportByteStats {
   return { bytesSent, bytesReceived };
+}
+
+/**
+ * The live siblings, each value once: siblings with byte-equal values (a put retried after it
+ * failed at another coordinator, two writers of the same value) are one value to the reader. The
+ * read's context still covers every dot, so the next put supersedes them all.
+ */
+function distinctLiveSiblings(siblings: readonly Sibling[]): Sibling[] {
+  const live: Sibling[] = [];
+  for (const s of siblings) {
+    if (s.value !== null && !live.some((l) => equalBytes(l.value!, s.value!))) live.push(s);
+  }
+  return live;
+}
+
+/** Most characters of a `requestId`. */
+const MAX_REQUEST_ID_CHARS = 1024;
+
+/**
+ * The operation id of a caller's `requestId`: a 64-bit hash, so ids of any length cost the same
+ * few bytes in every version vector that remembers them.
+ */
+function opOfRequest(requestId: string): string {
+  if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_CHARS) {
+    throw new TypeError(`requestId must be a string of 1..${MAX_REQUEST_ID_CHARS} characters`);
+  }
+  const hash = Buffer.allocUnsafe(8);
+  hash.writeBigUInt64BE(hash64(Buffer.from(requestId, 'utf8')));
+  return `r${hash.toString('base64url')}`;
 }
 
 /** The node id inside an actor `${id}@${incarnation}`. */

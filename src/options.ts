@@ -168,6 +168,10 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
   if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
     throw new TypeError('id must be a non-empty string of at most 256 characters');
   }
+  // Version vectors keep operation ids under keys that start with U+0000 (versioning/object.ts).
+  if (options.id.charCodeAt(0) === 0) {
+    throw new TypeError('id must not start with U+0000');
+  }
   if (!options.transport || typeof options.transport.request !== 'function') {
     throw new TypeError('transport must implement the Transport interface');
   }

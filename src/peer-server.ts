@@ -24,7 +24,13 @@ import {
   MessageType,
   okReply,
 } from './transport/wire.js';
-import { decodeContext, decodeObject, type VersionedObject, type VersionVector } from './versioning/index.js';
+import {
+  decodeContext,
+  decodeObject,
+  MAX_OP_CHARS,
+  type VersionedObject,
+  type VersionVector,
+} from './versioning/index.js';
 
 /** Forwarded puts remembered by request id, so a duplicate gets the first one's answer. */
 const MAX_REMEMBERED_FORWARDS = 10_000;
@@ -56,6 +62,7 @@ export interface PeerServerDeps {
     context: VersionVector,
     w: number,
     timeoutMs: number,
+    op: string,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
   /** Serves an admin message (src/admin); throws on bad input or a refused action. */
@@ -167,14 +174,19 @@ export class PeerServer {
     const context = decodeContext(asString(message[3], 'context'), d.maxClockEntries * 4);
     const w = asInt(message[4], 'w', 1, d.n);
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
-    const requestId = `${from}\u0000${asString(message[6], 'requestId', 64)}`;
-    // A duplicated forward (the network delivered it twice) gets the first one's answer instead
-    // of a second dot for the same client write.
+    const op = asString(message[6], 'op', MAX_OP_CHARS);
+    if (op.length === 0) throw new TypeError('op must not be empty');
+    const requestId = `${from}\u0000${op}`;
+    // A duplicated forward (the network delivered it twice) gets the first one's answer without
+    // coordinating again. Correctness does not depend on it (a write whose op the replica has
+    // seen adds no dot); a failed one is forgotten, so that a retry is coordinated afresh.
     let result = this.forwardedPuts.get(requestId);
     if (!result) {
-      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs);
+      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op);
       this.forwardedPuts.set(requestId, result);
-      result.catch(() => {});
+      result.catch(() => {
+        if (this.forwardedPuts.get(requestId) === result) this.forwardedPuts.delete(requestId);
+      });
       if (this.forwardedPuts.size > MAX_REMEMBERED_FORWARDS) {
         this.forwardedPuts.delete(this.forwardedPuts.keys().next().value!);
       }

@@ -115,7 +115,8 @@ export class Coordinator {
    * Coordinates a put on this node, which must be in the routing list. The new version depends on
    * the local object, so it is made here first; it goes to the other replicas as soon as it exists,
    * while the local write is under way, and the local store counts towards W once durable like
-   * any other.
+   * any other. `op` is the write's operation id when it may reach other coordinators too (see
+   * `Replica.coordinate`).
    */
   async put(
     key: Uint8Array,
@@ -126,6 +127,7 @@ export class Coordinator {
     w: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    op?: string,
   ): Promise<VersionedObject> {
     const self = this.deps.self;
     const mine = routing.list.find((e) => e.id === self);
@@ -142,6 +144,7 @@ export class Coordinator {
         this.deps.clock.now(),
         mine.hintFor ?? null,
         resolve,
+        op,
       );
       stored.catch(reject);
     });

@@ -64,6 +64,12 @@ export interface SimulationOptions {
   /** Share of operations that go to register keys, in [0, 1]. Default 0.25. */
   registerShare?: number;
   /**
+   * How often a client retries a register write that failed (same value, context and
+   * `requestId`, through a node picked afresh), as careful applications do on `QuorumError`.
+   * Default 0.
+   */
+  retries?: number;
+  /**
    * How reads resolve siblings. `siblings` (default): no resolver, the workload merges sibling
    * sets itself (union); `lww`: `resolvers.lastWriteWins()`, the control that shows what
    * last-write-wins loses; or your own resolver, to test your merge function.
@@ -106,6 +112,7 @@ export interface ResolvedSimulationOptions {
   keys: number;
   registerKeys: number;
   registerShare: number;
+  retries: number;
   resolver: 'siblings' | 'lww' | 'custom';
   faults: readonly FaultKind[] | false;
   clockSkewMs: number;
@@ -126,6 +133,8 @@ export interface SimulationStats {
   /** Background errors the nodes emitted (`error` events: failed repairs, unreachable peers...). */
   backgroundErrors: number;
   readRepairs: number;
+  /** Client reads by the number of values they returned (0, 1, 2 ...): siblings seen. */
+  siblingsRead: Record<number, number>;
 }
 
 export interface SimulationResult {
@@ -199,6 +208,7 @@ export class Simulation {
   private issued = 0;
   private nextElement = 0;
   private readRepairs = 0;
+  private readonly siblingsRead: Record<number, number> = {};
   private backgroundErrors = 0;
   private readonly clientErrors: { process: string; message: string }[] = [];
   private readonly opStats: Record<string, { ok: number; fail: number }> = {};
@@ -233,6 +243,7 @@ export class Simulation {
       keys: options.keys ?? 5,
       registerKeys: options.registerKeys ?? 3,
       registerShare: options.registerShare ?? 0.25,
+      retries: options.retries ?? 0,
       resolver: typeof resolver === 'function' ? 'custom' : resolver,
       faults: nemesis === false ? false : [...(nemesis.faults ?? FAULT_KINDS)],
       clockSkewMs: options.clockSkewMs ?? 250,
@@ -313,6 +324,7 @@ export class Simulation {
         network,
         backgroundErrors: this.backgroundErrors,
         readRepairs: this.readRepairs,
+        siblingsRead: { ...this.siblingsRead },
       },
     };
   }
@@ -493,7 +505,7 @@ export class Simulation {
     this.recorder.invoke(process, 'add', key, node.id, element);
     let context: string | undefined;
     try {
-      const read = await node.get(key);
+      const read = await this.read(node, key);
       const merged = new Set<number>();
       for (const v of read.values) if (Array.isArray(v)) for (const e of v) merged.add(e);
       // The element this write adds goes last: it names the write, so the checkers can tell
@@ -525,14 +537,53 @@ export class Simulation {
     let context = stale;
     let wrote = false;
     try {
-      if (context === undefined) context = (await node.get(key)).context;
+      if (context === undefined) context = (await this.read(node, key)).context;
       wrote = true;
-      const result = await node.put(key, value, { context });
+      const result = await this.putWithRetries(node, key, value, context, `${process}/${value}`);
       contexts.set(key, result.context);
       this.succeeded(process, 'write', key, node, { context, resultContext: result.context });
     } catch (err) {
       contexts.delete(key);
       this.failed(process, 'write', key, node, err, !wrote, wrote ? context : undefined);
+    }
+  }
+
+  /** A client read, counted in the sibling histogram. */
+  private async read(
+    node: DynamoNode<SimValue>,
+    key: string,
+  ): Promise<{ values: SimValue[]; context: string }> {
+    const read = await node.get(key);
+    const n = read.values.length;
+    this.siblingsRead[n] = (this.siblingsRead[n] ?? 0) + 1;
+    return read;
+  }
+
+  /**
+   * A put retried up to `retries` times after a failure, each time through a running node picked
+   * afresh, with the same `requestId`: however many attempts reached replicas, one write.
+   */
+  private async putWithRetries(
+    first: DynamoNode<SimValue>,
+    key: string,
+    value: SimValue,
+    context: string | undefined,
+    requestId: string,
+  ): Promise<{ context: string }> {
+    const random = this.random.fork(`retry:${requestId}`);
+    let node = first;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await node.put(key, value, this.options.retries > 0 ? { context, requestId } : { context });
+      } catch (err) {
+        const code = err instanceof DynamoError ? err.code : undefined;
+        const retriable =
+          code === 'DYNAMO_QUORUM' || code === 'DYNAMO_TIMEOUT' || code === 'DYNAMO_NOT_RUNNING';
+        if (attempt >= this.options.retries || !retriable) throw err;
+        await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
+        const running = this.running();
+        if (running.length > 0) node = running[random.int(running.length)]!;
+      }
     }
   }
 
@@ -546,7 +597,7 @@ export class Simulation {
     this.recorder.invoke(process, 'delete', key, node.id);
     let context: string | undefined;
     try {
-      context = (await node.get(key)).context;
+      context = (await this.read(node, key)).context;
       const result = await node.delete(key, { context });
       contexts.set(key, result.context);
       this.succeeded(process, 'delete', key, node, { context, resultContext: result.context });
@@ -762,6 +813,10 @@ export function formatSimulationReport(
     );
     for (const p of r.problems) lines.push(`         ${p.key ? `${p.key}: ` : ''}${p.message}`);
   }
+  const histogram = Object.entries(result.stats.siblingsRead)
+    .map(([n, count]) => `${n}×${count}`)
+    .join(' ');
+  if (histogram) lines.push(`  values per client read: ${histogram}`);
   if (options.replay) lines.push(`  replay: ${options.replay}`);
   if (!result.ok) {
     // Per key with a problem: the operations around the first problem's operations, then the

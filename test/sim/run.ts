@@ -7,7 +7,7 @@
  *   npm run sim -- --seeds 100 --lww     the last-write-wins control: how many acknowledged adds it loses
  *   npm run sim -- --bench               5 nodes × 10,000 operations: wall time
  *
- * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --quorum 3,2,2 --strict
+ * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --from 1 --history FILE (one seed: write its history as JSON)
  * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
  * (one seed: print every write of KEY on every node, see trace.ts). Exit code 1 when a seed fails (with --lww: never, the loss is
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string' },
     keys: { type: 'string' },
     'register-keys': { type: 'string' },
+    retries: { type: 'string' },
     quorum: { type: 'string' },
     strict: { type: 'boolean', default: false },
     'no-faults': { type: 'boolean', default: false },
@@ -69,6 +70,7 @@ function replayFlags(): string[] {
     'clients',
     'keys',
     'register-keys',
+    'retries',
     'quorum',
     'strict',
     'no-faults',
@@ -95,6 +97,7 @@ function simulationOptions(seed: number | string): SimulationOptions {
   options.clients = int('clients', args.clients) ?? options.clients;
   options.keys = int('keys', args.keys) ?? options.keys;
   options.registerKeys = int('register-keys', args['register-keys']) ?? options.registerKeys;
+  options.retries = int('retries', args.retries) ?? options.retries;
   if (args.quorum) {
     const [n, r, w] = args.quorum.split(',').map(Number);
     options.quorum = { n, r, w } as { n: number; r: number; w: number };
@@ -176,6 +179,7 @@ async function many(from: number, count: number): Promise<number> {
   const started = performance.now();
   const failed: SeedFigures[] = [];
   const faults: Record<string, number> = {};
+  const siblingsRead: Record<string, number> = {};
   const tty = process.stdout.isTTY;
   let lastLine = 0;
   for (let i = 0; i < count; i++) {
@@ -204,6 +208,8 @@ async function many(from: number, count: number): Promise<number> {
     const f = figures(result, wallMs);
     all.push(f);
     for (const [k, v] of Object.entries(result.stats.faults)) faults[k] = (faults[k] ?? 0) + (v ?? 0);
+    for (const [k, v] of Object.entries(result.stats.siblingsRead))
+      siblingsRead[k] = (siblingsRead[k] ?? 0) + v;
     if (!result.ok && !args.lww) {
       failed.push(f);
       if (tty) process.stdout.write('\r\x1b[K');
@@ -247,6 +253,12 @@ async function many(from: number, count: number): Promise<number> {
       `  failed seeds: ${failed.length ? failed.map((f) => `${f.seed} (${f.failedChecks.join(', ')})`).join('; ') : 'none'}`,
     );
   }
+  const reads = Object.values(siblingsRead).reduce((a, b) => a + b, 0);
+  console.log(
+    `  values per client read: ${Object.entries(siblingsRead)
+      .map(([n, c]) => `${n}×${c} (${pct(reads ? c / reads : 0)})`)
+      .join(' ')}`,
+  );
   console.log(
     `  faults injected: ${Object.entries(faults)
       .map(([k, v]) => `${k}×${v}`)
