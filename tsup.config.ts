@@ -7,6 +7,7 @@ export default defineConfig({
     level: 'src/level/index.ts',
     tcp: 'src/tcp/index.ts',
     testing: 'src/testing/index.ts',
+    types: 'src/types/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

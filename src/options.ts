@@ -1,3 +1,4 @@
+import type { DataTypeOptions } from './types/store.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
 import type { Clock } from './util/clock.js';
@@ -81,6 +82,8 @@ export interface DynamoNodeOptions<V> {
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
   tombstoneGraceMs?: number;
   limits?: Partial<LimitOptions>;
+  /** Bounds of the data types (`node.counter(key)`, `node.set(key)`, ...); see DATA_TYPE_DEFAULTS. */
+  dataTypes?: Partial<DataTypeOptions>;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
