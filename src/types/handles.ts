@@ -32,10 +32,13 @@ abstract class TypeHandle<T extends TypeName, Ops> {
 /** A PN-counter: increments and decrements from every node add up. */
 export class CounterHandle extends TypeHandle<'counter', CounterOps> {
   increment(by = 1, options?: TypeOperationOptions): Promise<TypeResult<number>> {
+    // A programmer mistake fails at once, before any read.
+    if (!Number.isSafeInteger(by)) return Promise.reject(new RangeError(`increment must be a safe integer, got ${by}`));
     return this.apply((c) => c.increment(by), options);
   }
 
   decrement(by = 1, options?: TypeOperationOptions): Promise<TypeResult<number>> {
+    if (!Number.isSafeInteger(by)) return Promise.reject(new RangeError(`decrement must be a safe integer, got ${by}`));
     return this.apply((c) => c.decrement(by), options);
   }
 }
@@ -43,12 +46,12 @@ export class CounterHandle extends TypeHandle<'counter', CounterOps> {
 /** An observed-remove set of strings: concurrent add and remove of one element, the add wins. */
 export class SetHandle extends TypeHandle<'set', SetOps> {
   add(elements: string | readonly string[], options?: TypeOperationOptions): Promise<TypeResult<string[]>> {
-    return this.apply((s) => s.add(...list(elements)), options);
+    return this.apply((s) => s.add(elements), options);
   }
 
   /** Removes what was observed (by `options.context`'s read, or this operation's own read). */
   remove(elements: string | readonly string[], options?: TypeOperationOptions): Promise<TypeResult<string[]>> {
-    return this.apply((s) => s.remove(...list(elements)), options);
+    return this.apply((s) => s.remove(elements), options);
   }
 }
 
@@ -85,8 +88,5 @@ export class FlagHandle extends TypeHandle<'flag', FlagOps> {
   }
 }
 
-function list(elements: string | readonly string[]): string[] {
-  return typeof elements === 'string' ? [elements] : [...elements];
-}
 
 

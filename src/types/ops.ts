@@ -145,6 +145,10 @@ export class Mutation {
   }
 }
 
+function list(elements: string | readonly string[]): readonly string[] {
+  return typeof elements === 'string' ? [elements] : elements;
+}
+
 function single<T>(dots: DotFun<T>, dot: Dot, value: T): void {
   dots.clear();
   dots.set(dotKey(dot), { dot, value });
@@ -192,8 +196,8 @@ export class SetOps {
     private readonly m: Mutation,
   ) {}
 
-  add(...elements: string[]): void {
-    for (const e of elements) {
+  add(elements: string | readonly string[]): void {
+    for (const e of list(elements)) {
       const dots: DotFun<null> = new Map();
       single(dots, this.m.dot(), null);
       this.store.elements.set(this.m.checkName('a set element', e), dots);
@@ -201,8 +205,8 @@ export class SetOps {
   }
 
   /** Removes what the read observed of each element; absent elements are ignored (nothing to remove). */
-  remove(...elements: string[]): void {
-    for (const e of elements) {
+  remove(elements: string | readonly string[]): void {
+    for (const e of list(elements)) {
       const dots = this.store.elements.get(this.m.checkName('a set element', e));
       if (!dots) continue;
       dropObserved(dots, this.m);
