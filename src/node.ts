@@ -39,7 +39,6 @@ import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport } from './transport/types.js';
 import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
-import { throwIfAborted } from './util/abort.js';
 import { isTypedValue, typeOfValue } from './types/codec.js';
 import {
   CounterHandle,
@@ -50,6 +49,7 @@ import {
   SetHandle,
 } from './types/handles.js';
 import { TypedStore } from './types/store.js';
+import { throwIfAborted } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import {
@@ -583,7 +583,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       if (typed) {
         const type = typeOfValue(typed.value!);
         const method = type === 'mvregister' ? 'mvRegister' : type;
-        throw new TypeMismatchError('plain', type, `the key holds a ${type}: read it with node.${method}(key)`);
+        throw new TypeMismatchError(
+          'plain',
+          type,
+          `the key holds a ${type}: read it with node.${method}(key)`,
+        );
       }
       const siblings = live.map((s) => this.codec.decode(s.value!));
       this.recordSiblings(key, siblings.length);

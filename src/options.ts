@@ -1,6 +1,6 @@
-import type { DataTypeOptions } from './types/store.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
+import type { DataTypeOptions } from './types/store.js';
 import type { Clock } from './util/clock.js';
 import type { Random } from './util/random.js';
 

@@ -9,7 +9,15 @@ import { Packr } from 'msgpackr';
 import { CorruptValueError, InvalidContextError } from '../errors.js';
 import { type CausalContext, type Dot, dotKey, emptyContext } from './causal.js';
 import { decodeRegisterValue } from './ops.js';
-import { type DotFun, fieldKey, type Store, TYPE_NAMES, type TypedState, type TypeName } from './state.js';
+import {
+  type Deferred,
+  type DotFun,
+  fieldKey,
+  type Store,
+  TYPE_NAMES,
+  type TypedState,
+  type TypeName,
+} from './state.js';
 
 const MARKER = [0xc1, 0x64, 0x74] as const;
 const FORMAT_VERSION = 1;
@@ -19,7 +27,9 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: false, moreTypes: fa
 
 /** True when `bytes` carry the data-type marker (any version). */
 export function isTypedValue(bytes: Uint8Array | null | undefined): boolean {
-  return !!bytes && bytes.length >= 3 && bytes[0] === MARKER[0] && bytes[1] === MARKER[1] && bytes[2] === MARKER[2];
+  return (
+    !!bytes && bytes.length >= 3 && bytes[0] === MARKER[0] && bytes[1] === MARKER[1] && bytes[2] === MARKER[2]
+  );
 }
 
 /** The type named in an encoded state, without decoding the rest (for error messages). */
@@ -35,7 +45,7 @@ export function typeOfValue(bytes: Uint8Array): TypeName | 'plain' | 'unknown' {
 class Actors {
   readonly index = new Map<string, number>();
   constructor(readonly list: string[]) {
-    list.forEach((a, i) => this.index.set(a, i));
+    for (const [i, a] of list.entries()) this.index.set(a, i);
   }
   of(a: string): number {
     return this.index.get(a)!;
@@ -46,6 +56,9 @@ function collectActors(store: Store, ctx: CausalContext, into: Set<string>): voi
   for (const a of ctx.vv.keys()) into.add(a);
   for (const a of ctx.cloud.keys()) into.add(a);
   const visit = (s: Store): void => {
+    if (s.type === 'set' || s.type === 'map') {
+      for (const d of s.deferred.values()) for (const a of [...d.vv.keys(), ...d.cloud.keys()]) into.add(a);
+    }
     if (s.type === 'set') for (const d of s.elements.values()) for (const e of d.values()) into.add(e.dot[0]);
     else if (s.type === 'map') for (const f of s.fields.values()) visit(f.store);
     else for (const e of (s.dots as DotFun<unknown>).values()) into.add(e.dot[0]);
@@ -71,19 +84,40 @@ function encodeStore(s: Store, actors: Actors): unknown[] {
       return sortedEntries(s.dots, actors).map((e) => [e.ai, e.n, e.value[0], e.value[1]]);
     case 'mvregister':
       return sortedEntries(s.dots, actors).map((e) => [e.ai, e.n, e.value]);
-    case 'set':
-      return [...s.elements]
+    case 'set': {
+      const elements = [...s.elements]
         .sort((a, b) => cmp(a[0], b[0]))
         .map(([el, dots]) => [el, sortedEntries(dots, actors).map((e) => [e.ai, e.n])]);
-    case 'map':
-      return [...s.fields.values()]
-        .sort((a, b) => cmp(a.name, b.name) || TYPE_NAMES.indexOf(a.store.type) - TYPE_NAMES.indexOf(b.store.type))
-        .map((f) => [f.name, TYPE_NAMES.indexOf(f.store.type), encodeStore(f.store, actors)]);
+      const deferred = [...s.deferred]
+        .sort((a, b) => cmp(a[0], b[0]))
+        .map(([el, d]) => [el, ...encodeContextBody(d, actors)]);
+      return [elements, deferred];
+    }
+    case 'map': {
+      const byField = (a: { name: string; tag: number }, b: { name: string; tag: number }) =>
+        cmp(a.name, b.name) || a.tag - b.tag;
+      const fields = [...s.fields.values()]
+        .map((f) => ({ name: f.name, tag: TYPE_NAMES.indexOf(f.store.type), f }))
+        .sort(byField)
+        .map(({ name, tag, f }) => [name, tag, encodeStore(f.store, actors)]);
+      const deferred = [...s.deferred]
+        .map(([k, d]) => ({ ...parseFieldKey(k), d }))
+        .sort(byField)
+        .map(({ name, tag, d }) => [name, tag, ...encodeContextBody(d, actors)]);
+      return [fields, deferred];
+    }
   }
 }
 
+function parseFieldKey(k: string): { name: string; tag: number } {
+  const at = k.indexOf('\u0000');
+  return { name: k.slice(at + 1), tag: TYPE_NAMES.indexOf(k.slice(0, at) as TypeName) };
+}
+
 function encodeContextBody(ctx: CausalContext, actors: Actors): [unknown[], unknown[]] {
-  const vv = [...ctx.vv].map(([a, n]) => [actors.of(a), n]).sort((x, y) => (x[0] as number) - (y[0] as number));
+  const vv = [...ctx.vv]
+    .map(([a, n]) => [actors.of(a), n])
+    .sort((x, y) => (x[0] as number) - (y[0] as number));
   const cloud = [...ctx.cloud]
     .map(([a, s]) => [actors.of(a), [...s].sort((x, y) => x - y)])
     .sort((x, y) => (x[0] as number) - (y[0] as number));
@@ -95,7 +129,13 @@ export function encodeState(state: TypedState): Uint8Array {
   collectActors(state.store, state.ctx, names);
   const actors = new Actors([...names].sort(cmp));
   const [vv, cloud] = encodeContextBody(state.ctx, actors);
-  const body = packr.pack([TYPE_NAMES.indexOf(state.store.type), actors.list, vv, cloud, encodeStore(state.store, actors)]);
+  const body = packr.pack([
+    TYPE_NAMES.indexOf(state.store.type),
+    actors.list,
+    vv,
+    cloud,
+    encodeStore(state.store, actors),
+  ]);
   const out = new Uint8Array(HEADER_BYTES + body.length);
   out.set(MARKER, 0);
   out[3] = FORMAT_VERSION;
@@ -173,7 +213,14 @@ function decodeStore(type: TypeName, v: unknown, r: Reader, depth: number): Stor
     case 'flag':
       return { type, dots: r.dots(v, 2, () => null) };
     case 'counter':
-      return { type, dots: r.dots(v, 4, (row) => [r.count(row[2], 'a counter total'), r.count(row[3], 'a counter total')] as const) };
+      return {
+        type,
+        dots: r.dots(
+          v,
+          4,
+          (row) => [r.count(row[2], 'a counter total'), r.count(row[3], 'a counter total')] as const,
+        ),
+      };
     case 'register':
       return {
         type,
@@ -182,19 +229,27 @@ function decodeStore(type: TypeName, v: unknown, r: Reader, depth: number): Stor
     case 'mvregister':
       return { type, dots: r.dots(v, 3, (row) => r.value(row[2])) };
     case 'set': {
+      const [list, deferredRows] = pair(v, r);
       const elements = new Map<string, DotFun<null>>();
-      for (const row of r.array(v, 'set elements')) {
+      for (const row of r.array(list, 'set elements')) {
         const [el, dots] = r.array(row, 'a set element');
         const name = r.string(el, 'a set element');
         const d = r.dots(dots, 2, () => null);
         if (d.size === 0 || elements.has(name)) r.fail('a set element is empty or repeated');
         elements.set(name, d);
       }
-      return { type, elements };
+      const deferred: Deferred = new Map();
+      for (const row of r.array(deferredRows, 'deferred removals')) {
+        const d = r.array(row, 'a deferred removal');
+        if (d.length !== 3) r.fail('a deferred removal has the wrong width');
+        deferred.set(r.string(d[0], 'a set element'), decodeContextBody(d[1], d[2], r));
+      }
+      return { type, elements, deferred };
     }
     case 'map': {
+      const [list, deferredRows] = pair(v, r);
       const fields = new Map<string, { name: string; store: Store }>();
-      for (const row of r.array(v, 'map fields')) {
+      for (const row of r.array(list, 'map fields')) {
         const f = r.array(row, 'a map field');
         if (f.length !== 3) r.fail('a map field has the wrong width');
         const name = r.string(f[0], 'a field name');
@@ -203,9 +258,22 @@ function decodeStore(type: TypeName, v: unknown, r: Reader, depth: number): Stor
         if (fields.has(k)) r.fail('a map field is repeated');
         fields.set(k, { name, store: decodeStore(t, f[2], r, depth + 1) });
       }
-      return { type, fields };
+      const deferred: Deferred = new Map();
+      for (const row of r.array(deferredRows, 'deferred removals')) {
+        const d = r.array(row, 'a deferred removal');
+        if (d.length !== 4) r.fail('a deferred removal has the wrong width');
+        const k = fieldKey(r.string(d[0], 'a field name'), typeAt(d[1], r));
+        deferred.set(k, decodeContextBody(d[2], d[3], r));
+      }
+      return { type, fields, deferred };
     }
   }
+}
+
+function pair(v: unknown, r: Reader): [unknown, unknown] {
+  const p = r.array(v, 'a set or map body');
+  if (p.length !== 2) r.fail('a set or map body has the wrong width');
+  return [p[0], p[1]];
 }
 
 function decodeContextBody(vv: unknown, cloud: unknown, r: Reader): CausalContext {

@@ -4,7 +4,16 @@
  * writes the result back with the read's context; it resolves with the new value.
  */
 import type { Key } from '../events.js';
-import type { CounterOps, FlagOps, MapOps, MapValue, MvRegisterOps, RegisterOps, SetOps, TypeValues } from './ops.js';
+import type {
+  CounterOps,
+  FlagOps,
+  MapOps,
+  MapValue,
+  MvRegisterOps,
+  RegisterOps,
+  SetOps,
+  TypeValues,
+} from './ops.js';
 import type { TypeName } from './state.js';
 import type { TypedStore, TypeOperationOptions, TypeReadOptions, TypeResult } from './store.js';
 
@@ -24,7 +33,10 @@ abstract class TypeHandle<T extends TypeName, Ops> {
     return (await this.read(options)).value;
   }
 
-  protected apply(fn: (ops: Ops) => void, options?: TypeOperationOptions): Promise<TypeResult<TypeValues[T]>> {
+  protected apply(
+    fn: (ops: Ops) => void,
+    options?: TypeOperationOptions,
+  ): Promise<TypeResult<TypeValues[T]>> {
     return this.store.update(this.key, this.type, (ops) => fn(ops as Ops), options);
   }
 }
@@ -33,12 +45,14 @@ abstract class TypeHandle<T extends TypeName, Ops> {
 export class CounterHandle extends TypeHandle<'counter', CounterOps> {
   increment(by = 1, options?: TypeOperationOptions): Promise<TypeResult<number>> {
     // A programmer mistake fails at once, before any read.
-    if (!Number.isSafeInteger(by)) return Promise.reject(new RangeError(`increment must be a safe integer, got ${by}`));
+    if (!Number.isSafeInteger(by))
+      return Promise.reject(new RangeError(`increment must be a safe integer, got ${by}`));
     return this.apply((c) => c.increment(by), options);
   }
 
   decrement(by = 1, options?: TypeOperationOptions): Promise<TypeResult<number>> {
-    if (!Number.isSafeInteger(by)) return Promise.reject(new RangeError(`decrement must be a safe integer, got ${by}`));
+    if (!Number.isSafeInteger(by))
+      return Promise.reject(new RangeError(`decrement must be a safe integer, got ${by}`));
     return this.apply((c) => c.decrement(by), options);
   }
 }
@@ -50,7 +64,10 @@ export class SetHandle extends TypeHandle<'set', SetOps> {
   }
 
   /** Removes what was observed (by `options.context`'s read, or this operation's own read). */
-  remove(elements: string | readonly string[], options?: TypeOperationOptions): Promise<TypeResult<string[]>> {
+  remove(
+    elements: string | readonly string[],
+    options?: TypeOperationOptions,
+  ): Promise<TypeResult<string[]>> {
     return this.apply((s) => s.remove(elements), options);
   }
 }
@@ -87,6 +104,3 @@ export class FlagHandle extends TypeHandle<'flag', FlagOps> {
     return this.apply((f) => f.disable(), options);
   }
 }
-
-
-

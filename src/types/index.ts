@@ -22,7 +22,7 @@ export {
   opsFor,
   RegisterOps,
   SetOps,
-  valueOf,
+  typeValue,
 } from './ops.js';
 export type { DotFun, Entry, Field, Store, TypedState, TypeName } from './state.js';
 export { emptyState, join, TYPE_NAMES } from './state.js';

@@ -5,12 +5,15 @@
  */
 import { Packr } from 'msgpackr';
 import { LimitError } from '../errors.js';
-import { addDot, type CausalContext, type Dot, dotKey, nextDot, seen } from './causal.js';
+import { addDot, type CausalContext, type Dot, dotKey, joinContexts, nextDot, seen } from './causal.js';
 import {
+  covers,
+  type Deferred,
   type DotFun,
   emptyStore,
   type Field,
   fieldKey,
+  hasContent,
   isEmptyStore,
   latestPerActor,
   type Store,
@@ -76,7 +79,7 @@ function setProp<T>(obj: Record<string, T>, name: string, value: T): void {
   Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
-export function valueOf(store: Store): TypeValues[TypeName] {
+export function typeValue(store: Store): TypeValues[TypeName] {
   switch (store.type) {
     case 'counter':
       return counterValue(store.dots);
@@ -98,8 +101,11 @@ export function valueOf(store: Store): TypeValues[TypeName] {
         flag: out.flags,
         map: out.maps,
       } as Record<TypeName, Record<string, unknown>>;
-      const fields = [...store.fields.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const f of fields) setProp(group[f.store.type], f.name, valueOf(f.store));
+      const fields = [...store.fields.values()].sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+      );
+      for (const f of fields)
+        if (hasContent(f.store)) setProp(group[f.store.type], f.name, typeValue(f.store));
       return out;
     }
   }
@@ -147,6 +153,14 @@ export class Mutation {
 
 function list(elements: string | readonly string[]): readonly string[] {
   return typeof elements === 'string' ? [elements] : elements;
+}
+
+/** A removal whose context the state has not fully seen is remembered until it has. */
+function defer(deferred: Deferred, key: string, m: Mutation): void {
+  if (covers(m.state.ctx, m.observed)) return;
+  const cur = deferred.get(key);
+  deferred.set(key, cur ? joinContexts(cur, m.observed) : m.observed);
+  m.changed = true;
 }
 
 function single<T>(dots: DotFun<T>, dot: Dot, value: T): void {
@@ -204,13 +218,19 @@ export class SetOps {
     }
   }
 
-  /** Removes what the read observed of each element; absent elements are ignored (nothing to remove). */
+  /**
+   * Removes what the read observed of each element. An element the read did not see is left alone,
+   * unless the caller's context saw what this state has not yet: then the removal is kept
+   * (deferred) and applied to those dots when they arrive.
+   */
   remove(elements: string | readonly string[]): void {
     for (const e of list(elements)) {
       const dots = this.store.elements.get(this.m.checkName('a set element', e));
-      if (!dots) continue;
-      dropObserved(dots, this.m);
-      if (dots.size === 0) this.store.elements.delete(e);
+      if (dots) {
+        dropObserved(dots, this.m);
+        if (dots.size === 0) this.store.elements.delete(e);
+      }
+      defer(this.store.deferred, e, this.m);
     }
   }
 }
@@ -292,9 +312,10 @@ export class MapOps {
   /** Removes the field `name` (of `type`, or of every type): what the read observed of it. */
   remove(name: string, type?: TypeName): void {
     this.m.checkName('a map field name', name);
-    for (const t of type ? [type] : ['counter', 'set', 'map', 'register', 'mvregister', 'flag'] as const) {
+    for (const t of type ? [type] : (['counter', 'set', 'map', 'register', 'mvregister', 'flag'] as const)) {
       const k = fieldKey(name, t);
       const f = this.store.fields.get(k);
+      defer(this.store.deferred, k, this.m);
       if (!f) continue;
       const kept = without(f.store, this.m.observed);
       if (kept && sameStore(kept, f.store)) continue;
@@ -306,7 +327,7 @@ export class MapOps {
 
   /** The map's value as this operation sees it so far. */
   value(): MapValue {
-    return valueOf(this.store) as MapValue;
+    return typeValue(this.store) as MapValue;
   }
 
   private field<T extends TypeName>(name: string, type: T): Extract<Store, { type: T }> {

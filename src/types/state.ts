@@ -39,8 +39,15 @@ export type Store =
   | { type: 'counter'; dots: DotFun<readonly [p: number, n: number]> }
   | { type: 'register'; dots: DotFun<readonly [timestamp: number, value: Uint8Array]> }
   | { type: 'mvregister'; dots: DotFun<Uint8Array> }
-  | { type: 'set'; elements: Map<string, DotFun<null>> }
-  | { type: 'map'; fields: Map<string, Field> };
+  | { type: 'set'; elements: Map<string, DotFun<null>>; deferred: Deferred }
+  | { type: 'map'; fields: Map<string, Field>; deferred: Deferred };
+
+/**
+ * Removals based on a context this state has not fully seen yet (riak_dt_orswot's deferred
+ * operations): element (or field key) → the remover's context. Applied to every dot that arrives
+ * inside that context, and dropped once the state's own context covers it.
+ */
+export type Deferred = Map<string, CausalContext>;
 
 export interface Field {
   readonly name: string;
@@ -60,9 +67,9 @@ export function fieldKey(name: string, type: TypeName): string {
 export function emptyStore(type: TypeName): Store {
   switch (type) {
     case 'set':
-      return { type, elements: new Map() };
+      return { type, elements: new Map(), deferred: new Map() };
     case 'map':
-      return { type, fields: new Map() };
+      return { type, fields: new Map(), deferred: new Map() };
     default:
       return { type, dots: new Map() } as Store;
   }
@@ -72,10 +79,65 @@ export function emptyState(type: TypeName): TypedState {
   return { store: emptyStore(type), ctx: emptyContext() };
 }
 
+/** Bottom: no dots and nothing deferred (such a map field is dropped). */
 export function isEmptyStore(s: Store): boolean {
-  if (s.type === 'set') return s.elements.size === 0;
-  if (s.type === 'map') return s.fields.size === 0;
+  if (s.type === 'set') return s.elements.size === 0 && s.deferred.size === 0;
+  if (s.type === 'map') return s.fields.size === 0 && s.deferred.size === 0;
   return s.dots.size === 0;
+}
+
+/** Holds a value (a map lists such fields; a field with only deferred removals is not shown). */
+export function hasContent(s: Store): boolean {
+  if (s.type === 'set') return s.elements.size > 0;
+  if (s.type === 'map') return [...s.fields.values()].some((f) => hasContent(f.store));
+  return s.dots.size > 0;
+}
+
+/** Every dot of `d` is seen by `ctx`. */
+export function covers(ctx: CausalContext, d: CausalContext): boolean {
+  for (const [a, n] of d.vv) if ((ctx.vv.get(a) ?? 0) < n && !coveredRange(ctx, a, n)) return false;
+  for (const [a, ns] of d.cloud) for (const n of ns) if (!seen(ctx, [a, n])) return false;
+  return true;
+}
+
+function coveredRange(ctx: CausalContext, actor: string, n: number): boolean {
+  const base = ctx.vv.get(actor) ?? 0;
+  const cloud = ctx.cloud.get(actor);
+  // The gap can only be filled by the cloud: bounded by its size, whatever `n` claims.
+  if (!cloud || n - base > cloud.size) return false;
+  for (let i = base + 1; i <= n; i++) if (!cloud.has(i)) return false;
+  return true;
+}
+
+function joinDeferred(a: Deferred, b: Deferred): Deferred {
+  const out: Deferred = new Map(a);
+  for (const [k, c] of b) out.set(k, out.has(k) ? joinContexts(out.get(k)!, c) : c);
+  return out;
+}
+
+/**
+ * Applies deferred removals to a joined set or map store (in place) and forgets those the joined
+ * context now covers: every dot they could remove has arrived, so the plain join keeps it removed.
+ */
+function applyDeferred(s: Extract<Store, { type: 'set' | 'map' }>, ctx: CausalContext): void {
+  for (const [k, d] of s.deferred) {
+    if (s.type === 'set') {
+      const dots = s.elements.get(k);
+      if (dots) {
+        const kept = unseen(dots, d);
+        if (kept.size > 0) s.elements.set(k, kept);
+        else s.elements.delete(k);
+      }
+    } else {
+      const f = s.fields.get(k);
+      if (f) {
+        const kept = without(f.store, d);
+        if (kept) s.fields.set(k, { name: f.name, store: kept });
+        else s.fields.delete(k);
+      }
+    }
+    if (covers(ctx, d)) s.deferred.delete(k);
+  }
 }
 
 // --- join --------------------------------------------------------------------------------------
@@ -100,8 +162,14 @@ function joinKeyed<S>(
   return out;
 }
 
-/** Join of two stores of the same type under their objects' contexts. */
-export function joinStores(a: Store, ca: CausalContext, b: Store, cb: CausalContext): Store {
+/** Join of two stores of the same type under their objects' contexts (`joined`: ca ⊔ cb). */
+export function joinStores(
+  a: Store,
+  ca: CausalContext,
+  b: Store,
+  cb: CausalContext,
+  joined: CausalContext,
+): Store {
   if (a.type !== b.type) throw new TypeError(`cannot join a ${a.type} with a ${b.type}`);
   if (a.type === 'set') {
     const bs = b as typeof a;
@@ -109,23 +177,28 @@ export function joinStores(a: Store, ca: CausalContext, b: Store, cb: CausalCont
       const d = joinDots<null>(x ?? new Map(), ca, y ?? new Map(), cb);
       return d.size > 0 ? d : undefined;
     });
-    return { type: 'set', elements };
+    const out: Store = { type: 'set', elements, deferred: joinDeferred(a.deferred, bs.deferred) };
+    applyDeferred(out, joined);
+    return out;
   }
   if (a.type === 'map') {
     const bm = b as typeof a;
     const fields = joinKeyed(a.fields, bm.fields, (x, y) => {
       const type = (x ?? y)!.store.type;
-      const s = joinStores(x?.store ?? emptyStore(type), ca, y?.store ?? emptyStore(type), cb);
+      const s = joinStores(x?.store ?? emptyStore(type), ca, y?.store ?? emptyStore(type), cb, joined);
       return isEmptyStore(s) ? undefined : { name: (x ?? y)!.name, store: s };
     });
-    return { type: 'map', fields };
+    const out: Store = { type: 'map', fields, deferred: joinDeferred(a.deferred, bm.deferred) };
+    applyDeferred(out, joined);
+    return out;
   }
   const dots = joinDots(a.dots as DotFun<unknown>, ca, (b as typeof a).dots as DotFun<unknown>, cb);
   return { type: a.type, dots } as Store;
 }
 
 export function join(a: TypedState, b: TypedState): TypedState {
-  return { store: joinStores(a.store, a.ctx, b.store, b.ctx), ctx: joinContexts(a.ctx, b.ctx) };
+  const ctx = joinContexts(a.ctx, b.ctx);
+  return { store: joinStores(a.store, a.ctx, b.store, b.ctx, ctx), ctx };
 }
 
 // --- removal within a context -------------------------------------------------------------------
@@ -139,14 +212,14 @@ export function without(s: Store, ctx: CausalContext): Store | undefined {
       const kept = unseen(dots, ctx);
       if (kept.size > 0) elements.set(e, kept);
     }
-    out = { type: 'set', elements };
+    out = { type: 'set', elements, deferred: new Map(s.deferred) };
   } else if (s.type === 'map') {
     const fields = new Map<string, Field>();
     for (const [k, f] of s.fields) {
       const kept = without(f.store, ctx);
       if (kept) fields.set(k, { name: f.name, store: kept });
     }
-    out = { type: 'map', fields };
+    out = { type: 'map', fields, deferred: new Map(s.deferred) };
   } else {
     out = { type: s.type, dots: unseen(s.dots as DotFun<unknown>, ctx) } as Store;
   }
@@ -162,11 +235,18 @@ function unseen<T>(dots: DotFun<T>, ctx: CausalContext): DotFun<T> {
 // --- copies, sizes ------------------------------------------------------------------------------
 
 export function cloneStore(s: Store): Store {
-  if (s.type === 'set') return { type: 'set', elements: new Map([...s.elements].map(([e, d]) => [e, new Map(d)])) };
+  if (s.type === 'set') {
+    return {
+      type: 'set',
+      elements: new Map([...s.elements].map(([e, d]) => [e, new Map(d)])),
+      deferred: new Map(s.deferred),
+    };
+  }
   if (s.type === 'map') {
     return {
       type: 'map',
       fields: new Map([...s.fields].map(([k, f]) => [k, { name: f.name, store: cloneStore(f.store) }])),
+      deferred: new Map(s.deferred),
     };
   }
   return { type: s.type, dots: new Map(s.dots as DotFun<unknown>) } as Store;
@@ -178,9 +258,9 @@ export function cloneState(s: TypedState): TypedState {
 
 /** Set elements plus map fields, at every depth; and the deepest map nesting (a top-level map is 1). */
 export function measure(s: Store): { elements: number; depth: number } {
-  if (s.type === 'set') return { elements: s.elements.size, depth: 0 };
+  if (s.type === 'set') return { elements: s.elements.size + s.deferred.size, depth: 0 };
   if (s.type !== 'map') return { elements: 0, depth: 0 };
-  let elements = s.fields.size;
+  let elements = s.fields.size + s.deferred.size;
   let depth = 1;
   for (const f of s.fields.values()) {
     const m = measure(f.store);

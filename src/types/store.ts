@@ -27,8 +27,15 @@ import { metaKey } from '../replica/layout.js';
 import type { Storage } from '../storage/types.js';
 import type { Clock } from '../util/clock.js';
 import { cloudSize, contextActors } from './causal.js';
-import { decodeState, decodeTypeContext, encodeState, encodeTypeContext, isTypedValue, typeOfValue } from './codec.js';
-import { Mutation, opsFor, prune, type TypeValues, valueOf } from './ops.js';
+import {
+  decodeState,
+  decodeTypeContext,
+  encodeState,
+  encodeTypeContext,
+  isTypedValue,
+  typeOfValue,
+} from './codec.js';
+import { Mutation, opsFor, prune, type TypeValues, typeValue } from './ops.js';
 import { cloneState, emptyState, join, measure, type TypedState, type TypeName } from './state.js';
 
 /** Bounds of the data types (every violation is a `LimitError`, nothing written). */
@@ -116,7 +123,8 @@ const noop = () => {};
 export function resolveDataTypeOptions(options: Partial<DataTypeOptions> = {}): DataTypeOptions {
   const out = { ...DATA_TYPE_DEFAULTS, ...options };
   for (const [k, v] of Object.entries(out)) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`dataTypes.${k} must be a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new RangeError(`dataTypes.${k} must be a positive integer, got ${v}`);
   }
   return out;
 }
@@ -137,20 +145,27 @@ export class TypedStore {
   }
 
   /** Reads `key` as a `type`, merging its siblings (and writing the merge back when there were several). */
-  async read<T extends TypeName>(key: Key, type: T, options: TypeReadOptions = {}): Promise<TypeResult<TypeValues[T]>> {
+  async read<T extends TypeName>(
+    key: Key,
+    type: T,
+    options: TypeReadOptions = {},
+  ): Promise<TypeResult<TypeValues[T]>> {
     const id = keyId(key);
     const read = await this.deps.read(key, options);
     const merged = this.merge(type, read.values);
     if (read.values.length > 1) {
       try {
-        await this.deps.write(key, encodeState(merged), { context: read.context, timeoutMs: options.timeoutMs });
+        await this.deps.write(key, encodeState(merged), {
+          context: read.context,
+          timeoutMs: options.timeoutMs,
+        });
       } catch (err) {
         this.deps.onBackgroundError(err as Error, 'writing back a merged data type');
       }
     }
     const session = this.sessions.get(id);
     const state = session?.last && session.lastType === type ? join(merged, session.last) : merged;
-    return { value: valueOf(state.store) as TypeValues[T], context: encodeTypeContext(state.ctx) };
+    return { value: typeValue(state.store) as TypeValues[T], context: encodeTypeContext(state.ctx) };
   }
 
   /** Read → merge → `apply` as this node's session actor → put with the read's context. */
@@ -177,10 +192,17 @@ export class TypedStore {
       const session = this.session(id, prefix, type);
       const base = session.last ? join(merged, session.last) : merged;
       const next = cloneState(base);
-      const m = new Mutation(next, session.actor, observed ?? base.ctx, Math.floor(this.deps.clock.now() * 1000), this.limits);
+      const m = new Mutation(
+        next,
+        session.actor,
+        observed ?? base.ctx,
+        Math.floor(this.deps.clock.now() * 1000),
+        this.limits,
+      );
       apply(opsFor(next.store, m));
       prune(next.store);
-      if (!m.changed) return { value: valueOf(base.store) as TypeValues[T], context: encodeTypeContext(base.ctx) };
+      if (!m.changed)
+        return { value: typeValue(base.store) as TypeValues[T], context: encodeTypeContext(base.ctx) };
       const bytes = this.encodeChecked(next);
       try {
         await this.deps.write(key, bytes, {
@@ -196,7 +218,7 @@ export class TypedStore {
         throw err;
       }
       this.remember(id, session, type, next, bytes.length);
-      return { value: valueOf(next.store) as TypeValues[T], context: encodeTypeContext(next.ctx) };
+      return { value: typeValue(next.store) as TypeValues[T], context: encodeTypeContext(next.ctx) };
     });
   }
 
@@ -250,9 +272,12 @@ export class TypedStore {
     this.prefix ??= (async () => {
       const stored = await this.deps.storage.get(EPOCH_KEY);
       const epoch = (stored ? Number(new TextDecoder().decode(stored)) || 0 : 0) + 1;
-      await this.deps.storage.batch([{ type: 'put', key: EPOCH_KEY, value: new TextEncoder().encode(String(epoch)) }], {
-        sync: true,
-      });
+      await this.deps.storage.batch(
+        [{ type: 'put', key: EPOCH_KEY, value: new TextEncoder().encode(String(epoch)) }],
+        {
+          sync: true,
+        },
+      );
       return `${this.deps.actor()}/${epoch.toString(36)}`;
     })();
     this.prefix.catch(() => {
@@ -270,7 +295,12 @@ export class TypedStore {
         s = undefined;
       }
     }
-    s ??= { actor: `${prefix}.${(this.sessionCount++).toString(36)}`, last: undefined, lastType: undefined, bytes: 0 };
+    s ??= {
+      actor: `${prefix}.${(this.sessionCount++).toString(36)}`,
+      last: undefined,
+      lastType: undefined,
+      bytes: 0,
+    };
     this.sessions.set(id, s);
     return s;
   }
@@ -285,7 +315,8 @@ export class TypedStore {
     this.sessions.set(id, s);
     this.sessionBytes += bytes;
     for (const [k, old] of this.sessions) {
-      if (this.sessions.size <= this.limits.maxSessions && this.sessionBytes <= this.limits.maxSessionBytes) break;
+      if (this.sessions.size <= this.limits.maxSessions && this.sessionBytes <= this.limits.maxSessionBytes)
+        break;
       if (k === id) continue;
       this.sessions.delete(k);
       this.sessionBytes -= old.bytes;
@@ -324,6 +355,7 @@ function definite(err: unknown): boolean {
 
 function keyId(key: Key): string {
   if (typeof key === 'string') return `s${key}`;
-  if (key instanceof Uint8Array) return `b${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`;
+  if (key instanceof Uint8Array)
+    return `b${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`;
   throw new TypeError('key must be a string or a Uint8Array');
 }

@@ -69,16 +69,22 @@ describe('data types on a cluster', () => {
     await n1!.set('s').add(['keep', 'drop']);
     await n1!.counter('k').increment(10);
     c.network.partition(['n1', 'n2'], ['n3', 'n4', 'n5']);
-    const left = drive(c.clock, (async () => {
-      await n1!.set('s').add('left');
-      await n1!.set('s').remove('drop');
-      await n2!.counter('k').increment(1);
-    })());
-    const right = drive(c.clock, (async () => {
-      await n4!.set('s').add(['right', 'drop']); // re-adds drop concurrently with the remove: add wins
-      await n5!.counter('k').increment(100);
-      await n3!.counter('k').decrement(5);
-    })());
+    const left = drive(
+      c.clock,
+      (async () => {
+        await n1!.set('s').add('left');
+        await n1!.set('s').remove('drop');
+        await n2!.counter('k').increment(1);
+      })(),
+    );
+    const right = drive(
+      c.clock,
+      (async () => {
+        await n4!.set('s').add(['right', 'drop']); // re-adds drop concurrently with the remove: add wins
+        await n5!.counter('k').increment(100);
+        await n3!.counter('k').decrement(5);
+      })(),
+    );
     await Promise.all([left, right]);
     c.network.heal();
     await c.settle(20_000);
@@ -114,12 +120,21 @@ describe('data types on a cluster', () => {
       mvRegisters: {},
       flags: {},
       maps: {
-        address: { counters: {}, sets: {}, registers: { city: 'Paris' }, mvRegisters: {}, flags: {}, maps: {} },
+        address: {
+          counters: {},
+          sets: {},
+          registers: { city: 'Paris' },
+          mvRegisters: {},
+          flags: {},
+          maps: {},
+        },
       },
     });
     // A field called __proto__ is a field, not a prototype.
     await a.map('user:1').update((m) => m.counter('__proto__').increment());
-    expect(Object.getOwnPropertyDescriptor((await a.map('user:1').value()).counters, '__proto__')?.value).toBe(1);
+    expect(
+      Object.getOwnPropertyDescriptor((await a.map('user:1').value()).counters, '__proto__')?.value,
+    ).toBe(1);
   });
 
   it('registers and flags', async () => {
@@ -143,21 +158,31 @@ describe('data types on a cluster', () => {
     const [a, b] = c.nodes as [DynamoNode, DynamoNode];
     await a.counter('typed').increment(3);
     await expect(b.get('typed')).rejects.toBeInstanceOf(TypeMismatchError);
-    await expect(b.update('typed', () => 1)).rejects.toMatchObject({ code: 'DYNAMO_TYPE_MISMATCH', actual: 'counter' });
+    await expect(b.update('typed', () => 1)).rejects.toMatchObject({
+      code: 'DYNAMO_TYPE_MISMATCH',
+      actual: 'counter',
+    });
     await expect(b.set('typed').add('x')).rejects.toMatchObject({ expected: 'set', actual: 'counter' });
     await b.put('plain', { hello: 1 });
     const before = await localObject(c.storage(a.id), 'plain');
-    await expect(a.counter('plain').increment()).rejects.toMatchObject({ code: 'DYNAMO_TYPE_MISMATCH', actual: 'plain' });
+    await expect(a.counter('plain').increment()).rejects.toMatchObject({
+      code: 'DYNAMO_TYPE_MISMATCH',
+      actual: 'plain',
+    });
     expect(await localObject(c.storage(a.id), 'plain')).toEqual(before);
     // A plain put without a context becomes a sibling of the typed state: detected, not merged.
     await b.put('typed', 'oops');
     await expect(a.counter('typed').value()).rejects.toBeInstanceOf(TypeMismatchError);
     await expect(a.counter('typed').increment({} as number)).rejects.toBeInstanceOf(RangeError);
-    await expect(a.set('s').remove('x', { context: 'not-a-context' })).rejects.toBeInstanceOf(InvalidContextError);
+    await expect(a.set('s').remove('x', { context: 'not-a-context' })).rejects.toBeInstanceOf(
+      InvalidContextError,
+    );
   });
 
   it('a corrupt stored state is a CorruptValueError, nothing written', async () => {
-    const c = await start(3, { codec: { encode: (v: unknown) => v as Uint8Array, decode: (b: Uint8Array) => b } });
+    const c = await start(3, {
+      codec: { encode: (v: unknown) => v as Uint8Array, decode: (b: Uint8Array) => b },
+    });
     const [a] = c.nodes as [DynamoNode];
     await a.put('bad', Uint8Array.of(0xc1, 0x64, 0x74, 0x01, 0x95, 0x00, 0xff));
     await expect(a.counter('bad').value()).rejects.toBeInstanceOf(CorruptValueError);
@@ -166,7 +191,9 @@ describe('data types on a cluster', () => {
   });
 
   it('limits: elements, depth, element size, queued operations → LimitError, nothing written', async () => {
-    const c = await start(3, { dataTypes: { maxElements: 5, maxDepth: 2, maxElementBytes: 8, maxQueuedPerKey: 2 } });
+    const c = await start(3, {
+      dataTypes: { maxElements: 5, maxDepth: 2, maxElementBytes: 8, maxQueuedPerKey: 2 },
+    });
     const [a] = c.nodes as [DynamoNode];
     await a.set('s').add(['1', '2', '3', '4', '5']);
     await expect(a.set('s').add('6')).rejects.toMatchObject({ code: 'DYNAMO_LIMIT', limit: 'maxElements' });

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CorruptValueError } from '../../../src/errors.js';
 import { decodeState, encodeState } from '../../../src/types/codec.js';
-import { type MapOps, Mutation, opsFor, prune, valueOf } from '../../../src/types/ops.js';
+import { type MapOps, Mutation, opsFor, prune, typeValue } from '../../../src/types/ops.js';
 import { cloneState, emptyState, join, type TypedState, type TypeName } from '../../../src/types/state.js';
 
 const LIMITS = { maxElementBytes: 1024, maxDepth: 8 };
@@ -22,6 +22,8 @@ const FIELDS = ['f', 'g'];
 type Action =
   | { t: 'add'; field: string; el: string }
   | { t: 'remove'; field: string; el: string }
+  /** A remove based on what replica `from` holds (a read there), applied at another replica. */
+  | { t: 'removeSeenAt'; field: string; el: string; from: number }
   | { t: 'removeField'; field: string }
   | { t: 'inc'; by: number }
   | { t: 'flag'; on: boolean }
@@ -30,8 +32,22 @@ type Action =
 type Command = { k: 'op'; r: number; a: Action } | { k: 'merge'; from: number; to: number };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
-  fc.record({ t: fc.constant('add' as const), field: fc.constantFrom(...FIELDS), el: fc.constantFrom(...ELEMENTS) }),
-  fc.record({ t: fc.constant('remove' as const), field: fc.constantFrom(...FIELDS), el: fc.constantFrom(...ELEMENTS) }),
+  fc.record({
+    t: fc.constant('add' as const),
+    field: fc.constantFrom(...FIELDS),
+    el: fc.constantFrom(...ELEMENTS),
+  }),
+  fc.record({
+    t: fc.constant('remove' as const),
+    field: fc.constantFrom(...FIELDS),
+    el: fc.constantFrom(...ELEMENTS),
+  }),
+  fc.record({
+    t: fc.constant('removeSeenAt' as const),
+    field: fc.constantFrom(...FIELDS),
+    el: fc.constantFrom(...ELEMENTS),
+    from: fc.integer({ min: 0, max: 2 }),
+  }),
   fc.record({ t: fc.constant('removeField' as const), field: fc.constantFrom(...FIELDS) }),
   fc.record({ t: fc.constant('inc' as const), by: fc.integer({ min: -5, max: 9 }) }),
   fc.record({ t: fc.constant('flag' as const), on: fc.boolean() }),
@@ -39,7 +55,10 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('mv' as const), v: fc.integer({ min: 0, max: 99 }) }),
 );
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('op' as const), r: fc.integer({ min: 0, max: 2 }), a: action }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ k: fc.constant('op' as const), r: fc.integer({ min: 0, max: 2 }), a: action }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -64,7 +83,11 @@ interface OpRecord {
 
 /** Runs the commands on a map whose fields exercise every type. Returns every state produced. */
 function run(commands: Command[], time = { now: 1 }) {
-  const replicas: Replica[] = ['a', 'b', 'c'].map((actor) => ({ actor, state: emptyState('map'), seen: new Set() }));
+  const replicas: Replica[] = ['a', 'b', 'c'].map((actor) => ({
+    actor,
+    state: emptyState('map'),
+    seen: new Set(),
+  }));
   const states: TypedState[] = [];
   const ops: OpRecord[] = [];
   for (const c of commands) {
@@ -76,13 +99,14 @@ function run(commands: Command[], time = { now: 1 }) {
       continue;
     }
     const rep = replicas[c.r]!;
+    const observer = c.a.t === 'removeSeenAt' ? replicas[c.a.from]! : rep;
     const next = cloneState(rep.state);
-    const m = new Mutation(next, rep.actor, rep.state.ctx, time.now++, LIMITS);
+    const m = new Mutation(next, rep.actor, observer.state.ctx, time.now++, LIMITS);
     const map = opsFor(next.store, m) as MapOps;
     applyAction(map, c.a);
     prune(next.store);
     const id = ops.length;
-    ops.push({ id, a: c.a, seen: new Set(rep.seen) });
+    ops.push({ id, a: c.a, seen: new Set(observer.seen) });
     rep.seen.add(id);
     rep.state = next;
     states.push(next);
@@ -93,19 +117,28 @@ function run(commands: Command[], time = { now: 1 }) {
 function applyAction(map: MapOps, a: Action): void {
   switch (a.t) {
     case 'add':
-      return map.set(a.field).add(a.el);
+      map.set(a.field).add(a.el);
+      return;
     case 'remove':
-      return map.set(a.field).remove(a.el);
+    case 'removeSeenAt':
+      map.set(a.field).remove(a.el);
+      return;
     case 'removeField':
-      return map.remove(a.field);
+      map.remove(a.field);
+      return;
     case 'inc':
-      return map.counter('n').increment(a.by);
+      map.counter('n').increment(a.by);
+      return;
     case 'flag':
-      return a.on ? map.flag('on').enable() : map.flag('on').disable();
+      if (a.on) map.flag('on').enable();
+      else map.flag('on').disable();
+      return;
     case 'assign':
-      return map.register('r').assign(a.v);
+      map.register('r').assign(a.v);
+      return;
     case 'mv':
-      return map.mvRegister('m').assign(a.v);
+      map.mvRegister('m').assign(a.v);
+      return;
   }
 }
 
@@ -125,7 +158,7 @@ function expectedSets(ops: OpRecord[]): Record<string, string[]> {
           !ops.some(
             (r) =>
               r.seen.has(add.id) &&
-              ((r.a.t === 'remove' && r.a.field === field && r.a.el === el) ||
+              (((r.a.t === 'remove' || r.a.t === 'removeSeenAt') && r.a.field === field && r.a.el === el) ||
                 (r.a.t === 'removeField' && r.a.field === field)),
           ),
       ),
@@ -161,7 +194,7 @@ describe('data types: merge laws on reachable states', () => {
     fc.assert(
       fc.property(threeStates, ([a]) => {
         expect(bytes(decodeState(encodeState(a)))).toBe(bytes(a));
-        expect(valueOf(decodeState(encodeState(a)).store)).toEqual(valueOf(a.store));
+        expect(typeValue(decodeState(encodeState(a)).store)).toEqual(typeValue(a.store));
       }),
       { numRuns: 200 },
     );
@@ -184,7 +217,10 @@ describe('data types: every observed operation survives any delivery order', () 
           const delivered = [...shuffled.map((x) => x.s), ...extra];
           const merged = joinAll(delivered);
           expect(bytes(merged)).toBe(bytes(canonical));
-          const value = valueOf(merged.store) as { counters: Record<string, number>; sets: Record<string, string[]> };
+          const value = typeValue(merged.store) as {
+            counters: Record<string, number>;
+            sets: Record<string, string[]>;
+          };
           const sum = ops.reduce((s, o) => s + (o.a.t === 'inc' ? o.a.by : 0), 0);
           // Counter: every increment counted once, whatever the order and the duplicates.
           expect(value.counters.n ?? 0).toBe(sum);
@@ -198,7 +234,13 @@ describe('data types: every observed operation survives any delivery order', () 
   it('a counter at the top level: every increment from every actor counts once', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ r: fc.integer({ min: 0, max: 2 }), by: fc.integer({ min: -3, max: 7 }), merge: fc.nat(3) })),
+        fc.array(
+          fc.record({
+            r: fc.integer({ min: 0, max: 2 }),
+            by: fc.integer({ min: -3, max: 7 }),
+            merge: fc.nat(3),
+          }),
+        ),
         (steps) => {
           const reps = ['a', 'b', 'c'].map((actor) => ({ actor, state: emptyState('counter') }));
           const produced: TypedState[] = [];
@@ -212,7 +254,9 @@ describe('data types: every observed operation survives any delivery order', () 
             if (st.merge < 3) reps[st.merge]!.state = join(reps[st.merge]!.state, next);
           }
           const total = steps.reduce((s, x) => s + x.by, 0);
-          expect(valueOf(produced.reduceRight((acc, s) => join(acc, s), emptyState('counter')).store)).toBe(total);
+          expect(typeValue(produced.reduceRight((acc, s) => join(acc, s), emptyState('counter')).store)).toBe(
+            total,
+          );
         },
       ),
       { numRuns: 200 },
@@ -222,15 +266,13 @@ describe('data types: every observed operation survives any delivery order', () 
 
 describe('data types: corrupt states', () => {
   it('a flipped or truncated byte either decodes to a valid state or throws CorruptValueError', () => {
-    const { states } = run(
-      [
-        { k: 'op', r: 0, a: { t: 'add', field: 'f', el: 'x' } },
-        { k: 'op', r: 1, a: { t: 'inc', by: 3 } },
-        { k: 'op', r: 2, a: { t: 'assign', v: 7 } },
-        { k: 'merge', from: 0, to: 1 },
-        { k: 'op', r: 1, a: { t: 'mv', v: 1 } },
-      ],
-    );
+    const { states } = run([
+      { k: 'op', r: 0, a: { t: 'add', field: 'f', el: 'x' } },
+      { k: 'op', r: 1, a: { t: 'inc', by: 3 } },
+      { k: 'op', r: 2, a: { t: 'assign', v: 7 } },
+      { k: 'merge', from: 0, to: 1 },
+      { k: 'op', r: 1, a: { t: 'mv', v: 1 } },
+    ]);
     const good = encodeState(joinAll(states));
     fc.assert(
       fc.property(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), (at, byte, truncate) => {
@@ -239,7 +281,7 @@ describe('data types: corrupt states', () => {
         try {
           const s = decodeState(bad);
           encodeState(s); // what decodes must be a usable state
-          valueOf(s.store);
+          typeValue(s.store);
         } catch (err) {
           expect(err).toBeInstanceOf(CorruptValueError);
         }
