@@ -91,6 +91,7 @@ async function main(): Promise<void> {
   say('   - the pen stays removed (Alice saw it), the mug and the lamp are in;');
   say('   - the book is in: Bob removed the book he had seen, not the one Alice added after.');
   await retrying('add', () => cartAt(a).add('umbrella'));
+  say('   Alice adds an umbrella through node a, with b still down.');
 
   say('\n6. Every surviving node reads the same cart.');
   for (const n of nodes.filter((x) => x.status === 'running')) {
