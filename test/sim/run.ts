@@ -252,7 +252,7 @@ async function many(from: number, count: number): Promise<number> {
   const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   console.log(
-    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : 'siblings + set union'}`,
+    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : args.workload && args.workload !== 'sets' ? `${args.workload} workload (data types)` : 'siblings + set union'}`,
   );
   const typed: Record<string, number> = {};
   for (const x of all) for (const [k, v] of Object.entries(x.typed ?? {})) typed[k] = (typed[k] ?? 0) + v;
