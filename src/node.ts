@@ -586,7 +586,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         throw new TypeMismatchError(
           'plain',
           type,
-          `the key holds a ${type}: read it with node.${method}(key)`,
+          type === 'unknown'
+            ? 'the key holds a data type this engine does not know'
+            : `the key holds a ${type}: read it with node.${method}(key)`,
         );
       }
       const siblings = live.map((s) => this.codec.decode(s.value!));
