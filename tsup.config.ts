@@ -11,6 +11,7 @@ export default defineConfig({
     metrics: 'src/metrics/index.ts',
     // The `dynamo-engine` bin (package.json "bin"); esbuild keeps the source's shebang.
     cli: 'src/cli/main.ts',
+    types: 'src/types/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -9,7 +9,14 @@ import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { Router } from './coordinator/router.js';
-import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
+import {
+  DynamoError,
+  LimitError,
+  NotRunningError,
+  QuorumError,
+  TransportError,
+  TypeMismatchError,
+} from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
@@ -36,6 +43,16 @@ import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
 import type { Transport, TransportByteStats } from './transport/types.js';
 import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
+import { isTypedValue, typeOfValue } from './types/codec.js';
+import {
+  CounterHandle,
+  FlagHandle,
+  MapHandle,
+  MvRegisterHandle,
+  RegisterHandle,
+  SetHandle,
+} from './types/handles.js';
+import { TypedStore } from './types/store.js';
 import { throwIfAborted } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
@@ -144,6 +161,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly router: Router;
   private readonly server: PeerServer;
   private readonly admin: AdminService;
+  private readonly types: TypedStore;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
@@ -331,6 +349,55 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
       admin: (message) => this.admin.handle(message),
     });
+    this.types = new TypedStore(
+      {
+        read: async (key, options) => {
+          const { object, context } = await this.read(key, options, true);
+          const values: Uint8Array[] = [];
+          for (const s of object?.siblings ?? []) if (s.value !== null) values.push(s.value);
+          return { values, context };
+        },
+        write: (key, value, options) => this.write('put', key, value, options),
+        actor: () => this.actorId,
+        storage: this.options.storage,
+        clock: this.clock,
+        maxValueBytes: limits.maxValueBytes,
+        onBackgroundError: (error, context) => this.backgroundError(error, context),
+      },
+      options.dataTypes,
+    );
+  }
+
+  // --- data types (src/types): values that merge themselves; no sibling reaches the caller ---
+
+  /** A PN-counter under `key`: `increment(n)`, `decrement(n)`, `value()`. */
+  counter(key: Key): CounterHandle {
+    return new CounterHandle(this.types, key, 'counter');
+  }
+
+  /** An observed-remove set of strings under `key` (add wins): `add(x)`, `remove(x)`, `value()`. */
+  set(key: Key): SetHandle {
+    return new SetHandle(this.types, key, 'set');
+  }
+
+  /** A map of embedded data types under `key`: `update((m) => m.counter('visits').increment())`. */
+  map(key: Key): MapHandle {
+    return new MapHandle(this.types, key, 'map');
+  }
+
+  /** A last-writer-wins register under `key`: `assign(v)`, `value()`. */
+  register<T = unknown>(key: Key): RegisterHandle<T> {
+    return new RegisterHandle<T>(this.types, key, 'register');
+  }
+
+  /** A multi-value register under `key`: concurrent assignments are all kept. */
+  mvRegister<T = unknown>(key: Key): MvRegisterHandle<T> {
+    return new MvRegisterHandle<T>(this.types, key, 'mvregister');
+  }
+
+  /** An enable-wins flag under `key`: `enable()`, `disable()`, `value()`. */
+  flag(key: Key): FlagHandle {
+    return new FlagHandle(this.types, key, 'flag');
   }
 
   get address(): string {
@@ -539,9 +606,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.actorId = `${this.id}@${incarnation}`;
   }
 
+  /** `raw`: the object and its context only (the data types decode and merge it themselves). */
   private async read(
     key: Key,
     options: GetOptions,
+    raw = false,
   ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
     this.ensureRunning();
     const bytes = this.keyBytes(key);
@@ -566,9 +635,25 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         options.signal,
       );
       const live = object ? distinctLiveSiblings(object.siblings) : [];
+      let context = encodeContext(object?.ctx ?? new Map());
+      if (raw) {
+        ok = true;
+        return { values: [], siblings: [], context, object };
+      }
+      const typed = live.find((s) => isTypedValue(s.value));
+      if (typed) {
+        const type = typeOfValue(typed.value!);
+        const method = type === 'mvregister' ? 'mvRegister' : type;
+        throw new TypeMismatchError(
+          'plain',
+          type,
+          type === 'unknown'
+            ? 'the key holds a data type this engine does not know'
+            : `the key holds a ${type}: read it with node.${method}(key)`,
+        );
+      }
       const siblings = live.map((s) => this.codec.decode(s.value!));
       this.recordSiblings(key, siblings.length);
-      let context = encodeContext(object?.ctx ?? new Map());
       let values = siblings;
       const resolver = this.options.resolver;
       if (resolver && siblings.length > 1) {
