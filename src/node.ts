@@ -41,6 +41,7 @@ import { cryptoSeededRandom, type Random } from './util/random.js';
 import {
   decodeContext,
   encodeContext,
+  MAX_OP_ENTRIES,
   type Sibling,
   type VersionedObject,
   type VersionVector,
@@ -64,7 +65,7 @@ export interface PutOptions {
   /**
    * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
    * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 16 such writes; see "Retrying safely").
+   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely").
    */
   requestId?: string;
 }
@@ -303,7 +304,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       n: this.options.quorum.n,
       maxKeyBytes: limits.maxKeyBytes,
       maxValueBytes: limits.maxValueBytes,
-      maxClockEntries: limits.maxClockEntries,
+      maxContextEntries: maxContextEntries(limits),
       maxObjectBytes,
       replica: this.replica,
       handoff: this.handoff,
@@ -593,7 +594,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     const context: VersionVector =
       options.context === undefined
         ? new Map()
-        : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
+        : decodeContext(options.context, maxContextEntries(this.options.limits));
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     const op = options.requestId === undefined ? undefined : opOfRequest(options.requestId);
     throwIfAborted(options.signal);
@@ -823,6 +824,15 @@ function distinctLiveSiblings(siblings: readonly Sibling[]): Sibling[] {
     if (s.value !== null && !live.some((l) => equalBytes(l.value!, s.value!))) live.push(s);
   }
   return live;
+}
+
+/**
+ * Most entries of a client context: actors (pruned to maxClockEntries, with room for the actors of
+ * siblings), plus op entries, which are pruned on their own: one per sibling that carries one
+ * (up to maxSiblings) and MAX_OP_ENTRIES superseded ones.
+ */
+function maxContextEntries(limits: { maxClockEntries: number; maxSiblings: number }): number {
+  return limits.maxClockEntries * 4 + limits.maxSiblings + MAX_OP_ENTRIES;
 }
 
 /** Most characters of a `requestId`. */

@@ -9,13 +9,12 @@ import {
   MAX_OP_ENTRIES,
   opKey,
   prune,
-  type Sibling,
   sync,
   update,
   type VersionedObject,
   type VersionVector,
 } from '../../../src/versioning/index.js';
-import { bytes, hex, text, values } from './helpers.js';
+import { bytes, hex, text } from './helpers.js';
 
 const EMPTY: VersionVector = new Map();
 const live = (o: VersionedObject) =>
@@ -217,15 +216,5 @@ describe('op pruning window', () => {
     }
     // B reappears: its copy of the deleted "v" must stay deleted (the delete's context saw it).
     expect(live(sync(o, bHidden))).not.toContain('v');
-  });
-});
-
-describe('pickSame with twins', () => {
-  it('an object holding two siblings with one op (only a bug or a forged peer could build it) merges idempotently', () => {
-    // Not reachable through update/sync (decode refuses it): documents that sync assumes it.
-    const s1: Sibling = { dot: ['A', 1], value: bytes('v'), timestamp: 1, op: 'x' };
-    const s2: Sibling = { dot: ['B', 1], value: bytes('v'), timestamp: 1, op: 'x' };
-    const o: VersionedObject = { ctx: new Map([['A', 1], ['B', 1], [opKey('x'), 1]]), siblings: [s1, s2] };
-    expect(values(sync(o, o))).toHaveLength(1);
   });
 });
