@@ -95,7 +95,15 @@ describe('no lost write, with twins, equal values, pruning', () => {
     const coordinate = (at: number, w: Write) => {
       const local = replicas[at];
       if (applied(local, w.op)) return;
-      const o = update(local, w.ctx, 'ABC'[at]!, w.value === null ? null : bytes(w.value), ++clock * 1000, 0, w.op);
+      const o = update(
+        local,
+        w.ctx,
+        'ABC'[at]!,
+        w.value === null ? null : bytes(w.value),
+        ++clock * 1000,
+        0,
+        w.op,
+      );
       replicas[at] = prune(o, maxEntries);
       knows[at] = new Set([...knows[at]!, ...w.seen, w.id]);
       contexts.push({ ctx: replicas[at]!.ctx, seen: knows[at]! });
