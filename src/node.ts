@@ -596,7 +596,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         ? new Map()
         : decodeContext(options.context, maxContextEntries(this.options.limits));
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    const op = options.requestId === undefined ? undefined : opOfRequest(options.requestId);
+    const op = options.requestId === undefined ? undefined : opOfRequest(bytes, options.requestId);
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
@@ -839,15 +839,21 @@ function maxContextEntries(limits: { maxClockEntries: number; maxSiblings: numbe
 const MAX_REQUEST_ID_CHARS = 1024;
 
 /**
- * The operation id of a caller's `requestId`: a 64-bit hash, so ids of any length cost the same
- * few bytes in every version vector that remembers them.
+ * The operation id of a caller's `requestId` for `key`: a 64-bit hash, so ids of any length cost
+ * the same few bytes in every version vector that remembers them. The key is hashed in so that a
+ * context carried over from another key (a client bug) cannot make a put with the same
+ * `requestId` look applied already.
  */
-function opOfRequest(requestId: string): string {
+function opOfRequest(key: Uint8Array, requestId: string): string {
   if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_CHARS) {
     throw new TypeError(`requestId must be a string of 1..${MAX_REQUEST_ID_CHARS} characters`);
   }
+  const input = Buffer.allocUnsafe(4 + key.byteLength + Buffer.byteLength(requestId, 'utf8'));
+  input.writeUInt32BE(key.byteLength, 0);
+  input.set(key, 4);
+  input.write(requestId, 4 + key.byteLength, 'utf8');
   const hash = Buffer.allocUnsafe(8);
-  hash.writeBigUInt64BE(hash64(Buffer.from(requestId, 'utf8')));
+  hash.writeBigUInt64BE(hash64(input));
   return `r${hash.toString('base64url')}`;
 }
 
