@@ -65,7 +65,9 @@ export interface PutOptions {
   /**
    * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
    * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely").
+   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
+   * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
+   * tombstone takes the key's memory with it.
    */
   requestId?: string;
 }
