@@ -85,8 +85,9 @@ export interface VersionedObject {
  * A write whose value is byte-equal to a live sibling it keeps (a retry of a put that failed
  * after reaching this replica, or two writers of the same value) replaces that sibling, so the
  * value shows once. It still gets its own dot: a context that saw the old sibling but not this
- * write (a delete, or a put on another replica) must not supersede it. Tombstones are always
- * added (their timestamps start the purge grace period).
+ * write (a delete, or a put on another replica) must not supersede it. A write with an `op` replaces
+ * nothing (reads show equal values once anyway), and tombstones are always added (their
+ * timestamps start the purge grace period).
  *
  * Throws `InvalidContextError` when the new counter would not be a safe integer: only a forged
  * context (a counter near 2^53) can cause that.
@@ -116,8 +117,10 @@ export function update(
       if (coversSibling(context, s)) continue;
       // A live sibling with the new value is replaced by the new write: one value, and the new
       // ctx covers the old dot. Keeping the old sibling instead would tie this write's survival
-      // to a dot that others may have seen (and superseded, or deleted) before this write.
-      if (value !== null && equalValues(s.value, value)) continue;
+      // to a dot that others may have seen (and superseded, or deleted) before this write. Not
+      // for a write with an op: a context that saw its twin elsewhere covers it without having
+      // seen the old sibling, so dropping that one would lose it.
+      if (op === undefined && value !== null && equalValues(s.value, value)) continue;
       siblings.push(s);
     }
   }
