@@ -59,6 +59,7 @@ import { cryptoSeededRandom, type Random } from './util/random.js';
 import {
   decodeContext,
   encodeContext,
+  MAX_OP_ENTRIES,
   type Sibling,
   type VersionedObject,
   type VersionVector,
@@ -82,7 +83,9 @@ export interface PutOptions {
   /**
    * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
    * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 16 such writes; see "Retrying safely").
+   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
+   * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
+   * tombstone takes the key's memory with it.
    */
   requestId?: string;
 }
@@ -335,7 +338,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       n: this.options.quorum.n,
       maxKeyBytes: limits.maxKeyBytes,
       maxValueBytes: limits.maxValueBytes,
-      maxClockEntries: limits.maxClockEntries,
+      maxContextEntries: maxContextEntries(limits),
       maxObjectBytes,
       replica: this.replica,
       handoff: this.handoff,
@@ -694,9 +697,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     const context: VersionVector =
       options.context === undefined
         ? new Map()
-        : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
+        : decodeContext(options.context, maxContextEntries(this.options.limits));
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    const op = options.requestId === undefined ? undefined : opOfRequest(options.requestId);
+    const op = options.requestId === undefined ? undefined : opOfRequest(bytes, options.requestId);
     throwIfAborted(options.signal);
     const started = this.clock.now();
     let ok = false;
@@ -936,19 +939,34 @@ function distinctLiveSiblings(siblings: readonly Sibling[]): Sibling[] {
   return live;
 }
 
+/**
+ * Most entries of a client context: actors (pruned to maxClockEntries, with room for the actors of
+ * siblings), plus op entries, which are pruned on their own: one per sibling that carries one
+ * (up to maxSiblings) and MAX_OP_ENTRIES superseded ones.
+ */
+function maxContextEntries(limits: { maxClockEntries: number; maxSiblings: number }): number {
+  return limits.maxClockEntries * 4 + limits.maxSiblings + MAX_OP_ENTRIES;
+}
+
 /** Most characters of a `requestId`. */
 const MAX_REQUEST_ID_CHARS = 1024;
 
 /**
- * The operation id of a caller's `requestId`: a 64-bit hash, so ids of any length cost the same
- * few bytes in every version vector that remembers them.
+ * The operation id of a caller's `requestId` for `key`: a 64-bit hash, so ids of any length cost
+ * the same few bytes in every version vector that remembers them. The key is hashed in so that a
+ * context carried over from another key (a client bug) cannot make a put with the same
+ * `requestId` look applied already.
  */
-function opOfRequest(requestId: string): string {
+function opOfRequest(key: Uint8Array, requestId: string): string {
   if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_CHARS) {
     throw new TypeError(`requestId must be a string of 1..${MAX_REQUEST_ID_CHARS} characters`);
   }
+  const input = Buffer.allocUnsafe(4 + key.byteLength + Buffer.byteLength(requestId, 'utf8'));
+  input.writeUInt32BE(key.byteLength, 0);
+  input.set(key, 4);
+  input.write(requestId, 4 + key.byteLength, 'utf8');
   const hash = Buffer.allocUnsafe(8);
-  hash.writeBigUInt64BE(hash64(Buffer.from(requestId, 'utf8')));
+  hash.writeBigUInt64BE(hash64(input));
   return `r${hash.toString('base64url')}`;
 }
 

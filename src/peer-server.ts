@@ -43,7 +43,8 @@ export interface PeerServerDeps {
   n: number;
   maxKeyBytes: number;
   maxValueBytes: number;
-  maxClockEntries: number;
+  /** Most entries a client context may have (see node.ts `maxContextEntries`). */
+  maxContextEntries: number;
   maxObjectBytes: number;
   replica: Replica;
   handoff: HintedHandoff;
@@ -171,7 +172,7 @@ export class PeerServer {
     d.ensureRunning();
     const key = asBytes(message[1], 'key', d.maxKeyBytes);
     const value = asBytesOrNull(message[2], 'value', d.maxValueBytes);
-    const context = decodeContext(asString(message[3], 'context'), d.maxClockEntries * 4);
+    const context = decodeContext(asString(message[3], 'context'), d.maxContextEntries);
     const w = asInt(message[4], 'w', 1, d.n);
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
     const op = asString(message[6], 'op', MAX_OP_CHARS);
