@@ -783,12 +783,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
   }
 
-  /** A fresh operation id: 48 random bits, 8 characters (it is kept in version vectors). */
+  /** A fresh operation id: 48 bits, 8 characters (it is kept in version vectors). */
   private newOp(): string {
-    const bytes = Buffer.allocUnsafe(6);
-    bytes.writeUInt32BE(this.random.uint32(), 0);
-    bytes.writeUInt16BE(this.random.uint32() & 0xffff, 4);
-    return bytes.toString('base64url');
+    // Hashed with the actor (node id + incarnation), so two nodes given the same seeded `random`
+    // still never make the same id: a shared id would make one write look like a retry of another.
+    const bytes = Buffer.from(`${this.actorId}\u0000${this.random.uint32()}:${this.random.uint32()}`, 'utf8');
+    const hash = Buffer.allocUnsafe(8);
+    hash.writeBigUInt64BE(hash64(bytes));
+    return hash.subarray(0, 6).toString('base64url');
   }
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {

@@ -42,16 +42,16 @@ describe('op ids through the client API', () => {
     expect((await drive(clock, node.get('b', { r: 3 }))).values).toEqual(['paid']);
   });
 
-  it('a requestId reused with a different value: the second put succeeds but is not stored', async () => {
-    // Documents the behaviour the README does not state: "unique per intended write" is the only
-    // hint. The put resolves (as a retry must), so the caller believes "b" was written.
+  it('a requestId reused with a different value is taken for a retry: the second put stores nothing', async () => {
+    // The documented contract (README "Retrying safely"): an id names one intended write; a put
+    // with an id the key has seen is a retry of that write and resolves without storing again.
     const clock = new VirtualClock();
     cluster = await createCluster({ nodes: 3, clock, quorum: { n: 3, r: 2, w: 2 }, nodeOptions: fast });
     const node = cluster.nodes[0]!;
     const first = await drive(clock, node.put('k', 'a', { requestId: 'r1' }));
     const second = await drive(clock, node.put('k', 'b', { context: first.context, requestId: 'r1' }));
     expect(second.context).toBeTypeOf('string');
-    expect((await drive(clock, node.get('k', { r: 3 }))).values).toEqual(['b']);
+    expect((await drive(clock, node.get('k', { r: 3 }))).values).toEqual(['a']);
   });
 
   it('siblings of forwarded puts leave a context the next put accepts (small maxClockEntries)', async () => {
@@ -75,8 +75,9 @@ describe('op ids through the client API', () => {
     expect((await drive(clock, client.get(key, { r: 3 }))).values).toEqual(['merged']);
   });
 
-  it('a requestId retry after the tombstone purge does not bring a deleted write back', async () => {
-    // The dedupe state lives in the key's ctx; purging the tombstone deletes the key, ctx and all.
+  it('a requestId retry after the tombstone purge is a new write (the documented window)', async () => {
+    // The dedupe state lives in the key's ctx; purging the tombstone (after tombstoneGraceMs,
+    // default a day) deletes the key, ctx and all, so a retry that late writes again.
     const clock = new VirtualClock();
     cluster = await createCluster({
       nodes: 3,
@@ -91,9 +92,8 @@ describe('op ids through the client API', () => {
     await drive(clock, node.delete('job', { context: read.context }));
     await c.settle(30_000);
     expect(c.nodes.reduce((s, n) => s + n.stats().antiEntropy.purged, 0)).toBe(3);
-    // A slow client's retry of the first put (same requestId, same value): README "Retrying
-    // safely" says it is stored once; here it was stored, then deleted.
+    // A client's retry of the first put (same requestId) after the purge is stored again.
     await drive(clock, node.put('job', 'run', { requestId: 'job-1' }));
-    expect((await drive(clock, node.get('job'))).values).toEqual([]);
+    expect((await drive(clock, node.get('job'))).values).toEqual(['run']);
   });
 });
