@@ -8,6 +8,10 @@ export default defineConfig({
     level: 'src/level/index.ts',
     tcp: 'src/tcp/index.ts',
     testing: 'src/testing/index.ts',
+    metrics: 'src/metrics/index.ts',
+    // The `dynamo-engine` bin (package.json "bin"); esbuild keeps the source's shebang.
+    cli: 'src/cli/main.ts',
+    types: 'src/types/index.ts',
     client: 'src/client/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -136,6 +136,10 @@ async function localValues(key: string): Promise<unknown[] | null> {
 }
 
 let stopping: Promise<void> | undefined;
+// A node that left the cluster (`dynamo-engine leave`) has stopped itself: the process ends too.
+node.on('status', ({ status }) => {
+  if (status === 'stopped' && !stopping) process.exit(0);
+});
 function shutdown(code = 0): Promise<void> {
   stopping ??= node.stop().then(
     () => process.exit(code),
@@ -167,7 +171,8 @@ async function run(c: Command): Promise<unknown> {
     case 'stats':
       return { node: node.stats(), transport: transport.stats(), storage: storage.stats };
     case 'stop':
-      await node.stop();
+      stopping ??= node.stop();
+      await stopping;
       return null;
   }
 }

@@ -11,7 +11,9 @@ export type DynamoErrorCode =
   | 'DYNAMO_TRANSPORT'
   | 'DYNAMO_STORAGE'
   | 'DYNAMO_AUTH'
-  | 'DYNAMO_INVALID_CONTEXT';
+  | 'DYNAMO_INVALID_CONTEXT'
+  | 'DYNAMO_TYPE_MISMATCH'
+  | 'DYNAMO_CORRUPT_VALUE';
 
 export class DynamoError extends Error {
   readonly code: DynamoErrorCode;
@@ -114,5 +116,29 @@ export class AuthError extends DynamoError {
 export class InvalidContextError extends DynamoError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DYNAMO_INVALID_CONTEXT', message, options);
+  }
+}
+
+/**
+ * A data-type operation met a value of another kind: a plain value (written with `put`) on a key
+ * used as a data type, a data type read with plain `get`, or a counter read as a set. Nothing written.
+ */
+export class TypeMismatchError extends DynamoError {
+  /** What the caller asked for (`counter`, `set`, ..., or `plain` for get/put/update). */
+  readonly expected: string;
+  /** What the key holds (`counter`, ..., or `plain`). */
+  readonly actual: string;
+
+  constructor(expected: string, actual: string, message?: string) {
+    super('DYNAMO_TYPE_MISMATCH', message ?? `expected ${expected}, the key holds ${actual}`);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A stored data-type state does not decode (corrupt bytes, unknown format version). Nothing written. */
+export class CorruptValueError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_CORRUPT_VALUE', message, options);
   }
 }

@@ -4,6 +4,7 @@
  * storage, validates what callers pass in, and turns bytes into the application's values.
  */
 import { EventEmitter } from 'eventemitter3';
+import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { LatencyRouting } from './coordinator/latency-routing.js';
@@ -18,7 +19,7 @@ import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
 import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
-import { newOpId, Operations, type PutRequest } from './operations.js';
+import { maxContextEntries, newOpId, Operations, type PutRequest } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -33,8 +34,17 @@ import { Replica } from './replica/replica.js';
 import { loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
-import type { Transport } from './transport/types.js';
+import type { Transport, TransportByteStats } from './transport/types.js';
 import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
+import {
+  CounterHandle,
+  FlagHandle,
+  MapHandle,
+  MvRegisterHandle,
+  RegisterHandle,
+  SetHandle,
+} from './types/handles.js';
+import { TypedStore } from './types/store.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
@@ -58,7 +68,9 @@ export interface PutOptions {
   /**
    * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
    * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 16 such writes; see "Retrying safely").
+   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
+   * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
+   * tombstone takes the key's memory with it.
    */
   requestId?: string;
 }
@@ -119,14 +131,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly latency: LatencyRouting | undefined;
   private readonly server: PeerServer;
   private readonly operations: Operations<V>;
+  private readonly admin: AdminService;
+  private readonly types: TypedStore;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly recorders = {
-    get: new OperationRecorder(),
-    put: new OperationRecorder(),
-    delete: new OperationRecorder(),
+    get: new OperationRecorder((ms, ok) => this.requestComplete('get', ms, ok)),
+    put: new OperationRecorder((ms, ok) => this.requestComplete('put', ms, ok)),
+    delete: new OperationRecorder((ms, ok) => this.requestComplete('delete', ms, ok)),
   };
   private readonly counters = {
     conflictedReads: 0,
@@ -294,6 +308,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.admin = new AdminService({
+      self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
+      partitions: this.options.partitions,
+      n: this.options.quorum.n,
+      ringStatus: () => this.ringStatus(),
+      stats: () => this.stats(),
+      leave: () => this.leave(),
+      remove: (id) => this.removeMember(id),
+      authenticated: () => this.transport.authenticated === true,
+      now: () => this.clock.now(),
+      onError: (error, context) => this.backgroundError(error, context),
+    });
     const limits = this.options.limits;
     this.server = new PeerServer({
       self: this.id,
@@ -301,7 +327,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       n: this.options.quorum.n,
       maxKeyBytes: limits.maxKeyBytes,
       maxValueBytes: limits.maxValueBytes,
-      maxClockEntries: limits.maxClockEntries,
+      maxContextEntries: maxContextEntries(limits),
       maxObjectBytes,
       replica: this.replica,
       handoff: this.handoff,
@@ -313,7 +339,57 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
         this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
+      admin: (message) => this.admin.handle(message),
     });
+    this.types = new TypedStore(
+      {
+        read: async (key, options) => {
+          const { object, context } = await this.operations.read(key, options, true);
+          const values: Uint8Array[] = [];
+          for (const s of object?.siblings ?? []) if (s.value !== null) values.push(s.value);
+          return { values, context };
+        },
+        write: (key, value, options) => this.operations.write('put', key, value, options),
+        actor: () => this.actorId,
+        storage: this.options.storage,
+        clock: this.clock,
+        maxValueBytes: limits.maxValueBytes,
+        onBackgroundError: (error, context) => this.backgroundError(error, context),
+      },
+      options.dataTypes,
+    );
+  }
+
+  // --- data types (src/types): values that merge themselves; no sibling reaches the caller ---
+
+  /** A PN-counter under `key`: `increment(n)`, `decrement(n)`, `value()`. */
+  counter(key: Key): CounterHandle {
+    return new CounterHandle(this.types, key, 'counter');
+  }
+
+  /** An observed-remove set of strings under `key` (add wins): `add(x)`, `remove(x)`, `value()`. */
+  set(key: Key): SetHandle {
+    return new SetHandle(this.types, key, 'set');
+  }
+
+  /** A map of embedded data types under `key`: `update((m) => m.counter('visits').increment())`. */
+  map(key: Key): MapHandle {
+    return new MapHandle(this.types, key, 'map');
+  }
+
+  /** A last-writer-wins register under `key`: `assign(v)`, `value()`. */
+  register<T = unknown>(key: Key): RegisterHandle<T> {
+    return new RegisterHandle<T>(this.types, key, 'register');
+  }
+
+  /** A multi-value register under `key`: concurrent assignments are all kept. */
+  mvRegister<T = unknown>(key: Key): MvRegisterHandle<T> {
+    return new MvRegisterHandle<T>(this.types, key, 'mvregister');
+  }
+
+  /** An enable-wins flag under `key`: `enable()`, `disable()`, `value()`. */
+  flag(key: Key): FlagHandle {
+    return new FlagHandle(this.types, key, 'flag');
   }
 
   get address(): string {
@@ -380,6 +456,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       hints: this.handoff.stats(),
       served: { ...this.server.served },
       antiEntropy: this.antiEntropy.stats(),
+      ...(this.transport.stats ? { transport: transportBytes(this.transport.stats()) } : {}),
     };
   }
 
@@ -519,7 +596,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
     // A forward that times out may still be applied, and the next coordinator asked then makes a
     // second copy under its own dot; one operation id makes the copies one write (object.ts opKey).
-    const op = put.op ?? newOpId(this.random);
+    const op = put.op ?? this.newOp();
     return this.forwardPut({ ...put, op }, routing);
   }
 
@@ -565,6 +642,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
+  }
+
+  /** A fresh operation id: 48 bits, 8 characters (it is kept in version vectors). */
+  private newOp(): string {
+    return newOpId(this.actorId, this.random);
   }
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
@@ -658,9 +740,19 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     for (const wake of waiters) wake();
   };
 
+  /** The event costs nothing (no payload object) while nobody listens. */
+  private requestComplete(op: 'get' | 'put' | 'delete', durationMs: number, ok: boolean): void {
+    if (this.listenerCount('request:complete') > 0) this.emit('request:complete', { op, durationMs, ok });
+  }
+
   private backgroundError(error: Error, context: string): void {
     this.logger.warn({ err: error, context }, context);
     // eventemitter3 does not throw on an unhandled 'error' event, so emitting is always safe.
     this.emit('error', { error, context });
   }
+}
+
+/** Only the byte counters: a transport's stats may carry much more (see TcpTransportStats). */
+function transportBytes({ bytesSent, bytesReceived }: TransportByteStats): TransportByteStats {
+  return { bytesSent, bytesReceived };
 }

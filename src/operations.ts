@@ -8,17 +8,26 @@
 import type { Coordinator } from './coordinator/coordinator.js';
 import type { LatencyRouting } from './coordinator/latency-routing.js';
 import type { Router } from './coordinator/router.js';
+import { TypeMismatchError } from './errors.js';
 import type { Key } from './events.js';
 import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
 import { type Codec, type ResolvedOptions, validateQuorumPart } from './options.js';
 import { equalBytes } from './replica/replica.js';
 import { hash64, partitionOf } from './ring/index.js';
 import type { OperationRecorder } from './stats.js';
+import { isTypedValue, typeOfValue } from './types/codec.js';
 import { throwIfAborted } from './util/abort.js';
 import type { Clock } from './util/clock.js';
 import type { Random } from './util/random.js';
 import { encodeValue, keyBytes, nodeOfActor } from './values.js';
-import { decodeContext, encodeContext, type Sibling, type VersionVector } from './versioning/index.js';
+import {
+  decodeContext,
+  encodeContext,
+  MAX_OP_ENTRIES,
+  type Sibling,
+  type VersionedObject,
+  type VersionVector,
+} from './versioning/index.js';
 
 /** One put (or delete: `value` null) on its way to a coordinator. */
 export interface PutRequest {
@@ -96,10 +105,12 @@ export class Operations<V> {
     return keyBytes(key, this.deps.options.limits.maxKeyBytes);
   }
 
-  private async read(
+  /** `raw`: the object and its context only (the data types decode and merge it themselves). */
+  async read(
     key: Key,
     options: GetOptions,
-  ): Promise<{ values: V[]; siblings: V[]; context: string }> {
+    raw = false,
+  ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
     const d = this.deps;
     d.ensureRunning();
     const bytes = this.keyBytes(key);
@@ -125,10 +136,26 @@ export class Operations<V> {
         plan?.hedge,
       );
       const live = object ? distinctLiveSiblings(object.siblings) : [];
-      const siblings = live.map((s) => d.codec.decode(s.value!));
-      d.recordSiblings(key, siblings.length);
       let context = encodeContext(object?.ctx ?? new Map());
       if (first !== undefined) d.latency?.remember(bytes, context, first);
+      if (raw) {
+        ok = true;
+        return { values: [], siblings: [], context, object };
+      }
+      const typed = live.find((s) => isTypedValue(s.value));
+      if (typed) {
+        const type = typeOfValue(typed.value!);
+        const method = type === 'mvregister' ? 'mvRegister' : type;
+        throw new TypeMismatchError(
+          'plain',
+          type,
+          type === 'unknown'
+            ? 'the key holds a data type this engine does not know'
+            : `the key holds a ${type}: read it with node.${method}(key)`,
+        );
+      }
+      const siblings = live.map((s) => d.codec.decode(s.value!));
+      d.recordSiblings(key, siblings.length);
       let values = siblings;
       const resolver = d.options.resolver;
       if (resolver && siblings.length > 1) {
@@ -146,14 +173,14 @@ export class Operations<V> {
         }
       }
       ok = true;
-      return { values, siblings, context };
+      return { values, siblings, context, object };
     } finally {
       d.leave();
       d.recorders.get.record(d.clock.now() - started, ok);
     }
   }
 
-  private async write(
+  async write(
     operation: 'put' | 'delete',
     key: Key,
     value: Uint8Array | null,
@@ -168,9 +195,9 @@ export class Operations<V> {
     const context: VersionVector =
       options.context === undefined
         ? new Map()
-        : decodeContext(options.context, d.options.limits.maxClockEntries * 4);
+        : decodeContext(options.context, maxContextEntries(d.options.limits));
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    const op = options.requestId === undefined ? undefined : opOfRequest(options.requestId);
+    const op = options.requestId === undefined ? undefined : opOfRequest(bytes, options.requestId);
     throwIfAborted(options.signal);
     const started = d.clock.now();
     let ok = false;
@@ -218,22 +245,41 @@ function distinctLiveSiblings(siblings: readonly Sibling[]): Sibling[] {
 const MAX_REQUEST_ID_CHARS = 1024;
 
 /**
- * The operation id of a caller's `requestId`: a 64-bit hash, so ids of any length cost the same
- * few bytes in every version vector that remembers them.
+ * The operation id of a caller's `requestId` for `key`: a 64-bit hash, so ids of any length cost
+ * the same few bytes in every version vector that remembers them. The key is hashed in so that a
+ * context carried over from another key (a client bug) cannot make a put with the same
+ * `requestId` look applied already.
  */
-function opOfRequest(requestId: string): string {
+function opOfRequest(key: Uint8Array, requestId: string): string {
   if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > MAX_REQUEST_ID_CHARS) {
     throw new TypeError(`requestId must be a string of 1..${MAX_REQUEST_ID_CHARS} characters`);
   }
+  const input = Buffer.allocUnsafe(4 + key.byteLength + Buffer.byteLength(requestId, 'utf8'));
+  input.writeUInt32BE(key.byteLength, 0);
+  input.set(key, 4);
+  input.write(requestId, 4 + key.byteLength, 'utf8');
   const hash = Buffer.allocUnsafe(8);
-  hash.writeBigUInt64BE(hash64(Buffer.from(requestId, 'utf8')));
+  hash.writeBigUInt64BE(hash64(input));
   return `r${hash.toString('base64url')}`;
 }
 
-/** A fresh operation id: 48 random bits, 8 characters (it is kept in version vectors). */
-export function newOpId(random: Random): string {
-  const bytes = Buffer.allocUnsafe(6);
-  bytes.writeUInt32BE(random.uint32(), 0);
-  bytes.writeUInt16BE(random.uint32() & 0xffff, 4);
-  return bytes.toString('base64url');
+/**
+ * A fresh operation id: 48 bits, 8 characters (it is kept in version vectors). Hashed with `salt`
+ * (a node's actor, a client's id), so two processes given the same seeded `random` still never
+ * make the same id: a shared id would make one write look like a retry of another.
+ */
+export function newOpId(salt: string, random: Random): string {
+  const bytes = Buffer.from(`${salt}\u0000${random.uint32()}:${random.uint32()}`, 'utf8');
+  const hash = Buffer.allocUnsafe(8);
+  hash.writeBigUInt64BE(hash64(bytes));
+  return hash.subarray(0, 6).toString('base64url');
+}
+
+/**
+ * Most entries of a client context: actors (pruned to maxClockEntries, with room for the actors of
+ * siblings), plus op entries, which are pruned on their own: one per sibling that carries one
+ * (up to maxSiblings) and MAX_OP_ENTRIES superseded ones.
+ */
+export function maxContextEntries(limits: { maxClockEntries: number; maxSiblings: number }): number {
+  return limits.maxClockEntries * 4 + limits.maxSiblings + MAX_OP_ENTRIES;
 }

@@ -1,6 +1,7 @@
 import type { ReadyOptions } from './membership/ready.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
+import type { DataTypeOptions } from './types/store.js';
 import type { Clock } from './util/clock.js';
 import type { Random } from './util/random.js';
 
@@ -100,6 +101,8 @@ export interface DynamoNodeOptions<V> {
    * fails (the node stopped) if that times out. `true`: with the default timeout. Default false.
    */
   waitUntilReady?: boolean | ReadyOptions;
+  /** Bounds of the data types (`node.counter(key)`, `node.set(key)`, ...); see DATA_TYPE_DEFAULTS. */
+  dataTypes?: Partial<DataTypeOptions>;
   clock?: Clock;
   random?: Random;
   logger?: Logger;

@@ -44,7 +44,8 @@ export interface PeerServerDeps {
   n: number;
   maxKeyBytes: number;
   maxValueBytes: number;
-  maxClockEntries: number;
+  /** Most entries a client context may have (see node.ts `maxContextEntries`). */
+  maxContextEntries: number;
   maxObjectBytes: number;
   replica: Replica;
   handoff: HintedHandoff;
@@ -66,6 +67,8 @@ export interface PeerServerDeps {
     op: string,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
+  /** Serves an admin message (src/admin); throws on bad input or a refused action. */
+  admin: (message: unknown[]) => Promise<unknown[]>;
 }
 
 export class PeerServer {
@@ -160,6 +163,8 @@ export class PeerServer {
       case MessageType.AeFetch:
       case MessageType.AePurge:
         return d.antiEntropy.handle(message);
+      case MessageType.Admin:
+        return d.admin(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }
@@ -170,7 +175,7 @@ export class PeerServer {
     d.ensureRunning();
     const key = asBytes(message[1], 'key', d.maxKeyBytes);
     const value = asBytesOrNull(message[2], 'value', d.maxValueBytes);
-    const context = decodeContext(asString(message[3], 'context'), d.maxClockEntries * 4);
+    const context = decodeContext(asString(message[3], 'context'), d.maxContextEntries);
     const w = asInt(message[4], 'w', 1, d.n);
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
     const op = asString(message[6], 'op', MAX_OP_CHARS);

@@ -318,7 +318,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     const context = encodeContext(put.context);
     const deadline = this.clock.now() + timeoutMs;
     // One operation id for every attempt: copies stored by two coordinators are one write.
-    const op = put.op ?? newOpId(this.random);
+    const op = put.op ?? newOpId(this.id, this.random);
     for (let attempt = 0; ; attempt++) {
       const ringVersion = this.view.state.ring.version;
       const list = this.router.route(partition).list;

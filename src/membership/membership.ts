@@ -482,12 +482,20 @@ export class Membership {
       this.deps.n,
       this.deps.partitions,
     );
-    const nextMembers = members.map((m) =>
-      m.state === 'joining' ? { ...m, state: 'valid' as const, version: m.version + 1 } : m,
-    );
     const plan = ring.owners.length
       ? transferPlan(ring.owners, target, this.deps.n, (id) => this.canSend(id))
       : [];
+    // Nothing to stream (e.g. S <= N: the members that stay already hold every replica): a
+    // leaving member is done at once, as it would be at the end of a rebalance's transfers.
+    const removedNow = new Set<string>();
+    const nextMembers = members.map((m) => {
+      if (m.state === 'joining') return { ...m, state: 'valid' as const, version: m.version + 1 };
+      if (plan.length === 0 && m.state === 'leaving' && !target.includes(m.id)) {
+        removedNow.add(m.id);
+        return { ...m, state: 'removed' as const, version: m.version + 1 };
+      }
+      return m;
+    });
     this.replace({
       members: nextMembers,
       ring:
@@ -500,7 +508,7 @@ export class Membership {
               pending: { owners: target, done: [] },
             },
     });
-    this.broadcast();
+    this.broadcast(removedNow);
     if (plan.length === 0) this.claimIfClaimant();
   }
 

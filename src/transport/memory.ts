@@ -10,7 +10,7 @@ import { TimeoutError, TransportError } from '../errors.js';
 import { onAbort } from '../util/abort.js';
 import { type Clock, systemClock, type Timer } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
-import type { RequestHandler, RequestOptions, Transport } from './types.js';
+import type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './types.js';
 
 /** One-way delay of each message, drawn uniformly in [min, max] milliseconds. */
 export interface LatencyRange {
@@ -281,6 +281,7 @@ class Fabric {
         return;
       }
       c.delivered++;
+      message.requester.bytesReceived += message.payload.byteLength;
       message.requester.settle(
         message.id,
         message.payload,
@@ -292,6 +293,11 @@ class Fabric {
 
 /** One address on a `MemoryNetwork`. */
 class MemoryEndpoint implements Transport {
+  /** Peers on a MemoryNetwork are code in this process that was handed the network. */
+  readonly authenticated = true;
+  /** Payload bytes of requests and responses this endpoint sent / received. */
+  bytesSent = 0;
+  bytesReceived = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private handler: RequestHandler | undefined;
   private nextId = 0;
@@ -306,6 +312,10 @@ class MemoryEndpoint implements Transport {
 
   get running(): boolean {
     return this.state === 'running';
+  }
+
+  stats(): TransportByteStats {
+    return { bytesSent: this.bytesSent, bytesReceived: this.bytesReceived };
   }
 
   get stopped(): boolean {
@@ -341,6 +351,7 @@ class MemoryEndpoint implements Transport {
         );
       }
       if (signal) pending.unlisten = onAbort(signal, (reason) => this.settle(id, undefined, reason));
+      this.bytesSent += payload.byteLength;
       this.fabric.transmit({ kind: 'request', sender: this, to, id, payload }, this.address, to);
     });
   }
@@ -375,6 +386,7 @@ class MemoryEndpoint implements Transport {
 
   handle(message: RequestMessage): void {
     const handler = this.handler!;
+    this.bytesReceived += message.payload.byteLength;
     this.active.add(message);
     let result: Promise<Uint8Array>;
     try {
@@ -401,6 +413,7 @@ class MemoryEndpoint implements Transport {
 
   private reply(message: RequestMessage, payload: Uint8Array, error: string | undefined): void {
     const requester = message.sender;
+    this.bytesSent += payload.byteLength;
     this.fabric.transmit(
       { kind: 'response', from: this.address, requester, id: message.id, payload, error },
       this.address,

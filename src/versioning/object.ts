@@ -83,10 +83,11 @@ export interface VersionedObject {
  * records it. Callers check `applied` first: a write whose op the object has seen is not redone.
  *
  * A write whose value is byte-equal to a live sibling it keeps (a retry of a put that failed
- * after reaching this replica, or two writers of the same value) adds no sibling: the existing one
- * already shows that value, and the new ctx still covers it, so the writer's next put with the
- * returned context supersedes it. The new ctx then has no new dot for `actor`. Tombstones are
- * always added (their timestamps start the purge grace period).
+ * after reaching this replica, or two writers of the same value) replaces that sibling, so the
+ * value shows once. It still gets its own dot: a context that saw the old sibling but not this
+ * write (a delete, or a put on another replica) must not supersede it. A write with an `op` replaces
+ * nothing (reads show equal values once anyway), and tombstones are always added (their
+ * timestamps start the purge grace period).
  *
  * Throws `InvalidContextError` when the new counter would not be a safe integer: only a forged
  * context (a counter near 2^53) can cause that.
@@ -111,17 +112,20 @@ export function update(
   }
   const dot: Dot = [actor, counter];
   const siblings: Sibling[] = [];
-  let same = false;
   if (local !== undefined) {
     for (const s of local.siblings) {
       if (coversSibling(context, s)) continue;
+      // A live sibling with the new value is replaced by the new write: one value, and the new
+      // ctx covers the old dot. Keeping the old sibling instead would tie this write's survival
+      // to a dot that others may have seen (and superseded, or deleted) before this write. Not
+      // for a write with an op: a context that saw its twin elsewhere covers it without having
+      // seen the old sibling, so dropping that one would lose it.
+      if (op === undefined && value !== null && equalValues(s.value, value)) continue;
       siblings.push(s);
-      if (value !== null && equalValues(s.value, value)) same = true;
     }
   }
   const ctx = localCtx === undefined ? new Map(context) : mergeVectors(localCtx, context);
   if (op !== undefined) ctx.set(opKey(op), Math.max(ctx.get(opKey(op)) ?? 0, opStamp(timestamp)));
-  if (same) return { ctx, siblings };
   siblings.push(op === undefined ? { dot, value, timestamp } : { dot, value, timestamp, op });
   sortSiblings(siblings);
   // counter > both inputs' entries for actor, so a plain set is the join with the new dot.
@@ -158,7 +162,8 @@ export function isDeleted(o: VersionedObject): boolean {
 }
 
 /**
- * Deterministic pruning of ctx to at most `maxEntries` entries: an actor with a dot in a current
+ * Deterministic pruning of ctx to at most `maxEntries` actors (op entries are pruned to
+ * `MAX_OP_ENTRIES` on their own, the ops of current siblings never): an actor with a dot in a current
  * sibling (live or tombstone) is never removed, so the result can stay above `maxEntries` when more
  * actors than that hold siblings; among the rest the smallest counters go first, ties dropping the
  * larger actor string first, so every replica prunes the same ctx the same way. Returns `o` itself
@@ -178,9 +183,10 @@ export function prune(o: VersionedObject, maxEntries: number): VersionedObject {
   }
   let ops = 0;
   for (const entry of o.ctx.keys()) if (isOpKey(entry)) ops++;
-  const excess = o.ctx.size - maxEntries;
-  if (excess <= 0 && ops <= MAX_OP_ENTRIES) return o;
-  // Op entries are candidates of their own: at most MAX_OP_ENTRIES beyond those of live siblings.
+  if (o.ctx.size - ops <= maxEntries && ops <= MAX_OP_ENTRIES) return o;
+  // Op entries have a budget of their own (MAX_OP_ENTRIES beyond those of current siblings):
+  // sharing maxEntries with actors, whose counters (µs clocks) always exceed op stamps (seconds),
+  // would shrink the dedupe window to maxEntries minus the actors, down to nothing.
   const actors: [string, number][] = [];
   const opEntries: [string, number][] = [];
   for (const [entry, counter] of o.ctx) {
@@ -190,13 +196,13 @@ export function prune(o: VersionedObject, maxEntries: number): VersionedObject {
     } else if (!o.siblings.some((s) => s.dot[0] === entry)) actors.push([entry, counter]);
   }
   const oldestFirst = (p: [string, number], q: [string, number]) => p[1] - q[1] || compareActors(q[0], p[0]);
-  opEntries.sort(oldestFirst);
   const ctx = new Map(o.ctx);
-  const dropOps = Math.max(0, opEntries.length - MAX_OP_ENTRIES);
-  for (let i = 0; i < dropOps; i++) ctx.delete(opEntries[i]![0]);
-  const rest = [...actors, ...opEntries.slice(dropOps)].sort(oldestFirst);
-  const drop = Math.min(Math.max(0, ctx.size - maxEntries), rest.length);
-  for (let i = 0; i < drop; i++) ctx.delete(rest[i]![0]);
+  const dropOldest = (candidates: [string, number][], count: number) => {
+    candidates.sort(oldestFirst);
+    for (let i = 0; i < Math.min(count, candidates.length); i++) ctx.delete(candidates[i]![0]);
+  };
+  dropOldest(opEntries, opEntries.length - MAX_OP_ENTRIES);
+  dropOldest(actors, o.ctx.size - ops - maxEntries);
   return { ctx, siblings: o.siblings };
 }
 

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { benchAntiEntropy } from './anti-entropy.js';
-import { benchCluster, benchFailover, benchJoin } from './cluster.js';
+import { benchCluster, benchCounter, benchFailover, benchJoin } from './cluster.js';
 import { benchFloor } from './floor.js';
 import { benchLatencyRouting } from './latency-routing.js';
 import { type BenchRow, formatTable } from './lib.js';
@@ -32,6 +32,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'cluster-memory': () => benchCluster({ storage: 'memory', ops: quick ? 10_000 : 100_000 }),
   'cluster-level': () => benchCluster({ storage: 'level', ops: quick ? 10_000 : 100_000 }),
   failover: () => benchFailover(quick ? 5_000 : 50_000),
+  counter: () => benchCounter(quick ? 5_000 : 30_000),
   join: () => benchJoin(quick ? 10_000 : 100_000),
   'anti-entropy': () => benchAntiEntropy(),
   'latency-routing': () => benchLatencyRouting({ ops: quick ? 5_000 : 20_000 }),

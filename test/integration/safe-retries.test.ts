@@ -1,6 +1,6 @@
 /**
  * Safe retries (issue 18): a put retried after a failure never multiplies siblings. A retry of the
- * same value adds no sibling where the value already is; a retry with the same `requestId` is one
+ * same value replaces the attempt where the value already is; a retry with the same `requestId` is one
  * write (one dot) through any coordinator; byte-equal siblings are one value to readers.
  */
 import { decode } from 'msgpackr';
@@ -79,7 +79,7 @@ describe('safe retries', () => {
     extra.push(...(await drive(clock, joining)));
     const read = await drive(clock, a.get('k', { r: 3 }));
     expect(read.values).toEqual([['v']]);
-    // Not only shown once: stored once (a retry of a value the key holds adds no sibling).
+    // Not only shown once: stored once (a retry of a value the key holds replaces it).
     for (const storage of storages.values()) {
       const stored = await localObject(storage, 'k');
       expect(stored?.siblings.filter((s) => s.value !== null)).toHaveLength(1);

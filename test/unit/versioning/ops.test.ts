@@ -161,10 +161,10 @@ describe('operation ids', () => {
 });
 
 describe('byte-equal values', () => {
-  it('a put of a value the key already shows adds no sibling, and its context covers that value', () => {
+  it('a put of a value the key already shows replaces that sibling, and its context covers both', () => {
     const first = update(undefined, new Map(), 'A', bytes('v'), 1);
     const retry = update(first, new Map(), 'A', bytes('v'), 2);
-    expect(retry.siblings).toEqual(first.siblings);
+    expect(retry.siblings).toEqual([{ dot: ['A', 2], value: bytes('v'), timestamp: 2 }]);
     // The retry's context supersedes the value it returned.
     expect(values(update(retry, retry.ctx, 'A', bytes('w'), 3))).toEqual(['w']);
   });
