@@ -4,9 +4,15 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    discovery: 'src/discovery/index.ts',
     level: 'src/level/index.ts',
     tcp: 'src/tcp/index.ts',
     testing: 'src/testing/index.ts',
+    metrics: 'src/metrics/index.ts',
+    // The `dynamo-engine` bin (package.json "bin"); esbuild keeps the source's shebang.
+    cli: 'src/cli/main.ts',
+    types: 'src/types/index.ts',
+    client: 'src/client/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

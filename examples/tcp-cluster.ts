@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { MemberView, PreferenceListEntry } from '../src/index.js';
+import type { MemberView, PreferenceListEntry, RingStatus } from '../src/index.js';
 import type { Command, NodeEvent, Reply } from './tcp-node.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -168,6 +168,10 @@ export class NodeProcess {
     return this.call<MemberView[]>({ cmd: 'members' });
   }
 
+  ringStatus() {
+    return this.call<RingStatus>({ cmd: 'ringStatus' });
+  }
+
   /** Clean shutdown; kills the process if it does not exit within `timeoutMs`. */
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.gone) return;
@@ -228,7 +232,11 @@ async function main(): Promise<void> {
       nodes.push(n);
       say(`  node ${n.id}: pid ${n.child.pid}, listening on ${n.address}, joined through ${a.address}`);
     }
-    await waitFor('the three nodes to agree on the ring', () => clusterSettled(nodes));
+    const ring = await a.ringStatus();
+    say(
+      `Ring version ${ring.version}: settled ${ring.settled}, claimant ${ring.claimant}, ${ring.pending.length} transfers pending.`,
+    );
+    // Each node process started with waitUntilReady: once all three said ready the ring is settled.
     const members = await a.members();
     say(
       `All three see each other: ${members.map((m) => `${m.id} (${m.status}, ${m.partitions} of 256 partitions)`).join(', ')}.`,

@@ -6,12 +6,15 @@
  *   npx tsx examples/tcp-node.ts --id b --port 7002 --data ./data/b --seeds 127.0.0.1:7001
  *   npx tsx examples/tcp-node.ts --id c --port 7003 --data ./data/c --seeds 127.0.0.1:7001
  *
+ * Each waits until the cluster's ring is settled with it in it (`waitUntilReady`) before it says
+ * it is serving, so the first write through any of them finds every replica in place.
+ *
  * It serves until SIGINT / SIGTERM, then stops cleanly (data and membership stay on disk: start it
  * again with the same --id and --data and it rejoins with its partitions and data).
  *
  * Started by a parent process with an IPC channel (`examples/tcp-cluster.ts`, the crash test), it
  * also takes commands over IPC — put, get, local (what this node's own storage holds for a key),
- * preferenceList, members, stats, stop — and announces `{ event: 'ready', id, address }` once it
+ * preferenceList, members, ringStatus, stats, stop — and announces `{ event: 'ready', id, address }` once it
  * can serve requests.
  */
 import { parseArgs } from 'node:util';
@@ -31,6 +34,7 @@ export type Command =
   | { seq: number; cmd: 'local'; keys: string[] }
   | { seq: number; cmd: 'preferenceList'; keys: string[] }
   | { seq: number; cmd: 'members' }
+  | { seq: number; cmd: 'ringStatus' }
   | { seq: number; cmd: 'stats' }
   | { seq: number; cmd: 'stop' };
 
@@ -59,6 +63,8 @@ const { values: args } = parseArgs({
     'request-timeout-ms': { type: 'string', default: '1000' },
     // Merkle-tree exchange period between replicas (the engine's default is 60 s).
     'anti-entropy-ms': { type: 'string', default: '60000' },
+    // Start waits until the ring is settled with this node in it (node.ready); 0: do not wait.
+    'ready-timeout-ms': { type: 'string', default: '60000' },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -105,6 +111,8 @@ try {
     gossipIntervalMs: Number(args['gossip-ms']),
     requestTimeoutMs: Number(args['request-timeout-ms']),
     antiEntropy: { intervalMs: Number(args['anti-entropy-ms']) },
+    waitUntilReady:
+      Number(args['ready-timeout-ms']) > 0 ? { timeoutMs: Number(args['ready-timeout-ms']) } : false,
     codec,
     logger,
   });
@@ -128,6 +136,10 @@ async function localValues(key: string): Promise<unknown[] | null> {
 }
 
 let stopping: Promise<void> | undefined;
+// A node that left the cluster (`dynamo-engine leave`) has stopped itself: the process ends too.
+node.on('status', ({ status }) => {
+  if (status === 'stopped' && !stopping) process.exit(0);
+});
 function shutdown(code = 0): Promise<void> {
   stopping ??= node.stop().then(
     () => process.exit(code),
@@ -154,10 +166,13 @@ async function run(c: Command): Promise<unknown> {
       return c.keys.map((k) => node.preferenceList(k));
     case 'members':
       return node.members();
+    case 'ringStatus':
+      return node.ringStatus();
     case 'stats':
       return { node: node.stats(), transport: transport.stats(), storage: storage.stats };
     case 'stop':
-      await node.stop();
+      stopping ??= node.stop();
+      await stopping;
       return null;
   }
 }

@@ -11,7 +11,9 @@ export type DynamoErrorCode =
   | 'DYNAMO_TRANSPORT'
   | 'DYNAMO_STORAGE'
   | 'DYNAMO_AUTH'
-  | 'DYNAMO_INVALID_CONTEXT';
+  | 'DYNAMO_INVALID_CONTEXT'
+  | 'DYNAMO_TYPE_MISMATCH'
+  | 'DYNAMO_CORRUPT_VALUE';
 
 export class DynamoError extends Error {
   readonly code: DynamoErrorCode;
@@ -33,7 +35,9 @@ export interface ReplicaFailure {
 
 /**
  * Fewer than R (get) or W (put/delete) replicas answered in time. A failed put may still have
- * reached some replicas: it is neither guaranteed written nor guaranteed absent.
+ * reached some replicas: it is neither guaranteed written nor guaranteed absent. `reason`, when
+ * the request could not succeed at all (fewer nodes own partitions than it needs), goes into the
+ * message; nothing was sent then.
  */
 export class QuorumError extends DynamoError {
   readonly required: number;
@@ -45,13 +49,13 @@ export class QuorumError extends DynamoError {
     required: number,
     acks: number,
     failures: ReplicaFailure[],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string },
   ) {
     const detail = failures.map((f) => `${f.node}: ${f.reason}`).join('; ');
     super(
       'DYNAMO_QUORUM',
-      `${operation} needed ${required} replica${required === 1 ? '' : 's'}, got ${acks}${detail ? ` (${detail})` : ''}`,
-      options,
+      `${operation} needed ${required} replica${required === 1 ? '' : 's'}, got ${acks}${detail ? ` (${detail})` : ''}${options?.reason ? `: ${options.reason}` : ''}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.required = required;
     this.acks = acks;
@@ -112,5 +116,29 @@ export class AuthError extends DynamoError {
 export class InvalidContextError extends DynamoError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DYNAMO_INVALID_CONTEXT', message, options);
+  }
+}
+
+/**
+ * A data-type operation met a value of another kind: a plain value (written with `put`) on a key
+ * used as a data type, a data type read with plain `get`, or a counter read as a set. Nothing written.
+ */
+export class TypeMismatchError extends DynamoError {
+  /** What the caller asked for (`counter`, `set`, ..., or `plain` for get/put/update). */
+  readonly expected: string;
+  /** What the key holds (`counter`, ..., or `plain`). */
+  readonly actual: string;
+
+  constructor(expected: string, actual: string, message?: string) {
+    super('DYNAMO_TYPE_MISMATCH', message ?? `expected ${expected}, the key holds ${actual}`);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A stored data-type state does not decode (corrupt bytes, unknown format version). Nothing written. */
+export class CorruptValueError extends DynamoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DYNAMO_CORRUPT_VALUE', message, options);
   }
 }

@@ -21,6 +21,8 @@ export interface DynamoNodeEvents {
     bytes: number;
   }) => void;
   'handoff:progress': (e: { partition: number; to: string; keysSent: number; total: number }) => void;
+  /** A client get / put / delete on this node finished (`ok`: it succeeded), after `durationMs`. */
+  'request:complete': (e: { op: 'get' | 'put' | 'delete'; durationMs: number; ok: boolean }) => void;
   /** A read found more than one concurrent sibling. */
   conflict: (e: { key: Key; siblings: number }) => void;
   status: (e: { status: NodeStatus }) => void;

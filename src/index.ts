@@ -3,6 +3,7 @@
 export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
 export {
   AuthError,
+  CorruptValueError,
   DynamoError,
   InvalidContextError,
   LimitError,
@@ -11,8 +12,12 @@ export {
   StorageError,
   TimeoutError,
   TransportError,
+  TypeMismatchError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type { SeedSource } from './membership/membership.js';
+export type { ReadyOptions } from './membership/ready.js';
+export type { RingStatus, TransferView } from './membership/status.js';
 export type { MemberView, NodeStatus } from './membership/types.js';
 export type {
   GetOptions,
@@ -42,7 +47,28 @@ export { MemoryStorage } from './storage/memory.js';
 export type { Storage, StorageOperation, StorageRange } from './storage/types.js';
 export type { LatencyRange, MemoryNetworkCounters, MemoryNetworkOptions } from './transport/memory.js';
 export { MemoryNetwork } from './transport/memory.js';
-export type { RequestHandler, RequestOptions, Transport } from './transport/types.js';
+export type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './transport/types.js';
+export {
+  CounterHandle,
+  FlagHandle,
+  MapHandle,
+  MvRegisterHandle,
+  RegisterHandle,
+  SetHandle,
+} from './types/handles.js';
+export type {
+  CounterOps,
+  FlagOps,
+  MapOps,
+  MapValue,
+  MvRegisterOps,
+  RegisterOps,
+  SetOps,
+  TypeValues,
+} from './types/ops.js';
+export type { TypeName } from './types/state.js';
+export type { DataTypeOptions, TypeOperationOptions, TypeReadOptions, TypeResult } from './types/store.js';
+export { DATA_TYPE_DEFAULTS } from './types/store.js';
 export type { Clock, Timer } from './util/clock.js';
 export { systemClock, VirtualClock } from './util/clock.js';
 export type { Random } from './util/random.js';

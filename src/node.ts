@@ -4,43 +4,51 @@
  * storage, validates what callers pass in, and turns bytes into the application's values.
  */
 import { EventEmitter } from 'eventemitter3';
-import { Packr } from 'msgpackr';
+import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator } from './coordinator/coordinator.js';
+import { Coordinator, type Routing } from './coordinator/coordinator.js';
+import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
-import { DynamoError, LimitError, NotRunningError, QuorumError, TransportError } from './errors.js';
+import { DynamoError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
-import { Membership } from './membership/membership.js';
+import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
+import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
+import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
+import { maxContextEntries, newOpId, Operations, type PutRequest } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
   type Logger,
   type ResolvedOptions,
+  readyTimeout,
   resolveOptions,
-  validateQuorumPart,
 } from './options.js';
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
 import { Replica } from './replica/replica.js';
-import { loadHasher, type PreferenceEntry, partitionOf } from './ring/index.js';
+import { loadHasher, partitionOf } from './ring/index.js';
 import { type NodeStats, OperationRecorder } from './stats.js';
 import { Rpc } from './transport/rpc.js';
-import type { Transport } from './transport/types.js';
+import type { Transport, TransportByteStats } from './transport/types.js';
 import { asString, MessageType, RemoteError, rebuildRemoteError } from './transport/wire.js';
-import { throwIfAborted } from './util/abort.js';
+import {
+  CounterHandle,
+  FlagHandle,
+  MapHandle,
+  MvRegisterHandle,
+  RegisterHandle,
+  SetHandle,
+} from './types/handles.js';
+import { TypedStore } from './types/store.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
-import {
-  decodeContext,
-  encodeContext,
-  type VersionedObject,
-  type VersionVector,
-} from './versioning/index.js';
+import { defaultCodec, silentLogger } from './values.js';
+import { encodeContext } from './versioning/index.js';
 
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
@@ -57,6 +65,14 @@ export interface PutOptions {
   w?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
+   * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
+   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
+   * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
+   * tombstone takes the key's memory with it.
+   */
+  requestId?: string;
 }
 
 export interface GetResult<V> {
@@ -83,12 +99,6 @@ export interface PreferenceListEntry {
   kind: 'primary' | 'fallback';
 }
 
-const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-const defaultPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
-const defaultCodec: Codec<never> = {
-  encode: (v) => defaultPackr.pack(v),
-  decode: (b) => defaultPackr.unpack(b) as never,
-};
 const INCARNATION_KEY = metaKey('incarnation');
 const utf8 = new TextEncoder();
 /** Failure detector probe backoff bounds, ms. */
@@ -118,15 +128,19 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private currentStatus: NodeStatus = 'starting';
   private actorId = '';
   private readonly router: Router;
+  private readonly latency: LatencyRouting | undefined;
   private readonly server: PeerServer;
+  private readonly operations: Operations<V>;
+  private readonly admin: AdminService;
+  private readonly types: TypedStore;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly recorders = {
-    get: new OperationRecorder(),
-    put: new OperationRecorder(),
-    delete: new OperationRecorder(),
+    get: new OperationRecorder((ms, ok) => this.requestComplete('get', ms, ok)),
+    put: new OperationRecorder((ms, ok) => this.requestComplete('put', ms, ok)),
+    delete: new OperationRecorder((ms, ok) => this.requestComplete('delete', ms, ok)),
   };
   private readonly counters = {
     conflictedReads: 0,
@@ -140,6 +154,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   static async start<V = unknown>(options: DynamoNodeOptions<V>): Promise<DynamoNode<V>> {
     const node = new DynamoNode<V>(options);
     await node.open();
+    const ready = node.options.waitUntilReady;
+    if (ready) {
+      try {
+        await node.ready(ready);
+      } catch (err) {
+        await node.stop();
+        throw err;
+      }
+    }
     return node;
   }
 
@@ -170,7 +193,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.handoff.deliverSoon(id);
       },
     });
-    this.rpc = new Rpc(this.transport, (id) => this.membership.addressOf(id), this.detector);
+    if (this.options.latencyAware) this.latency = new LatencyRouting(this.id, this.clock, this.options);
+    this.rpc = new Rpc(this.transport, (id) => this.membership.addressOf(id), this.detector, {
+      roundTrips: this.latency?.roundTrips,
+    });
     this.replica = new Replica(this.options.storage, {
       maxSiblings: this.options.limits.maxSiblings,
       maxClockEntries: this.options.limits.maxClockEntries,
@@ -213,6 +239,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       },
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
+    this.operations = new Operations<V>({
+      options: this.options,
+      codec: this.codec,
+      clock: this.clock,
+      router: this.router,
+      coordinator: this.coordinator,
+      latency: this.latency,
+      recorders: this.recorders,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      recordSiblings: (key, count) => this.recordSiblings(key, count),
+      checkOwners: (operation, required) => this.checkOwners(operation, required),
+      coordinatePut: (put) => this.coordinatePut(put),
+      onBackgroundError: (error, context) => this.backgroundError(error, context),
+    });
     this.handoff = new HintedHandoff({
       storage: this.options.storage,
       replica: this.replica,
@@ -233,8 +277,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       rpc: this.rpc,
       clock: this.clock,
       requestTimeoutMs: this.options.requestTimeoutMs,
-      onProgress: (partition, to, keysSent, total) =>
-        this.emit('handoff:progress', { partition, to, keysSent, total }),
+      onProgress: (partition, to, keysSent, total) => {
+        this.membership.recordProgress(partition, to, keysSent, total);
+        this.emit('handoff:progress', { partition, to, keysSent, total });
+      },
       onDone: (task) => this.membership.markDone([task]),
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
@@ -262,6 +308,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.admin = new AdminService({
+      self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
+      partitions: this.options.partitions,
+      n: this.options.quorum.n,
+      ringStatus: () => this.ringStatus(),
+      stats: () => this.stats(),
+      leave: () => this.leave(),
+      remove: (id) => this.removeMember(id),
+      authenticated: () => this.transport.authenticated === true,
+      now: () => this.clock.now(),
+      onError: (error, context) => this.backgroundError(error, context),
+    });
     const limits = this.options.limits;
     this.server = new PeerServer({
       self: this.id,
@@ -269,7 +327,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       n: this.options.quorum.n,
       maxKeyBytes: limits.maxKeyBytes,
       maxValueBytes: limits.maxValueBytes,
-      maxClockEntries: limits.maxClockEntries,
+      maxContextEntries: maxContextEntries(limits),
       maxObjectBytes,
       replica: this.replica,
       handoff: this.handoff,
@@ -278,10 +336,60 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       antiEntropy: this.antiEntropy,
       serving: () => this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs) =>
-        this.coordinatePut(key, partition, value, context, w, timeoutMs, undefined, true),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
+        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
+      admin: (message) => this.admin.handle(message),
     });
+    this.types = new TypedStore(
+      {
+        read: async (key, options) => {
+          const { object, context } = await this.operations.read(key, options, true);
+          const values: Uint8Array[] = [];
+          for (const s of object?.siblings ?? []) if (s.value !== null) values.push(s.value);
+          return { values, context };
+        },
+        write: (key, value, options) => this.operations.write('put', key, value, options),
+        actor: () => this.actorId,
+        storage: this.options.storage,
+        clock: this.clock,
+        maxValueBytes: limits.maxValueBytes,
+        onBackgroundError: (error, context) => this.backgroundError(error, context),
+      },
+      options.dataTypes,
+    );
+  }
+
+  // --- data types (src/types): values that merge themselves; no sibling reaches the caller ---
+
+  /** A PN-counter under `key`: `increment(n)`, `decrement(n)`, `value()`. */
+  counter(key: Key): CounterHandle {
+    return new CounterHandle(this.types, key, 'counter');
+  }
+
+  /** An observed-remove set of strings under `key` (add wins): `add(x)`, `remove(x)`, `value()`. */
+  set(key: Key): SetHandle {
+    return new SetHandle(this.types, key, 'set');
+  }
+
+  /** A map of embedded data types under `key`: `update((m) => m.counter('visits').increment())`. */
+  map(key: Key): MapHandle {
+    return new MapHandle(this.types, key, 'map');
+  }
+
+  /** A last-writer-wins register under `key`: `assign(v)`, `value()`. */
+  register<T = unknown>(key: Key): RegisterHandle<T> {
+    return new RegisterHandle<T>(this.types, key, 'register');
+  }
+
+  /** A multi-value register under `key`: concurrent assignments are all kept. */
+  mvRegister<T = unknown>(key: Key): MvRegisterHandle<T> {
+    return new MvRegisterHandle<T>(this.types, key, 'mvregister');
+  }
+
+  /** An enable-wins flag under `key`: `enable()`, `disable()`, `value()`. */
+  flag(key: Key): FlagHandle {
+    return new FlagHandle(this.types, key, 'flag');
   }
 
   get address(): string {
@@ -294,29 +402,38 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** This node's view of the cluster, itself included. */
   members(): MemberView[] {
-    const owned = new Map<string, number>();
-    for (const o of this.membership.owners) owned.set(o, (owned.get(o) ?? 0) + 1);
-    return this.membership.state.members
-      .filter((m) => m.state !== 'removed')
-      .map((m) => ({
-        id: m.id,
-        address: m.address,
-        status:
-          m.state === 'joining' || (m.state === 'valid' && !owned.has(m.id))
-            ? 'joining'
-            : m.state === 'leaving'
-              ? 'leaving'
-              : m.id === this.id || this.detector.isUp(m.id)
-                ? 'up'
-                : 'down',
-        weight: m.weight,
-        partitions: owned.get(m.id) ?? 0,
-      }));
+    return memberViews(this.membership.state, this.id, (id) => this.detector.isUp(id));
+  }
+
+  /** This node's view of the ring: version, settled, claimant, transfers left, members. */
+  ringStatus(): RingStatus {
+    return ringStatus(
+      this.membership.state,
+      this.id,
+      (id) => this.detector.isUp(id),
+      this.membership.openTasks(),
+      (task) => this.membership.progressOf(task),
+    );
+  }
+
+  /**
+   * Resolves once this node's ring is settled with this node in it and reachable members have
+   * that ring; rejects with TimeoutError after `timeoutMs`, or with the signal's reason.
+   */
+  async ready(options: ReadyOptions = {}): Promise<void> {
+    this.ensureRunning();
+    return waitUntilReady(
+      this.membership,
+      this.id,
+      this.clock,
+      readyTimeout(options.timeoutMs),
+      options.signal,
+    );
   }
 
   /** The nodes a request for `key` goes to, in order. */
   preferenceList(key: Key): PreferenceListEntry[] {
-    const bytes = this.keyBytes(key);
+    const bytes = this.operations.keyBytes(key);
     return this.router.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
       id: e.id,
       address: this.membership.addressOf(e.id) ?? '',
@@ -339,50 +456,36 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       hints: this.handoff.stats(),
       served: { ...this.server.served },
       antiEntropy: this.antiEntropy.stats(),
+      ...(this.transport.stats ? { transport: transportBytes(this.transport.stats()) } : {}),
     };
   }
 
-  async get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
-    const read = await this.read(key, options);
-    return { values: read.values, context: read.context };
+  get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    return this.operations.get(key, options);
   }
 
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
-    let encoded: Uint8Array;
-    try {
-      encoded = this.encodeValue(value);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.write('put', key, encoded, options);
+    return this.operations.put(key, value, options);
   }
 
   /** Writes a tombstone covering what `context` has seen. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
-    return this.write('delete', key, null, options);
+    return this.operations.delete(key, options);
   }
 
   /** Read, resolve, write back with the read's context: the everyday read-modify-write. */
-  async update(
+  update(
     key: Key,
     fn: UpdateFunction<V>,
     options: GetOptions & Omit<PutOptions, 'context'> = {},
   ): Promise<UpdateResult<V>> {
-    const read = await this.read(key, options);
-    const current = this.options.resolver
-      ? read.values[0]
-      : read.siblings.length === 1
-        ? read.siblings[0]
-        : undefined;
-    const value = await fn(current, read.siblings);
-    const { context } = await this.put(key, value, { ...options, context: read.context });
-    return { value, context };
+    return this.operations.update(key, fn, options);
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
-  async join(seeds: string[]): Promise<void> {
+  async join(seeds: string[] | SeedSource): Promise<void> {
     this.ensureRunning();
-    await this.membership.join(seeds);
+    await this.membership.join(seedSource(seeds));
   }
 
   /**
@@ -437,13 +540,14 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       await this.loadIncarnation();
       await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
       const known = await this.membership.load();
-      const seeds = this.options.seeds.filter((s) => s !== this.transport.address);
+      const seeds = this.options.seeds;
+      const alone = Array.isArray(seeds) && seeds.every((s) => s === this.transport.address);
       if (!known) {
-        if (seeds.length === 0) this.membership.bootstrap();
-        else await this.membership.join(seeds);
+        if (alone) this.membership.bootstrap();
+        else await this.membership.join(seedSource(seeds));
       } else {
         // A restarted node catches up with changes it missed (best effort; gossip continues).
-        await this.membership.refresh(seeds);
+        await this.membership.refresh(seedSource(seeds));
       }
       await this.handoff.open();
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
@@ -479,141 +583,46 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.actorId = `${this.id}@${incarnation}`;
   }
 
-  private async read(
-    key: Key,
-    options: GetOptions,
-  ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
-    this.ensureRunning();
-    const bytes = this.keyBytes(key);
-    const r =
-      options.r === undefined
-        ? this.options.quorum.r
-        : validateQuorumPart('r', options.r, this.options.quorum.n);
-    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    throwIfAborted(options.signal);
-    const started = this.clock.now();
-    let ok = false;
-    this.active++;
-    try {
-      const partition = partitionOf(bytes, this.options.partitions);
-      const { object } = await this.coordinator.get(
-        bytes,
-        partition,
-        this.router.route(partition),
-        r,
-        timeoutMs,
-        options.signal,
-      );
-      const live = object ? object.siblings.filter((s) => s.value !== null) : [];
-      const siblings = live.map((s) => this.codec.decode(s.value!));
-      this.recordSiblings(key, siblings.length);
-      let context = encodeContext(object?.ctx ?? new Map());
-      let values = siblings;
-      const resolver = this.options.resolver;
-      if (resolver && siblings.length > 1) {
-        const merged = resolver(siblings, {
-          key,
-          versions: live.map((s) => ({ timestamp: s.timestamp, nodeId: nodeOfActor(s.dot[0]) })),
-        });
-        values = [merged];
-        // Write the merge back so the siblings collapse; the caller gets the merge's context.
-        try {
-          const encoded = this.encodeValue(merged);
-          context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
-        } catch (err) {
-          this.backgroundError(err as Error, 'writing back a resolved value');
-        }
-      }
-      ok = true;
-      return { values, siblings, context, object };
-    } finally {
-      this.untrack();
-      this.recorders.get.record(this.clock.now() - started, ok);
-    }
-  }
-
-  private async write(
-    operation: 'put' | 'delete',
-    key: Key,
-    value: Uint8Array | null,
-    options: PutOptions,
-  ): Promise<PutResult> {
-    this.ensureRunning();
-    const bytes = this.keyBytes(key);
-    const w =
-      options.w === undefined
-        ? this.options.quorum.w
-        : validateQuorumPart('w', options.w, this.options.quorum.n);
-    const context: VersionVector =
-      options.context === undefined
-        ? new Map()
-        : decodeContext(options.context, this.options.limits.maxClockEntries * 4);
-    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
-    throwIfAborted(options.signal);
-    const started = this.clock.now();
-    let ok = false;
-    this.active++;
-    try {
-      const partition = partitionOf(bytes, this.options.partitions);
-      const result = await this.coordinatePut(bytes, partition, value, context, w, timeoutMs, options.signal);
-      ok = true;
-      return result;
-    } finally {
-      this.untrack();
-      this.recorders[operation].record(this.clock.now() - started, ok);
-    }
-  }
-
   /**
    * Coordinates here when this node is a primary replica of the key, else forwards to the first
    * primary that answers. Only when no primary can be reached does a fallback coordinate (its
-   * hint object then writes as an actor of its own; see Replica.coordinate).
+   * hint object then writes as an actor of its own; see Replica.coordinate). `forwarded`: another
+   * node forwarded the put here, so this node coordinates or refuses.
    */
-  private coordinatePut(
-    key: Uint8Array,
-    partition: number,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    forwarded = false,
-  ): Promise<PutResult> {
-    const routing = this.router.route(partition);
+  private coordinatePut(put: PutRequest, forwarded = false): Promise<PutResult> {
+    const routing = this.router.route(put.partition);
     const mine = routing.list.find((e) => e.id === this.id);
-    const here = () =>
-      this.coordinator
-        .put(key, partition, routing, value, context, w, timeoutMs, signal)
-        .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
-    if (mine?.kind === 'primary' || (mine && forwarded)) return here();
+    if (mine?.kind === 'primary' || (mine && forwarded)) return this.putHere(put, routing);
     if (forwarded) return Promise.reject(new TransportError(`${this.id} is not a replica of this key`));
-    return this.forwardPut(routing.list, here, key, value, context, w, timeoutMs, signal);
+    // A forward that times out may still be applied, and the next coordinator asked then makes a
+    // second copy under its own dot; one operation id makes the copies one write (object.ts opKey).
+    const op = put.op ?? this.newOp();
+    return this.forwardPut({ ...put, op }, routing);
   }
 
-  /** Asks the primaries in turn to coordinate; `here` coordinates on this node when its turn comes. */
-  private async forwardPut(
-    list: readonly PreferenceEntry[],
-    here: () => Promise<PutResult>,
-    key: Uint8Array,
-    value: Uint8Array | null,
-    context: VersionVector,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<PutResult> {
+  private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
+    return this.coordinator
+      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
+  }
+
+  /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */
+  private async forwardPut(put: PutRequest & { op: string }, routing: Routing): Promise<PutResult> {
     this.counters.forwarded++;
+    const { key, value, context, w, timeoutMs, signal, op } = put;
     const failures: { node: string; reason: string }[] = [];
-    const requestId = `${this.random.uint32().toString(36)}${this.random.uint32().toString(36)}`;
-    const primariesFirst = [
-      ...list.filter((e) => e.kind === 'primary'),
-      ...list.filter((e) => e.kind !== 'primary'),
-    ];
+    const primariesFirst = this.latency
+      ? this.latency.coordinators(routing.list, key, context)
+      : [
+          ...routing.list.filter((e) => e.kind === 'primary'),
+          ...routing.list.filter((e) => e.kind !== 'primary'),
+        ];
     for (const entry of primariesFirst) {
-      if (entry.id === this.id) return here();
+      if (entry.id === this.id) return this.putHere(put, routing);
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, requestId],
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op],
           timeoutMs,
           signal,
         );
@@ -628,12 +637,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         }
         failures.push({ node: entry.id, reason: err instanceof DynamoError ? err.code : String(err) });
         if (signal?.aborted) throw signal.reason;
-        // A coordinator that timed out may still apply the write, so asking the next one can store
-        // the value under two dots: a spurious sibling of itself, never a lost write. Dynamo
-        // chooses availability here; duplicates the network makes are answered once (requestId).
+        // A coordinator that timed out may still apply the write; asking the next one keeps the
+        // put available, and the shared op id keeps the two copies one write.
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
+  }
+
+  /** A fresh operation id: 48 bits, 8 characters (it is kept in version vectors). */
+  private newOp(): string {
+    return newOpId(this.actorId, this.random);
   }
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
@@ -692,36 +705,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     }
   }
 
-  /** The codec's bytes for `value`, within `maxValueBytes` (LimitError otherwise, nothing written). */
-  private encodeValue(value: V): Uint8Array {
-    const encoded = this.codec.encode(value);
-    if (!(encoded instanceof Uint8Array)) throw new TypeError('codec.encode must return a Uint8Array');
-    if (encoded.byteLength > this.options.limits.maxValueBytes) {
-      throw new LimitError('maxValueBytes', encoded.byteLength, this.options.limits.maxValueBytes);
-    }
-    return encoded;
-  }
-
-  private keyBytes(key: Key): Uint8Array {
-    let bytes: Uint8Array;
-    // Buffer.from is ~2.5x faster than TextEncoder.encode for short keys (test/bench/micro-ring.ts).
-    if (typeof key === 'string') bytes = Buffer.from(key, 'utf8');
-    else if (key instanceof Uint8Array) bytes = key;
-    else throw new TypeError('key must be a string or a Uint8Array');
-    if (bytes.byteLength > this.options.limits.maxKeyBytes) {
-      throw new LimitError('maxKeyBytes', bytes.byteLength, this.options.limits.maxKeyBytes);
-    }
-    return bytes;
-  }
-
-  /** Whole-operation default: room for one round of fallbacks after a replica times out. */
-  private defaultTimeoutMs(): number {
-    return this.options.requestTimeoutMs * 2;
-  }
-
   private maxObjectBytes(): number {
     const l = this.options.limits;
     return l.maxSiblings * (l.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES;
+  }
+
+  /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
+  private checkOwners(operation: 'get' | 'put' | 'delete', required: number): void {
+    const reason = tooFewOwners(this.membership.state, this.options.quorum.n, required);
+    if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
   }
 
   private ensureRunning(): void {
@@ -748,6 +740,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     for (const wake of waiters) wake();
   };
 
+  /** The event costs nothing (no payload object) while nobody listens. */
+  private requestComplete(op: 'get' | 'put' | 'delete', durationMs: number, ok: boolean): void {
+    if (this.listenerCount('request:complete') > 0) this.emit('request:complete', { op, durationMs, ok });
+  }
+
   private backgroundError(error: Error, context: string): void {
     this.logger.warn({ err: error, context }, context);
     // eventemitter3 does not throw on an unhandled 'error' event, so emitting is always safe.
@@ -755,8 +752,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 }
 
-/** The node id inside an actor `${id}@${incarnation}`. */
-function nodeOfActor(actor: string): string {
-  const at = actor.lastIndexOf('@');
-  return at < 0 ? actor : actor.slice(0, at);
+/** Only the byte counters: a transport's stats may carry much more (see TcpTransportStats). */
+function transportBytes({ bytesSent, bytesReceived }: TransportByteStats): TransportByteStats {
+  return { bytesSent, bytesReceived };
 }

@@ -1,5 +1,7 @@
+import type { ReadyOptions } from './membership/ready.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
+import type { DataTypeOptions } from './types/store.js';
 import type { Clock } from './util/clock.js';
 import type { Random } from './util/random.js';
 
@@ -62,8 +64,13 @@ export interface DynamoNodeOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  /** Addresses contacted on start / join. Empty, or only this node's own address: a new cluster. */
-  seeds?: string[];
+  /**
+   * Addresses contacted on start / join. Empty, or only this node's own address: a new cluster.
+   * Or a function asked before every round of join attempts (`dnsSeeds` from
+   * `dynamo-engine/discovery`): a failure or an empty answer is retried with backoff, an answer
+   * listing only this node's own address forms a new cluster.
+   */
+  seeds?: string[] | (() => Promise<readonly string[]>);
   quorum?: Partial<QuorumOptions>;
   /** `false`: only the top-N primaries count towards quorums (strict quorum). */
   sloppyQuorum?: boolean;
@@ -80,7 +87,22 @@ export interface DynamoNodeOptions<V> {
   antiEntropy?: Partial<AntiEntropyOptions>;
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
   tombstoneGraceMs?: number;
+  /**
+   * Rank replicas by measured round trip: reads with r < n ask the r fastest first (the others on
+   * a failure or after a hedge delay), forwarded puts go to the fastest primary, or to the one
+   * that answered the read of the put's context first. Default false on a node, true on a client.
+   */
+  latencyAware?: boolean;
+  /** Most timed hedges per latency-aware read, as a fraction of reads (a token bucket). */
+  maxHedgeRatio?: number;
   limits?: Partial<LimitOptions>;
+  /**
+   * `DynamoNode.start` also waits for `node.ready()` (the ring settled with this node in it), and
+   * fails (the node stopped) if that times out. `true`: with the default timeout. Default false.
+   */
+  waitUntilReady?: boolean | ReadyOptions;
+  /** Bounds of the data types (`node.counter(key)`, `node.set(key)`, ...); see DATA_TYPE_DEFAULTS. */
+  dataTypes?: Partial<DataTypeOptions>;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -99,6 +121,10 @@ export const DEFAULTS = {
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
   tombstoneGraceMs: 86_400_000,
+  latencyAware: false,
+  maxHedgeRatio: 0.1,
+  /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
+  readyTimeoutMs: 60_000,
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,
@@ -112,7 +138,7 @@ export interface ResolvedOptions<V> {
   id: string;
   transport: Transport;
   storage: Storage;
-  seeds: string[];
+  seeds: string[] | (() => Promise<readonly string[]>);
   quorum: QuorumOptions;
   sloppyQuorum: boolean;
   partitions: number;
@@ -124,7 +150,11 @@ export interface ResolvedOptions<V> {
   hintedHandoff: HintedHandoffOptions;
   antiEntropy: AntiEntropyOptions;
   tombstoneGraceMs: number;
+  latencyAware: boolean;
+  maxHedgeRatio: number;
   limits: LimitOptions;
+  /** Undefined: start does not wait for ready. */
+  waitUntilReady: { timeoutMs: number; signal: AbortSignal | undefined } | undefined;
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
@@ -149,19 +179,31 @@ export function validateQuorumPart(name: 'r' | 'w', value: number, n: number): n
 }
 
 export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOptions<V> {
+  const resolved = resolveOptionsWithoutStorage(options);
+  if (!options.storage || typeof options.storage.batch !== 'function') {
+    throw new TypeError('storage must implement the Storage interface');
+  }
+  return { ...resolved, storage: options.storage };
+}
+
+/** Every option but `storage` (a DynamoClient has none). */
+export function resolveOptionsWithoutStorage<V>(
+  options: Omit<DynamoNodeOptions<V>, 'storage'>,
+): Omit<ResolvedOptions<V>, 'storage'> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > 256) {
     throw new TypeError('id must be a non-empty string of at most 256 characters');
   }
+  // Version vectors keep operation ids under keys that start with U+0000 (versioning/object.ts).
+  if (options.id.charCodeAt(0) === 0) {
+    throw new TypeError('id must not start with U+0000');
+  }
   if (!options.transport || typeof options.transport.request !== 'function') {
     throw new TypeError('transport must implement the Transport interface');
   }
-  if (!options.storage || typeof options.storage.batch !== 'function') {
-    throw new TypeError('storage must implement the Storage interface');
-  }
   const seeds = options.seeds ?? DEFAULTS.seeds;
-  if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string')) {
-    throw new TypeError('seeds must be an array of address strings');
+  if (typeof seeds !== 'function' && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string'))) {
+    throw new TypeError('seeds must be an array of address strings or a function returning a promise of one');
   }
   const n = positiveInt('quorum.n', options.quorum?.n ?? DEFAULTS.quorum.n, 64);
   const quorum: QuorumOptions = {
@@ -181,14 +223,19 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
   nonNegative('hintedHandoff.maxHints', hintedHandoff.maxHints);
   const antiEntropy = { ...DEFAULTS.antiEntropy, ...options.antiEntropy };
   positiveInt('antiEntropy.intervalMs', antiEntropy.intervalMs);
+  const ready = options.waitUntilReady ?? false;
+  if (typeof ready !== 'boolean' && (ready === null || typeof ready !== 'object')) {
+    throw new TypeError('waitUntilReady must be a boolean or { timeoutMs?, signal? }');
+  }
   if (options.resolver !== undefined && typeof options.resolver !== 'function') {
     throw new TypeError('resolver must be a function');
   }
+  const maxHedgeRatio = nonNegative('maxHedgeRatio', options.maxHedgeRatio ?? DEFAULTS.maxHedgeRatio);
+  if (maxHedgeRatio > 1) throw new RangeError(`maxHedgeRatio must be in [0, 1], got ${maxHedgeRatio}`);
   return {
     id: options.id,
     transport: options.transport,
-    storage: options.storage,
-    seeds: [...seeds],
+    seeds: typeof seeds === 'function' ? seeds : [...seeds],
     quorum,
     sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
     partitions,
@@ -200,6 +247,20 @@ export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOption
     hintedHandoff,
     antiEntropy,
     tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),
+    latencyAware: options.latencyAware ?? DEFAULTS.latencyAware,
+    maxHedgeRatio,
     limits,
+    waitUntilReady:
+      ready === false
+        ? undefined
+        : {
+            timeoutMs: readyTimeout(ready === true ? undefined : ready.timeoutMs),
+            signal: ready === true ? undefined : ready.signal,
+          },
   };
+}
+
+/** `ready()`'s timeout, validated (default `DEFAULTS.readyTimeoutMs`). */
+export function readyTimeout(timeoutMs: number | undefined): number {
+  return positiveInt('timeoutMs', timeoutMs ?? DEFAULTS.readyTimeoutMs);
 }

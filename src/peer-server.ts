@@ -8,6 +8,7 @@ import type { Router } from './coordinator/router.js';
 import { NotRunningError } from './errors.js';
 import type { HintedHandoff } from './handoff/hints.js';
 import type { Membership } from './membership/membership.js';
+import { stateToWire } from './membership/state.js';
 import type { Replica } from './replica/replica.js';
 import { partitionOf } from './ring/index.js';
 import { MAX_BATCH_MESSAGES } from './transport/rpc.js';
@@ -24,7 +25,13 @@ import {
   MessageType,
   okReply,
 } from './transport/wire.js';
-import { decodeContext, decodeObject, type VersionedObject, type VersionVector } from './versioning/index.js';
+import {
+  decodeContext,
+  decodeObject,
+  MAX_OP_CHARS,
+  type VersionedObject,
+  type VersionVector,
+} from './versioning/index.js';
 
 /** Forwarded puts remembered by request id, so a duplicate gets the first one's answer. */
 const MAX_REMEMBERED_FORWARDS = 10_000;
@@ -37,7 +44,8 @@ export interface PeerServerDeps {
   n: number;
   maxKeyBytes: number;
   maxValueBytes: number;
-  maxClockEntries: number;
+  /** Most entries a client context may have (see node.ts `maxContextEntries`). */
+  maxContextEntries: number;
   maxObjectBytes: number;
   replica: Replica;
   handoff: HintedHandoff;
@@ -56,8 +64,11 @@ export interface PeerServerDeps {
     context: VersionVector,
     w: number,
     timeoutMs: number,
+    op: string,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
+  /** Serves an admin message (src/admin); throws on bad input or a refused action. */
+  admin: (message: unknown[]) => Promise<unknown[]>;
 }
 
 export class PeerServer {
@@ -156,14 +167,18 @@ export class PeerServer {
       case MessageType.Join:
         return d.membership.handleJoin(message[1]).then((state) => [state]);
       case MessageType.Gossip:
-        return Promise.resolve([d.membership.handleGossip(message[1])]);
+        return Promise.resolve(d.membership.handleGossip(message[1], message[2]));
       case MessageType.Ping:
         return Promise.resolve([]);
+      case MessageType.State:
+        return Promise.resolve([stateToWire(d.membership.state)]);
       case MessageType.AeHashes:
       case MessageType.AeKeys:
       case MessageType.AeFetch:
       case MessageType.AePurge:
         return d.antiEntropy.handle(message);
+      case MessageType.Admin:
+        return d.admin(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }
@@ -174,17 +189,22 @@ export class PeerServer {
     d.ensureRunning();
     const key = asBytes(message[1], 'key', d.maxKeyBytes);
     const value = asBytesOrNull(message[2], 'value', d.maxValueBytes);
-    const context = decodeContext(asString(message[3], 'context'), d.maxClockEntries * 4);
+    const context = decodeContext(asString(message[3], 'context'), d.maxContextEntries);
     const w = asInt(message[4], 'w', 1, d.n);
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
-    const requestId = `${from}\u0000${asString(message[6], 'requestId', 64)}`;
-    // A duplicated forward (the network delivered it twice) gets the first one's answer instead
-    // of a second dot for the same client write.
+    const op = asString(message[6], 'op', MAX_OP_CHARS);
+    if (op.length === 0) throw new TypeError('op must not be empty');
+    const requestId = `${from}\u0000${op}`;
+    // A duplicated forward (the network delivered it twice) gets the first one's answer without
+    // coordinating again. Correctness does not depend on it (a write whose op the replica has
+    // seen adds no dot); a failed one is forgotten, so that a retry is coordinated afresh.
     let result = this.forwardedPuts.get(requestId);
     if (!result) {
-      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs);
+      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op);
       this.forwardedPuts.set(requestId, result);
-      result.catch(() => {});
+      result.catch(() => {
+        if (this.forwardedPuts.get(requestId) === result) this.forwardedPuts.delete(requestId);
+      });
       if (this.forwardedPuts.size > MAX_REMEMBERED_FORWARDS) {
         this.forwardedPuts.delete(this.forwardedPuts.keys().next().value!);
       }

@@ -1,6 +1,7 @@
 /** Per-operation counters and latency histograms behind `node.stats()`. */
 import * as hdr from 'hdr-histogram-js';
 import type { AntiEntropyStats } from './anti-entropy/anti-entropy.js';
+import type { TransportByteStats } from './transport/types.js';
 
 export interface OperationStats {
   count: number;
@@ -25,6 +26,8 @@ export interface NodeStats {
   served: Record<string, number>;
   /** Anti-entropy totals since start (exchanges this node started, tombstones it purged). */
   antiEntropy: AntiEntropyStats;
+  /** Bytes the node's transport moved, when the transport counts them (`Transport.stats`). */
+  transport?: TransportByteStats;
 }
 
 export class OperationRecorder {
@@ -36,9 +39,13 @@ export class OperationRecorder {
   count = 0;
   failures = 0;
 
+  /** `onRecord` sees every call (the `request:complete` event); it must be cheap. */
+  constructor(private readonly onRecord?: (latencyMs: number, ok: boolean) => void) {}
+
   record(latencyMs: number, ok: boolean): void {
     this.count++;
     if (!ok) this.failures++;
+    this.onRecord?.(latencyMs, ok);
     // Microseconds, clamped: a virtual clock may report 0 ms.
     this.histogram.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(latencyMs * 1000))));
   }

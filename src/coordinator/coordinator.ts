@@ -11,7 +11,7 @@ import type { PreferenceEntry } from '../ring/index.js';
 import { type Rpc, type RpcReplyHandler, reasonOf } from '../transport/rpc.js';
 import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, Timer } from '../util/clock.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import {
   decodeObject,
@@ -20,13 +20,15 @@ import {
   type VersionedObject,
   type VersionVector,
 } from '../versioning/index.js';
+import type { HedgePlan } from './latency.js';
 import { QuorumTracker } from './quorum.js';
 
 export interface CoordinatorDeps {
   self: string;
   actor: () => string;
   clock: Clock;
-  replica: Replica;
+  /** This node's replica (a DynamoClient has none: it is never in a routing list). */
+  replica: Pick<Replica, 'read' | 'merge' | 'coordinate'>;
   rpc: Rpc;
   requestTimeoutMs: number;
   readRepair: boolean;
@@ -53,6 +55,8 @@ export interface Routing {
 export interface ReadResult {
   /** Merge of the replies received (undefined: no replica has the key). */
   object: VersionedObject | undefined;
+  /** The replica that answered first (the preferred coordinator of a put that follows). */
+  first: string | undefined;
 }
 
 interface Reply {
@@ -80,6 +84,9 @@ interface FanOut<R> {
   fallbackAfterQuorum: boolean;
   /** Runs once every replica asked has answered or failed. */
   onAllSettled?: () => void;
+  /** Latency-aware reads: ask only the first replicas at once, the others later (see HedgePlan). */
+  hedge?: HedgePlan;
+  clock?: Clock;
 }
 
 export class Coordinator {
@@ -97,6 +104,7 @@ export class Coordinator {
     r: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    hedge?: HedgePlan,
   ): Promise<ReadResult> {
     const replies: Reply[] = [];
     const merged = new RepliesMerge();
@@ -125,15 +133,18 @@ export class Coordinator {
       onAllSettled: () => {
         if (this.deps.readRepair) this.repair(key, partition, replies, merged);
       },
+      hedge,
+      clock: this.deps.clock,
     });
-    return { object: merged.fold(replies)?.object };
+    return { object: merged.fold(replies)?.object, first: replies[0]?.entry.id };
   }
 
   /**
    * Coordinates a put on this node, which must be in the routing list. The new version depends on
    * the local object, so it is made here first; it goes to the other replicas as soon as it exists,
    * while the local write is under way, and the local store counts towards W once durable like
-   * any other.
+   * any other. `op` is the write's operation id when it may reach other coordinators too (see
+   * `Replica.coordinate`).
    */
   async put(
     key: Uint8Array,
@@ -144,6 +155,7 @@ export class Coordinator {
     w: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    op?: string,
   ): Promise<VersionedObject> {
     const self = this.deps.self;
     const mine = routing.list.find((e) => e.id === self);
@@ -160,6 +172,7 @@ export class Coordinator {
         this.deps.clock.now(),
         mine.hintFor ?? null,
         resolve,
+        op,
       );
       stored.catch(reject);
     });
@@ -263,6 +276,9 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   /** Who was asked already: needed only to pick a fallback, so built on the first failure. */
   private tried: Set<string> | undefined;
   private removeAbort: (() => void) | undefined;
+  /** Hedged reads: the next entry of the routing list not asked yet, and the hedge timer. */
+  private held: number;
+  private hedgeTimer: Timer | undefined;
 
   constructor(
     private readonly f: FanOut<unknown>,
@@ -275,11 +291,19 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     this.tracker = new QuorumTracker(f.required, acked.length + list.length + unavailable.length);
     for (const id of acked) this.tracker.ack(id);
     for (const id of unavailable) this.tracker.fail(id, 'down');
+    this.held = f.hedge ? Math.min(f.hedge.first, list.length) : list.length;
   }
 
   start(): void {
     if (this.f.signal) this.removeAbort = onAbort(this.f.signal, (reason) => this.finish(reason));
-    for (const entry of this.f.routing.list) this.launch(entry);
+    const list = this.f.routing.list;
+    for (let i = 0; i < this.held; i++) this.launch(list[i]!);
+    const hedge = this.f.hedge;
+    if (hedge && this.held < list.length) {
+      this.hedgeTimer = this.f.clock!.setTimeout(() => {
+        if (!this.settled && hedge.allow()) while (this.held < list.length) this.launch(list[this.held++]!);
+      }, hedge.delayMs);
+    }
     this.check();
     if (this.outstanding === 0) this.f.onAllSettled?.();
     if (!this.settled) this.timeouts.add(this, this.f.timeoutMs);
@@ -328,6 +352,13 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   failed(entry: PreferenceEntry, err: unknown): void {
     const { list, unavailable, nextFallback } = this.f.routing;
     let fallback: string | undefined;
+    if (this.held < list.length && !this.settled) {
+      // A replica held back by a hedged read replaces the failed one before any fallback.
+      this.tracker.fail(entry.id, reasonOf(err));
+      this.launch(list[this.held++]!);
+      this.done(entry);
+      return;
+    }
     if (nextFallback && (!this.settled || this.f.fallbackAfterQuorum)) {
       this.tried ??= new Set([...(this.f.acked ?? []), ...list.map((e) => e.id), ...unavailable]);
       fallback = nextFallback(this.tried);
@@ -365,6 +396,7 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     if (this.settled) return;
     this.settled = true;
     this.timeouts.remove(this);
+    this.hedgeTimer?.cancel();
     this.removeAbort?.();
     if (error) this.reject(error);
     else this.resolve();

@@ -19,11 +19,25 @@ import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { FailureDetector } from './failure-detector.js';
 import { type TransferTask, taskId, transferPlan } from './plan.js';
+import { type TaskProgress, TransferProgress } from './progress.js';
 import { checkState, claimantOf, mergeState, sameState, stateToWire } from './state.js';
 import type { ClusterState, MemberRecord } from './types.js';
 
 const STATE_KEY = metaKey('cluster');
 const packr = new Packr({ useRecords: false, mapsAsObjects: false });
+
+/** Addresses accepted from one answer of a seed source. */
+export const MAX_SEEDS = 1024;
+
+/** Where a joining node finds the cluster: asked before every round of join attempts. */
+export type SeedSource = () => Promise<readonly string[]>;
+
+/** The `seeds` option as a source: a fixed list answers the same every time. */
+export function seedSource(seeds: readonly string[] | SeedSource): SeedSource {
+  if (typeof seeds === 'function') return seeds;
+  const fixed = [...seeds];
+  return () => Promise.resolve(fixed);
+}
 
 /** Join retries: first delay and ceiling, ms (doubling). */
 const JOIN_BACKOFF_INITIAL_MS = 100;
@@ -54,9 +68,52 @@ export class Membership {
   private persistChain: Promise<void> = Promise.resolve();
   private joinWaiter: Timer | undefined;
   private readonly waiters = new Set<() => boolean>();
+  private readonly progress: TransferProgress;
 
   constructor(private readonly deps: MembershipDeps) {
     this.current = { members: [], ring: { version: 0, owners: [], claimant: '', pending: null } };
+    this.progress = new TransferProgress(deps.partitions * deps.n);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /**
+   * Calls `listener` after every state change and once when the membership stops, until it
+   * returns true or the returned function is called.
+   */
+  watch(listener: () => boolean): () => void {
+    this.waiters.add(listener);
+    return () => this.waiters.delete(listener);
+  }
+
+  /** Progress of this node's own stream of a task of the rebalance in progress (spread by gossip). */
+  recordProgress(partition: number, target: string, keysSent: number, total: number): void {
+    this.progress.record(partition, target, keysSent, total);
+  }
+
+  /** How far a task of the rebalance in progress has got, as last heard. */
+  progressOf(task: TransferTask): TaskProgress | undefined {
+    return this.progress.get(task);
+  }
+
+  /**
+   * Pushes this node's state to every member it believes up and merges their answers: once it
+   * resolves, every reachable member has this ring (or a newer one). Failures are left to gossip.
+   */
+  async syncRing(): Promise<void> {
+    const message = this.gossipMessage();
+    await Promise.all(
+      this.current.members
+        .filter((m) => m.id !== this.deps.id && m.state !== 'removed' && this.deps.detector.isUp(m.id))
+        .map((m) =>
+          this.deps.rpc.call(m.id, message, this.deps.requestTimeoutMs).then(
+            (reply) => this.mergeReply(reply),
+            () => {},
+          ),
+        ),
+    );
   }
 
   get state(): ClusterState {
@@ -155,6 +212,7 @@ export class Membership {
     const bytes = await this.deps.storage.get(STATE_KEY);
     if (!bytes) return false;
     this.current = checkState(packr.unpack(bytes), this.deps.partitions);
+    this.progress.forRing(this.current.ring.version);
     // The address may differ after a restart (ephemeral ports): announce the new one.
     const self = this.member(this.deps.id);
     if (self && self.address !== this.deps.address()) {
@@ -188,10 +246,12 @@ export class Membership {
   }
 
   /**
-   * Asks the seeds to let this node in and resolves once it owns partitions. Unreachable seeds are
-   * retried with backoff until `stop()`, so nodes may start in any order.
+   * Asks the seeds to let this node in and resolves once it owns partitions. `seeds` is asked
+   * again before every round over them (DNS answers change while pods start); unreachable seeds,
+   * a failing source and an empty answer are retried with backoff until `stop()`, so nodes may
+   * start in any order. An answer that lists only this node's own address forms a new cluster.
    */
-  async join(seeds: readonly string[]): Promise<void> {
+  async join(seeds: SeedSource): Promise<void> {
     const self: MemberRecord = this.member(this.deps.id) ?? {
       id: this.deps.id,
       address: this.deps.address(),
@@ -202,60 +262,98 @@ export class Membership {
     if (!this.member(this.deps.id)) {
       this.replace({ members: [...this.current.members, self].sort(byId), ring: this.current.ring });
     }
-    const targets = seeds.filter((s) => s !== this.deps.address());
     let delayMs = JOIN_BACKOFF_INITIAL_MS;
-    let ringlessAnswers = 0;
-    for (let attempt = 0; !this.stopped; attempt++) {
-      const seed = targets[attempt % targets.length]!;
-      if (attempt % targets.length === 0) ringlessAnswers = 0;
-      try {
-        const reply = await this.deps.rpc.callAddress(
-          seed,
-          [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
-          this.deps.requestTimeoutMs,
-        );
-        const remote = checkState(reply[0], this.deps.partitions);
-        this.merge(remote);
-        if (this.inRing) return;
-        if (remote.ring.owners.length === 0) ringlessAnswers++;
-        // Every seed answered and none is in a cluster (nodes started with each other as seeds):
-        // the smallest id among them forms the cluster, and the others join it on their next try.
-        if (ringlessAnswers === targets.length && this.formsCluster()) {
-          this.bootstrap();
-          return;
-        }
-        // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
-        await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
-        if (this.inRing) return;
-      } catch (err) {
-        if (attempt % targets.length === targets.length - 1) {
-          this.deps.onError(err as Error, `join: seed ${seed} not reachable yet, retrying`);
+    while (!this.stopped) {
+      const answer = await this.askSeeds(seeds);
+      const targets = answer?.filter((s) => s !== this.deps.address()) ?? [];
+      if (answer && answer.length > 0 && targets.length === 0) {
+        this.bootstrap();
+        return;
+      }
+      let ringlessAnswers = 0;
+      for (const [i, seed] of targets.entries()) {
+        if (this.stopped) return;
+        try {
+          const reply = await this.deps.rpc.callAddress(
+            seed,
+            [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
+            this.deps.requestTimeoutMs,
+          );
+          const remote = checkState(reply[0], this.deps.partitions);
+          this.merge(remote);
+          if (this.inRing) return;
+          if (remote.ring.owners.length === 0) ringlessAnswers++;
+          // Every seed answered and none is in a cluster (nodes started with each other as seeds):
+          // the smallest id among them forms the cluster, and the others join it on their next try.
+          if (ringlessAnswers === targets.length && this.formsCluster()) {
+            this.bootstrap();
+            return;
+          }
+          // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
+          await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
+          if (this.inRing) return;
+        } catch (err) {
+          if (i === targets.length - 1) {
+            this.deps.onError(err as Error, `join: seed ${seed} not reachable yet, retrying`);
+          }
         }
       }
-      if (attempt % targets.length === targets.length - 1) {
-        await new Promise<void>((resolve) => {
-          this.joinWaiter = this.deps.clock.setTimeout(resolve, delayMs);
-        });
-        delayMs = Math.min(delayMs * 2, JOIN_BACKOFF_MAX_MS);
-      }
+      await this.sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, JOIN_BACKOFF_MAX_MS);
     }
   }
+
+  /** One answer of the seed source, checked; undefined (reported) when it failed or is empty. */
+  private async askSeeds(seeds: SeedSource): Promise<readonly string[] | undefined> {
+    let answer: unknown;
+    try {
+      answer = await seeds();
+    } catch (err) {
+      this.deps.onError(err as Error, 'join: seed source failed, retrying');
+      return undefined;
+    }
+    if (
+      !Array.isArray(answer) ||
+      answer.length > MAX_SEEDS ||
+      answer.some((s) => typeof s !== 'string' || s.length === 0 || s.length > 1024)
+    ) {
+      this.deps.onError(
+        new TypeError(`seeds must resolve to an array of at most ${MAX_SEEDS} address strings`),
+        'join: bad seed list, retrying',
+      );
+      return undefined;
+    }
+    if (answer.length === 0) {
+      this.deps.onError(new Error('seed source returned no addresses'), 'join: no seeds yet, retrying');
+      return undefined;
+    }
+    return answer as string[];
+  }
+
+  /** Waits on the clock; ends early when the membership stops. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.joinWaiter = this.deps.clock.setTimeout(resolve, ms);
+      this.wakeSleeper = resolve;
+    });
+  }
+  private wakeSleeper: (() => void) | undefined;
 
   /**
    * A restarted node catches up: one gossip exchange with the first seed or known member that
    * answers, no retries (it is already in the ring; periodic gossip does the rest).
    */
-  async refresh(seeds: readonly string[]): Promise<void> {
+  async refresh(seeds: SeedSource): Promise<void> {
+    const listed: unknown = await Promise.resolve()
+      .then(seeds)
+      .catch(() => []);
     const members = this.current.members.filter((m) => m.id !== this.deps.id).map((m) => m.address);
-    for (const seed of new Set([...seeds, ...members])) {
+    for (const seed of new Set([...(Array.isArray(listed) ? listed : []), ...members])) {
+      if (typeof seed !== 'string') continue;
       if (seed === this.deps.address()) continue;
       try {
-        const reply = await this.deps.rpc.callAddress(
-          seed,
-          [MessageType.Gossip, stateToWire(this.current)],
-          this.deps.requestTimeoutMs,
-        );
-        this.merge(checkState(reply[0], this.deps.partitions));
+        const reply = await this.deps.rpc.callAddress(seed, this.gossipMessage(), this.deps.requestTimeoutMs);
+        this.mergeReply(reply);
         return;
       } catch {
         // Not reachable now: the periodic gossip will catch up with someone else.
@@ -288,9 +386,23 @@ export class Membership {
     return stateToWire(this.current);
   }
 
-  handleGossip(wireState: unknown): unknown {
-    this.merge(checkState(wireState, this.deps.partitions));
-    return stateToWire(this.current);
+  /** A peer's gossip: its state and transfer progress; answered with ours (reply fields). */
+  handleGossip(wireState: unknown, wireProgress?: unknown): unknown[] {
+    this.mergeReply([wireState, wireProgress]);
+    return [stateToWire(this.current), this.progress.toWire()];
+  }
+
+  /** `[Gossip, state, progress]`; peers that predate progress read only the state. */
+  private gossipMessage(): unknown[] {
+    return [MessageType.Gossip, stateToWire(this.current), this.progress.toWire()];
+  }
+
+  /** Merges a gossip reply `[state, progress?]`, both checked before either is applied. */
+  private mergeReply(reply: unknown[]): void {
+    const remote = checkState(reply[0], this.deps.partitions);
+    const mergeProgress = this.progress.check(reply[1], this.deps.partitions);
+    this.merge(remote);
+    mergeProgress();
   }
 
   startGossip(): void {
@@ -309,12 +421,8 @@ export class Membership {
     if (peers.length === 0) return;
     const peer = peers[this.deps.random.int(peers.length)]!;
     try {
-      const reply = await this.deps.rpc.call(
-        peer.id,
-        [MessageType.Gossip, stateToWire(this.current)],
-        this.deps.requestTimeoutMs,
-      );
-      this.merge(checkState(reply[0], this.deps.partitions));
+      const reply = await this.deps.rpc.call(peer.id, this.gossipMessage(), this.deps.requestTimeoutMs);
+      this.mergeReply(reply);
     } catch {
       // The failure detector already heard about it; gossip simply tries another peer next round.
     }
@@ -324,6 +432,7 @@ export class Membership {
     this.stopped = true;
     this.gossipTimer?.cancel();
     this.joinWaiter?.cancel();
+    this.wakeSleeper?.();
     for (const waiter of [...this.waiters]) waiter();
     this.waiters.clear();
     return this.persistChain;
@@ -373,12 +482,20 @@ export class Membership {
       this.deps.n,
       this.deps.partitions,
     );
-    const nextMembers = members.map((m) =>
-      m.state === 'joining' ? { ...m, state: 'valid' as const, version: m.version + 1 } : m,
-    );
     const plan = ring.owners.length
       ? transferPlan(ring.owners, target, this.deps.n, (id) => this.canSend(id))
       : [];
+    // Nothing to stream (e.g. S <= N: the members that stay already hold every replica): a
+    // leaving member is done at once, as it would be at the end of a rebalance's transfers.
+    const removedNow = new Set<string>();
+    const nextMembers = members.map((m) => {
+      if (m.state === 'joining') return { ...m, state: 'valid' as const, version: m.version + 1 };
+      if (plan.length === 0 && m.state === 'leaving' && !target.includes(m.id)) {
+        removedNow.add(m.id);
+        return { ...m, state: 'removed' as const, version: m.version + 1 };
+      }
+      return m;
+    });
     this.replace({
       members: nextMembers,
       ring:
@@ -391,7 +508,7 @@ export class Membership {
               pending: { owners: target, done: [] },
             },
     });
-    this.broadcast();
+    this.broadcast(removedNow);
     if (plan.length === 0) this.claimIfClaimant();
   }
 
@@ -402,8 +519,8 @@ export class Membership {
 
   /** Sends our state to one member and merges its answer. */
   private push(id: string): void {
-    this.deps.rpc.call(id, [MessageType.Gossip, stateToWire(this.current)], this.deps.requestTimeoutMs).then(
-      (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
+    this.deps.rpc.call(id, this.gossipMessage(), this.deps.requestTimeoutMs).then(
+      (reply) => this.mergeReply(reply),
       () => {},
     );
   }
@@ -446,11 +563,11 @@ export class Membership {
 
   /** Pushes the state to every other member now (best effort: gossip repairs what this misses). */
   private broadcast(alsoRemoved: ReadonlySet<string> = new Set()): void {
-    const message = [MessageType.Gossip, stateToWire(this.current)];
+    const message = this.gossipMessage();
     for (const m of this.current.members) {
       if (m.id === this.deps.id || (m.state === 'removed' && !alsoRemoved.has(m.id))) continue;
       this.deps.rpc.call(m.id, message, this.deps.requestTimeoutMs).then(
-        (reply) => this.merge(checkState(reply[0], this.deps.partitions)),
+        (reply) => this.mergeReply(reply),
         () => {},
       );
     }
@@ -466,6 +583,7 @@ export class Membership {
   private replace(next: ClusterState): void {
     const before = this.current;
     this.current = next;
+    this.progress.forRing(next.ring.version);
     for (const waiter of [...this.waiters]) if (waiter()) this.waiters.delete(waiter);
     const bytes = packr.pack(stateToWire(next));
     this.persistChain = this.persistChain

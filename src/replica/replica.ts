@@ -9,6 +9,7 @@ import { toLatin1 } from '../storage/latin1.js';
 import type { Storage, StorageOperation } from '../storage/types.js';
 import { afterMicrotasks } from '../util/clock.js';
 import {
+  applied,
   decodeObject,
   encodeObject,
   prune,
@@ -137,6 +138,9 @@ export class Replica {
   /**
    * The coordinator's step of a put: a new dotted version at `actor` superseding what `context`
    * has seen. Refuses (LimitError, nothing written) when the key would hold too many siblings.
+   * A write with an operation id `op` that this replica has seen already (another coordinator
+   * applied it and replicated it here, or this one did and the caller retried) changes nothing:
+   * the version is the stored object, which the coordinator then replicates as usual.
    */
   coordinate(
     partition: number,
@@ -151,10 +155,16 @@ export class Replica {
      * replicates it while the local write is under way.
      */
     onVersion?: (version: { object: VersionedObject; bytes: Uint8Array }) => void,
+    op?: string,
   ): Promise<{ object: VersionedObject; bytes: Uint8Array }> {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.schedule(storageKey, (before) => {
       const local = before ? decodeObject(before) : undefined;
+      if (before && applied(local, op)) {
+        const version = { object: local!, bytes: before };
+        onVersion?.(version);
+        return { result: version };
+      }
       // A dot must never be reissued for a key whose local object forgot it: after a tombstone
       // purge (a stale copy elsewhere still covers the old dot and would drop the new write), or
       // in a fresh hint object when coordinating as a fallback. So each new counter is above every
@@ -164,7 +174,7 @@ export class Replica {
       const minCounter = Math.max(this.lastCounter + 1, clockFloor);
       const actor = hintFor === null ? baseActor : hintActor(baseActor, local, minCounter);
       const next = prune(
-        update(local, context, actor, value, timestamp, minCounter),
+        update(local, context, actor, value, timestamp, minCounter, op),
         this.options.maxClockEntries,
       );
       const live = next.siblings.length;

@@ -192,6 +192,11 @@ export class TcpTransport implements Transport {
     return this.advertisedAddress;
   }
 
+  /** Every inbound peer proved the shared secret or a certificate from `ca` (see `Transport.authenticated`). */
+  get authenticated(): boolean {
+    return this.o.secret !== undefined || this.o.tls !== undefined;
+  }
+
   private isStopped(): boolean {
     return this.state === 'stopped';
   }

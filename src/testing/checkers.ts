@@ -34,8 +34,11 @@ export interface ReplicaSnapshot {
 /** The end state of one key. */
 export interface FinalKeyState {
   key: string;
-  /** `set`: values are arrays of elements merged by union; `register`: single values. */
-  kind: 'set' | 'register';
+  /**
+   * `set`: values are arrays of elements merged by union; `register`: single values; `counter`:
+   * one number (a `node.counter` key); `orset`: one array of elements (a `node.set` key).
+   */
+  kind: 'set' | 'register' | 'counter' | 'orset';
   /** What a read at r = n returned after settling (every sibling, or the resolver's one value). */
   values: unknown[];
   /** The key's primary replicas (N of them when the ring is healthy). */
@@ -495,19 +498,133 @@ export function checkNoResurrection(
   return result('no-resurrection', problems, { checked, deletedKeys });
 }
 
-/** Runs every checker. */
+/** Operations that count as "may have been applied": acknowledged, indeterminate or pending. */
+function mayHaveApplied(op: Operation): boolean {
+  return op.outcome !== 'fail' || op.completion?.definite !== true;
+}
+
+/**
+ * Counters (`node.counter`): the final value lies in [sum of acknowledged increments, that + sum
+ * of indeterminate ones] (a failed increment may or may not have reached a replica). Stats:
+ * `difference` = final − acknowledged, summed over keys (what indeterminate increments added).
+ */
+export function checkCounters(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const ops = byKey(operations(history).filter((o) => o.f === 'increment'));
+  let keys = 0;
+  let acknowledged = 0;
+  let indeterminate = 0;
+  let difference = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'counter') continue;
+    keys++;
+    let acked = 0;
+    let unknown = 0;
+    for (const op of ops.get(k.key) ?? []) {
+      const by = Number(op.value);
+      if (op.outcome === 'ok') acked += by;
+      else if (mayHaveApplied(op)) unknown += by;
+    }
+    acknowledged += acked;
+    indeterminate += unknown;
+    const value = k.values.length === 1 && typeof k.values[0] === 'number' ? k.values[0] : undefined;
+    if (value === undefined) {
+      problems.push({ key: k.key, message: `final read ${JSON.stringify(k.values)} is not one number` });
+      continue;
+    }
+    difference += value - acked;
+    if (value < acked || value > acked + unknown) {
+      problems.push({
+        key: k.key,
+        message: `final value ${value}, acknowledged increments sum to ${acked}, indeterminate ones to ${unknown}: ${value - acked} is outside [0, ${unknown}]`,
+      });
+    }
+  }
+  return result('counters', problems, { keys, acknowledged, indeterminate, difference });
+}
+
+/**
+ * OR-sets (`node.set`, elements added once each): no acknowledged add is missing from the final
+ * set unless a remove of it (which had seen it: the workload removes only elements its read saw)
+ * may have been applied; no element whose remove was acknowledged is in the final set; every
+ * final element was added by someone.
+ */
+export function checkOrSets(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const all = operations(history);
+  const adds = byKey(all.filter((o) => o.f === 'sadd'));
+  const removes = byKey(all.filter((o) => o.f === 'srem'));
+  let keys = 0;
+  let acknowledged = 0;
+  let lost = 0;
+  let removed = 0;
+  let resurrected = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'orset') continue;
+    keys++;
+    const value =
+      k.values.length === 1 && Array.isArray(k.values[0]) ? (k.values[0] as unknown[]) : undefined;
+    if (!value) {
+      problems.push({ key: k.key, message: `final read ${JSON.stringify(k.values)} is not one set` });
+      continue;
+    }
+    const present = new Set(value.map((e) => String(e)));
+    const removedBy = new Map<string, Operation[]>();
+    for (const op of removes.get(k.key) ?? []) {
+      const e = op.completion?.value;
+      if (typeof e !== 'string') continue;
+      removedBy.set(e, [...(removedBy.get(e) ?? []), op]);
+    }
+    const added = new Set<string>();
+    for (const op of adds.get(k.key) ?? []) {
+      const e = String(op.value);
+      added.add(e);
+      if (op.outcome !== 'ok') continue;
+      acknowledged++;
+      if (present.has(e) || (removedBy.get(e) ?? []).some(mayHaveApplied)) continue;
+      lost++;
+      problems.push({
+        key: k.key,
+        message: `acknowledged add of ${e} (${op.process} at t=${op.invokeTime}) is missing, and no remove of it was attempted`,
+        at: [op.invokeTime],
+      });
+    }
+    for (const [e, ops] of removedBy) {
+      const acked = ops.find((o) => o.outcome === 'ok');
+      if (!acked) continue;
+      removed++;
+      if (!present.has(e)) continue;
+      resurrected++;
+      problems.push({
+        key: k.key,
+        message: `${e} is in the final set, yet its remove (${acked.process} at t=${acked.invokeTime}) was acknowledged`,
+        at: [acked.invokeTime],
+      });
+    }
+    for (const e of present) {
+      if (!added.has(e))
+        problems.push({ key: k.key, message: `${e} is in the final set but was never added` });
+    }
+  }
+  return result('orsets', problems, { keys, acknowledged, lost, removed, resurrected });
+}
+
+/** Runs every checker (the plain-value ones on `set` and `register` keys, the typed ones on theirs). */
 export function checkAll(
   history: readonly HistoryEvent[],
   final: FinalState,
   options: CheckOptions = {},
 ): CheckReport {
+  const plain = { ...final, keys: final.keys.filter((k) => k.kind === 'set' || k.kind === 'register') };
   const results = [
-    checkLostAdds(history, final),
-    checkUnexpectedValues(history, final),
+    checkLostAdds(history, plain),
+    checkUnexpectedValues(history, plain),
     checkConvergence(history, final),
-    checkSiblingAntichain(history, final, options),
+    checkSiblingAntichain(history, plain, options),
     checkSiblingBounds(history, final, options),
-    checkNoResurrection(history, final, options),
+    checkNoResurrection(history, plain, options),
+    checkCounters(history, final),
+    checkOrSets(history, final),
   ];
   return { ok: results.every((r) => r.ok), results };
 }

@@ -7,8 +7,10 @@ export {
   type CheckResult,
   checkAll,
   checkConvergence,
+  checkCounters,
   checkLostAdds,
   checkNoResurrection,
+  checkOrSets,
   checkSiblingAntichain,
   checkSiblingBounds,
   checkUnexpectedValues,
@@ -44,6 +46,7 @@ export {
   type SimulationResult,
   type SimulationStats,
   type SimValue,
+  type SimWorkload,
 } from './simulation.js';
 export {
   type StorageComplianceOptions,

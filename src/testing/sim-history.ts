@@ -17,6 +17,12 @@ export type OperationFunction =
   | 'write'
   /** Register keys: delete with the context of a fresh read. */
   | 'delete'
+  /** Counter keys (`workload: 'counter'`): `node.counter(key).increment(value)`. */
+  | 'increment'
+  /** OR-set keys (`workload: 'orset'`): `node.set(key).add(value)`, a unique element. */
+  | 'sadd'
+  /** OR-set keys: read the set, then `node.set(key).remove(value, { context })` of an element it saw. */
+  | 'srem'
   /** Any key: a read; `ok` carries the values returned. */
   | 'read';
 

@@ -15,6 +15,8 @@ import { resolvers } from '../resolvers.js';
 import { loadHasher, partitionOf } from '../ring/index.js';
 import { MemoryStorage } from '../storage/memory.js';
 import { type LatencyRange, MemoryNetwork, type MemoryNetworkCounters } from '../transport/memory.js';
+import { decodeState, isTypedValue } from '../types/codec.js';
+import { typeValue } from '../types/ops.js';
 import { VirtualClock } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
 import { decodeObject } from '../versioning/codec.js';
@@ -44,6 +46,8 @@ import { FAULT_KINDS, type FaultKind, Nemesis, type NemesisOptions } from './sim
  */
 export type SimValue = number[] | string;
 
+export type SimWorkload = 'sets' | 'counter' | 'orset';
+
 export interface SimulationOptions {
   /** Seeds everything: workload, nemesis, network faults, node randomness, clock offsets. Default 1. */
   seed?: number | string;
@@ -59,10 +63,24 @@ export interface SimulationOptions {
   clients?: number;
   /** Set-valued keys (`set:0`, ...), the Jepsen set workload. Default 5. */
   keys?: number;
+  /**
+   * What clients do. `sets` (default): the set keys and register keys below, on plain values.
+   * `counter`: `keys` counters (`counter:0`, ...) incremented by 1..5 through `node.counter(key)`.
+   * `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and removes of an element a
+   * read saw, with that read's context, through `node.set(key)`. Register keys are left out of the
+   * typed workloads.
+   */
+  workload?: SimWorkload;
   /** Register keys (`reg:0`, ...), written with fresh or stale contexts and sometimes deleted. Default 3. */
   registerKeys?: number;
   /** Share of operations that go to register keys, in [0, 1]. Default 0.25. */
   registerShare?: number;
+  /**
+   * How often a client retries a register write that failed (same value, context and
+   * `requestId`, through a node picked afresh), as careful applications do on `QuorumError`.
+   * Default 0.
+   */
+  retries?: number;
   /**
    * How reads resolve siblings. `siblings` (default): no resolver, the workload merges sibling
    * sets itself (union); `lww`: `resolvers.lastWriteWins()`, the control that shows what
@@ -103,9 +121,11 @@ export interface ResolvedSimulationOptions {
   sloppyQuorum: boolean;
   operations: number;
   clients: number;
+  workload: SimWorkload;
   keys: number;
   registerKeys: number;
   registerShare: number;
+  retries: number;
   resolver: 'siblings' | 'lww' | 'custom';
   faults: readonly FaultKind[] | false;
   clockSkewMs: number;
@@ -126,6 +146,8 @@ export interface SimulationStats {
   /** Background errors the nodes emitted (`error` events: failed repairs, unreachable peers...). */
   backgroundErrors: number;
   readRepairs: number;
+  /** Client reads by the number of values they returned (0, 1, 2 ...): siblings seen. */
+  siblingsRead: Record<number, number>;
 }
 
 export interface SimulationResult {
@@ -199,6 +221,7 @@ export class Simulation {
   private issued = 0;
   private nextElement = 0;
   private readRepairs = 0;
+  private readonly siblingsRead: Record<number, number> = {};
   private backgroundErrors = 0;
   private readonly clientErrors: { process: string; message: string }[] = [];
   private readonly opStats: Record<string, { ok: number; fail: number }> = {};
@@ -230,9 +253,11 @@ export class Simulation {
       sloppyQuorum: options.sloppyQuorum ?? true,
       operations: options.operations ?? 1000,
       clients,
+      workload: options.workload ?? 'sets',
       keys: options.keys ?? 5,
-      registerKeys: options.registerKeys ?? 3,
+      registerKeys: (options.workload ?? 'sets') === 'sets' ? (options.registerKeys ?? 3) : 0,
       registerShare: options.registerShare ?? 0.25,
+      retries: options.retries ?? 0,
       resolver: typeof resolver === 'function' ? 'custom' : resolver,
       faults: nemesis === false ? false : [...(nemesis.faults ?? FAULT_KINDS)],
       clockSkewMs: options.clockSkewMs ?? 250,
@@ -313,6 +338,7 @@ export class Simulation {
         network,
         backgroundErrors: this.backgroundErrors,
         readRepairs: this.readRepairs,
+        siblingsRead: { ...this.siblingsRead },
       },
     };
   }
@@ -467,6 +493,11 @@ export class Simulation {
       }
       this.issued++;
       const node = running[random.int(running.length)]!;
+      if (this.options.workload !== 'sets') {
+        await this.typedOperation(process, node, random);
+        await this.sleep(this.between(random, this.options.thinkTimeMs));
+        continue;
+      }
       const onRegister = registerKeys > 0 && (keys === 0 || random.next() < registerShare);
       if (!onRegister) {
         await this.add(process, node, `set:${random.int(keys)}`, this.nextElement++);
@@ -493,7 +524,7 @@ export class Simulation {
     this.recorder.invoke(process, 'add', key, node.id, element);
     let context: string | undefined;
     try {
-      const read = await node.get(key);
+      const read = await this.read(node, key);
       const merged = new Set<number>();
       for (const v of read.values) if (Array.isArray(v)) for (const e of v) merged.add(e);
       // The element this write adds goes last: it names the write, so the checkers can tell
@@ -512,6 +543,65 @@ export class Simulation {
     }
   }
 
+  /** One operation of the `counter` or `orset` workload. */
+  private async typedOperation(process: string, node: DynamoNode<SimValue>, random: Random): Promise<void> {
+    const i = random.int(this.options.keys);
+    if (this.options.workload === 'counter') {
+      const key = `counter:${i}`;
+      const by = 1 + random.int(5);
+      this.recorder.invoke(process, 'increment', key, node.id, by);
+      await this.typed(process, 'increment', key, node, () => node.counter(key).increment(by));
+      return;
+    }
+    const key = `orset:${i}`;
+    if (random.next() < 0.7) {
+      const element = `e${this.nextElement++}`;
+      this.recorder.invoke(process, 'sadd', key, node.id, element);
+      await this.typed(process, 'sadd', key, node, () => node.set(key).add(element));
+      return;
+    }
+    // A remove is based on a read: the element is one the read saw, removed with its context.
+    this.recorder.invoke(process, 'srem', key, node.id);
+    let seen: { value: string[]; context: string };
+    try {
+      seen = await node.set(key).read();
+    } catch (err) {
+      this.failed(process, 'srem', key, node, err, true, undefined);
+      return;
+    }
+    const element = seen.value.length ? seen.value[random.int(seen.value.length)] : undefined;
+    if (element === undefined) {
+      this.succeeded(process, 'srem', key, node, { value: null });
+      return;
+    }
+    await this.typed(
+      process,
+      'srem',
+      key,
+      node,
+      () => node.set(key).remove(element, { context: seen.context }),
+      element,
+    );
+  }
+
+  /** Runs a data-type operation and records its outcome (`value`: what it acted on, for srem). */
+  private async typed(
+    process: string,
+    f: OperationFunction,
+    key: string,
+    node: DynamoNode<SimValue>,
+    run: () => Promise<unknown>,
+    value?: string,
+  ): Promise<void> {
+    try {
+      await run();
+      this.succeeded(process, f, key, node, value === undefined ? {} : { value });
+    } catch (err) {
+      const code = err instanceof DynamoError ? err.code : undefined;
+      this.failed(process, f, key, node, err, code === 'DYNAMO_NOT_RUNNING', undefined, value);
+    }
+  }
+
   /** A register write: with `stale`, straight from the context this client last got; else read first. */
   private async write(
     process: string,
@@ -525,14 +615,53 @@ export class Simulation {
     let context = stale;
     let wrote = false;
     try {
-      if (context === undefined) context = (await node.get(key)).context;
+      if (context === undefined) context = (await this.read(node, key)).context;
       wrote = true;
-      const result = await node.put(key, value, { context });
+      const result = await this.putWithRetries(node, key, value, context, `${process}/${value}`);
       contexts.set(key, result.context);
       this.succeeded(process, 'write', key, node, { context, resultContext: result.context });
     } catch (err) {
       contexts.delete(key);
       this.failed(process, 'write', key, node, err, !wrote, wrote ? context : undefined);
+    }
+  }
+
+  /** A client read, counted in the sibling histogram. */
+  private async read(
+    node: DynamoNode<SimValue>,
+    key: string,
+  ): Promise<{ values: SimValue[]; context: string }> {
+    const read = await node.get(key);
+    const n = read.values.length;
+    this.siblingsRead[n] = (this.siblingsRead[n] ?? 0) + 1;
+    return read;
+  }
+
+  /**
+   * A put retried up to `retries` times after a failure, each time through a running node picked
+   * afresh, with the same `requestId`: however many attempts reached replicas, one write.
+   */
+  private async putWithRetries(
+    first: DynamoNode<SimValue>,
+    key: string,
+    value: SimValue,
+    context: string | undefined,
+    requestId: string,
+  ): Promise<{ context: string }> {
+    const random = this.random.fork(`retry:${requestId}`);
+    let node = first;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await node.put(key, value, this.options.retries > 0 ? { context, requestId } : { context });
+      } catch (err) {
+        const code = err instanceof DynamoError ? err.code : undefined;
+        const retriable =
+          code === 'DYNAMO_QUORUM' || code === 'DYNAMO_TIMEOUT' || code === 'DYNAMO_NOT_RUNNING';
+        if (attempt >= this.options.retries || !retriable) throw err;
+        await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
+        const running = this.running();
+        if (running.length > 0) node = running[random.int(running.length)]!;
+      }
     }
   }
 
@@ -546,7 +675,7 @@ export class Simulation {
     this.recorder.invoke(process, 'delete', key, node.id);
     let context: string | undefined;
     try {
-      context = (await node.get(key)).context;
+      context = (await this.read(node, key)).context;
       const result = await node.delete(key, { context });
       contexts.set(key, result.context);
       this.succeeded(process, 'delete', key, node, { context, resultContext: result.context });
@@ -575,6 +704,7 @@ export class Simulation {
     err: unknown,
     beforeWrite: boolean,
     context: string | undefined,
+    value?: unknown,
   ): void {
     const code = err instanceof DynamoError ? err.code : undefined;
     if (code === undefined || !EXPECTED_ERRORS.has(code)) {
@@ -584,6 +714,7 @@ export class Simulation {
       });
     }
     this.recorder.fail(process, f, key, node.id, {
+      value,
       context,
       error: code ?? (err instanceof Error ? err.name : String(err)),
       definite: beforeWrite || code === 'DYNAMO_LIMIT',
@@ -593,7 +724,11 @@ export class Simulation {
 
   // --- settling and the final state ------------------------------------------------------------
 
-  private allKeys(): { key: string; kind: 'set' | 'register' }[] {
+  private allKeys(): { key: string; kind: FinalKeyState['kind'] }[] {
+    const typed = this.options.workload;
+    if (typed !== 'sets') {
+      return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
+    }
     return [
       ...Array.from({ length: this.options.keys }, (_, i) => ({ key: `set:${i}`, kind: 'set' as const })),
       ...Array.from({ length: this.options.registerKeys }, (_, i) => ({
@@ -627,10 +762,19 @@ export class Simulation {
   }
 
   /** Reads `key` at r = n from `node`, recorded as an operation of `process`. */
-  private async readAll(process: string, node: DynamoNode<SimValue>, key: string): Promise<SimValue[]> {
+  private async readAll(process: string, node: DynamoNode<SimValue>, key: string): Promise<unknown[]> {
     this.recorder.invoke(process, 'read', key, node.id);
     try {
-      const read = await node.get(key, { r: this.options.quorum.n });
+      const r = this.options.quorum.n;
+      const workload = this.options.workload;
+      if (workload !== 'sets') {
+        const value = await (workload === 'counter'
+          ? node.counter(key).value({ r })
+          : node.set(key).value({ r }));
+        this.recorder.ok(process, 'read', key, node.id, { value: [value], siblings: 1 });
+        return [value];
+      }
+      const read = await node.get(key, { r });
       this.recorder.ok(process, 'read', key, node.id, { value: read.values, siblings: read.values.length });
       return read.values;
     } catch (err) {
@@ -663,7 +807,7 @@ export class Simulation {
   private async finalState(): Promise<FinalState> {
     const keys: FinalKeyState[] = [];
     const reader = this.running()[0]!;
-    const values = new Map<string, SimValue[]>();
+    const values = new Map<string, unknown[]>();
     for (const { key } of this.allKeys()) {
       values.set(key, await this.drive(this.readAll('final', reader, key), 'final reads'));
     }
@@ -718,7 +862,7 @@ export class Simulation {
                 dot: [s.dot[0], s.dot[1]],
                 timestamp: s.timestamp,
                 tombstone: false,
-                value: codec.decode(s.value),
+                value: isTypedValue(s.value) ? typeValue(decodeState(s.value).store) : codec.decode(s.value),
               },
         ),
       });
@@ -762,6 +906,10 @@ export function formatSimulationReport(
     );
     for (const p of r.problems) lines.push(`         ${p.key ? `${p.key}: ` : ''}${p.message}`);
   }
+  const histogram = Object.entries(result.stats.siblingsRead)
+    .map(([n, count]) => `${n}×${count}`)
+    .join(' ');
+  if (histogram) lines.push(`  values per client read: ${histogram}`);
   if (options.replay) lines.push(`  replay: ${options.replay}`);
   if (!result.ok) {
     // Per key with a problem: the operations around the first problem's operations, then the

@@ -1,3 +1,3 @@
 export type { LatencyRange, MemoryNetworkCounters, MemoryNetworkOptions } from './memory.js';
 export { MemoryNetwork } from './memory.js';
-export type { RequestHandler, RequestOptions, Transport } from './types.js';
+export type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './types.js';

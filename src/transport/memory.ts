@@ -10,7 +10,7 @@ import { TimeoutError, TransportError } from '../errors.js';
 import { onAbort } from '../util/abort.js';
 import { type Clock, systemClock, type Timer } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
-import type { RequestHandler, RequestOptions, Transport } from './types.js';
+import type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './types.js';
 
 /** One-way delay of each message, drawn uniformly in [min, max] milliseconds. */
 export interface LatencyRange {
@@ -127,6 +127,8 @@ class Fabric {
   private readonly duplicateRandom: Random;
   private readonly latencyRandom: Random;
   latency: LatencyRange;
+  /** Per-address latency (`setNodeLatency`): applies to messages from or to that address. */
+  readonly nodeLatency = new Map<string, LatencyRange>();
   dropRate: number;
   duplicateRate: number;
   readonly maxInFlight: number;
@@ -197,7 +199,8 @@ class Fabric {
       return;
     }
     const source = message.payload;
-    this.schedule(message, source);
+    const latency = this.nodeLatency.size === 0 ? this.latency : this.linkLatency(from, to);
+    this.schedule(message, source, latency);
     if (
       message.kind === 'request' &&
       this.duplicateRate > 0 &&
@@ -205,11 +208,20 @@ class Fabric {
     ) {
       c.duplicated++;
       // A distinct message object, so each delivery is answered (and tracked by `stop`) on its own.
-      this.schedule({ ...message, payload: EMPTY }, source);
+      this.schedule({ ...message, payload: EMPTY }, source, latency);
     }
   }
 
-  private schedule(message: Message, source: Uint8Array): void {
+  /** The slowest of the network's latency and the two endpoints' own (a slow node slows both ways). */
+  private linkLatency(from: string, to: string): LatencyRange {
+    let l = this.latency;
+    for (const own of [this.nodeLatency.get(from), this.nodeLatency.get(to)]) {
+      if (own && own.max + own.min > l.max + l.min) l = own;
+    }
+    return l;
+  }
+
+  private schedule(message: Message, source: Uint8Array, latency: LatencyRange): void {
     if (this.inFlight >= this.maxInFlight) {
       this.counters.dropped++;
       this.counters.overflowed++;
@@ -218,7 +230,7 @@ class Fabric {
     this.inFlight++;
     // Copied when sent: the sender may reuse its buffer at once, and each delivery owns its bytes.
     message.payload = source.slice();
-    const { min, max } = this.latency;
+    const { min, max } = latency;
     if (max === 0) {
       // A 0-ms timer on the system clock costs >= 1 ms; a microtask keeps in-process clusters fast
       // and is still deterministic (single thread, FIFO queue).
@@ -269,6 +281,7 @@ class Fabric {
         return;
       }
       c.delivered++;
+      message.requester.bytesReceived += message.payload.byteLength;
       message.requester.settle(
         message.id,
         message.payload,
@@ -280,6 +293,11 @@ class Fabric {
 
 /** One address on a `MemoryNetwork`. */
 class MemoryEndpoint implements Transport {
+  /** Peers on a MemoryNetwork are code in this process that was handed the network. */
+  readonly authenticated = true;
+  /** Payload bytes of requests and responses this endpoint sent / received. */
+  bytesSent = 0;
+  bytesReceived = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private handler: RequestHandler | undefined;
   private nextId = 0;
@@ -294,6 +312,10 @@ class MemoryEndpoint implements Transport {
 
   get running(): boolean {
     return this.state === 'running';
+  }
+
+  stats(): TransportByteStats {
+    return { bytesSent: this.bytesSent, bytesReceived: this.bytesReceived };
   }
 
   get stopped(): boolean {
@@ -329,6 +351,7 @@ class MemoryEndpoint implements Transport {
         );
       }
       if (signal) pending.unlisten = onAbort(signal, (reason) => this.settle(id, undefined, reason));
+      this.bytesSent += payload.byteLength;
       this.fabric.transmit({ kind: 'request', sender: this, to, id, payload }, this.address, to);
     });
   }
@@ -363,6 +386,7 @@ class MemoryEndpoint implements Transport {
 
   handle(message: RequestMessage): void {
     const handler = this.handler!;
+    this.bytesReceived += message.payload.byteLength;
     this.active.add(message);
     let result: Promise<Uint8Array>;
     try {
@@ -389,6 +413,7 @@ class MemoryEndpoint implements Transport {
 
   private reply(message: RequestMessage, payload: Uint8Array, error: string | undefined): void {
     const requester = message.sender;
+    this.bytesSent += payload.byteLength;
     this.fabric.transmit(
       { kind: 'response', from: this.address, requester, id: message.id, payload, error },
       this.address,
@@ -473,6 +498,15 @@ export class MemoryNetwork {
   /** Applies to messages sent from now on. */
   setLatency(latencyMs: LatencyRange): void {
     this.fabric.latency = checkLatency(latencyMs);
+  }
+
+  /**
+   * Latency of every message sent from or to `address` from now on (a slow machine or link); the
+   * larger of it and the network's latency applies. `undefined` removes it.
+   */
+  setNodeLatency(address: string, latencyMs: LatencyRange | undefined): void {
+    if (latencyMs === undefined) this.fabric.nodeLatency.delete(address);
+    else this.fabric.nodeLatency.set(address, checkLatency(latencyMs));
   }
 
   /** A snapshot of the message counters. */

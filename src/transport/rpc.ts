@@ -10,7 +10,7 @@
  * message; alone, a message goes as it is, with no added wait.
  */
 import { TimeoutError, TransportError } from '../errors.js';
-import { afterMicrotasks } from '../util/clock.js';
+import { afterMicrotasks, type Clock } from '../util/clock.js';
 import type { Transport } from './types.js';
 import {
   decodeReply,
@@ -35,7 +35,25 @@ export interface RpcOptions {
    * a message estimated larger than this is sent on its own.
    */
   maxBatchBytes?: number;
+  /**
+   * Told the round trip of every request a member answers by itself (see ANSWERED_DIRECTLY), ms,
+   * a timeout as its `timeoutMs`: feeds the latency estimates of latency-aware routing.
+   */
+  roundTrips?: { clock: Clock; record(id: string, ms: number): void };
 }
+
+/**
+ * Messages the receiver answers without asking another node: their round trips measure the peer.
+ * (A CoordinatePut or Join waits on other nodes, so its time says little about the one asked.)
+ */
+const ANSWERED_DIRECTLY = new Set<number>([
+  MessageType.Read,
+  MessageType.Store,
+  MessageType.Batch,
+  MessageType.Ping,
+  MessageType.Gossip,
+  MessageType.State,
+]);
 
 /** What a receiver accepts in one Batch; larger batches are refused whole. */
 export const MAX_BATCH_MESSAGES = 1024;
@@ -62,6 +80,7 @@ interface Outbox {
 export class Rpc {
   private readonly maxBatchMessages: number;
   private readonly maxBatchBytes: number;
+  private readonly roundTrips: RpcOptions['roundTrips'];
   /** Batchable calls of this cascade, per timeout and destination address (no key string to build per call). */
   private outboxes = new Map<number, Map<string, Outbox>>();
 
@@ -73,6 +92,7 @@ export class Rpc {
   ) {
     this.maxBatchMessages = Math.min(options.maxBatchMessages ?? 256, MAX_BATCH_MESSAGES);
     this.maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+    this.roundTrips = options.roundTrips;
   }
 
   /** Sends to a member by id. Rejects with TransportError when the id has no known address. */
@@ -128,15 +148,19 @@ export class Rpc {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<unknown[]> {
+    const trips = ANSWERED_DIRECTLY.has(message[0] as number) ? this.roundTrips : undefined;
+    const sentAt = trips ? trips.clock.now() : 0;
     let request: Promise<Uint8Array>;
     try {
       request = this.transport.request(address, encodeMessage(message), { timeoutMs, signal });
     } catch (err) {
+      if (trips && err instanceof TimeoutError) trips.record(id, timeoutMs);
       this.observe(id, err);
       return Promise.reject(err);
     }
     return request.then(
       (reply) => {
+        trips?.record(id, trips.clock.now() - sentAt);
         this.health.reportSuccess(id);
         try {
           return decodeReply(reply);
@@ -146,6 +170,7 @@ export class Rpc {
         }
       },
       (err: unknown) => {
+        if (trips && err instanceof TimeoutError) trips.record(id, timeoutMs);
         this.observe(id, err);
         throw err;
       },

@@ -26,4 +26,18 @@ export interface Transport {
   start(handler: RequestHandler): Promise<void>;
   request(to: string, payload: Uint8Array, options: RequestOptions): Promise<Uint8Array>;
   stop(): Promise<void>;
+  /**
+   * True when every request that reaches the handler comes from a peer that proved its identity
+   * (`TcpTransport` with `secret` or `tls`; a `MemoryNetwork` endpoint, whose peers are code in the
+   * same process). Admin actions (leave, remove) are refused on transports that are not. Default false.
+   */
+  readonly authenticated?: boolean;
+  /** Byte counters since creation, for metrics (`dynamo_transport_bytes_total`). Optional. */
+  stats?(): TransportByteStats;
+}
+
+/** Payload and framing bytes a transport moved, both directions (counters: they only grow). */
+export interface TransportByteStats {
+  bytesSent: number;
+  bytesReceived: number;
 }

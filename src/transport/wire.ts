@@ -35,6 +35,13 @@ export const MessageType = {
    * on another node.
    */
   Batch: 11,
+  /** Operator commands (status, ring, transfers, stats, leave, remove): [t, version, command, ...args] → [reportJson]; see src/admin/protocol.ts */
+  Admin: 12,
+  /**
+   * Read-only pull of the receiver's cluster state, for a DynamoClient (not a member: it must not
+   * be merged into anyone's member table, as a Gossip would be): [t] → [stateWire]
+   */
+  State: 20,
 } as const;
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
 

@@ -5,7 +5,10 @@
  *   [actor0, counter0, actor1, counter1, ...]            entries sorted by actor
  * Stored / wire object:
  *   [[actor, counter, ...],                               ctx, sorted by actor
- *    [actor, counter, timestamp, value | nil, ...]]       siblings, sorted by actor then counter
+ *    [actor, counter, timestamp, value | nil, ...],       siblings, sorted by actor then counter
+ *    [index, op, ...]]                                    only when a sibling has an op id: which
+ *                                                         (ascending sibling index) and its id
+ * Op ids live in the ctx as entries "\u0000" + op (see object.ts `opKey`).
  * Integers use their shortest form and timestamps are uint (float64 only when negative or
  * fractional), so equal objects always give equal bytes: `fingerprintInput` is that encoding.
  * Future formats can be told apart without a version byte: they will start with an integer where
@@ -13,11 +16,13 @@
  */
 import { InvalidContextError } from '../errors.js';
 import { FormatError, Reader, writer } from './msgpack.js';
-import { compareDots, type Sibling, type VersionedObject } from './object.js';
+import { compareDots, opKey, type Sibling, type VersionedObject } from './object.js';
 import { compareActors, type VersionVector } from './vector.js';
 
 /** Longest context string decodeContext accepts (characters). */
 export const MAX_CONTEXT_CHARS = 64 * 1024;
+/** Longest operation id an object may carry (characters). */
+export const MAX_OP_CHARS = 64;
 /** Default cap on the number of actors in a decoded context. */
 export const DEFAULT_MAX_CONTEXT_ENTRIES = 1000;
 
@@ -89,7 +94,8 @@ export function decodeObject(b: Uint8Array): VersionedObject {
   if (!(b instanceof Uint8Array)) throw new CorruptObjectError('object bytes must be a Uint8Array');
   try {
     const r = new Reader(b);
-    if (r.arrayHeader() !== 2) throw new FormatError('expected [ctx, siblings]');
+    const fields = r.arrayHeader();
+    if (fields !== 2 && fields !== 3) throw new FormatError('expected [ctx, siblings, ops?]');
     const ctx = readVector(r, Number.POSITIVE_INFINITY);
     const n = r.arrayHeader();
     if (n % 4 !== 0) throw new FormatError('sibling array length is not a multiple of 4');
@@ -108,6 +114,7 @@ export function decodeObject(b: Uint8Array): VersionedObject {
       if (i > 0 && compareDots(siblings[i - 1]!.dot, s.dot) >= 0) sorted = false;
       siblings[i] = s;
     }
+    if (fields === 3) readOps(r, siblings, ctx);
     if (!r.done) throw new FormatError('trailing bytes');
     if (!sorted) {
       // Not what encodeObject writes, but harmless once sorted, unless two siblings share a dot.
@@ -120,6 +127,25 @@ export function decodeObject(b: Uint8Array): VersionedObject {
   } catch (e) {
     if (e instanceof FormatError) throw new CorruptObjectError(`corrupt object: ${e.message}`, { cause: e });
     throw e;
+  }
+}
+
+/** The op list of an object: ascending sibling indexes, each op covered by the ctx, none twice. */
+function readOps(r: Reader, siblings: Sibling[], ctx: VersionVector): void {
+  const n = r.arrayHeader();
+  if (n === 0 || n % 2 !== 0 || n / 2 > siblings.length) throw new FormatError('bad op list length');
+  const seen = new Set<string>();
+  let last = -1;
+  for (let i = 0; i < n; i += 2) {
+    const index = r.uint();
+    const op = r.str();
+    if (index <= last || index >= siblings.length) throw new FormatError('op list index out of order');
+    if (op.length === 0 || op.length > MAX_OP_CHARS) throw new FormatError('bad op id length');
+    if (!ctx.has(opKey(op))) throw new FormatError('sibling op not covered by ctx');
+    if (seen.has(op)) throw new FormatError('two siblings share an op');
+    seen.add(op);
+    last = index;
+    siblings[index]!.op = op;
   }
 }
 
@@ -149,16 +175,19 @@ function writeVector(v: VersionVector): void {
 }
 
 function writeObject(o: VersionedObject): void {
-  writer.arrayHeader(2);
-  writeVector(o.ctx);
   let siblings = o.siblings;
-  for (let i = 1; i < siblings.length; i++) {
-    if (compareDots(siblings[i - 1]!.dot, siblings[i]!.dot) > 0) {
-      // Hand-built objects may be unsorted; update and sync always sort.
+  let ops = 0;
+  for (let i = 0; i < siblings.length; i++) {
+    if (siblings[i]!.op !== undefined) ops++;
+    if (i > 0 && compareDots(siblings[i - 1]!.dot, siblings[i]!.dot) > 0) {
+      // Hand-built objects may be unsorted; update and sync always sort. Sorting keeps the count.
       siblings = [...siblings].sort((a, b) => compareDots(a.dot, b.dot));
+      for (let j = i + 1; j < o.siblings.length; j++) if (o.siblings[j]!.op !== undefined) ops++;
       break;
     }
   }
+  writer.arrayHeader(ops === 0 ? 2 : 3);
+  writeVector(o.ctx);
   writer.arrayHeader(siblings.length * 4);
   for (const s of siblings) {
     const [actor, counter] = s.dot;
@@ -169,6 +198,14 @@ function writeObject(o: VersionedObject): void {
     writer.number(s.timestamp);
     if (s.value === null) writer.nil();
     else writer.bin(s.value);
+  }
+  if (ops === 0) return;
+  writer.arrayHeader(ops * 2);
+  for (let i = 0; i < siblings.length; i++) {
+    const op = siblings[i]!.op;
+    if (op === undefined) continue;
+    writer.uint(i);
+    writer.str(op);
   }
 }
 

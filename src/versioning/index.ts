@@ -9,8 +9,20 @@ export {
   encodeObject,
   fingerprintInput,
   MAX_CONTEXT_CHARS,
+  MAX_OP_CHARS,
 } from './codec.js';
 export type { Sibling, VersionedObject } from './object.js';
-export { compareDots, isDeleted, prune, sync, update } from './object.js';
+export {
+  applied,
+  compareDots,
+  coversSibling,
+  isDeleted,
+  isOpKey,
+  MAX_OP_ENTRIES,
+  opKey,
+  prune,
+  sync,
+  update,
+} from './object.js';
 export type { Dot, Ordering, VersionVector } from './vector.js';
 export { compare, compareActors, covers, descends, mergeVectors } from './vector.js';

@@ -8,12 +8,55 @@
 import { InvalidContextError } from '../errors.js';
 import { compareActors, covers, type Dot, mergeVectors, type VersionVector } from './vector.js';
 
+/**
+ * One client write can be applied by two coordinators: a node forwards a put, the forward times
+ * out, the node asks the next replica, and the first had applied it after all. Each coordinator
+ * makes its own dot, so the write exists twice. To keep it one write, such puts carry an operation
+ * id (`Sibling.op`), and a ctx that has seen the write records it as an entry `opKey(op)` -> the
+ * write's time (whole seconds, at least 1) beside the actors. Then:
+ * - a sibling is covered by a ctx that covers its dot *or* its op (`coversSibling`), so a put whose
+ *   context saw one twin supersedes every twin, wherever it is;
+ * - `sync` keeps one twin (the smaller dot) when both sides hold one;
+ * - a coordinator whose object has seen the op applies nothing new (`applied`).
+ * Op entries join by max like actors and are pruned like them (`prune`, `MAX_OP_ENTRIES`): that is
+ * the dedupe window. Actors never start with U+0000 (node ids are validated), so they cannot clash.
+ */
+export const OP_PREFIX = '\u0000';
+
+/** Most op entries an object keeps beyond those of its live siblings (the dedupe window per key). */
+export const MAX_OP_ENTRIES = 64;
+
+/** The ctx entry that records operation `op`. */
+export function opKey(op: string): string {
+  return OP_PREFIX + op;
+}
+
+export function isOpKey(entry: string): boolean {
+  return entry.charCodeAt(0) === 0;
+}
+
+/** True when `v` has seen the write `s`: its dot, or (for a write with an op id) any twin of it. */
+export function coversSibling(v: VersionVector, s: Sibling): boolean {
+  return covers(v, s.dot) || (s.op !== undefined && v.has(opKey(s.op)));
+}
+
+/** True when `local` already holds (or has superseded) the write with operation id `op`. */
+export function applied(local: VersionedObject | undefined, op: string | undefined): boolean {
+  return op !== undefined && local?.ctx.has(opKey(op)) === true;
+}
+
 export interface Sibling {
   dot: Dot;
   /** Encoded application value; null for a tombstone (delete). */
   value: Uint8Array | null;
   /** Coordinator's clock at write time, ms (used only by last-write-wins resolvers and tombstone grace). */
   timestamp: number;
+  /**
+   * Identity of the client write, when it may reach more than one coordinator (a forwarded put,
+   * or a put with a `requestId`): copies made by different coordinators ("twins", under different
+   * dots) are one write. See `opKey`.
+   */
+  op?: string;
 }
 
 /** What a replica stores per key: ctx covers every dot this replica has seen for the key. */
@@ -36,6 +79,16 @@ export interface VersionedObject {
  * only grows per actor (e.g. the coordinator's clock in ms, or a persisted per-incarnation
  * sequence; an integer, so floor a clock reading) guarantees an actor never reissues a dot that `prune` dropped from a ctx elsewhere.
  *
+ * `op` (optional) is the write's operation id (see `opKey`): the sibling carries it and the ctx
+ * records it. Callers check `applied` first: a write whose op the object has seen is not redone.
+ *
+ * A write whose value is byte-equal to a live sibling it keeps (a retry of a put that failed
+ * after reaching this replica, or two writers of the same value) replaces that sibling, so the
+ * value shows once. It still gets its own dot: a context that saw the old sibling but not this
+ * write (a delete, or a put on another replica) must not supersede it. A write with an `op` replaces
+ * nothing (reads show equal values once anyway), and tombstones are always added (their
+ * timestamps start the purge grace period).
+ *
  * Throws `InvalidContextError` when the new counter would not be a safe integer: only a forged
  * context (a counter near 2^53) can cause that.
  */
@@ -46,6 +99,7 @@ export function update(
   value: Uint8Array | null,
   timestamp: number,
   minCounter = 0,
+  op?: string,
 ): VersionedObject {
   if (!Number.isFinite(timestamp)) throw new RangeError(`timestamp must be finite, got ${timestamp}`);
   if (!Number.isSafeInteger(minCounter) || minCounter < 0) {
@@ -59,32 +113,43 @@ export function update(
   const dot: Dot = [actor, counter];
   const siblings: Sibling[] = [];
   if (local !== undefined) {
-    for (const s of local.siblings) if (!covers(context, s.dot)) siblings.push(s);
+    for (const s of local.siblings) {
+      if (coversSibling(context, s)) continue;
+      // A live sibling with the new value is replaced by the new write: one value, and the new
+      // ctx covers the old dot. Keeping the old sibling instead would tie this write's survival
+      // to a dot that others may have seen (and superseded, or deleted) before this write. Not
+      // for a write with an op: a context that saw its twin elsewhere covers it without having
+      // seen the old sibling, so dropping that one would lose it.
+      if (op === undefined && value !== null && equalValues(s.value, value)) continue;
+      siblings.push(s);
+    }
   }
-  siblings.push({ dot, value, timestamp });
-  sortSiblings(siblings);
   const ctx = localCtx === undefined ? new Map(context) : mergeVectors(localCtx, context);
+  if (op !== undefined) ctx.set(opKey(op), Math.max(ctx.get(opKey(op)) ?? 0, opStamp(timestamp)));
+  siblings.push(op === undefined ? { dot, value, timestamp } : { dot, value, timestamp, op });
+  sortSiblings(siblings);
   // counter > both inputs' entries for actor, so a plain set is the join with the new dot.
   ctx.set(actor, counter);
   return { ctx, siblings };
 }
 
 /**
- * Replica merge: keeps a sibling of x if y also has it (same dot) or y.ctx does not cover its dot,
- * and symmetrically; ctx = x.ctx ⊔ y.ctx. Commutative, associative and idempotent, so redelivery
- * and any merge order are harmless. Siblings come out sorted by actor then counter.
+ * Replica merge: keeps a sibling of x if y also has it (same dot, or a twin: same op) or y.ctx does
+ * not cover it, and symmetrically; of twins, the one with the smaller dot; ctx = x.ctx ⊔ y.ctx.
+ * Commutative, associative and idempotent, so redelivery and any merge order are harmless.
+ * Siblings come out sorted by actor then counter.
  */
 export function sync(x: VersionedObject, y: VersionedObject): VersionedObject {
   const siblings: Sibling[] = [];
   const xs = x.siblings;
   const ys = y.siblings;
   for (const sx of xs) {
-    const sy = findDot(ys, sx.dot);
+    const sy = findSame(ys, sx);
     if (sy !== undefined) siblings.push(sx === sy ? sx : pickSame(sx, sy));
-    else if (!covers(y.ctx, sx.dot)) siblings.push(sx);
+    else if (!coversSibling(y.ctx, sx)) siblings.push(sx);
   }
   for (const sy of ys) {
-    if (!covers(x.ctx, sy.dot) && findDot(xs, sy.dot) === undefined) siblings.push(sy);
+    if (!coversSibling(x.ctx, sy) && findSame(xs, sy) === undefined) siblings.push(sy);
   }
   sortSiblings(siblings);
   return { ctx: mergeVectors(x.ctx, y.ctx), siblings };
@@ -97,7 +162,8 @@ export function isDeleted(o: VersionedObject): boolean {
 }
 
 /**
- * Deterministic pruning of ctx to at most `maxEntries` entries: an actor with a dot in a current
+ * Deterministic pruning of ctx to at most `maxEntries` actors (op entries are pruned to
+ * `MAX_OP_ENTRIES` on their own, the ops of current siblings never): an actor with a dot in a current
  * sibling (live or tombstone) is never removed, so the result can stay above `maxEntries` when more
  * actors than that hold siblings; among the rest the smallest counters go first, ties dropping the
  * larger actor string first, so every replica prunes the same ctx the same way. Returns `o` itself
@@ -115,16 +181,28 @@ export function prune(o: VersionedObject, maxEntries: number): VersionedObject {
   if (!Number.isInteger(maxEntries) || maxEntries < 0) {
     throw new RangeError(`maxEntries must be a non-negative integer, got ${maxEntries}`);
   }
-  const excess = o.ctx.size - maxEntries;
-  if (excess <= 0) return o;
-  const candidates: [string, number][] = [];
-  for (const [actor, counter] of o.ctx) {
-    if (!o.siblings.some((s) => s.dot[0] === actor)) candidates.push([actor, counter]);
+  let ops = 0;
+  for (const entry of o.ctx.keys()) if (isOpKey(entry)) ops++;
+  if (o.ctx.size - ops <= maxEntries && ops <= MAX_OP_ENTRIES) return o;
+  // Op entries have a budget of their own (MAX_OP_ENTRIES beyond those of current siblings):
+  // sharing maxEntries with actors, whose counters (µs clocks) always exceed op stamps (seconds),
+  // would shrink the dedupe window to maxEntries minus the actors, down to nothing.
+  const actors: [string, number][] = [];
+  const opEntries: [string, number][] = [];
+  for (const [entry, counter] of o.ctx) {
+    if (isOpKey(entry)) {
+      if (!o.siblings.some((s) => s.op !== undefined && opKey(s.op) === entry))
+        opEntries.push([entry, counter]);
+    } else if (!o.siblings.some((s) => s.dot[0] === entry)) actors.push([entry, counter]);
   }
-  candidates.sort((p, q) => p[1] - q[1] || compareActors(q[0], p[0]));
+  const oldestFirst = (p: [string, number], q: [string, number]) => p[1] - q[1] || compareActors(q[0], p[0]);
   const ctx = new Map(o.ctx);
-  const drop = Math.min(excess, candidates.length);
-  for (let i = 0; i < drop; i++) ctx.delete(candidates[i]![0]);
+  const dropOldest = (candidates: [string, number][], count: number) => {
+    candidates.sort(oldestFirst);
+    for (let i = 0; i < Math.min(count, candidates.length); i++) ctx.delete(candidates[i]![0]);
+  };
+  dropOldest(opEntries, opEntries.length - MAX_OP_ENTRIES);
+  dropOldest(actors, o.ctx.size - ops - maxEntries);
   return { ctx, siblings: o.siblings };
 }
 
@@ -133,9 +211,23 @@ export function compareDots(a: Dot, b: Dot): number {
   return compareActors(a[0], b[0]) || a[1] - b[1];
 }
 
-function findDot(siblings: readonly Sibling[], dot: Dot): Sibling | undefined {
-  for (const s of siblings) if (s.dot[1] === dot[1] && s.dot[0] === dot[0]) return s;
+/** The sibling in `siblings` that is the same write as `x`: same dot, or a twin (same op). */
+function findSame(siblings: readonly Sibling[], x: Sibling): Sibling | undefined {
+  const dot = x.dot;
+  const op = x.op;
+  for (const s of siblings) {
+    if ((s.dot[1] === dot[1] && s.dot[0] === dot[0]) || (op !== undefined && s.op === op)) return s;
+  }
   return undefined;
+}
+
+function equalValues(a: Uint8Array | null, b: Uint8Array): boolean {
+  return a !== null && (a === b || (a.byteLength === b.byteLength && Buffer.compare(a, b) === 0));
+}
+
+/** An op entry's counter: the write's time in whole seconds (pruning drops the oldest first), at least 1. */
+function opStamp(timestamp: number): number {
+  return Math.max(1, Math.floor(timestamp / 1000));
 }
 
 // Insertion sort: sibling lists are short and usually already sorted, and it allocates nothing.
@@ -153,11 +245,14 @@ function sortSiblings(siblings: Sibling[]): void {
 
 /**
  * Two siblings with one dot are the same write (actors are incarnations, so dots are never
- * reused) and normally identical. Should they differ anyway (corruption, a reused dot), pick by a
- * total order so that sync stays commutative and associative: later timestamp, then live over
- * tombstone, then longer value, then bytes.
+ * reused) and normally identical. Twins (one op, two dots) are the same write too: keep the
+ * smaller dot, so every replica keeps the same one. Should same-dot siblings differ anyway
+ * (corruption, a reused dot), pick by a total order so that sync stays commutative and
+ * associative: later timestamp, then live over tombstone, then longer value, then bytes.
  */
 function pickSame(a: Sibling, b: Sibling): Sibling {
+  const byDot = compareDots(a.dot, b.dot);
+  if (byDot !== 0) return byDot < 0 ? a : b;
   if (a.timestamp !== b.timestamp) return a.timestamp > b.timestamp ? a : b;
   const va = a.value;
   const vb = b.value;

@@ -325,6 +325,51 @@ export async function benchJoin(keys = 100_000, ratePerSec = 2_000): Promise<Ben
   ];
 }
 
+/**
+ * Data types: counter increments (`node.counter(key).increment()`: a quorum read, the merge, a
+ * put with the read's context) next to the same run's plain blind puts and plain read-modify-write
+ * (`node.update`, also a read and a put), 3 nodes on MemoryStorage, over `keys` distinct keys.
+ */
+export async function benchCounter(ops = 30_000, inFlight = 128, keys = 5_000): Promise<BenchRow[]> {
+  const { nodes } = await startCluster(() => new MemoryStorage(), ['a', 'b', 'c']);
+  // Warm-up (JIT) for all three paths, then the measured runs. Blind puts go to fresh keys (a
+  // blind put to an existing key adds a sibling); update and increment revisit `keys` keys.
+  await runClosedLoop(3_000, inFlight, (i) =>
+    i % 3 === 0
+      ? nodes[0]!.put(`w-${i}`, VALUE)
+      : i % 3 === 1
+        ? nodes[1]!.update(`w-${i % 100}`, () => VALUE)
+        : nodes[2]!.counter(`wc-${i % 100}`).increment(),
+  );
+  const put = await runClosedLoop(ops, inFlight, (i) => nodes[i % 3]!.put(`p-${i}`, VALUE));
+  const update = await runClosedLoop(ops, inFlight, (i) =>
+    nodes[i % 3]!.update(`u-${i % keys}`, () => VALUE),
+  );
+  const counter = await runClosedLoop(ops, inFlight, (i) =>
+    nodes[i % 3]!.counter(`c-${i % keys}`).increment(),
+  );
+  const expected = Math.floor(ops / keys);
+  const sample = await nodes[0]!.counter('c-1').value();
+  await Promise.all(nodes.map((n) => n.stop()));
+  if (sample < expected) throw new Error(`counter c-1 reads ${sample}, expected at least ${expected}`);
+  return [
+    { scenario: `3 nodes MemoryStorage put, fresh keys (${inFlight} in flight)`, ...put },
+    {
+      scenario: `3 nodes MemoryStorage update (get + put with context, ${keys} keys)`,
+      ...update,
+      baseline: 'plain put',
+      baselineOpsPerSec: put.opsPerSec,
+    },
+    {
+      scenario: '3 nodes MemoryStorage counter increment',
+      ...counter,
+      baseline: 'plain put',
+      baselineOpsPerSec: put.opsPerSec,
+      extra: { vsUpdate: (counter.opsPerSec / update.opsPerSec).toFixed(2) },
+    },
+  ];
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
     options: {

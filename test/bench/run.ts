@@ -6,13 +6,15 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { benchAntiEntropy } from './anti-entropy.js';
-import { benchCluster, benchFailover, benchJoin } from './cluster.js';
+import { benchCluster, benchCounter, benchFailover, benchJoin } from './cluster.js';
 import { benchFloor } from './floor.js';
+import { benchLatencyRouting } from './latency-routing.js';
 import { type BenchRow, formatTable } from './lib.js';
 import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
 import { benchTcp } from './micro-tcp.js';
 import { benchVersioning } from './micro-versioning.js';
+import { benchTcpClient } from './tcp-client.js';
 import { benchTcpCluster } from './tcp-cluster.js';
 
 const { values } = parseArgs({
@@ -30,10 +32,13 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'cluster-memory': () => benchCluster({ storage: 'memory', ops: quick ? 10_000 : 100_000 }),
   'cluster-level': () => benchCluster({ storage: 'level', ops: quick ? 10_000 : 100_000 }),
   failover: () => benchFailover(quick ? 5_000 : 50_000),
+  counter: () => benchCounter(quick ? 5_000 : 30_000),
   join: () => benchJoin(quick ? 10_000 : 100_000),
   'anti-entropy': () => benchAntiEntropy(),
+  'latency-routing': () => benchLatencyRouting({ ops: quick ? 5_000 : 20_000 }),
   tcp: () => benchTcp(),
   'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),
+  'tcp-client': () => benchTcpClient({ ops: quick ? 10_000 : 20_000 }),
   // The same work as tcp-cluster without the engine: what this machine allows at best.
   'tcp-floor': () => benchFloor({ ops: quick ? 20_000 : 100_000 }),
 };

@@ -148,6 +148,23 @@ describe('membership: gossip, join, leave, transfer', () => {
       expect((await drive(c.clock, joined.get(`k${i}`))).values).toEqual([i]);
   });
 
+  it('finishes a leave that needs no transfer (3 nodes, n = 3: the others hold every replica)', async () => {
+    cluster = await createCluster({ nodes: 3, nodeOptions: fast });
+    const c = cluster;
+    const [a, b, leaver] = c.nodes;
+    await drive(c.clock, Promise.all(Array.from({ length: 50 }, (_, i) => a!.put(`k${i}`, i))));
+    await drive(c.clock, leaver!.leave(), 10, 30_000);
+    expect(leaver!.status).toBe('stopped');
+    await converge(c.clock, [a!, b!]);
+    expect(shares(a!)).toEqual(
+      new Map([
+        ['n1', 128],
+        ['n2', 128],
+      ]),
+    );
+    for (let i = 0; i < 50; i++) expect((await drive(c.clock, b!.get(`k${i}`))).values).toEqual([i]);
+  });
+
   it('lets a node leave under load: nothing lost, it owns nothing, the others rebalance evenly', async () => {
     cluster = await createCluster({ nodes: 4, nodeOptions: fast });
     const c = cluster;

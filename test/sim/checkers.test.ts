@@ -263,6 +263,8 @@ describe('checkAll', () => {
       'sibling-antichain',
       'sibling-bounds',
       'no-resurrection',
+      'counters',
+      'orsets',
     ]);
     expect(report.ok).toBe(true);
     expect(checkAll([], { ...f, hintsPending: 1 }).ok).toBe(false);

@@ -6,8 +6,10 @@
  *   npm run sim -- --seeds 1000          seeds 1..1000 with a progress line and a summary
  *   npm run sim -- --seeds 100 --lww     the last-write-wins control: how many acknowledged adds it loses
  *   npm run sim -- --bench               5 nodes × 10,000 operations: wall time
+ *   npm run sim -- --seeds 300 --workload counter   counters (node.counter): final value vs acknowledged increments
+ *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
  *
- * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --quorum 3,2,2 --strict
+ * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --from 1 --history FILE (one seed: write its history as JSON)
  * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
  * (one seed: print every write of KEY on every node, see trace.ts). Exit code 1 when a seed fails (with --lww: never, the loss is
@@ -21,6 +23,7 @@ import {
   runSimulation,
   type SimulationOptions,
   type SimulationResult,
+  type SimWorkload,
 } from '../../src/testing/index.js';
 import { installTrace } from './trace.js';
 
@@ -30,11 +33,13 @@ const { values: args } = parseArgs({
     from: { type: 'string' },
     seed: { type: 'string' },
     lww: { type: 'boolean', default: false },
+    workload: { type: 'string' },
     nodes: { type: 'string' },
     ops: { type: 'string' },
     clients: { type: 'string' },
     keys: { type: 'string' },
     'register-keys': { type: 'string' },
+    retries: { type: 'string' },
     quorum: { type: 'string' },
     strict: { type: 'boolean', default: false },
     'no-faults': { type: 'boolean', default: false },
@@ -64,11 +69,13 @@ function replayFlags(): string[] {
   const flags: string[] = [];
   const pass = [
     'lww',
+    'workload',
     'nodes',
     'ops',
     'clients',
     'keys',
     'register-keys',
+    'retries',
     'quorum',
     'strict',
     'no-faults',
@@ -95,12 +102,19 @@ function simulationOptions(seed: number | string): SimulationOptions {
   options.clients = int('clients', args.clients) ?? options.clients;
   options.keys = int('keys', args.keys) ?? options.keys;
   options.registerKeys = int('register-keys', args['register-keys']) ?? options.registerKeys;
+  options.retries = int('retries', args.retries) ?? options.retries;
   if (args.quorum) {
     const [n, r, w] = args.quorum.split(',').map(Number);
     options.quorum = { n, r, w } as { n: number; r: number; w: number };
   }
   if (args.strict) options.sloppyQuorum = false;
   if (args.lww) options.resolver = 'lww';
+  if (args.workload !== undefined) {
+    if (!['sets', 'counter', 'orset'].includes(args.workload)) {
+      throw new RangeError(`--workload must be sets, counter or orset, got ${args.workload}`);
+    }
+    options.workload = args.workload as SimWorkload;
+  }
   if (args['no-faults']) options.nemesis = false;
   else if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
   return options;
@@ -125,6 +139,8 @@ interface SeedFigures {
   acknowledged: number;
   lost: number;
   failedChecks: string[];
+  /** Typed workloads: the `counters` / `orsets` checker's figures. */
+  typed?: Record<string, number>;
 }
 
 function figures(result: SimulationResult, wallMs: number): SeedFigures {
@@ -136,6 +152,12 @@ function figures(result: SimulationResult, wallMs: number): SeedFigures {
     acknowledged: lost?.stats.acknowledged ?? 0,
     lost: lost?.stats.lost ?? 0,
     failedChecks: result.report.results.filter((r) => !r.ok).map((r) => r.checker),
+    typed:
+      result.options.workload === 'counter'
+        ? result.report.results.find((r) => r.checker === 'counters')?.stats
+        : result.options.workload === 'orset'
+          ? result.report.results.find((r) => r.checker === 'orsets')?.stats
+          : undefined,
   };
 }
 
@@ -176,6 +198,7 @@ async function many(from: number, count: number): Promise<number> {
   const started = performance.now();
   const failed: SeedFigures[] = [];
   const faults: Record<string, number> = {};
+  const siblingsRead: Record<string, number> = {};
   const tty = process.stdout.isTTY;
   let lastLine = 0;
   for (let i = 0; i < count; i++) {
@@ -204,6 +227,8 @@ async function many(from: number, count: number): Promise<number> {
     const f = figures(result, wallMs);
     all.push(f);
     for (const [k, v] of Object.entries(result.stats.faults)) faults[k] = (faults[k] ?? 0) + (v ?? 0);
+    for (const [k, v] of Object.entries(result.stats.siblingsRead))
+      siblingsRead[k] = (siblingsRead[k] ?? 0) + v;
     if (!result.ok && !args.lww) {
       failed.push(f);
       if (tty) process.stdout.write('\r\x1b[K');
@@ -233,11 +258,21 @@ async function many(from: number, count: number): Promise<number> {
   const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   console.log(
-    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : 'siblings + set union'}`,
+    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : args.workload && args.workload !== 'sets' ? `${args.workload} workload (data types)` : 'siblings + set union'}`,
   );
-  console.log(
-    `  acknowledged adds ${acked}, lost ${lost} (${pct(acked ? lost / acked : 0)}); seeds with a loss: ${withLoss} of ${count}`,
-  );
+  const typed: Record<string, number> = {};
+  for (const x of all) for (const [k, v] of Object.entries(x.typed ?? {})) typed[k] = (typed[k] ?? 0) + v;
+  if (Object.keys(typed).length > 0) {
+    console.log(
+      `  ${args.workload}: ${Object.entries(typed)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
+  } else {
+    console.log(
+      `  acknowledged adds ${acked}, lost ${lost} (${pct(acked ? lost / acked : 0)}); seeds with a loss: ${withLoss} of ${count}`,
+    );
+  }
   if (args.lww) {
     console.log(
       `  loss per seed: min ${pct(perSeedLoss[0] ?? 0)}, median ${pct(perSeedLoss[Math.floor(perSeedLoss.length / 2)] ?? 0)}, max ${pct(perSeedLoss[perSeedLoss.length - 1] ?? 0)}`,
@@ -247,6 +282,12 @@ async function many(from: number, count: number): Promise<number> {
       `  failed seeds: ${failed.length ? failed.map((f) => `${f.seed} (${f.failedChecks.join(', ')})`).join('; ') : 'none'}`,
     );
   }
+  const reads = Object.values(siblingsRead).reduce((a, b) => a + b, 0);
+  console.log(
+    `  values per client read: ${Object.entries(siblingsRead)
+      .map(([n, c]) => `${n}×${c} (${pct(reads ? c / reads : 0)})`)
+      .join(' ')}`,
+  );
   console.log(
     `  faults injected: ${Object.entries(faults)
       .map(([k, v]) => `${k}×${v}`)

@@ -40,10 +40,16 @@ export function installTrace(options: TraceOptions, print: Line = console.log): 
     const [node, incarnation = ''] = a.split('@');
     return `${node}@${incarnation.slice(-3)}`;
   };
-  const vector = (v: VersionVector) =>
-    `{${[...v].map(([a, c]) => `${shortActor(a)}:${c > epoch ? c - epoch : c}`).join(' ')}}`;
+  // Operation ids (entries "\u0000" + op, see versioning/object.ts opKey) are counted, not listed.
+  const vector = (v: VersionVector) => {
+    const entries = [...v].filter(([a]) => a.charCodeAt(0) !== 0);
+    const ops = v.size - entries.length;
+    const list = entries.map(([a, c]) => `${shortActor(a)}:${c > epoch ? c - epoch : c}`).join(' ');
+    return `{${list}${ops > 0 ? ` +${ops} ops` : ''}}`;
+  };
   const sibling = (s: VersionedObject['siblings'][number]) => {
-    const dot = `${shortActor(s.dot[0])}:${s.dot[1] > epoch ? s.dot[1] - epoch : s.dot[1]}`;
+    const op = s.op === undefined ? '' : `(op ${s.op})`;
+    const dot = `${shortActor(s.dot[0])}:${s.dot[1] > epoch ? s.dot[1] - epoch : s.dot[1]}${op}`;
     if (s.value === null) return `${dot}(deleted)`;
     const value = unpack(s.value) as unknown;
     if (!Array.isArray(value)) return `${dot}=${JSON.stringify(value)}`;

@@ -81,6 +81,20 @@ describe('MemoryNetwork: endpoints', () => {
     expect(clock.now()).toBe(0);
   });
 
+  it('counts the payload bytes each endpoint sent and received; reports itself authenticated', async () => {
+    const { node } = setup();
+    const b = await node('b', async () => bytes(9, 9));
+    const a = await node('a');
+    await a.request('b', bytes(1, 2, 3), { timeoutMs: 100 });
+    await a.request('b', bytes(4), { timeoutMs: 100 });
+    expect(a.stats?.()).toEqual({ bytesSent: 4, bytesReceived: 4 });
+    expect(b.stats?.()).toEqual({ bytesSent: 4, bytesReceived: 4 });
+    await a.request('b', bytes(1, 2, 3, 4, 5, 6), { timeoutMs: 100 });
+    expect(a.stats?.()).toEqual({ bytesSent: 10, bytesReceived: 6 });
+    expect(b.stats?.()).toEqual({ bytesSent: 6, bytesReceived: 10 });
+    expect(a.authenticated).toBe(true);
+  });
+
   it('refuses requests to an address with no running endpoint, after the latency', async () => {
     const { clock, net, node, send } = setup({ latencyMs: { min: 5, max: 5 } });
     await node('a');

@@ -3,7 +3,7 @@ import { DynamoNode, MemoryNetwork, MemoryStorage } from '../../src/index.js';
 import { loadHasher, partitionOf } from '../../src/ring/index.js';
 import type { Transport } from '../../src/transport/types.js';
 import { decodeReply, encodeMessage, MessageType, RemoteError } from '../../src/transport/wire.js';
-import { encodeContext } from '../../src/versioning/index.js';
+import { decodeObject, encodeContext } from '../../src/versioning/index.js';
 
 const utf8 = new TextEncoder();
 const bytes = (s: string) => utf8.encode(s);
@@ -60,6 +60,19 @@ describe('PeerServer', () => {
     expect(await read('k2')).toEqual(object);
   });
 
+  it('checks gossiped transfer progress with the state: malformed progress merges neither', async () => {
+    const state = [[['other', 'other:1', 1, 'joining', 1]], [0, Array(256).fill('solo'), '', null, []]];
+    const bad = ask([MessageType.Gossip, state, [1, [[0, 'other', -5, null]]]]);
+    await expect(bad).rejects.toBeInstanceOf(RemoteError);
+    expect(node.members().map((m) => m.id)).toEqual(['solo']);
+    // Well formed (progress of another ring is ignored), and a peer that sends none is fine too.
+    const [reply, progress] = await ask([MessageType.Gossip, state, [0, [[0, 'other', 5, null]]]]);
+    expect(node.members().map((m) => m.id)).toContain('other');
+    expect(Array.isArray(reply)).toBe(true);
+    expect(progress).toEqual([node.ringStatus().version, []]);
+    await ask([MessageType.Gossip, state]);
+  });
+
   it('answers a duplicated forwarded put once: same context, one version', async () => {
     const key = bytes('cart');
     const forward = [
@@ -80,6 +93,22 @@ describe('PeerServer', () => {
     // Another request id is another write: it makes a new version.
     const [other] = await ask([...forward.slice(0, 6), 'req-2']);
     expect(other).not.toBe(first);
+  });
+
+  it('stores a forwarded put once even when another node forwards the same operation', async () => {
+    // Two forwarders (the first timed out and the client retried elsewhere, say) send one op id:
+    // the second copy is not remembered by sender, but the replica has seen the op. A delete, as
+    // tombstones are never merged by value: only the op id can make the two one.
+    const second = network.connect('raw2');
+    await second.start(async () => new Uint8Array());
+    const key = bytes('cart2');
+    const forward = [MessageType.CoordinatePut, key, null, encodeContext(new Map()), 1, 1000, 'op-x'];
+    await ask(forward);
+    await decodeReply(await second.request('solo', encodeMessage(forward), { timeoutMs: 1000 }));
+    await second.stop();
+    const raw = decodeObject((await read('cart2')) as Uint8Array);
+    expect(raw.siblings).toHaveLength(1);
+    expect(raw.siblings[0]!.op).toBe('op-x');
   });
 
   it('refuses unknown message types and counts what it served', async () => {

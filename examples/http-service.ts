@@ -1,0 +1,188 @@
+/**
+ * A small HTTP key-value service: each process embeds one dynamo-engine node (TcpTransport +
+ * LevelStorage) and serves
+ *
+ *   GET    /kv/:key   200 the value | 300 JSON array of siblings | 404; context in X-Dynamo-Context
+ *   PUT    /kv/:key   body = the value (text); send the X-Dynamo-Context of the read it is based on
+ *   DELETE /kv/:key   with the X-Dynamo-Context of the read
+ *   GET    /health    200 when ready (ring settled with this node in it), else 503; JSON either way
+ *   GET    /metrics   Prometheus text (dynamo-engine/metrics + the process's default metrics)
+ *
+ * The context travels like Riak's X-Riak-Vclock: a write without one never overwrites, it becomes
+ * a sibling; a write with the context of a read supersedes exactly what that read saw.
+ *
+ *   npx tsx examples/http-service.ts --id a --port 7001 --http-port 8001 --data ./data/a --secret s3cret
+ *   npx tsx examples/http-service.ts --id b --port 7002 --http-port 8002 --data ./data/b --secret s3cret --seeds 127.0.0.1:7001
+ *   npx tsx examples/http-service.ts --id c --port 7003 --http-port 8003 --data ./data/c --secret s3cret --seeds 127.0.0.1:7001
+ *
+ * Every flag can also come from the environment (DYNAMO_ID, DYNAMO_HOST, DYNAMO_PORT,
+ * DYNAMO_HTTP_PORT, DYNAMO_DATA, DYNAMO_SEEDS, DYNAMO_SECRET). Once listening it prints one JSON
+ * line, `{"event":"listening","id":...,"http":"host:port","node":"host:port"}`. SIGINT / SIGTERM
+ * stop it cleanly; after `dynamo-engine leave` the node stops and so does the process.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { DEFAULTS, DynamoError, DynamoNode, LimitError } from '../src/index.js';
+import { LevelStorage } from '../src/level/index.js';
+import { registerMetrics } from '../src/metrics/index.js';
+import { TcpTransport } from '../src/tcp/index.js';
+
+const CONTEXT_HEADER = 'x-dynamo-context';
+const env = process.env;
+const { values: args } = parseArgs({
+  options: {
+    id: { type: 'string', default: env.DYNAMO_ID },
+    host: { type: 'string', default: env.DYNAMO_HOST ?? '127.0.0.1' },
+    port: { type: 'string', default: env.DYNAMO_PORT ?? '0' },
+    'http-port': { type: 'string', default: env.DYNAMO_HTTP_PORT ?? '0' },
+    data: { type: 'string', default: env.DYNAMO_DATA },
+    seeds: { type: 'string', default: env.DYNAMO_SEEDS ?? '' },
+    secret: { type: 'string', default: env.DYNAMO_SECRET },
+    'gossip-ms': { type: 'string', default: '1000' },
+  },
+});
+if (!args.id || !args.data) {
+  console.error(
+    'usage: http-service.ts --id ID --data DIR [--host 127.0.0.1] [--port 0] [--http-port 0] [--seeds host:port,...] [--secret S]',
+  );
+  process.exit(2);
+}
+
+const node = await DynamoNode.start<string>({
+  id: args.id,
+  transport: new TcpTransport({
+    host: args.host,
+    port: Number(args.port),
+    ...(args.secret ? { secret: args.secret } : {}),
+  }),
+  storage: new LevelStorage({ path: args.data }),
+  seeds: args.seeds.split(',').filter(Boolean),
+  gossipIntervalMs: Number(args['gossip-ms']),
+});
+
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+registerMetrics(node, registry);
+
+/** An HTTP answer: status, headers, body. */
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: `${JSON.stringify(value)}\n`,
+});
+
+async function route(req: IncomingMessage): Promise<Answer> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/health' && req.method === 'GET') {
+    const ring = node.ringStatus();
+    const self = ring.members.find((m) => m.id === node.id);
+    const ready = node.status === 'running' && ring.settled && self !== undefined && self.partitions > 0;
+    return json(ready ? 200 : 503, {
+      id: node.id,
+      status: node.status,
+      ready,
+      settled: ring.settled,
+      ringVersion: ring.version,
+      pendingTransfers: ring.pending.length,
+      members: ring.members.map((m) => ({ id: m.id, status: m.status, partitions: m.partitions })),
+    });
+  }
+  if (url.pathname === '/metrics' && req.method === 'GET') {
+    return { status: 200, headers: { 'content-type': registry.contentType }, body: await registry.metrics() };
+  }
+  const match = /^\/kv\/(.+)$/.exec(url.pathname);
+  if (!match) return json(404, { error: 'not found: use /kv/:key, /health or /metrics' });
+  const key = decodeURIComponent(match[1]!);
+  const header = req.headers[CONTEXT_HEADER];
+  const context = typeof header === 'string' && header !== '' ? { context: header } : {};
+  switch (req.method) {
+    case 'GET': {
+      const { values, context: read } = await node.get(key);
+      const headers = { [CONTEXT_HEADER]: read };
+      if (values.length === 0) return json(404, { error: 'not found' }, headers);
+      if (values.length === 1)
+        return { status: 200, headers: { ...headers, 'content-type': 'text/plain' }, body: values[0] };
+      // Concurrent writes: every sibling; a PUT with this context resolves them.
+      return json(300, values, headers);
+    }
+    case 'PUT': {
+      const body = await readBody(req, DEFAULTS.limits.maxValueBytes);
+      const { context: written } = await node.put(key, body, context);
+      return { status: 204, headers: { [CONTEXT_HEADER]: written } };
+    }
+    case 'DELETE': {
+      const { context: written } = await node.delete(key, context);
+      return { status: 204, headers: { [CONTEXT_HEADER]: written } };
+    }
+    default:
+      return json(405, { error: `${req.method} not allowed on /kv/:key` }, { allow: 'GET, PUT, DELETE' });
+  }
+}
+
+/** The request body as text, refused past `maxBytes` (LimitError: 413). */
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new LimitError('maxValueBytes', size, maxBytes);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Typed engine errors to HTTP statuses. */
+function failure(err: unknown): Answer {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!(err instanceof DynamoError)) {
+    return json(err instanceof TypeError || err instanceof RangeError ? 400 : 500, { error: message });
+  }
+  const status: Record<string, number> = {
+    DYNAMO_INVALID_CONTEXT: 400,
+    DYNAMO_LIMIT: 413,
+    DYNAMO_QUORUM: 503,
+    DYNAMO_NOT_RUNNING: 503,
+    DYNAMO_TIMEOUT: 504,
+  };
+  return json(status[err.code] ?? 500, { error: message, code: err.code });
+}
+
+function send(res: ServerResponse, answer: Answer): void {
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
+const server = createServer((req, res) => {
+  route(req).then(
+    (answer) => send(res, answer),
+    (err: unknown) => send(res, failure(err)),
+  );
+});
+await new Promise<void>((resolve) => server.listen(Number(args['http-port']), args.host, resolve));
+const http = server.address() as AddressInfo;
+console.log(
+  JSON.stringify({ event: 'listening', id: node.id, http: `${args.host}:${http.port}`, node: node.address }),
+);
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  server.close();
+  server.closeAllConnections();
+  await node.stop();
+  process.exit(0);
+}
+// After `dynamo-engine leave` the node stops by itself: so does the service.
+node.on('status', ({ status }) => {
+  if (status === 'stopped') void shutdown();
+});
+process.on('SIGINT', () => void shutdown());
+process.on('SIGTERM', () => void shutdown());

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/** The `dynamo-engine` bin (package.json "bin"): `npx dynamo-engine status --node host:port`. */
+import { runCli } from './run.js';
+
+runCli(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `dynamo-engine: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,402 @@
+/**
+ * DynamoClient: client-driven coordination (Dynamo § 6.4). A process that reads and writes the
+ * cluster without being part of it: it holds the ring (pulled from members, see ClusterView),
+ * owns no partitions, stores nothing, never receives hints, and coordinates requests itself —
+ * gets fan out from here to the preference list (R counting, sibling merge, read repair, sloppy
+ * quorum fallbacks, hedged reads), so a read costs no hop through a coordinator node.
+ *
+ * A put is different: the new dotted version depends on a replica's local object, and a client is
+ * not a replica, so it must not be the actor of a dot. It sends the put with CoordinatePut to a
+ * replica of the key — the one that answered the read of its context first, else the fastest
+ * primary — and fails over to the next replica when that one cannot be reached: one hop, where a
+ * non-replica node forwarding the put costs the same hop after its own.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { coordinatorOrder } from '../coordinator/latency.js';
+import { LatencyRouting, type LatencyStats } from '../coordinator/latency-routing.js';
+import { putThroughReplicas } from '../coordinator/remote-put.js';
+import { Router } from '../coordinator/router.js';
+import { NotRunningError, QuorumError, TransportError } from '../errors.js';
+import type { DynamoNodeEvents, Key } from '../events.js';
+import { FailureDetector } from '../membership/failure-detector.js';
+import { memberViews, tooFewOwners } from '../membership/status.js';
+import type { ClusterState, MemberView, NodeStatus } from '../membership/types.js';
+import type {
+  GetOptions,
+  GetResult,
+  PreferenceListEntry,
+  PutOptions,
+  PutResult,
+  UpdateFunction,
+  UpdateResult,
+} from '../node.js';
+import { newOpId, Operations, type PutRequest } from '../operations.js';
+import { type Codec, type DynamoNodeOptions, type Logger, resolveOptionsWithoutStorage } from '../options.js';
+import { loadHasher, partitionOf } from '../ring/index.js';
+import { OperationRecorder, type OperationStats } from '../stats.js';
+import { Rpc } from '../transport/rpc.js';
+import type { Transport } from '../transport/types.js';
+import { encodeReply, failureOf, MessageType, RemoteError } from '../transport/wire.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { cryptoSeededRandom, type Random } from '../util/random.js';
+import { defaultCodec, silentLogger } from '../values.js';
+import { encodeContext } from '../versioning/index.js';
+import { ClusterView, membershipEvents } from './cluster-view.js';
+
+/**
+ * The options of a DynamoNode that mean something without storage. `seeds` (members' addresses)
+ * is required; `quorum.n` and `partitions` must be the cluster's. `latencyAware` defaults to true.
+ */
+export type DynamoClientOptions<V> = Omit<
+  DynamoNodeOptions<V>,
+  'storage' | 'weight' | 'hintedHandoff' | 'antiEntropy' | 'tombstoneGraceMs' | 'seeds' | 'waitUntilReady'
+> & { seeds: string[] };
+
+/** The DynamoNode events that apply to a client (no hints, transfers or anti-entropy here). */
+export type DynamoClientEvents = Pick<
+  DynamoNodeEvents,
+  | 'member:up'
+  | 'member:down'
+  | 'member:join'
+  | 'member:leave'
+  | 'ring:change'
+  | 'repair:read'
+  | 'conflict'
+  | 'status'
+  | 'error'
+>;
+
+export interface ClientStats {
+  get: OperationStats;
+  put: OperationStats;
+  delete: OperationStats;
+  siblings: { conflictedReads: number; maxSeen: number };
+  readRepairs: number;
+  /** Puts whose first chosen coordinator could not take them (unreachable, or not a replica). */
+  coordinatorFailovers: number;
+  /** Puts retried after a member's reply showed the client's ring stale. */
+  staleRingRetries: number;
+  /** Latency-aware routing (undefined when `latencyAware` is false). */
+  latency: LatencyStats | undefined;
+}
+
+/** Failure detector probe backoff bounds, ms (as on a node). */
+const PROBE_INITIAL_MS = 200;
+const PROBE_MAX_MS = 10_000;
+/** Most bytes accepted for one replica object on the wire, beyond the siblings' values. */
+const OBJECT_OVERHEAD_BYTES = 64 * 1024;
+
+export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> {
+  readonly id: string;
+  private readonly options: ReturnType<typeof resolveOptionsWithoutStorage<V>>;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly logger: Logger;
+  private readonly codec: Codec<V>;
+  private readonly detector: FailureDetector;
+  private readonly rpc: Rpc;
+  private readonly view: ClusterView;
+  private readonly router: Router;
+  private readonly coordinator: Coordinator;
+  private readonly latency: LatencyRouting | undefined;
+  private readonly operations: Operations<V>;
+  private currentStatus: NodeStatus = 'starting';
+  /** Operations in progress: stop() waits for them. */
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly recorders = {
+    get: new OperationRecorder(),
+    put: new OperationRecorder(),
+    delete: new OperationRecorder(),
+  };
+  private readonly counters = {
+    conflictedReads: 0,
+    maxSiblings: 0,
+    readRepairs: 0,
+    coordinatorFailovers: 0,
+    staleRingRetries: 0,
+  };
+
+  /** Starts the transport and pulls the cluster state from the seeds; resolves once it knows a ring. */
+  static async start<V = unknown>(options: DynamoClientOptions<V>): Promise<DynamoClient<V>> {
+    const client = new DynamoClient<V>(options);
+    await client.open();
+    return client;
+  }
+
+  private constructor(options: DynamoClientOptions<V>) {
+    super();
+    if (!Array.isArray(options?.seeds) || options.seeds.length === 0) {
+      throw new TypeError('DynamoClient: seeds must name at least one member address');
+    }
+    this.options = resolveOptionsWithoutStorage({ ...options, latencyAware: options.latencyAware ?? true });
+    this.id = this.options.id;
+    this.transport = this.options.transport;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? cryptoSeededRandom();
+    this.logger = options.logger ?? silentLogger;
+    this.codec = options.codec ?? (defaultCodec as Codec<V>);
+    const limits = this.options.limits;
+    this.detector = new FailureDetector({
+      clock: this.clock,
+      probe: async (id) => {
+        await this.rpc.call(id, [MessageType.Ping], this.options.requestTimeoutMs);
+      },
+      initialProbeMs: PROBE_INITIAL_MS,
+      maxProbeMs: PROBE_MAX_MS,
+      onDown: (id, reason) =>
+        this.emit('member:down', { id, address: this.view.addressOf(id) ?? '', reason }),
+      onUp: (id) => this.emit('member:up', { id, address: this.view.addressOf(id) ?? '' }),
+    });
+    if (this.options.latencyAware) this.latency = new LatencyRouting(this.id, this.clock, this.options);
+    this.rpc = new Rpc(this.transport, (id) => this.view.addressOf(id), this.detector, {
+      roundTrips: this.latency?.roundTrips,
+    });
+    this.view = new ClusterView({
+      seeds: options.seeds,
+      partitions: this.options.partitions,
+      gossipIntervalMs: this.options.gossipIntervalMs,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      clock: this.clock,
+      random: this.random.fork('gossip'),
+      rpc: this.rpc,
+      isUp: (id) => this.detector.isUp(id),
+      onChange: (before, after) => this.onClusterChange(before, after),
+      onError: (error, context) => this.backgroundError(error, context),
+    });
+    this.router = new Router({
+      self: this.id,
+      n: this.options.quorum.n,
+      sloppyQuorum: this.options.sloppyQuorum,
+      ring: () => this.view.state.ring,
+      detector: this.detector,
+    });
+    this.coordinator = new Coordinator({
+      self: this.id,
+      actor: () => {
+        throw new RangeError('a DynamoClient is never the actor of a version');
+      },
+      clock: this.clock,
+      replica: noReplica,
+      rpc: this.rpc,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      readRepair: this.options.readRepair,
+      maxObjectBytes: limits.maxSiblings * (limits.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES,
+      onReadRepair: (key, replicas) => {
+        this.counters.readRepairs++;
+        this.emit('repair:read', { key, replicas });
+      },
+      onBackgroundError: (error, context) => this.backgroundError(error, context),
+    });
+    this.operations = new Operations<V>({
+      options: this.options,
+      codec: this.codec,
+      clock: this.clock,
+      router: this.router,
+      coordinator: this.coordinator,
+      latency: this.latency,
+      recorders: this.recorders,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      recordSiblings: (key, count) => this.recordSiblings(key, count),
+      checkOwners: (operation, required) => {
+        const reason = tooFewOwners(this.view.state, this.options.quorum.n, required);
+        if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
+      },
+      coordinatePut: (put) => this.coordinatePut(put),
+      onBackgroundError: (error, context) => this.backgroundError(error, context),
+    });
+  }
+
+  /** The client's own transport address (members never dial it: it answers no requests). */
+  get address(): string {
+    return this.transport.address;
+  }
+
+  get status(): NodeStatus {
+    return this.currentStatus;
+  }
+
+  /** The members as this client knows them (it is not one of them). */
+  members(): MemberView[] {
+    return memberViews(this.view.state, this.id, (id) => this.detector.isUp(id));
+  }
+
+  /** The replicas a get for `key` asks, in ring order (a put's coordinator is one of them). */
+  preferenceList(key: Key): PreferenceListEntry[] {
+    const bytes = this.operations.keyBytes(key);
+    return this.router.route(partitionOf(bytes, this.options.partitions)).list.map((e) => ({
+      id: e.id,
+      address: this.view.addressOf(e.id) ?? '',
+      kind: e.kind,
+    }));
+  }
+
+  stats(): ClientStats {
+    const c = this.counters;
+    return {
+      get: this.recorders.get.snapshot(),
+      put: this.recorders.put.snapshot(),
+      delete: this.recorders.delete.snapshot(),
+      siblings: { conflictedReads: c.conflictedReads, maxSeen: c.maxSiblings },
+      readRepairs: c.readRepairs,
+      coordinatorFailovers: c.coordinatorFailovers,
+      staleRingRetries: c.staleRingRetries,
+      latency: this.latency?.stats(),
+    };
+  }
+
+  get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    return this.operations.get(key, options);
+  }
+
+  put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
+    return this.operations.put(key, value, options);
+  }
+
+  /** Writes a tombstone covering what `context` has seen. */
+  delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
+    return this.operations.delete(key, options);
+  }
+
+  /** Read, resolve, write back with the read's context (as DynamoNode.update). */
+  update(
+    key: Key,
+    fn: UpdateFunction<V>,
+    options: GetOptions & Omit<PutOptions, 'context'> = {},
+  ): Promise<UpdateResult<V>> {
+    return this.operations.update(key, fn, options);
+  }
+
+  /** Stops pulling state and probing, waits for operations in progress, stops the transport. */
+  async stop(): Promise<void> {
+    if (this.currentStatus === 'stopped' || this.currentStatus === 'stopping') return;
+    this.setStatus('stopping');
+    this.view.stop();
+    this.detector.stop();
+    while (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.transport.stop().catch((err) => this.backgroundError(err, 'stopping transport'));
+    this.setStatus('stopped');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async open(): Promise<void> {
+    this.setStatus('starting');
+    await loadHasher();
+    // Members never send to a client; anything that arrives (a misdirected peer) is refused.
+    const refusal = encodeReply(
+      failureOf(new TransportError(`${this.id} is a client: it serves no requests`)),
+    );
+    await this.transport.start(async () => refusal);
+    try {
+      await this.view.start();
+      if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
+      this.setStatus('running');
+    } catch (err) {
+      this.view.stop();
+      this.detector.stop();
+      await this.transport.stop().catch(() => {});
+      this.setStatus('stopped');
+      throw err;
+    }
+  }
+
+  /**
+   * Sends the put to a replica to coordinate, failing over along the candidates. When they all
+   * failed and one of them answered (so it is up, but refused: not a replica in its ring, or
+   * stopping), the client's ring may be stale: it pulls the state from that member and, if the
+   * ring changed, tries once more with the new routing within what is left of `timeoutMs`.
+   */
+  private async coordinatePut(put: PutRequest): Promise<PutResult> {
+    const { key, partition, value, w, timeoutMs, signal } = put;
+    const context = encodeContext(put.context);
+    const deadline = this.clock.now() + timeoutMs;
+    // One operation id for every attempt: copies stored by two coordinators are one write.
+    const op = put.op ?? newOpId(this.id, this.random);
+    for (let attempt = 0; ; attempt++) {
+      const ringVersion = this.view.state.ring.version;
+      const list = this.router.route(partition).list;
+      const candidates = this.latency
+        ? this.latency.coordinators(list, key, context)
+        : coordinatorOrder(list, undefined, undefined);
+      let refusedBy: string | undefined;
+      try {
+        const { context: next, coordinator } = await putThroughReplicas(
+          this.rpc,
+          candidates,
+          { key, value, context, w, timeoutMs: Math.max(1, deadline - this.clock.now()), signal, op },
+          (id, err) => {
+            this.counters.coordinatorFailovers++;
+            if (err instanceof RemoteError) refusedBy ??= id;
+          },
+        );
+        this.latency?.remember(key, next, coordinator);
+        return { context: next };
+      } catch (err) {
+        if (attempt > 0 || refusedBy === undefined || !(err instanceof QuorumError)) throw err;
+        await this.view.refreshSoon(refusedBy);
+        if (this.view.state.ring.version === ringVersion) throw err;
+        if (this.clock.now() >= deadline) throw err;
+        this.counters.staleRingRetries++;
+      }
+    }
+  }
+
+  private onClusterChange(before: ClusterState, after: ClusterState): void {
+    for (const e of membershipEvents(before, after, this.id)) {
+      if (e.name === 'member:join') this.emit('member:join', { id: e.id, address: e.address });
+      else if (e.name === 'member:leave') {
+        this.detector.forget(e.id);
+        this.latency?.estimator.forget(e.id);
+        this.emit('member:leave', { id: e.id });
+      } else this.emit('ring:change', { version: e.version, owners: e.owners });
+    }
+  }
+
+  private recordSiblings(key: Key, count: number): void {
+    if (count > this.counters.maxSiblings) this.counters.maxSiblings = count;
+    if (count > 1) {
+      this.counters.conflictedReads++;
+      this.emit('conflict', { key, siblings: count });
+    }
+  }
+
+  private ensureRunning(): void {
+    if (this.currentStatus !== 'running')
+      throw new NotRunningError(`client ${this.id} is ${this.currentStatus}`);
+  }
+
+  private setStatus(status: NodeStatus): void {
+    this.currentStatus = status;
+    this.emit('status', { status });
+  }
+
+  private readonly untrack = (): void => {
+    if (--this.active > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  private backgroundError(error: Error, context: string): void {
+    this.logger.warn({ err: error, context }, context);
+    this.emit('error', { error, context });
+  }
+}
+
+/**
+ * A client holds no replica. The coordinator touches its replica only for entries naming the
+ * client itself, and the client is never a member, so never in a routing list: reaching this is a
+ * bug, reported as one.
+ */
+const noReplica: ConstructorParameters<typeof Coordinator>[0]['replica'] = {
+  read: () => Promise.reject(new RangeError('a DynamoClient holds no replica')),
+  merge: () => Promise.reject(new RangeError('a DynamoClient holds no replica')),
+  coordinate: () => Promise.reject(new RangeError('a DynamoClient holds no replica')),
+};

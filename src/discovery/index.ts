@@ -1,0 +1,4 @@
+/** `dynamo-engine/discovery`: seed sources for `seeds` (DNS for containers). Uses `node:dns`. */
+
+export type { DnsResolver, DnsSeedsOptions } from './dns.js';
+export { dnsSeeds, MAX_DNS_SEEDS } from './dns.js';
