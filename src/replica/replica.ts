@@ -172,7 +172,7 @@ export class Replica {
       // writes per ms before counters run ahead of it), which carries that across restarts.
       const clockFloor = Number.isFinite(timestamp) ? Math.floor(Math.max(0, timestamp) * 1000) : 0;
       const minCounter = Math.max(this.lastCounter + 1, clockFloor);
-      const actor = hintFor === null ? baseActor : hintActor(baseActor, local, minCounter);
+      const actor = hintFor === null ? baseActor : hintActor(baseActor, minCounter);
       const next = prune(
         update(local, context, actor, value, timestamp, minCounter, op),
         this.options.maxClockEntries,
@@ -372,13 +372,15 @@ export class Replica {
 /**
  * The actor for a write coordinated into a hint object. A version vector entry implies its actor's
  * earlier dots were seen, which holds only if every write of that actor to the key went through
- * the object. A node's data object and its hint objects are separate histories, so each hint
- * object writes as its own actor (`${actor}~${unique}`), reused for as long as the hint lives.
+ * one object. A node's data object and its hint objects are separate histories, and a hint
+ * object's ctx can hold another hint object's actor (delivered hints merge into the owner's data,
+ * which comes back in later replication), so no actor found there may be reused: two hint objects
+ * writing as one actor would each cover the other's dots and drop them (the simulator lost
+ * acknowledged adds that way). Each such write is its own actor, `${actor}~${unique}`: one dot
+ * per actor, pruned with the rest. Fallback coordination is rare (no primary reachable).
  */
-function hintActor(baseActor: string, local: VersionedObject | undefined, unique: number): string {
-  const prefix = `${baseActor}~`;
-  if (local) for (const a of local.ctx.keys()) if (a.startsWith(prefix)) return a;
-  return prefix + unique.toString(36);
+function hintActor(baseActor: string, unique: number): string {
+  return `${baseActor}~${unique.toString(36)}`;
 }
 
 function storageError(what: 'read' | 'write', err: unknown): StorageError {

@@ -132,3 +132,24 @@ describe('Replica batching', () => {
     expect(seen).toEqual(['4/kept']);
   });
 });
+
+describe('Replica: writes coordinated into hint objects', () => {
+  it('never reuse an actor found in the object: two hint objects writing as one actor would drop each other’s dots', async () => {
+    const { replica } = await setup();
+    const k = bytes('k');
+    // A delivered hint merged into data elsewhere brings a hint actor of this node back in a
+    // replicated object; both hint objects below start from it.
+    const old = update(undefined, new Map(), 'n4@inc~old', bytes('old'), 1, 1);
+    await replica.merge(0, k, old, 'n2');
+    await replica.merge(0, k, old, 'n5');
+    const forN5 = await replica.coordinate(0, k, old.ctx, 'n4@inc', bytes('650'), 10, 'n5');
+    const forN2 = await replica.coordinate(0, k, old.ctx, 'n4@inc', bytes('652'), 20, 'n2');
+    const a5 = forN5.object.siblings.find((s) => s.value && new TextDecoder().decode(s.value) === '650')!.dot;
+    const a2 = forN2.object.siblings.find((s) => s.value && new TextDecoder().decode(s.value) === '652')!.dot;
+    expect(a5[0]).not.toBe('n4@inc~old');
+    expect(a2[0]).not.toBe('n4@inc~old');
+    expect(a5[0]).not.toBe(a2[0]);
+    // So neither object's ctx covers the other's write: merging them keeps both.
+    expect(forN2.object.ctx.get(a5[0]) ?? 0).toBeLessThan(a5[1]);
+  });
+});
