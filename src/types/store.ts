@@ -164,7 +164,8 @@ export class TypedStore {
       }
     }
     const session = this.sessions.get(id);
-    const state = session?.last && session.lastType === type ? join(merged, session.last) : merged;
+    if (session?.lastType !== undefined) knownType(session.lastType, type);
+    const state = session?.last ? join(merged, session.last) : merged;
     return { value: typeValue(state.store) as TypeValues[T], context: encodeTypeContext(state.ctx) };
   }
 
@@ -288,13 +289,8 @@ export class TypedStore {
 
   private session(id: string, prefix: string, type: TypeName): Session {
     let s = this.sessions.get(id);
-    if (s) {
-      this.sessions.delete(id); // most recently used goes last
-      if (s.lastType !== undefined && s.lastType !== type) {
-        this.sessionBytes -= s.bytes;
-        s = undefined;
-      }
-    }
+    if (s?.lastType !== undefined) knownType(s.lastType, type);
+    if (s) this.sessions.delete(id); // most recently used goes last
     s ??= {
       actor: `${prefix}.${(this.sessionCount++).toString(36)}`,
       last: undefined,
@@ -340,6 +336,15 @@ export class TypedStore {
     });
     return run;
   }
+}
+
+/**
+ * A key this node wrote as one type stays that type (typed keys are never deleted): an operation
+ * of another type is misuse even when its read missed the state, and writing it would leave the
+ * key with siblings of two types, which no typed or plain read accepts again.
+ */
+function knownType(known: TypeName, type: TypeName): void {
+  if (known !== type) throw new TypeMismatchError(type, known, `the key holds a ${known}, not a ${type}`);
 }
 
 /** Errors after which the write certainly did not happen. */
