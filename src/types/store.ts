@@ -33,6 +33,7 @@ import {
   encodeState,
   encodeTypeContext,
   isTypedValue,
+  MAX_DECODED_DEPTH,
   typeOfValue,
 } from './codec.js';
 import { Mutation, opsFor, prune, type TypeValues, typeValue } from './ops.js';
@@ -42,7 +43,7 @@ import { cloneState, emptyState, join, measure, type TypedState, type TypeName }
 export interface DataTypeOptions {
   /** Most set elements plus map fields in one object, counted at every depth. Default 10,000. */
   maxElements: number;
-  /** Deepest map nesting (a map in a map is depth 2). Default 8. */
+  /** Deepest map nesting (a map in a map is depth 2); at most 64. Default 8. */
   maxDepth: number;
   /** Longest set element or map field name, UTF-8 bytes. Default 1024. */
   maxElementBytes: number;
@@ -126,6 +127,8 @@ export function resolveDataTypeOptions(options: Partial<DataTypeOptions> = {}): 
     if (!Number.isSafeInteger(v) || v < 1)
       throw new RangeError(`dataTypes.${k} must be a positive integer, got ${v}`);
   }
+  if (out.maxDepth > MAX_DECODED_DEPTH)
+    throw new RangeError(`dataTypes.maxDepth must be at most ${MAX_DECODED_DEPTH}, got ${out.maxDepth}`);
   return out;
 }
 
