@@ -262,7 +262,10 @@ export class FlagOps {
    * flag object is an enable), so the join drops that enable as seen and gone.
    */
   disable(): void {
-    if (this.removeField) return this.removeField();
+    if (this.removeField) {
+      this.removeField();
+      return;
+    }
     dropObserved(this.store.dots, this.m);
     if (covers(this.m.state.ctx, this.m.observed)) return;
     joinInto(this.m.state.ctx, this.m.observed);

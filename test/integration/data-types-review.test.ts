@@ -3,7 +3,7 @@
  * review, or a claim it checked.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DynamoNode, LimitError, TypeMismatchError } from '../../src/index.js';
+import { type DynamoNode, TypeMismatchError } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { decodeState } from '../../src/types/codec.js';
 import { localObject } from '../helpers.js';
@@ -29,7 +29,7 @@ describe('data types review', () => {
   // a node that writes more keys in turn than `maxSessions` takes a new actor on every operation.
   // Actors are never collected: once a key's context names `maxActors` of them, every further
   // operation on it, from every node, is a LimitError, for good. `it.fails` until that is fixed.
-  it.fails('eviction churn does not exhaust a key\'s actors (one actor per operation today)', async () => {
+  it.fails("eviction churn does not exhaust a key's actors (one actor per operation today)", async () => {
     const c = await start(3, { dataTypes: { maxSessions: 1, maxActors: 4 } });
     const a = c.node('n1');
     for (let i = 0; i < 4; i++) {

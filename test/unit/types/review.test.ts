@@ -1,7 +1,7 @@
 /** Counterexamples from the review of the data types' pure core and options (issue 16). */
 import { describe, expect, it } from 'vitest';
-import { decodeState, encodeState } from '../../../src/types/codec.js';
 import { type CausalContext, emptyContext } from '../../../src/types/causal.js';
+import { decodeState, encodeState } from '../../../src/types/codec.js';
 import {
   type FlagOps,
   type MapOps,
