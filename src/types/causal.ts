@@ -64,6 +64,12 @@ function compactActor(ctx: CausalContext, actor: string): void {
 
 export function joinContexts(a: CausalContext, b: CausalContext): CausalContext {
   const out = cloneContext(a);
+  joinInto(out, b);
+  return out;
+}
+
+/** Joins `b` into `out` in place, compacting. */
+export function joinInto(out: CausalContext, b: CausalContext): void {
   for (const [actor, n] of b.vv) if (n > (out.vv.get(actor) ?? 0)) out.vv.set(actor, n);
   for (const [actor, dots] of b.cloud) {
     let cloud = out.cloud.get(actor);
@@ -74,7 +80,6 @@ export function joinContexts(a: CausalContext, b: CausalContext): CausalContext 
     for (const n of dots) cloud.add(n);
   }
   for (const actor of new Set([...b.vv.keys(), ...out.cloud.keys()])) compactActor(out, actor);
-  return out;
 }
 
 export function cloneContext(ctx: CausalContext): CausalContext {

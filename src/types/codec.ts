@@ -23,6 +23,8 @@ const MARKER = [0xc1, 0x64, 0x74] as const;
 const FORMAT_VERSION = 1;
 const HEADER_BYTES = 4;
 const CONTEXT_PREFIX = 'dt1.';
+/** Deepest map nesting any replica decodes (bounds the decoder's recursion); `maxDepth` stays within it. */
+export const MAX_DECODED_DEPTH = 64;
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, moreTypes: false });
 
 /** True when `bytes` carry the data-type marker (any version). */
@@ -208,7 +210,7 @@ function typeAt(v: unknown, r: Reader): TypeName {
 }
 
 function decodeStore(type: TypeName, v: unknown, r: Reader, depth: number): Store {
-  if (depth > 64) r.fail('maps nested too deep');
+  if (depth > MAX_DECODED_DEPTH) r.fail('maps nested too deep');
   switch (type) {
     case 'flag':
       return { type, dots: r.dots(v, 2, () => null) };

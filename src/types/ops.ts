@@ -5,7 +5,16 @@
  */
 import { Packr } from 'msgpackr';
 import { LimitError } from '../errors.js';
-import { addDot, type CausalContext, type Dot, dotKey, joinContexts, nextDot, seen } from './causal.js';
+import {
+  addDot,
+  type CausalContext,
+  type Dot,
+  dotKey,
+  joinContexts,
+  joinInto,
+  nextDot,
+  seen,
+} from './causal.js';
 import {
   covers,
   type Deferred,
@@ -19,7 +28,6 @@ import {
   type Store,
   type TypedState,
   type TypeName,
-  without,
 } from './state.js';
 
 const values = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
@@ -239,15 +247,29 @@ export class FlagOps {
   constructor(
     private readonly store: Extract<Store, { type: 'flag' }>,
     private readonly m: Mutation,
+    /** In a map: removes this flag field (what the read observed of it, deferred if need be). */
+    private readonly removeField?: () => void,
   ) {}
 
   enable(): void {
     single(this.store.dots, this.m.dot(), null);
   }
 
-  /** Disables what the read observed; a concurrent enable wins. */
+  /**
+   * Disables what the read observed; a concurrent enable wins. An enable the observed context saw
+   * but this state has not received yet must stay disabled when it arrives: in a map the field's
+   * removal is deferred; a top-level flag's context takes in the observed one (every dot of a
+   * flag object is an enable), so the join drops that enable as seen and gone.
+   */
   disable(): void {
+    if (this.removeField) {
+      this.removeField();
+      return;
+    }
     dropObserved(this.store.dots, this.m);
+    if (covers(this.m.state.ctx, this.m.observed)) return;
+    joinInto(this.m.state.ctx, this.m.observed);
+    this.m.changed = true;
   }
 }
 
@@ -299,7 +321,7 @@ export class MapOps {
   }
 
   flag(name: string): FlagOps {
-    return new FlagOps(this.field(name, 'flag'), this.m);
+    return new FlagOps(this.field(name, 'flag'), this.m, () => this.remove(name, 'flag'));
   }
 
   map(name: string): MapOps {
@@ -317,11 +339,11 @@ export class MapOps {
       const f = this.store.fields.get(k);
       defer(this.store.deferred, k, this.m);
       if (!f) continue;
-      const kept = without(f.store, this.m.observed);
-      if (kept && sameStore(kept, f.store)) continue;
-      this.m.changed = true;
-      if (kept) this.store.fields.set(k, { name, store: kept });
-      else this.store.fields.delete(k);
+      // In place: a handle to this field (or to one nested in it) taken earlier in the operation
+      // must keep writing into the map; an emptied field is dropped by `prune` if nothing is.
+      const before = size(f.store);
+      dropSeen(f.store, this.m.observed);
+      if (size(f.store) !== before) this.m.changed = true;
     }
   }
 
@@ -341,11 +363,22 @@ export class MapOps {
   }
 }
 
-function sameStore(a: Store, b: Store): boolean {
-  return size(a) === size(b);
+/** Drops the dots `ctx` has seen from `s` in place, at every depth (emptied map fields stay until `prune`). */
+function dropSeen(s: Store, ctx: CausalContext): void {
+  if (s.type === 'set') {
+    for (const [e, dots] of s.elements) {
+      for (const [k, d] of dots) if (seen(ctx, d.dot)) dots.delete(k);
+      if (dots.size === 0) s.elements.delete(e);
+    }
+  } else if (s.type === 'map') {
+    for (const f of s.fields.values()) dropSeen(f.store, ctx);
+  } else {
+    const dots = s.dots as DotFun<unknown>;
+    for (const [k, d] of dots) if (seen(ctx, d.dot)) dots.delete(k);
+  }
 }
 
-/** Dots held by a store (a removal that kept as many kept everything). */
+/** Dots held by a store (a removal that leaves as many removed nothing). */
 function size(s: Store): number {
   if (s.type === 'set') {
     let n = 0;

@@ -33,6 +33,7 @@ import {
   encodeState,
   encodeTypeContext,
   isTypedValue,
+  MAX_DECODED_DEPTH,
   typeOfValue,
 } from './codec.js';
 import { Mutation, opsFor, prune, type TypeValues, typeValue } from './ops.js';
@@ -42,7 +43,7 @@ import { cloneState, emptyState, join, measure, type TypedState, type TypeName }
 export interface DataTypeOptions {
   /** Most set elements plus map fields in one object, counted at every depth. Default 10,000. */
   maxElements: number;
-  /** Deepest map nesting (a map in a map is depth 2). Default 8. */
+  /** Deepest map nesting (a map in a map is depth 2); at most 64. Default 8. */
   maxDepth: number;
   /** Longest set element or map field name, UTF-8 bytes. Default 1024. */
   maxElementBytes: number;
@@ -126,6 +127,8 @@ export function resolveDataTypeOptions(options: Partial<DataTypeOptions> = {}): 
     if (!Number.isSafeInteger(v) || v < 1)
       throw new RangeError(`dataTypes.${k} must be a positive integer, got ${v}`);
   }
+  if (out.maxDepth > MAX_DECODED_DEPTH)
+    throw new RangeError(`dataTypes.maxDepth must be at most ${MAX_DECODED_DEPTH}, got ${out.maxDepth}`);
   return out;
 }
 
@@ -164,7 +167,8 @@ export class TypedStore {
       }
     }
     const session = this.sessions.get(id);
-    const state = session?.last && session.lastType === type ? join(merged, session.last) : merged;
+    if (session?.lastType !== undefined) knownType(session.lastType, type);
+    const state = session?.last ? join(merged, session.last) : merged;
     return { value: typeValue(state.store) as TypeValues[T], context: encodeTypeContext(state.ctx) };
   }
 
@@ -288,13 +292,8 @@ export class TypedStore {
 
   private session(id: string, prefix: string, type: TypeName): Session {
     let s = this.sessions.get(id);
-    if (s) {
-      this.sessions.delete(id); // most recently used goes last
-      if (s.lastType !== undefined && s.lastType !== type) {
-        this.sessionBytes -= s.bytes;
-        s = undefined;
-      }
-    }
+    if (s?.lastType !== undefined) knownType(s.lastType, type);
+    if (s) this.sessions.delete(id); // most recently used goes last
     s ??= {
       actor: `${prefix}.${(this.sessionCount++).toString(36)}`,
       last: undefined,
@@ -340,6 +339,15 @@ export class TypedStore {
     });
     return run;
   }
+}
+
+/**
+ * A key this node wrote as one type stays that type (typed keys are never deleted): an operation
+ * of another type is misuse even when its read missed the state, and writing it would leave the
+ * key with siblings of two types, which no typed or plain read accepts again.
+ */
+function knownType(known: TypeName, type: TypeName): void {
+  if (known !== type) throw new TypeMismatchError(type, known, `the key holds a ${known}, not a ${type}`);
 }
 
 /** Errors after which the write certainly did not happen. */

@@ -27,6 +27,8 @@ type Action =
   | { t: 'removeField'; field: string }
   | { t: 'inc'; by: number }
   | { t: 'flag'; on: boolean }
+  /** A disable based on what replica `from` holds, applied at another replica. */
+  | { t: 'flagOffSeenAt'; from: number }
   | { t: 'assign'; v: number }
   | { t: 'mv'; v: number };
 type Command = { k: 'op'; r: number; a: Action } | { k: 'merge'; from: number; to: number };
@@ -51,6 +53,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('removeField' as const), field: fc.constantFrom(...FIELDS) }),
   fc.record({ t: fc.constant('inc' as const), by: fc.integer({ min: -5, max: 9 }) }),
   fc.record({ t: fc.constant('flag' as const), on: fc.boolean() }),
+  fc.record({ t: fc.constant('flagOffSeenAt' as const), from: fc.integer({ min: 0, max: 2 }) }),
   fc.record({ t: fc.constant('assign' as const), v: fc.integer({ min: 0, max: 99 }) }),
   fc.record({ t: fc.constant('mv' as const), v: fc.integer({ min: 0, max: 99 }) }),
 );
@@ -99,7 +102,7 @@ function run(commands: Command[], time = { now: 1 }) {
       continue;
     }
     const rep = replicas[c.r]!;
-    const observer = c.a.t === 'removeSeenAt' ? replicas[c.a.from]! : rep;
+    const observer = c.a.t === 'removeSeenAt' || c.a.t === 'flagOffSeenAt' ? replicas[c.a.from]! : rep;
     const next = cloneState(rep.state);
     const m = new Mutation(next, rep.actor, observer.state.ctx, time.now++, LIMITS);
     const map = opsFor(next.store, m) as MapOps;
@@ -132,6 +135,9 @@ function applyAction(map: MapOps, a: Action): void {
     case 'flag':
       if (a.on) map.flag('on').enable();
       else map.flag('on').disable();
+      return;
+    case 'flagOffSeenAt':
+      map.flag('on').disable();
       return;
     case 'assign':
       map.register('r').assign(a.v);
@@ -225,6 +231,12 @@ describe('data types: every observed operation survives any delivery order', () 
           // Counter: every increment counted once, whatever the order and the duplicates.
           expect(value.counters.n ?? 0).toBe(sum);
           expect({ ...value.sets }).toEqual(expectedSets(ops));
+          // Flag: on while some enable was observed by no disable (enable wins over a concurrent one).
+          const isOff = (o: OpRecord) => (o.a.t === 'flag' && !o.a.on) || o.a.t === 'flagOffSeenAt';
+          const on = ops.some(
+            (en) => en.a.t === 'flag' && en.a.on && !ops.some((off) => isOff(off) && off.seen.has(en.id)),
+          );
+          expect((value as unknown as { flags: Record<string, boolean> }).flags.on ?? false).toBe(on);
         },
       ),
       { numRuns: 300 },
