@@ -187,4 +187,11 @@ describe('CoordinatorMemory and coordinatorOrder', () => {
     expect(coordinatorOrder(list, 'a', e).map((x) => x.id)).toEqual(['a', 'b', 'c', 'f']);
     expect(coordinatorOrder(list, 'gone', undefined).map((x) => x.id)).toEqual(['a', 'b', 'c', 'f']);
   });
+
+  it('never puts a remembered fallback ahead of a primary (it answered a read from a hint object)', () => {
+    const e = new LatencyEstimator();
+    const list = [primary('a'), fallback('f', 'x'), primary('b')];
+    expect(coordinatorOrder(list, 'f', e).map((x) => x.id)).toEqual(['a', 'b', 'f']);
+    expect(coordinatorOrder(list, 'f', undefined).map((x) => x.id)).toEqual(['a', 'b', 'f']);
+  });
 });
