@@ -2,7 +2,7 @@
  * Latency-aware routing for one node or client: the pure pieces of `latency.ts` wired to a clock
  * and to the routing of `router.ts`. Created only when `latencyAware` is on.
  */
-import type { PreferenceEntry } from '../ring/index.js';
+import { hash64, type PreferenceEntry } from '../ring/index.js';
 import type { Clock } from '../util/clock.js';
 import { encodeContext, type VersionVector } from '../versioning/index.js';
 import type { Routing } from './coordinator.js';
@@ -79,7 +79,15 @@ export class LatencyRouting {
   }
 }
 
-/** Contexts of different keys may be equal (every absent key's is the empty vector). */
+/**
+ * A 64-bit hash of the key and the context: contexts of different keys may be equal (every absent
+ * key's is the empty vector), and a context runs to kilobytes (maxContextEntries), which 10,000
+ * remembered strings would multiply. A collision only reorders the replicas of one put.
+ */
 function memoryKey(key: Uint8Array, context: string): string {
-  return `${context}\u0000${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`;
+  const input = Buffer.allocUnsafe(4 + key.byteLength + Buffer.byteLength(context, 'utf8'));
+  input.writeUInt32BE(key.byteLength, 0);
+  input.set(key, 4);
+  input.write(context, 4 + key.byteLength, 'utf8');
+  return hash64(input).toString(36);
 }

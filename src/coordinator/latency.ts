@@ -208,7 +208,7 @@ export class CoordinatorMemory {
 
 /**
  * The order in which to ask replicas to coordinate a put: primaries before fallbacks; with
- * latency awareness the replica remembered for the context first, then by estimate.
+ * latency awareness the primary remembered for the context first, then by estimate.
  */
 export function coordinatorOrder(
   list: readonly PreferenceEntry[],
@@ -222,6 +222,8 @@ export function coordinatorOrder(
     : [...primaries, ...others];
   if (preferred === undefined) return ordered;
   const at = ordered.findIndex((e) => e.id === preferred);
-  if (at <= 0) return ordered;
+  // Only a primary jumps the queue: a fallback that answered the read first (its quick reply from
+  // a hint object) must not coordinate while a primary can, as it writes under an actor of its own.
+  if (at <= 0 || ordered[at]!.kind !== 'primary') return ordered;
   return [ordered[at]!, ...ordered.slice(0, at), ...ordered.slice(at + 1)];
 }

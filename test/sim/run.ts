@@ -11,6 +11,7 @@
  *
  * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --from 1 --history FILE (one seed: write its history as JSON)
+ * --latency-aware (every node with latencyAware: hedged reads, latency-ranked put coordinators)
  * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
  * (one seed: print every write of KEY on every node, see trace.ts). Exit code 1 when a seed fails (with --lww: never, the loss is
  * the expected result, reported in the summary).
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     retries: { type: 'string' },
     quorum: { type: 'string' },
     strict: { type: 'boolean', default: false },
+    'latency-aware': { type: 'boolean', default: false },
     'no-faults': { type: 'boolean', default: false },
     faults: { type: 'string' },
     history: { type: 'string' },
@@ -78,6 +80,7 @@ function replayFlags(): string[] {
     'retries',
     'quorum',
     'strict',
+    'latency-aware',
     'no-faults',
     'faults',
   ];
@@ -108,6 +111,7 @@ function simulationOptions(seed: number | string): SimulationOptions {
     options.quorum = { n, r, w } as { n: number; r: number; w: number };
   }
   if (args.strict) options.sloppyQuorum = false;
+  if (args['latency-aware']) options.nodeOptions = { latencyAware: true };
   if (args.lww) options.resolver = 'lww';
   if (args.workload !== undefined) {
     if (!['sets', 'counter', 'orset'].includes(args.workload)) {

@@ -9,7 +9,9 @@ import {
   MIN_HEDGE_DELAY_MS,
   planRead,
 } from '../../src/coordinator/latency.js';
-import type { PreferenceEntry } from '../../src/ring/index.js';
+import { LatencyRouting } from '../../src/coordinator/latency-routing.js';
+import { loadHasher, type PreferenceEntry } from '../../src/ring/index.js';
+import { VirtualClock } from '../../src/util/clock.js';
 
 const primary = (id: string): PreferenceEntry => ({ id, kind: 'primary' });
 const fallback = (id: string, hintFor: string): PreferenceEntry => ({ id, kind: 'fallback', hintFor });
@@ -186,5 +188,34 @@ describe('CoordinatorMemory and coordinatorOrder', () => {
     expect(coordinatorOrder(list, undefined, e).map((x) => x.id)).toEqual(['b', 'c', 'a', 'f']);
     expect(coordinatorOrder(list, 'a', e).map((x) => x.id)).toEqual(['a', 'b', 'c', 'f']);
     expect(coordinatorOrder(list, 'gone', undefined).map((x) => x.id)).toEqual(['a', 'b', 'c', 'f']);
+  });
+
+  it('never puts a remembered fallback ahead of a primary (it answered a read from a hint object)', () => {
+    const e = new LatencyEstimator();
+    const list = [primary('a'), fallback('f', 'x'), primary('b')];
+    expect(coordinatorOrder(list, 'f', e).map((x) => x.id)).toEqual(['a', 'b', 'f']);
+    expect(coordinatorOrder(list, 'f', undefined).map((x) => x.id)).toEqual(['a', 'b', 'f']);
+  });
+});
+
+describe('LatencyRouting coordinator memory', () => {
+  it('remembers the first replier per key and context in a bounded number of bytes per entry', async () => {
+    await loadHasher();
+    const routing = new LatencyRouting('self', new VirtualClock(), {
+      maxHedgeRatio: 0.1,
+      requestTimeoutMs: 100,
+    });
+    const list = [primary('a'), primary('b'), primary('c')];
+    const key = new Uint8Array(1024).fill(7);
+    // A context as large as a client's may be (hundreds of entries): kilobytes.
+    const context = `ctx:${'x'.repeat(16_000)}`;
+    routing.remember(key, context, 'c');
+    routing.remember(new Uint8Array([1]), context, 'b');
+    expect(routing.coordinators(list, key, context)[0]!.id).toBe('c');
+    expect(routing.coordinators(list, new Uint8Array([1]), context)[0]!.id).toBe('b');
+    expect(routing.coordinators(list, new Uint8Array([2]), context)[0]!.id).toBe('a');
+    const stored = (routing as unknown as { memory: { byContext: Map<string, unknown> } }).memory.byContext;
+    expect(stored.size).toBe(2);
+    for (const k of stored.keys()) expect(k.length).toBeLessThanOrEqual(16);
   });
 });
