@@ -128,11 +128,17 @@ export class TypeMismatchError extends DynamoError {
   readonly expected: string;
   /** What the key holds (`counter`, ..., or `plain`). */
   readonly actual: string;
+  /**
+   * From a plain `get`: the key's context, so that a `put` or `delete` with it replaces whatever
+   * the key holds (how to recover a typed key that a plain `put` without a context wrote to).
+   */
+  readonly context: string | undefined;
 
-  constructor(expected: string, actual: string, message?: string) {
+  constructor(expected: string, actual: string, message?: string, context?: string) {
     super('DYNAMO_TYPE_MISMATCH', message ?? `expected ${expected}, the key holds ${actual}`);
     this.expected = expected;
     this.actual = actual;
+    this.context = context;
   }
 }
 

@@ -152,6 +152,7 @@ export class Operations<V> {
           type === 'unknown'
             ? 'the key holds a data type this engine does not know'
             : `the key holds a ${type}: read it with node.${method}(key)`,
+          context,
         );
       }
       const siblings = live.map((s) => d.codec.decode(s.value!));

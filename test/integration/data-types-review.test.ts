@@ -42,20 +42,26 @@ describe('data types review', () => {
     expect(await a.counter('x').value()).toBe(6);
   });
 
-  // Known, not fixed: `put` without a context on a typed key is accepted; the plain sibling then
-  // makes both `get` (a typed sibling) and every typed read (a plain sibling) a TypeMismatchError,
-  // and no public call yields a version context to overwrite the pair with: the key is lost.
-  it.fails('a blind put on a typed key is refused, or leaves the key recoverable', async () => {
+  // A `put` without a context on a typed key is accepted (a put never refuses: it cannot know what
+  // other replicas hold); the plain sibling then makes `get` and every typed read a
+  // TypeMismatchError. The key stays usable: `get`'s error carries the key's context, and a put
+  // with it replaces both siblings (a typed key cannot be deleted and reused as a type: nodes
+  // merge their last written state into their next operation, README "Data types").
+  it('a blind put on a typed key leaves the key recoverable through the context of get’s error', async () => {
     const c = await start();
     const [a, b] = c.nodes as [DynamoNode, DynamoNode];
     await a.set('k').add('x');
-    const put = await b.put('k', 'oops').then(
-      () => 'accepted',
-      (e) => e,
+    await b.put('k', 'oops');
+    await expect(a.set('k').value()).rejects.toBeInstanceOf(TypeMismatchError);
+    const err = await b.get('k').then(
+      () => undefined,
+      (e: unknown) => e,
     );
-    if (put instanceof TypeMismatchError) return;
-    await b.delete('k'); // a delete without a context cannot clear it either
-    expect(await a.set('k').value()).toEqual(['x']);
+    expect(err).toBeInstanceOf(TypeMismatchError);
+    const context = (err as TypeMismatchError).context;
+    expect(typeof context).toBe('string');
+    await b.put('k', 'plain now', { context });
+    expect((await a.get('k')).values).toEqual(['plain now']);
   });
 
   it('a delete without a context on a typed key deletes nothing (the typed read leaves tombstones out)', async () => {
