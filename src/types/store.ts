@@ -20,10 +20,11 @@
  * operation resumes that actor when its read has seen exactly that dot as the actor's highest: each
  * write of an actor contains all its earlier ones, so such a read contains everything the actor
  * wrote to the key and is what the session would have joined into anyway; the actor's next dot is
- * then above all it ever issued. The highest dot is set before every write is sent, acknowledged
- * or not, so a write that may have landed but that the read missed (or one beyond it) makes the
- * read fall short and the operation starts a new actor instead. Restarts still start new actors:
- * records live in memory, and a new epoch could not tell what the last one sent.
+ * then above all it ever issued. The record is set before every write is sent, acknowledged or
+ * not, so a write that may have landed but that the read missed makes the read fall short and the
+ * operation starts a new actor instead. A last write that issued no dot (a removal) has nothing a
+ * read could show it by: such a session is not resumed. Restarts still start new actors: records
+ * live in memory, and a new epoch could not tell what the last one sent.
  */
 import {
   CorruptValueError,
@@ -131,7 +132,10 @@ interface Session {
   readonly actor: string;
   last: TypedState | undefined;
   lastType: TypeName | undefined;
-  /** The actor's highest dot in the last state sent (0: none yet), set before the write is sent. */
+  /**
+   * The dot the last write sent issued last, set before the write is sent; 0 when it issued none
+   * (or nothing was sent yet): the actor is then not resumed once the session is evicted.
+   */
   lastDot: number;
   bytes: number;
 }
@@ -234,8 +238,10 @@ export class TypedStore {
       if (!m.changed)
         return { value: typeValue(base.store) as TypeValues[T], context: encodeTypeContext(base.ctx) };
       const bytes = this.encodeChecked(next);
-      // Before sending: a write that fails may still land, and then this is the actor's highest dot.
-      session.lastDot = highestDot(next.ctx, session.actor);
+      // Before sending: a write that fails may still land. One that issued no dot (a removal) could
+      // be missed by a read that has the actor's highest dot: resuming over it would undo it.
+      const highest = highestDot(next.ctx, session.actor);
+      session.lastDot = highest > highestDot(base.ctx, session.actor) ? highest : 0;
       try {
         await this.deps.write(key, bytes, {
           context: read.context,
@@ -350,7 +356,7 @@ export class TypedStore {
   }
 
   private retire(id: string, s: Session): void {
-    // An actor that never sent a dot names nothing: a new one costs the key nothing.
+    // Not resumable (see `lastDot`): the next operation takes a new actor.
     if (s.lastDot === 0) return;
     this.retired.delete(id);
     this.retired.set(id, { actor: s.actor, lastDot: s.lastDot, lastType: s.lastType });

@@ -147,6 +147,21 @@ describe('TypedStore retired sessions', () => {
     expect((await store.read('x', 'counter')).value).toBe(111);
   });
 
+  it('a last write that issued no dot (a field removal) the read missed is not resumed over', async () => {
+    const { kv, deps } = await keyedKv();
+    const store = new TypedStore(deps, { maxSessions: 1 });
+    type M = { counter(n: string): { increment(by: number): void }; remove(n: string): void };
+    await store.update('x', 'map', (m) => (m as M).counter('f').increment(5)); // dot 1
+    kv.lose = true;
+    await expect(store.update('x', 'map', (m) => (m as M).remove('f'))).rejects.toThrow('timed out');
+    await store.update('y', 'counter', increment(1)); // evicts x's session
+    // The read has dot 1 as the actor's highest, yet not the removal that came after it.
+    await store.update('x', 'map', (m) => (m as M).counter('f').increment(1));
+    kv.keys.get('x')!.push(...kv.unseen);
+    // The removal and this increment are one node's operations in order: the field holds 1.
+    expect((await store.read('x', 'map')).value.counters).toEqual({ f: 1 });
+  });
+
   it('keeps at most maxRetiredSessions records (a forgotten one starts a new actor)', async () => {
     const { kv, deps } = await keyedKv();
     const store = new TypedStore(deps, { maxSessions: 1, maxRetiredSessions: 2 });
