@@ -26,6 +26,7 @@
  * read could show it by: such a session is not resumed. Restarts still start new actors: records
  * live in memory, and a new epoch could not tell what the last one sent.
  */
+import { createHash } from 'node:crypto';
 import {
   CorruptValueError,
   InvalidContextError,
@@ -67,8 +68,9 @@ export interface DataTypeOptions {
   /** Bytes of session states a node keeps (encoded size). Default 64 MiB. */
   maxSessionBytes: number;
   /**
-   * Keys whose evicted session a node still remembers (actor and highest dot, about 100 bytes plus
-   * the key) so that it can resume the actor; beyond: the longest retired forgotten. Default 100,000.
+   * Keys whose evicted session a node still remembers (actor, last dot and type under a digest of
+   * the key, about 200 bytes) so that it can resume the actor; beyond: the longest retired
+   * forgotten. Default 100,000.
    */
   maxRetiredSessions: number;
   /** Operations waiting for one key on one node (they run one at a time). Default 1,000. */
@@ -197,7 +199,8 @@ export class TypedStore {
       }
     }
     const session = this.sessions.get(id);
-    if (session?.lastType !== undefined) knownType(session.lastType, type);
+    const known = session ? session.lastType : this.retired.get(retiredKey(id))?.lastType;
+    if (known !== undefined) knownType(known, type);
     const state = session?.last ? join(merged, session.last) : merged;
     return { value: typeValue(state.store) as TypeValues[T], context: encodeTypeContext(state.ctx) };
   }
@@ -336,11 +339,13 @@ export class TypedStore {
     if (s)
       this.sessions.delete(id); // most recently used goes last
     else {
-      const r = this.retired.get(id);
+      const digest = retiredKey(id);
+      const r = this.retired.get(digest);
       if (r?.lastType !== undefined) knownType(r.lastType, type);
-      this.retired.delete(id);
-      // Exactly its highest dot: a read naming more of it than this node sent is not trusted either.
-      if (r && highestDot(read, r.actor) === r.lastDot) {
+      this.retired.delete(digest);
+      // All its dots up to exactly the last one: a read naming more of it than this node sent (or
+      // naming it only out of order) did not come from its writes alone, and is not trusted.
+      if (r && read.vv.get(r.actor) === r.lastDot && !read.cloud.has(r.actor)) {
         s = { actor: r.actor, last: undefined, lastType: r.lastType, lastDot: r.lastDot, bytes: 0 };
       }
     }
@@ -358,8 +363,9 @@ export class TypedStore {
   private retire(id: string, s: Session): void {
     // Not resumable (see `lastDot`): the next operation takes a new actor.
     if (s.lastDot === 0) return;
-    this.retired.delete(id);
-    this.retired.set(id, { actor: s.actor, lastDot: s.lastDot, lastType: s.lastType });
+    const digest = retiredKey(id);
+    this.retired.delete(digest);
+    this.retired.set(digest, { actor: s.actor, lastDot: s.lastDot, lastType: s.lastType });
     if (this.retired.size > this.limits.maxRetiredSessions) {
       const oldest = this.retired.keys().next();
       if (!oldest.done) this.retired.delete(oldest.value);
@@ -371,7 +377,7 @@ export class TypedStore {
     if (this.sessions.get(id) === s) this.sessionBytes -= s.bytes;
     else {
       this.sessions.delete(id);
-      this.retired.delete(id);
+      this.retired.delete(retiredKey(id));
     }
     s.last = state;
     s.lastType = type;
@@ -430,6 +436,15 @@ function definite(err: unknown): boolean {
 /** The highest counter of `actor` that `ctx` has seen (0: none). */
 function highestDot(ctx: CausalContext, actor: string): number {
   return nextDot(ctx, actor)[1] - 1;
+}
+
+/**
+ * Retired sessions are keyed by a digest, so a record stays small whatever the key's size. Two
+ * keys with one digest (2^-128) would only share a record: its actor wrote only one of them, so the
+ * other's read never names it and that key takes a new actor.
+ */
+function retiredKey(id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
 }
 
 function keyId(key: Key): string {

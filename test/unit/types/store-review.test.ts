@@ -104,6 +104,15 @@ describe('TypedStore retired sessions', () => {
     expect(actors(kv.keys.get('x')![0]!)).toHaveLength(1);
     expect(decodeState(kv.keys.get('x')![0]!).ctx.vv.values().next().value).toBe(5);
     expect((await store.read('x', 'counter')).value).toBe(5);
+    // The record keeps the type too: a read that misses the counter still knows the key holds one.
+    const stored = kv.keys.get('x')!;
+    kv.keys.set('x', []);
+    const add = (s: unknown) => (s as { add(e: string): void }).add('e');
+    await expect(store.update('x', 'set', add)).rejects.toBeInstanceOf(TypeMismatchError);
+    await expect(store.read('x', 'set')).rejects.toBeInstanceOf(TypeMismatchError);
+    kv.keys.set('x', stored);
+    await store.update('x', 'counter', increment(1));
+    expect(actors(kv.keys.get('x')![0]!)).toHaveLength(1);
   });
 
   it('an evicted session whose last write the read did not see gets a new actor (no dot issued twice)', async () => {
