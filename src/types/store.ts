@@ -263,7 +263,7 @@ export class TypedStore {
     });
   }
 
-  /** Sessions and queued operations currently held (for tests and stats). */
+  /** Sessions, retired sessions and queued operations currently held (for tests and stats). */
   held(): { sessions: number; sessionBytes: number; retiredSessions: number; queuedKeys: number } {
     return {
       sessions: this.sessions.size,
@@ -338,17 +338,7 @@ export class TypedStore {
     if (s?.lastType !== undefined) knownType(s.lastType, type);
     if (s)
       this.sessions.delete(id); // most recently used goes last
-    else {
-      const digest = retiredKey(id);
-      const r = this.retired.get(digest);
-      if (r?.lastType !== undefined) knownType(r.lastType, type);
-      this.retired.delete(digest);
-      // All its dots up to exactly the last one: a read naming more of it than this node sent (or
-      // naming it only out of order) did not come from its writes alone, and is not trusted.
-      if (r && read.vv.get(r.actor) === r.lastDot && !read.cloud.has(r.actor)) {
-        s = { actor: r.actor, last: undefined, lastType: r.lastType, lastDot: r.lastDot, bytes: 0 };
-      }
-    }
+    else s = this.resume(id, type, read);
     s ??= {
       actor: `${prefix}.${(this.sessionCount++).toString(36)}`,
       last: undefined,
@@ -358,6 +348,19 @@ export class TypedStore {
     };
     this.sessions.set(id, s);
     return s;
+  }
+
+  /** The retired session of `id` if `read` has everything its actor wrote (the record is used up). */
+  private resume(id: string, type: TypeName, read: CausalContext): Session | undefined {
+    const digest = retiredKey(id);
+    const r = this.retired.get(digest);
+    if (!r) return undefined;
+    if (r.lastType !== undefined) knownType(r.lastType, type);
+    this.retired.delete(digest);
+    // All its dots up to exactly the last one: a read naming more of it than this node sent (or
+    // naming it only out of order) did not come from its writes alone, and is not trusted.
+    if (read.vv.get(r.actor) !== r.lastDot || read.cloud.has(r.actor)) return undefined;
+    return { actor: r.actor, last: undefined, lastType: r.lastType, lastDot: r.lastDot, bytes: 0 };
   }
 
   private retire(id: string, s: Session): void {
