@@ -9,12 +9,24 @@
  * coordinating vnode, whose local state always has its own writes). Here the operation runs on a
  * quorum read, which may miss this node's last write (sloppy quorum, a partition), so the node keeps
  * per key a *session*: an actor of its own and the last state it wrote, joined into the next
- * operation's read. Operations on one key from one node run one at a time. A session that is
- * forgotten (evicted, node restarted) is never resumed: the next operation starts a new actor,
- * `${node actor}/${epoch}.${n}`, where the epoch is a counter kept in the node's storage and
- * bumped once per start, and the node actor's incarnation changes when the storage is wiped. So no
- * dot is ever issued twice (Riak's kv679), and every state's context stays a plain version vector.
+ * operation's read. Operations on one key from one node run one at a time. A new session starts a
+ * new actor, `${node actor}/${epoch}.${n}`, where the epoch is a counter kept in the node's storage
+ * and bumped once per start, and the node actor's incarnation changes when the storage is wiped. So
+ * no dot is ever issued twice (Riak's kv679), and every state's context stays a plain version vector.
+ *
+ * Why retired sessions. A node cycling through more keys than `maxSessions` would otherwise start
+ * a new actor on every operation, and a key refuses every operation once its context names
+ * `maxActors`. An evicted session leaves a record (actor, its highest dot, type) and the next
+ * operation resumes that actor when its read has seen exactly that dot as the actor's highest: each
+ * write of an actor contains all its earlier ones, so such a read contains everything the actor
+ * wrote to the key and is what the session would have joined into anyway; the actor's next dot is
+ * then above all it ever issued. The record is set before every write is sent, acknowledged or
+ * not, so a write that may have landed but that the read missed makes the read fall short and the
+ * operation starts a new actor instead. A last write that issued no dot (a removal) has nothing a
+ * read could show it by: such a session is not resumed. Restarts still start new actors: records
+ * live in memory, and a new epoch could not tell what the last one sent.
  */
+import { createHash } from 'node:crypto';
 import {
   CorruptValueError,
   InvalidContextError,
@@ -26,7 +38,7 @@ import type { Key } from '../events.js';
 import { metaKey } from '../replica/layout.js';
 import type { Storage } from '../storage/types.js';
 import type { Clock } from '../util/clock.js';
-import { cloudSize, contextActors } from './causal.js';
+import { type CausalContext, cloudSize, contextActors, nextDot } from './causal.js';
 import {
   decodeState,
   decodeTypeContext,
@@ -55,6 +67,12 @@ export interface DataTypeOptions {
   maxSessions: number;
   /** Bytes of session states a node keeps (encoded size). Default 64 MiB. */
   maxSessionBytes: number;
+  /**
+   * Keys whose evicted session a node still remembers (actor, last dot and type under a digest of
+   * the key, about 200 bytes) so that it can resume the actor; beyond: the longest retired
+   * forgotten. Default 100,000.
+   */
+  maxRetiredSessions: number;
   /** Operations waiting for one key on one node (they run one at a time). Default 1,000. */
   maxQueuedPerKey: number;
 }
@@ -67,6 +85,7 @@ export const DATA_TYPE_DEFAULTS: Readonly<DataTypeOptions> = {
   maxCloudDots: 1_000,
   maxSessions: 10_000,
   maxSessionBytes: 64 * 1024 * 1024,
+  maxRetiredSessions: 100_000,
   maxQueuedPerKey: 1_000,
 };
 
@@ -115,7 +134,19 @@ interface Session {
   readonly actor: string;
   last: TypedState | undefined;
   lastType: TypeName | undefined;
+  /**
+   * The dot the last write sent issued last, set before the write is sent; 0 when it issued none
+   * (or nothing was sent yet): the actor is then not resumed once the session is evicted.
+   */
+  lastDot: number;
   bytes: number;
+}
+
+/** What an evicted session leaves behind: enough to resume its actor, not its state. */
+interface RetiredSession {
+  readonly actor: string;
+  readonly lastDot: number;
+  readonly lastType: TypeName | undefined;
 }
 
 const EPOCH_KEY = metaKey('types-epoch');
@@ -138,6 +169,7 @@ export class TypedStore {
   private sessionCount = 0;
   private sessionBytes = 0;
   private readonly sessions = new Map<string, Session>();
+  private readonly retired = new Map<string, RetiredSession>();
   private readonly queues = new Map<string, { tail: Promise<void>; length: number }>();
 
   constructor(
@@ -167,7 +199,8 @@ export class TypedStore {
       }
     }
     const session = this.sessions.get(id);
-    if (session?.lastType !== undefined) knownType(session.lastType, type);
+    const known = session ? session.lastType : this.retired.get(retiredKey(id))?.lastType;
+    if (known !== undefined) knownType(known, type);
     const state = session?.last ? join(merged, session.last) : merged;
     return { value: typeValue(state.store) as TypeValues[T], context: encodeTypeContext(state.ctx) };
   }
@@ -193,7 +226,7 @@ export class TypedStore {
       const prefix = await this.actorPrefix();
       const read = await this.deps.read(key, options);
       const merged = this.merge(type, read.values);
-      const session = this.session(id, prefix, type);
+      const session = this.session(id, prefix, type, merged.ctx);
       const base = session.last ? join(merged, session.last) : merged;
       const next = cloneState(base);
       const m = new Mutation(
@@ -208,6 +241,10 @@ export class TypedStore {
       if (!m.changed)
         return { value: typeValue(base.store) as TypeValues[T], context: encodeTypeContext(base.ctx) };
       const bytes = this.encodeChecked(next);
+      // Before sending: a write that fails may still land. One that issued no dot (a removal) could
+      // be missed by a read that has the actor's highest dot: resuming over it would undo it.
+      const highest = highestDot(next.ctx, session.actor);
+      session.lastDot = highest > highestDot(base.ctx, session.actor) ? highest : 0;
       try {
         await this.deps.write(key, bytes, {
           context: read.context,
@@ -226,9 +263,14 @@ export class TypedStore {
     });
   }
 
-  /** Sessions and queued operations currently held (for tests and stats). */
-  held(): { sessions: number; sessionBytes: number; queuedKeys: number } {
-    return { sessions: this.sessions.size, sessionBytes: this.sessionBytes, queuedKeys: this.queues.size };
+  /** Sessions, retired sessions and queued operations currently held (for tests and stats). */
+  held(): { sessions: number; sessionBytes: number; retiredSessions: number; queuedKeys: number } {
+    return {
+      sessions: this.sessions.size,
+      sessionBytes: this.sessionBytes,
+      retiredSessions: this.retired.size,
+      queuedKeys: this.queues.size,
+    };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -290,24 +332,56 @@ export class TypedStore {
     return this.prefix;
   }
 
-  private session(id: string, prefix: string, type: TypeName): Session {
+  /** This key's session: the live one, the retired one if `read` has all it wrote, or a new actor. */
+  private session(id: string, prefix: string, type: TypeName, read: CausalContext): Session {
     let s = this.sessions.get(id);
     if (s?.lastType !== undefined) knownType(s.lastType, type);
-    if (s) this.sessions.delete(id); // most recently used goes last
+    if (s)
+      this.sessions.delete(id); // most recently used goes last
+    else s = this.resume(id, type, read);
     s ??= {
       actor: `${prefix}.${(this.sessionCount++).toString(36)}`,
       last: undefined,
       lastType: undefined,
+      lastDot: 0,
       bytes: 0,
     };
     this.sessions.set(id, s);
     return s;
   }
 
+  /** The retired session of `id` if `read` has everything its actor wrote (the record is used up). */
+  private resume(id: string, type: TypeName, read: CausalContext): Session | undefined {
+    const digest = retiredKey(id);
+    const r = this.retired.get(digest);
+    if (!r) return undefined;
+    if (r.lastType !== undefined) knownType(r.lastType, type);
+    this.retired.delete(digest);
+    // All its dots up to exactly the last one: a read naming more of it than this node sent (or
+    // naming it only out of order) did not come from its writes alone, and is not trusted.
+    if (read.vv.get(r.actor) !== r.lastDot || read.cloud.has(r.actor)) return undefined;
+    return { actor: r.actor, last: undefined, lastType: r.lastType, lastDot: r.lastDot, bytes: 0 };
+  }
+
+  private retire(id: string, s: Session): void {
+    // Not resumable (see `lastDot`): the next operation takes a new actor.
+    if (s.lastDot === 0) return;
+    const digest = retiredKey(id);
+    this.retired.delete(digest);
+    this.retired.set(digest, { actor: s.actor, lastDot: s.lastDot, lastType: s.lastType });
+    if (this.retired.size > this.limits.maxRetiredSessions) {
+      const oldest = this.retired.keys().next();
+      if (!oldest.done) this.retired.delete(oldest.value);
+    }
+  }
+
   private remember(id: string, s: Session, type: TypeName, state: TypedState, bytes: number): void {
     // Re-inserted even if evicted meanwhile: no other operation on this key ran in between.
     if (this.sessions.get(id) === s) this.sessionBytes -= s.bytes;
-    else this.sessions.delete(id);
+    else {
+      this.sessions.delete(id);
+      this.retired.delete(retiredKey(id));
+    }
     s.last = state;
     s.lastType = type;
     s.bytes = bytes;
@@ -319,6 +393,7 @@ export class TypedStore {
       if (k === id) continue;
       this.sessions.delete(k);
       this.sessionBytes -= old.bytes;
+      this.retire(k, old);
     }
   }
 
@@ -359,6 +434,20 @@ function definite(err: unknown): boolean {
     err instanceof InvalidContextError ||
     err instanceof NotRunningError
   );
+}
+
+/** The highest counter of `actor` that `ctx` has seen (0: none). */
+function highestDot(ctx: CausalContext, actor: string): number {
+  return nextDot(ctx, actor)[1] - 1;
+}
+
+/**
+ * Retired sessions are keyed by a digest, so a record stays small whatever the key's size. Two
+ * keys with one digest (2^-128) would only share a record: its actor wrote only one of them, so the
+ * other's read never names it and that key takes a new actor.
+ */
+function retiredKey(id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
 }
 
 function keyId(key: Key): string {

@@ -10,7 +10,8 @@
  *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
  *
  * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
- * --no-faults --faults crash,isolate --from 1 --history FILE (one seed: write its history as JSON)
+ * --no-faults --faults crash,isolate --max-sessions N (data-type sessions a node keeps: small values
+ * make nodes evict and resume actors) --from 1 --history FILE (one seed: write its history as JSON)
  * --latency-aware (every node with latencyAware: hedged reads, latency-ranked put coordinators)
  * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
  * (one seed: print every write of KEY on every node, see trace.ts). Exit code 1 when a seed fails (with --lww: never, the loss is
@@ -54,6 +55,7 @@ const { values: args } = parseArgs({
     'trace-from': { type: 'string' },
     'trace-to': { type: 'string' },
     'trace-element': { type: 'string' },
+    'max-sessions': { type: 'string' },
   },
   strict: true,
 });
@@ -83,6 +85,7 @@ function replayFlags(): string[] {
     'latency-aware',
     'no-faults',
     'faults',
+    'max-sessions',
   ];
   for (const name of pass) {
     const v = (args as Record<string, string | boolean | undefined>)[name];
@@ -119,6 +122,8 @@ function simulationOptions(seed: number | string): SimulationOptions {
     }
     options.workload = args.workload as SimWorkload;
   }
+  const maxSessions = int('max-sessions', args['max-sessions']);
+  if (maxSessions !== undefined) options.nodeOptions = { ...options.nodeOptions, dataTypes: { maxSessions } };
   if (args['no-faults']) options.nemesis = false;
   else if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
   return options;
