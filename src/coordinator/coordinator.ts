@@ -11,7 +11,7 @@ import type { PreferenceEntry } from '../ring/index.js';
 import { type Rpc, type RpcReplyHandler, reasonOf } from '../transport/rpc.js';
 import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
-import type { Clock, Timer } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import {
   decodeObject,
@@ -86,15 +86,17 @@ interface FanOut<R> {
   onAllSettled?: () => void;
   /** Latency-aware reads: ask only the first replicas at once, the others later (see HedgePlan). */
   hedge?: HedgePlan;
-  clock?: Clock;
 }
 
 export class Coordinator {
   /** Operation timeouts: one shared timer per turn, not one per request (see RequestTimeouts). */
   private readonly timeouts: RequestTimeouts<FanOutRun>;
+  /** Hedge delays of latency-aware reads, the same way: a shared timer per turn and delay. */
+  private readonly hedges: RequestTimeouts<HedgeWait>;
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.timeouts = new RequestTimeouts<FanOutRun>(deps.clock, (run) => run.timedOut());
+    this.hedges = new RequestTimeouts<HedgeWait>(deps.clock, (wait) => wait.run.hedgeNow());
   }
 
   async get(
@@ -134,7 +136,6 @@ export class Coordinator {
         if (this.deps.readRepair) this.repair(key, partition, replies, merged);
       },
       hedge,
-      clock: this.deps.clock,
     });
     return { object: merged.fold(replies)?.object, first: replies[0]?.entry.id };
   }
@@ -220,7 +221,7 @@ export class Coordinator {
   private fanOut<R>(f: FanOut<R>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
-      new FanOutRun(f as FanOut<unknown>, this.timeouts, resolve, reject).start();
+      new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, resolve, reject).start();
     });
   }
 
@@ -276,13 +277,14 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   /** Who was asked already: needed only to pick a fallback, so built on the first failure. */
   private tried: Set<string> | undefined;
   private removeAbort: (() => void) | undefined;
-  /** Hedged reads: the next entry of the routing list not asked yet, and the hedge timer. */
+  /** Hedged reads: the next entry of the routing list not asked yet, and the hedge wait. */
   private held: number;
-  private hedgeTimer: Timer | undefined;
+  private hedgeWait: HedgeWait | undefined;
 
   constructor(
     private readonly f: FanOut<unknown>,
     private readonly timeouts: RequestTimeouts<FanOutRun>,
+    private readonly hedges: RequestTimeouts<HedgeWait>,
     private readonly resolve: () => void,
     private readonly reject: (error: unknown) => void,
   ) {
@@ -300,13 +302,20 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     for (let i = 0; i < this.held; i++) this.launch(list[i]!);
     const hedge = this.f.hedge;
     if (hedge && this.held < list.length) {
-      this.hedgeTimer = this.f.clock!.setTimeout(() => {
-        if (!this.settled && hedge.allow()) while (this.held < list.length) this.launch(list[this.held++]!);
-      }, hedge.delayMs);
+      // Whole ms, so that reads of one turn with one delay share a timer.
+      this.hedgeWait = new HedgeWait(this);
+      this.hedges.add(this.hedgeWait, Math.max(1, Math.ceil(hedge.delayMs)));
     }
     this.check();
     if (this.outstanding === 0) this.f.onAllSettled?.();
     if (!this.settled) this.timeouts.add(this, this.f.timeoutMs);
+  }
+
+  /** The hedge delay passed: ask the held-back replicas, if the budget allows. */
+  hedgeNow(): void {
+    const list = this.f.routing.list;
+    if (!this.settled && this.f.hedge!.allow())
+      while (this.held < list.length) this.launch(list[this.held++]!);
   }
 
   timedOut(): void {
@@ -396,7 +405,7 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     if (this.settled) return;
     this.settled = true;
     this.timeouts.remove(this);
-    this.hedgeTimer?.cancel();
+    if (this.hedgeWait) this.hedges.remove(this.hedgeWait);
     this.removeAbort?.();
     if (error) this.reject(error);
     else this.resolve();
@@ -425,6 +434,14 @@ class Ask implements RpcReplyHandler {
   failed(error: unknown): void {
     this.run.failed(this.entry, error);
   }
+}
+
+/** A hedged read waiting for its hedge delay (tracked by RequestTimeouts, which links it). */
+class HedgeWait implements TimeoutLinks<HedgeWait> {
+  timeoutBatch: TimeoutBatch<HedgeWait> | undefined = undefined;
+  timeoutPrev: HedgeWait | undefined = undefined;
+  timeoutNext: HedgeWait | undefined = undefined;
+  constructor(readonly run: FanOutRun) {}
 }
 
 type MergedReplies = { object: VersionedObject; bytes: Uint8Array };
