@@ -13,12 +13,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DynamoNode, MemoryNetwork, MemoryStorage, type Storage } from '../../src/index.js';
-import { LevelStorage } from '../../src/level/index.js';
-import { OPEN_LOADS } from './children.js';
-import { InProcessFloor } from './floor-inprocess.js';
+import type { DynamoNode, Storage } from '../../src/index.js';
+import { bundleChild, OPEN_LOADS } from './children.js';
 import { type BenchRow, formatTable, runClosedLoop, runOpenLoop } from './lib.js';
 import { medianRows } from './tcp-cluster.js';
 
@@ -27,6 +25,17 @@ const codec = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b };
 const WARM_UP_OPS = 20_000;
 /** Length of each open-loop phase. */
 const OPEN_LOOP_MS = 2000;
+
+type Systems = typeof import('./inprocess-systems.js');
+let loaded: Promise<Systems> | undefined;
+/** The engine and the floor from an esbuild bundle of `inprocess-systems.ts` (built once per run). */
+function systems(): Promise<Systems> {
+  loaded ??= bundleChild(
+    fileURLToPath(new URL('./inprocess-systems.ts', import.meta.url)),
+    'inprocess-systems',
+  ).then((file) => import(pathToFileURL(file).href) as Promise<Systems>);
+  return loaded;
+}
 
 export interface ClusterBenchOptions {
   storage: 'memory' | 'level';
@@ -39,6 +48,7 @@ async function startCluster(
   ids: string[],
   extra: Partial<Parameters<typeof DynamoNode.start<Uint8Array>>[0]> = {},
 ) {
+  const { DynamoNode, MemoryNetwork } = await systems();
   const network = new MemoryNetwork();
   const nodes: DynamoNode<Uint8Array>[] = [];
   for (const id of ids) {
@@ -146,6 +156,7 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<BenchR
   const ops = options.ops ?? 100_000;
   const inFlight = options.inFlight ?? 128;
   const dirs: string[] = [];
+  const { InProcessFloor, LevelStorage, MemoryStorage } = await systems();
   const make = async (): Promise<(id: string) => Storage> => {
     if (options.storage === 'memory') return () => new MemoryStorage();
     const root = await mkdtemp(join(tmpdir(), 'dynamo-bench-cluster-'));
@@ -227,6 +238,7 @@ export async function benchCluster(options: ClusterBenchOptions): Promise<BenchR
  * next to the healthy rate of the same run.
  */
 export async function benchFailover(ops = 50_000, inFlight = 128): Promise<BenchRow[]> {
+  const { MemoryStorage } = await systems();
   const { network, nodes } = await startCluster(() => new MemoryStorage(), ['a', 'b', 'c', 'd'], {
     requestTimeoutMs: 200,
     hintedHandoff: { intervalMs: 100 },
@@ -270,6 +282,7 @@ export async function benchFailover(ops = 50_000, inFlight = 128): Promise<Bench
  * put latency (open loop, fixed rate) during the transfer next to the idle figure of the run.
  */
 export async function benchJoin(keys = 100_000, ratePerSec = 2_000): Promise<BenchRow[]> {
+  const { DynamoNode, MemoryStorage } = await systems();
   const { network, nodes } = await startCluster(() => new MemoryStorage(), ['a', 'b', 'c']);
   for (let i = 0; i < keys; i += 1000) {
     await Promise.all(Array.from({ length: 1000 }, (_, j) => nodes[(i + j) % 3]!.put(`key-${i + j}`, VALUE)));
@@ -331,6 +344,7 @@ export async function benchJoin(keys = 100_000, ratePerSec = 2_000): Promise<Ben
  * (`node.update`, also a read and a put), 3 nodes on MemoryStorage, over `keys` distinct keys.
  */
 export async function benchCounter(ops = 30_000, inFlight = 128, keys = 5_000): Promise<BenchRow[]> {
+  const { MemoryStorage } = await systems();
   const { nodes } = await startCluster(() => new MemoryStorage(), ['a', 'b', 'c']);
   // Warm-up (JIT) for all three paths, then the measured runs. Blind puts go to fresh keys (a
   // blind put to an existing key adds a sibling); update and increment revisit `keys` keys.
