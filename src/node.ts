@@ -344,7 +344,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.types = new TypedStore(
       {
         read: async (key, options) => {
-          const { object, context } = await this.operations.read(key, options, true);
+          const { object, context } = await this.operations.read(key, options, 'raw');
           const values: Uint8Array[] = [];
           for (const s of object?.siblings ?? []) if (s.value !== null) values.push(s.value);
           return { values, context };

@@ -42,6 +42,14 @@ export interface PutRequest {
   op: string | undefined;
 }
 
+/** What `Operations.read` resolves to but for a plain get. */
+export interface FullRead<V> {
+  values: V[];
+  siblings: V[];
+  context: string;
+  object: VersionedObject | undefined;
+}
+
 export interface OperationsDeps<V> {
   options: Pick<ResolvedOptions<V>, 'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs'>;
   codec: Codec<V>;
@@ -66,9 +74,8 @@ export interface OperationsDeps<V> {
 export class Operations<V> {
   constructor(private readonly deps: OperationsDeps<V>) {}
 
-  async get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
-    const read = await this.read(key, options);
-    return { values: read.values, context: read.context };
+  get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
+    return this.read(key, options, 'get');
   }
 
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
@@ -105,12 +112,19 @@ export class Operations<V> {
     return keyBytes(key, this.deps.options.limits.maxKeyBytes);
   }
 
-  /** `raw`: the object and its context only (the data types decode and merge it themselves). */
+  /**
+   * The read path. `shape`: 'get' answers `get` itself (its result made here, not by a layer
+   * around this one: every get comes through), 'full' adds the siblings before resolving and the
+   * merged object, 'raw' is the object and its context only (the data types decode and merge it
+   * themselves).
+   */
+  read(key: Key, options: GetOptions, shape: 'get'): Promise<GetResult<V>>;
+  read(key: Key, options: GetOptions, shape?: 'full' | 'raw'): Promise<FullRead<V>>;
   async read(
     key: Key,
     options: GetOptions,
-    raw = false,
-  ): Promise<{ values: V[]; siblings: V[]; context: string; object: VersionedObject | undefined }> {
+    shape: 'get' | 'full' | 'raw' = 'full',
+  ): Promise<FullRead<V> | GetResult<V>> {
     const d = this.deps;
     d.ensureRunning();
     const bytes = this.keyBytes(key);
@@ -138,7 +152,7 @@ export class Operations<V> {
       const live = object ? distinctLiveSiblings(object.siblings) : [];
       let context = encodeContext(object?.ctx ?? new Map());
       if (first !== undefined) d.latency?.remember(bytes, context, first);
-      if (raw) {
+      if (shape === 'raw') {
         ok = true;
         return { values: [], siblings: [], context, object };
       }
@@ -174,7 +188,7 @@ export class Operations<V> {
         }
       }
       ok = true;
-      return { values, siblings, context, object };
+      return shape === 'get' ? { values, context } : { values, siblings, context, object };
     } finally {
       d.leave();
       d.recorders.get.record(d.clock.now() - started, ok);

@@ -396,7 +396,8 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
  * bug, reported as one.
  */
 const noReplica: ConstructorParameters<typeof Coordinator>[0]['replica'] = {
-  read: () => Promise.reject(new RangeError('a DynamoClient holds no replica')),
+  readWith: (_partition, _key, _hintFor, handler) =>
+    queueMicrotask(() => handler.failed(new RangeError('a DynamoClient holds no replica'))),
   merge: () => Promise.reject(new RangeError('a DynamoClient holds no replica')),
   coordinate: () => Promise.reject(new RangeError('a DynamoClient holds no replica')),
 };

@@ -5,7 +5,7 @@
  * replica has replied or timed out.
  */
 import { QuorumError, TimeoutError } from '../errors.js';
-import type { Replica } from '../replica/replica.js';
+import type { ReadHandler, Replica } from '../replica/replica.js';
 import { equalBytes } from '../replica/replica.js';
 import type { PreferenceEntry } from '../ring/index.js';
 import { type Rpc, type RpcReplyHandler, reasonOf } from '../transport/rpc.js';
@@ -28,7 +28,7 @@ export interface CoordinatorDeps {
   actor: () => string;
   clock: Clock;
   /** This node's replica (a DynamoClient has none: it is never in a routing list). */
-  replica: Pick<Replica, 'read' | 'merge' | 'coordinate'>;
+  replica: Pick<Replica, 'readWith' | 'merge' | 'coordinate'>;
   rpc: Rpc;
   requestTimeoutMs: number;
   readRepair: boolean;
@@ -99,7 +99,7 @@ export class Coordinator {
     this.hedges = new RequestTimeouts<HedgeWait>(deps.clock, (wait) => wait.run.hedgeNow());
   }
 
-  async get(
+  get(
     key: Uint8Array,
     partition: number,
     routing: Routing,
@@ -111,33 +111,36 @@ export class Coordinator {
     const replies: Reply[] = [];
     const merged = new RepliesMerge();
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
-    await this.fanOut<Uint8Array | undefined>({
-      operation: 'get',
-      routing,
-      required: r,
-      timeoutMs,
-      signal,
-      send: (entry, ask) => {
-        if (entry.id === this.deps.self)
-          ask.await(this.deps.replica.read(partition, key, entry.hintFor ?? null));
-        else
-          this.deps.rpc.callWith(
-            entry.id,
-            [MessageType.Read, key, partition, entry.hintFor ?? null],
-            perRequestMs,
-            ask,
-            signal,
-          );
+    return this.fanOut<Uint8Array | undefined, ReadResult>(
+      {
+        operation: 'get',
+        routing,
+        required: r,
+        timeoutMs,
+        signal,
+        send: (entry, ask) => {
+          if (entry.id === this.deps.self)
+            this.deps.replica.readWith(partition, key, entry.hintFor ?? null, ask);
+          else
+            this.deps.rpc.callWith(
+              entry.id,
+              [MessageType.Read, key, partition, entry.hintFor ?? null],
+              perRequestMs,
+              ask,
+              signal,
+            );
+        },
+        decode: this.objectOfReply,
+        onReply: (entry, bytes) => replies.push({ entry, bytes }),
+        fallbackAfterQuorum: false,
+        onAllSettled: () => {
+          if (this.deps.readRepair) this.repair(key, partition, replies, merged);
+        },
+        hedge,
       },
-      decode: this.objectOfReply,
-      onReply: (entry, bytes) => replies.push({ entry, bytes }),
-      fallbackAfterQuorum: false,
-      onAllSettled: () => {
-        if (this.deps.readRepair) this.repair(key, partition, replies, merged);
-      },
-      hedge,
-    });
-    return { object: merged.fold(replies)?.object, first: replies[0]?.entry.id };
+      // Once R replied: a corrupt reply throws here, and the get rejects with it.
+      () => ({ object: merged.fold(replies)?.object, first: replies[0]?.entry.id }),
+    );
   }
 
   /**
@@ -190,38 +193,52 @@ export class Coordinator {
     // at once; its own store is awaited first so that the QuorumError counts it.
     const doomed = routing.list.length < w;
     if (doomed) await stored;
-    await this.fanOut<unknown>({
-      operation: value === null ? 'delete' : 'put',
-      routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
-      required: w,
-      timeoutMs,
-      signal,
-      acked: doomed ? [self] : [],
-      send: (entry, ask) => {
-        if (entry === mine) ask.await(stored);
-        else
-          this.deps.rpc.callWith(
-            entry.id,
-            [MessageType.Store, partition, entry.hintFor ?? null, entries],
-            perRequestMs,
-            ask,
-          );
+    return this.fanOut<unknown, VersionedObject>(
+      {
+        operation: value === null ? 'delete' : 'put',
+        routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
+        required: w,
+        timeoutMs,
+        signal,
+        acked: doomed ? [self] : [],
+        send: (entry, ask) => {
+          if (entry === mine) ask.await(stored);
+          else
+            this.deps.rpc.callWith(
+              entry.id,
+              [MessageType.Store, partition, entry.hintFor ?? null, entries],
+              perRequestMs,
+              ask,
+            );
+        },
+        onReply: () => {},
+        fallbackAfterQuorum: true,
       },
-      onReply: () => {},
-      fallbackAfterQuorum: true,
-    });
-    return object;
+      () => object,
+    );
   }
 
   /**
    * Sends to every replica of the routing, counts acknowledgements, replaces a replica that
    * fails with the next healthy node (sloppy quorum), and settles as soon as the outcome is
-   * known: met, impossible, timed out or aborted.
+   * known: met, impossible, timed out or aborted. Resolves to what `answer` makes of the replies
+   * once the quorum is met (one promise per operation: no async layer around it).
    */
-  private fanOut<R>(f: FanOut<R>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  private fanOut<R, T>(f: FanOut<R>, answer: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
-      new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, resolve, reject).start();
+      // The answer is made a microtask after the quorum is met, as an `await` of the fan-out
+      // would: replies that arrive in the same turn (a batch of replies from one peer, the
+      // deliveries of one network drain) are folded in too.
+      const make = () => {
+        try {
+          resolve(answer());
+        } catch (err) {
+          reject(err);
+        }
+      };
+      const met = () => queueMicrotask(make);
+      new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, met, reject).start();
     });
   }
 
@@ -412,8 +429,8 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
   }
 }
 
-/** One replica asked by a fan-out: hears its answer (an RpcReplyHandler for peers). */
-class Ask implements RpcReplyHandler {
+/** One replica asked by a fan-out: hears its answer (an RpcReplyHandler for peers, a ReadHandler for the local replica). */
+class Ask implements RpcReplyHandler, ReadHandler {
   constructor(
     private readonly run: FanOutRun,
     private readonly entry: PreferenceEntry,
@@ -429,6 +446,10 @@ class Ask implements RpcReplyHandler {
 
   replied(fields: unknown[]): void {
     this.run.repliedFields(this.entry, fields);
+  }
+
+  read(bytes: Uint8Array | undefined): void {
+    this.run.replied(this.entry, bytes);
   }
 
   failed(error: unknown): void {
