@@ -8,8 +8,9 @@
  */
 import { TimeoutError, TransportError } from '../errors.js';
 import { onAbort } from '../util/abort.js';
-import { type Clock, systemClock, type Timer } from '../util/clock.js';
+import { type Clock, systemClock } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
+import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './types.js';
 
 /** One-way delay of each message, drawn uniformly in [min, max] milliseconds. */
@@ -89,11 +90,19 @@ interface ResponseMessage {
 
 type Message = RequestMessage | ResponseMessage;
 
-interface Pending {
-  readonly resolve: (value: Uint8Array) => void;
-  readonly reject: (reason: unknown) => void;
-  timer: Timer | undefined;
-  unlisten: (() => void) | undefined;
+/** A request waiting for its reply; its timeout is tracked by the endpoint's RequestTimeouts. */
+class Pending implements TimeoutLinks<Pending> {
+  timeoutBatch: TimeoutBatch<Pending> | undefined = undefined;
+  timeoutPrev: Pending | undefined = undefined;
+  timeoutNext: Pending | undefined = undefined;
+  unlisten: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly to: string,
+    readonly resolve: (value: Uint8Array) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {}
 }
 
 const EMPTY = new Uint8Array(0);
@@ -302,13 +311,23 @@ class MemoryEndpoint implements Transport {
   private handler: RequestHandler | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  /**
+   * Request timeouts on shared timers, as TcpTransport's: a clock timer armed and cancelled per
+   * request is paid by every operation when a turn holds few of them (an in-process cluster at
+   * low load). On a VirtualClock a request still times out exactly `timeoutMs` after it started.
+   */
+  private readonly timeouts: RequestTimeouts<Pending>;
   /** Requests whose handler is running; `stop` answers them with a connection reset. */
   private readonly active = new Set<RequestMessage>();
 
   constructor(
     private readonly fabric: Fabric,
     readonly address: string,
-  ) {}
+  ) {
+    this.timeouts = new RequestTimeouts<Pending>(fabric.clock, (p, timeoutMs) =>
+      this.settle(p.id, undefined, new TimeoutError(`request to ${p.to} timed out after ${timeoutMs} ms`)),
+    );
+  }
 
   get running(): boolean {
     return this.state === 'running';
@@ -340,16 +359,10 @@ class MemoryEndpoint implements Transport {
       return Promise.reject(new RangeError(`request: timeoutMs must be >= 0, got ${timeoutMs}`));
     return new Promise<Uint8Array>((resolve, reject) => {
       const id = this.nextId++;
-      const pending: Pending = { resolve, reject, timer: undefined, unlisten: undefined };
+      const pending = new Pending(id, to, resolve, reject);
       this.pending.set(id, pending);
       // An infinite timeout arms no timer (a system-clock timer would clamp it to 1 ms).
-      if (Number.isFinite(timeoutMs)) {
-        pending.timer = this.fabric.clock.setTimeout(
-          () =>
-            this.settle(id, undefined, new TimeoutError(`request to ${to} timed out after ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      }
+      if (Number.isFinite(timeoutMs)) this.timeouts.add(pending, timeoutMs);
       if (signal) pending.unlisten = onAbort(signal, (reason) => this.settle(id, undefined, reason));
       this.bytesSent += payload.byteLength;
       this.fabric.transmit({ kind: 'request', sender: this, to, id, payload }, this.address, to);
@@ -378,7 +391,7 @@ class MemoryEndpoint implements Transport {
     const pending = this.pending.get(id);
     if (!pending) return; // already settled: late response, duplicate's response, or after timeout
     this.pending.delete(id);
-    pending.timer?.cancel();
+    this.timeouts.remove(pending);
     pending.unlisten?.();
     if (error !== undefined) pending.reject(error);
     else pending.resolve(payload ?? EMPTY);
