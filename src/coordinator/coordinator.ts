@@ -64,6 +64,23 @@ interface Reply {
   bytes: Uint8Array | undefined;
 }
 
+/** A put this node coordinates, between `Coordinator.put` and `replicate`. */
+interface LocalPut {
+  key: Uint8Array;
+  partition: number;
+  routing: Routing;
+  /** This node's entry in the routing list. */
+  mine: PreferenceEntry;
+  value: Uint8Array | null;
+  w: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** The local store: settles once the version is durable here. */
+  stored?: Promise<unknown>;
+  resolve(object: VersionedObject): void;
+  reject(error: unknown): void;
+}
+
 interface FanOut<R> {
   operation: 'get' | 'put' | 'delete';
   routing: Routing;
@@ -150,7 +167,7 @@ export class Coordinator {
    * any other. `op` is the write's operation id when it may reach other coordinators too (see
    * `Replica.coordinate`).
    */
-  async put(
+  put(
     key: Uint8Array,
     partition: number,
     routing: Routing,
@@ -161,13 +178,13 @@ export class Coordinator {
     signal: AbortSignal | undefined,
     op?: string,
   ): Promise<VersionedObject> {
-    const self = this.deps.self;
-    const mine = routing.list.find((e) => e.id === self);
-    if (!mine) throw new RangeError('put: the coordinator must be in the preference list');
-    let stored!: Promise<unknown>;
-    // Settles when the version is made; rejects when it cannot be (maxSiblings, storage read).
-    const made = new Promise<{ object: VersionedObject; bytes: Uint8Array }>((resolve, reject) => {
-      stored = this.deps.replica.coordinate(
+    const mine = routing.list.find((e) => e.id === this.deps.self);
+    if (!mine) return Promise.reject(new RangeError('put: the coordinator must be in the preference list'));
+    // One promise for the whole put, settled by the fan-out (callbacks, not an async function).
+    return new Promise<VersionedObject>((resolve, reject) => {
+      let made = false;
+      const put: LocalPut = { key, partition, routing, mine, value, w, timeoutMs, signal, resolve, reject };
+      put.stored = this.deps.replica.coordinate(
         partition,
         key,
         context,
@@ -175,13 +192,33 @@ export class Coordinator {
         value,
         this.deps.clock.now(),
         mine.hintFor ?? null,
-        resolve,
+        // Replicated a microtask after it is made (as an `await` would), outside the replica's step.
+        (version) => {
+          made = true;
+          queueMicrotask(() => {
+            try {
+              this.replicate(put, version);
+            } catch (err) {
+              reject(err);
+            }
+          });
+        },
         op,
       );
-      stored.catch(reject);
+      // Until the version is made its failure is the put's (maxSiblings, a storage read); after, it
+      // is the local replica's, which the fan-out counts.
+      put.stored.catch((err: unknown) => {
+        if (!made) reject(err);
+      });
     });
-    const { object, bytes: encoded } = await made;
-    const entries = [[key, encoded]];
+  }
+
+  /** The second half of `put`: the version made goes to every replica; W acknowledgements awaited. */
+  private replicate(put: LocalPut, version: { object: VersionedObject; bytes: Uint8Array }): void {
+    const self = this.deps.self;
+    const { key, partition, routing, mine, w, timeoutMs } = put;
+    const stored = put.stored!;
+    const entries = [[key, version.bytes]];
     const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
     for (const entry of routing.extra ?? []) {
       if (entry.id === self) continue;
@@ -189,33 +226,36 @@ export class Coordinator {
         .call(entry.id, [MessageType.Store, partition, null, entries], perRequestMs)
         .catch((err) => this.deps.onBackgroundError(err as Error, `write to gaining node ${entry.id}`));
     }
+    const fanOut = (doomed: boolean) =>
+      this.startFanOut<unknown, VersionedObject>(
+        {
+          operation: put.value === null ? 'delete' : 'put',
+          routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
+          required: w,
+          timeoutMs,
+          signal: put.signal,
+          acked: doomed ? [self] : [],
+          send: (entry, ask) => {
+            if (entry === mine) ask.await(stored);
+            else
+              this.deps.rpc.callWith(
+                entry.id,
+                [MessageType.Store, partition, entry.hintFor ?? null, entries],
+                perRequestMs,
+                ask,
+              );
+          },
+          onReply: () => {},
+          fallbackAfterQuorum: true,
+        },
+        () => version.object,
+        put.resolve,
+        put.reject,
+      );
     // When the listed replicas cannot make W (the others known down, strict quorum), the put fails
     // at once; its own store is awaited first so that the QuorumError counts it.
-    const doomed = routing.list.length < w;
-    if (doomed) await stored;
-    return this.fanOut<unknown, VersionedObject>(
-      {
-        operation: value === null ? 'delete' : 'put',
-        routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
-        required: w,
-        timeoutMs,
-        signal,
-        acked: doomed ? [self] : [],
-        send: (entry, ask) => {
-          if (entry === mine) ask.await(stored);
-          else
-            this.deps.rpc.callWith(
-              entry.id,
-              [MessageType.Store, partition, entry.hintFor ?? null, entries],
-              perRequestMs,
-              ask,
-            );
-        },
-        onReply: () => {},
-        fallbackAfterQuorum: true,
-      },
-      () => object,
-    );
+    if (routing.list.length < w) stored.then(() => fanOut(true), put.reject);
+    else fanOut(false);
   }
 
   /**
@@ -225,21 +265,29 @@ export class Coordinator {
    * once the quorum is met (one promise per operation: no async layer around it).
    */
   private fanOut<R, T>(f: FanOut<R>, answer: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
-      // The answer is made a microtask after the quorum is met, as an `await` of the fan-out
-      // would: replies that arrive in the same turn (a batch of replies from one peer, the
-      // deliveries of one network drain) are folded in too.
-      const make = () => {
-        try {
-          resolve(answer());
-        } catch (err) {
-          reject(err);
-        }
-      };
-      const met = () => queueMicrotask(make);
-      new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, met, reject).start();
-    });
+    return new Promise<T>((resolve, reject) => this.startFanOut(f, answer, resolve, reject));
+  }
+
+  /** `fanOut` settling the caller's own promise. */
+  private startFanOut<R, T>(
+    f: FanOut<R>,
+    answer: () => T,
+    resolve: (answer: T) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    // The answer is made a microtask after the quorum is met, as an `await` of the fan-out
+    // would: replies that arrive in the same turn (a batch of replies from one peer, the
+    // deliveries of one network drain) are folded in too.
+    const make = () => {
+      try {
+        resolve(answer());
+      } catch (err) {
+        reject(err);
+      }
+    };
+    const met = () => queueMicrotask(make);
+    // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
+    new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, met, reject).start();
   }
 
   private readonly objectOfReply = (reply: unknown[]): Uint8Array | undefined =>
