@@ -50,7 +50,7 @@ import {
   storageKey,
   W,
 } from './floor-core.js';
-import { closedLoad, type LoadResult, latencyHistogram, openLoad, serveCommands } from './load.js';
+import { closedLoad, type LoadResult, latencyHistogram, openLoad, profiled, serveCommands } from './load.js';
 import type { BenchCommand } from './tcp-cluster-node.js';
 
 export type FlushMode = 'tick' | 'immediate';
@@ -371,13 +371,13 @@ interface Load {
 }
 
 /** Runs `load` with a fresh histogram, and returns its result with what this process spent and counted meanwhile. */
-async function measured(load: (h: Histogram) => Promise<Load>): Promise<FloorResult> {
+async function measured(label: string, load: (h: Histogram) => Promise<Load>): Promise<FloorResult> {
   const h = latencyHistogram();
   const mismatches0 = mismatches;
   const counts0 = { ...counts };
   const cpu0 = process.cpuUsage();
   const startMs = epochNow();
-  const { ops, failures, misses } = await load(h);
+  const { ops, failures, misses } = await profiled(`floor-${ACTOR}-${label}`, () => load(h));
   const endMs = epochNow();
   const cpu = process.cpuUsage(cpu0);
   const histogram = hdr.encodeIntoCompressedBase64(h);
@@ -413,7 +413,7 @@ function operation(op: 'put' | 'get' | 'none', prefix: string, keyOf: (i: number
 }
 
 function closedLoop(c: Extract<FloorCommand, { cmd: 'closed' }>): Promise<FloorResult> {
-  return measured(async (h) => {
+  return measured(`closed-${c.op}-${c.prefix}`, async (h) => {
     const load = { ops: c.total, failures: 0, misses: 0 };
     load.failures = await closedLoad(
       c.total,
@@ -427,7 +427,7 @@ function closedLoop(c: Extract<FloorCommand, { cmd: 'closed' }>): Promise<FloorR
 
 /** Open loop as tcp-cluster-node.ts's (see `openLoad`); gets read keys [0, keyCount) of `prefix`. */
 function openLoop(c: Extract<FloorCommand, { cmd: 'open' }>): Promise<FloorResult> {
-  return measured(async (h) => {
+  return measured(`open-${c.op}-${Math.round(c.ratePerSec)}`, async (h) => {
     const load = { ops: 0, failures: 0, misses: 0 };
     const keyOf = c.op === 'get' ? (i: number) => i % c.keyCount : (i: number) => i;
     const { ops, failures } = await openLoad(
@@ -435,6 +435,7 @@ function openLoop(c: Extract<FloorCommand, { cmd: 'open' }>): Promise<FloorResul
       c.durationMs,
       operation(c.op, c.prefix, keyOf, load),
       h,
+      `floor ${ACTOR} ${c.op} ${Math.round(c.ratePerSec)}/s`,
     );
     load.ops = ops;
     load.failures = failures;

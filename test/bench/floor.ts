@@ -67,6 +67,8 @@ interface FloorPhase extends Phase {
   keysPerGetMany: number;
   recordsPerWrite: number;
   messagesPerFrame: number;
+  /** Socket writes per operation (all three processes). */
+  writesPerOp: number;
 }
 
 /** `combine` plus what the floor counts: mismatches, misses and the coalescing achieved. */
@@ -79,6 +81,7 @@ function combineFloor(results: FloorResult[]): FloorPhase {
     keysPerGetMany: sum((r) => r.counts.reads) / sum((r) => r.counts.getManys),
     recordsPerWrite: sum((r) => r.counts.writes) / sum((r) => r.counts.batches),
     messagesPerFrame: sum((r) => r.counts.messages) / sum((r) => r.counts.frames),
+    writesPerOp: sum((r) => r.counts.frames) / sum((r) => r.ops),
   };
 }
 
@@ -94,6 +97,7 @@ function row(scenario: string, p: FloorPhase): BenchRow {
       ...(p.keysPerGetMany ? { keysPerGetMany: p.keysPerGetMany.toFixed(1) } : {}),
       ...(p.recordsPerWrite ? { recordsPerWrite: p.recordsPerWrite.toFixed(1) } : {}),
       messagesPerFrame: p.messagesPerFrame.toFixed(1),
+      writesPerOp: p.writesPerOp.toFixed(2),
       ...(p.failures ? { failures: p.failures } : {}),
       ...(p.mismatches ? { mismatches: p.mismatches } : {}),
       ...(p.misses ? { misses: p.misses } : {}),

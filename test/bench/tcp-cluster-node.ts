@@ -14,7 +14,7 @@ import * as hdr from 'hdr-histogram-js';
 import { DynamoNode } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
 import { TcpTransport } from '../../src/tcp/index.js';
-import { closedLoad, type LoadResult, latencyHistogram, openLoad, serveCommands } from './load.js';
+import { closedLoad, type LoadResult, latencyHistogram, openLoad, profiled, serveCommands } from './load.js';
 
 export type BenchCommand =
   | { seq: number; cmd: 'members' }
@@ -71,22 +71,57 @@ function opFor(
     : (i) => node.get(`${prefix}-${keyOf(i)}`);
 }
 
-/** Runs `load` with a fresh histogram; its result with the time span and this process's CPU. */
-async function measured(
-  load: (h: Histogram) => Promise<{ ops: number; failures: number }>,
-): Promise<LoadResult> {
-  const h = latencyHistogram();
-  const cpu0 = process.cpuUsage();
-  const startMs = epochNow();
-  const { ops, failures } = await load(h);
-  const endMs = epochNow();
-  const histogram = hdr.encodeIntoCompressedBase64(h);
-  h.destroy();
-  return { ops, failures, startMs, endMs, histogram, cpuMs: cpuSince(cpu0) };
+/** What the transport and the storage did during a phase (counted, not timed). */
+export interface EngineCounts {
+  /** Frames (requests and responses) written, and the socket writes they took. */
+  frames: number;
+  writes: number;
+  /** Keys read and the LevelDB `getMany`s they took; records written and the LevelDB writes. */
+  reads: number;
+  getManys: number;
+  records: number;
+  levelWrites: number;
 }
 
-function closedLoop(c: Extract<BenchCommand, { cmd: 'closed' }>): Promise<LoadResult> {
-  return measured(async (h) => ({
+export interface EngineResult extends LoadResult {
+  counts: EngineCounts;
+}
+
+function countsNow(): EngineCounts {
+  const t = transport.stats();
+  const s = storage.stats;
+  return {
+    frames: t.framesSent,
+    writes: t.writes,
+    reads: s.reads,
+    getManys: s.readBatches,
+    records: s.operations,
+    levelWrites: s.groups,
+  };
+}
+
+/** Runs `load` with a fresh histogram; its result with the time span, this process's CPU and counts. */
+async function measured(
+  label: string,
+  load: (h: Histogram) => Promise<{ ops: number; failures: number }>,
+): Promise<EngineResult> {
+  const h = latencyHistogram();
+  const counts0 = countsNow();
+  const cpu0 = process.cpuUsage();
+  const startMs = epochNow();
+  const { ops, failures } = await profiled(`engine-${args.id}-${label}`, () => load(h));
+  const endMs = epochNow();
+  const cpuMs = cpuSince(cpu0);
+  const counts1 = countsNow();
+  const counts = { ...counts1 };
+  for (const k of Object.keys(counts) as (keyof EngineCounts)[]) counts[k] -= counts0[k];
+  const histogram = hdr.encodeIntoCompressedBase64(h);
+  h.destroy();
+  return { ops, failures, startMs, endMs, histogram, cpuMs, counts };
+}
+
+function closedLoop(c: Extract<BenchCommand, { cmd: 'closed' }>): Promise<EngineResult> {
+  return measured(`closed-${c.op}-${c.prefix}`, async (h) => ({
     ops: c.total,
     failures: await closedLoad(
       c.total,
@@ -98,9 +133,17 @@ function closedLoop(c: Extract<BenchCommand, { cmd: 'closed' }>): Promise<LoadRe
 }
 
 /** Open loop (see `openLoad`); gets read keys [0, keyCount) of `prefix`. */
-function openLoop(c: Extract<BenchCommand, { cmd: 'open' }>): Promise<LoadResult> {
+function openLoop(c: Extract<BenchCommand, { cmd: 'open' }>): Promise<EngineResult> {
   const keyOf = c.op === 'get' ? (i: number) => i % c.keyCount : (i: number) => i;
-  return measured((h) => openLoad(c.ratePerSec, c.durationMs, opFor(c.op, c.prefix, keyOf), h));
+  return measured(`open-${c.op}-${Math.round(c.ratePerSec)}`, (h) =>
+    openLoad(
+      c.ratePerSec,
+      c.durationMs,
+      opFor(c.op, c.prefix, keyOf),
+      h,
+      `engine ${args.id} ${c.op} ${Math.round(c.ratePerSec)}/s`,
+    ),
+  );
 }
 
 async function run(c: BenchCommand): Promise<unknown> {

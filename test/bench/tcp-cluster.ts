@@ -38,7 +38,7 @@ import {
 } from './children.js';
 import { type BenchRow, formatTable, median, runClosedLoop } from './lib.js';
 import type { LoadResult } from './load.js';
-import type { BenchCommand } from './tcp-cluster-node.js';
+import type { BenchCommand, EngineResult } from './tcp-cluster-node.js';
 
 const CHILD = fileURLToPath(new URL('./tcp-cluster-node.ts', import.meta.url));
 const IN_FLIGHT_PER_NODE = 128;
@@ -114,10 +114,26 @@ async function settled(nodes: BenchNode[]): Promise<void> {
   }
 }
 
-type StatsReply = {
-  transport: { framesSent: number; writes: number };
-  storage: { batches: number; groups: number; operations: number };
-};
+interface EnginePhase extends Phase {
+  /** Socket writes per operation (all three processes), frames per socket write. */
+  writesPerOp: number;
+  framesPerWrite: number;
+  /** Keys per LevelDB getMany, records per LevelDB write (as the floor reports them). */
+  keysPerGetMany: number;
+  recordsPerWrite: number;
+}
+
+/** `combine` plus the coalescing the transport and the storage achieved. */
+function combineEngine(results: EngineResult[]): EnginePhase {
+  const sum = (f: (r: EngineResult) => number) => results.reduce((s, r) => s + f(r), 0);
+  return {
+    ...combine(results),
+    writesPerOp: sum((r) => r.counts.writes) / sum((r) => r.ops),
+    framesPerWrite: sum((r) => r.counts.frames) / sum((r) => r.counts.writes),
+    keysPerGetMany: sum((r) => r.counts.reads) / sum((r) => r.counts.getManys),
+    recordsPerWrite: sum((r) => r.counts.records) / sum((r) => r.counts.levelWrites),
+  };
+}
 
 /**
  * One full run: baseline, cluster start, put peak, get peak, then open-loop puts and gets at each of
@@ -148,9 +164,8 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
       inFlight: IN_FLIGHT_PER_NODE,
       prefix: `warm-${n.id}`,
     }));
-    const statsBefore = await all<StatsReply>(() => ({ cmd: 'stats' }));
-    const put = combine(
-      await all<LoadResult>((n) => ({
+    const put = combineEngine(
+      await all<EngineResult>((n) => ({
         cmd: 'closed',
         op: 'put',
         total: ops,
@@ -158,9 +173,8 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
         prefix: n.id,
       })),
     );
-    const statsAfter = await all<StatsReply>(() => ({ cmd: 'stats' }));
-    const get = combine(
-      await all<LoadResult>((n) => ({
+    const get = combineEngine(
+      await all<EngineResult>((n) => ({
         cmd: 'closed',
         op: 'get',
         total: ops,
@@ -174,17 +188,17 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
       prefix: string,
       durationMs = HALF_PEAK_MS,
     ) =>
-      all<LoadResult>((n) => ({
+      all<EngineResult>((n) => ({
         cmd: 'open',
         op,
         ratePerSec: clusterRate / nodes.length,
         durationMs,
         prefix: `${prefix}${n.id}`,
         keyCount: op === 'get' ? ops : 0,
-      })).then(combine);
+      })).then(combineEngine);
     const lowest = OPEN_LOADS[OPEN_LOADS.length - 1]!.fraction;
     const idle = idleUsPerSec(await open('none', put.opsPerSec * lowest, '', 1000));
-    const loads: { name: string; put: Phase; get: Phase }[] = [];
+    const loads: { name: string; put: EnginePhase; get: EnginePhase }[] = [];
     for (const [i, load] of OPEN_LOADS.entries()) {
       loads.push({
         name: load.name,
@@ -192,17 +206,13 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
         get: await open('get', get.opsPerSec * load.fraction, ''),
       });
     }
-    const delta = (f: (s: StatsReply) => number) =>
-      statsAfter.reduce((s, a, i) => s + f(a) - f(statsBefore[i]!), 0);
-    const framesPerWrite = delta((s) => s.transport.framesSent) / delta((s) => s.transport.writes);
-    const opsPerGroup = delta((s) => s.storage.operations) / delta((s) => s.storage.groups);
     const base = (kind: 'put' | 'get') => ({
       baseline: `raw classic-level ${kind}, 1 process, ${RAW_IN_FLIGHT} in flight`,
       baselineOpsPerSec: raw[kind].opsPerSec,
     });
     const row = (
       scenario: string,
-      p: Phase,
+      p: EnginePhase,
       kind: 'put' | 'get',
       extra: BenchRow['extra'] = {},
     ): BenchRow => ({
@@ -215,6 +225,10 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
       extra: {
         cpuUsPerOp: Math.round(p.cpuUsPerOp),
         ...extra,
+        writesPerOp: p.writesPerOp.toFixed(2),
+        framesPerWrite: p.framesPerWrite.toFixed(1),
+        ...(p.keysPerGetMany ? { keysPerGetMany: p.keysPerGetMany.toFixed(1) } : {}),
+        ...(p.recordsPerWrite ? { recordsPerWrite: p.recordsPerWrite.toFixed(1) } : {}),
         ...(p.failures ? { failures: p.failures } : {}),
       },
     });
@@ -226,10 +240,7 @@ export async function benchTcpCluster(options: TcpClusterBenchOptions = {}): Pro
       .join(', ');
     const label = `3 processes TCP loopback, LevelStorage${setup ? ` (${setup})` : ''}, N=3 R=2 W=2`;
     return [
-      row(`${label}: put (3×${IN_FLIGHT_PER_NODE} in flight)`, put, 'put', {
-        framesPerWrite: framesPerWrite.toFixed(1),
-        levelOpsPerWrite: opsPerGroup.toFixed(1),
-      }),
+      row(`${label}: put (3×${IN_FLIGHT_PER_NODE} in flight)`, put, 'put'),
       row(`${label}: get (3×${IN_FLIGHT_PER_NODE} in flight)`, get, 'get'),
       ...loads.flatMap((l) =>
         (['put', 'get'] as const).map((kind) => {
