@@ -125,39 +125,8 @@ export class Coordinator {
     signal: AbortSignal | undefined,
     hedge?: HedgePlan,
   ): Promise<ReadResult> {
-    const replies: Reply[] = [];
-    const merged = new RepliesMerge();
-    const perRequestMs = Math.min(this.deps.requestTimeoutMs, timeoutMs);
-    return this.fanOut<Uint8Array | undefined, ReadResult>(
-      {
-        operation: 'get',
-        routing,
-        required: r,
-        timeoutMs,
-        signal,
-        send: (entry, ask) => {
-          if (entry.id === this.deps.self)
-            this.deps.replica.readWith(partition, key, entry.hintFor ?? null, ask);
-          else
-            this.deps.rpc.callWith(
-              entry.id,
-              [MessageType.Read, key, partition, entry.hintFor ?? null],
-              perRequestMs,
-              ask,
-              signal,
-            );
-        },
-        decode: this.objectOfReply,
-        onReply: (entry, bytes) => replies.push({ entry, bytes }),
-        fallbackAfterQuorum: false,
-        onAllSettled: () => {
-          if (this.deps.readRepair) this.repair(key, partition, replies, merged);
-        },
-        hedge,
-      },
-      // Once R replied: a corrupt reply throws here, and the get rejects with it.
-      () => ({ object: merged.fold(replies)?.object, first: replies[0]?.entry.id }),
-    );
+    const read = new ReadFanOut(this.deps, this, key, partition, routing, r, timeoutMs, signal, hedge);
+    return this.fanOut(read, () => read.answer());
   }
 
   /**
@@ -290,11 +259,8 @@ export class Coordinator {
     new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, met, reject).start();
   }
 
-  private readonly objectOfReply = (reply: unknown[]): Uint8Array | undefined =>
-    asBytesOrNull(reply[0], 'object', this.deps.maxObjectBytes) ?? undefined;
-
   /** Sends the merged object to every replica that answered with something older or nothing. */
-  private repair(key: Uint8Array, partition: number, replies: Reply[], merge: RepliesMerge): void {
+  repair(key: Uint8Array, partition: number, replies: Reply[], merge: RepliesMerge): void {
     let merged: MergedReplies | undefined;
     try {
       merged = merge.fold(replies);
@@ -323,6 +289,63 @@ export class Coordinator {
             );
       work.catch((err) => this.deps.onBackgroundError(err as Error, `read repair of ${entry.id}`));
     }
+  }
+}
+
+/**
+ * A get's side of its fan-out: one object per get holding what its callbacks share, rather than a
+ * closure for each (every get makes one).
+ */
+class ReadFanOut implements FanOut<Uint8Array | undefined> {
+  readonly operation = 'get';
+  readonly fallbackAfterQuorum = false;
+  readonly acked = undefined;
+  private readonly replies: Reply[] = [];
+  private readonly merged = new RepliesMerge();
+  private readonly perRequestMs: number;
+
+  constructor(
+    private readonly deps: CoordinatorDeps,
+    private readonly coordinator: Coordinator,
+    private readonly key: Uint8Array,
+    private readonly partition: number,
+    readonly routing: Routing,
+    readonly required: number,
+    readonly timeoutMs: number,
+    readonly signal: AbortSignal | undefined,
+    readonly hedge: HedgePlan | undefined,
+  ) {
+    this.perRequestMs = Math.min(deps.requestTimeoutMs, timeoutMs);
+  }
+
+  send(entry: PreferenceEntry, ask: Ask): void {
+    const hintFor = entry.hintFor ?? null;
+    if (entry.id === this.deps.self) this.deps.replica.readWith(this.partition, this.key, hintFor, ask);
+    else
+      this.deps.rpc.callWith(
+        entry.id,
+        [MessageType.Read, this.key, this.partition, hintFor],
+        this.perRequestMs,
+        ask,
+        this.signal,
+      );
+  }
+
+  decode(reply: unknown[]): Uint8Array | undefined {
+    return asBytesOrNull(reply[0], 'object', this.deps.maxObjectBytes) ?? undefined;
+  }
+
+  onReply(entry: PreferenceEntry, bytes: Uint8Array | undefined): void {
+    this.replies.push({ entry, bytes });
+  }
+
+  onAllSettled(): void {
+    if (this.deps.readRepair) this.coordinator.repair(this.key, this.partition, this.replies, this.merged);
+  }
+
+  /** Once R replied: a corrupt reply throws here, and the get rejects with it. */
+  answer(): ReadResult {
+    return { object: this.merged.fold(this.replies)?.object, first: this.replies[0]?.entry.id };
   }
 }
 
@@ -402,14 +425,13 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
 
   /** A peer's reply fields, decoded as the fan-out's replies are. */
   repliedFields(entry: PreferenceEntry, fields: unknown[]): void {
-    const decode = this.f.decode;
-    if (!decode) {
+    if (!this.f.decode) {
       this.replied(entry, fields);
       return;
     }
     let reply: unknown;
     try {
-      reply = decode(fields);
+      reply = this.f.decode(fields);
     } catch (err) {
       this.failed(entry, err);
       return;
