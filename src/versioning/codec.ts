@@ -42,8 +42,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export function encodeContext(v: VersionVector): string {
   writer.reset();
   writeVector(v);
-  const bytes = writer.view();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+  return writer.base64url();
 }
 
 /**

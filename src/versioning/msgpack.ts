@@ -23,6 +23,11 @@ let buf = new Uint8Array(INITIAL_SCRATCH);
 let view = new DataView(buf.buffer);
 let pos = 0;
 const textEncoder = new TextEncoder();
+// The native half of Node's `buf.toString('base64url')`, called on the plain scratch Uint8Array:
+// no Buffer view to wrap around it first (as storage/latin1.ts does for latin1).
+const { base64urlSlice } = Buffer.prototype as unknown as {
+  base64urlSlice(this: Uint8Array, start: number, end: number): string;
+};
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function ensure(n: number): void {
@@ -43,9 +48,9 @@ export const writer = {
       view = new DataView(buf.buffer);
     }
   },
-  /** What was written since reset(), without copying: valid only until the next reset(). */
-  view(): Uint8Array {
-    return buf.subarray(0, pos);
+  /** What was written since reset(), as base64url without padding (no view or copy made). */
+  base64url(): string {
+    return base64urlSlice.call(buf, 0, pos);
   },
   /** A copy of what was written since reset(). */
   finish(): Uint8Array {
