@@ -238,20 +238,18 @@ export class Replica {
     const jobs = this.queued;
     this.queued = [];
     const ready: Job<unknown>[] = [];
-    const waiting: Job<unknown>[] = [];
-    const taken = new Set<string>();
+    const locks: string[] = [];
+    let waiting: Job<unknown>[] | undefined;
+    // A job's lock is taken as it is looked at, so a second job of the same key in this batch
+    // finds it held and waits like one whose lock an earlier batch holds.
     for (const job of jobs) {
-      if (taken.has(job.lock) || this.locks.isHeld(job.lock)) waiting.push(job);
-      else {
-        taken.add(job.lock);
+      if (this.locks.tryHold(job.lock)) {
         ready.push(job);
-      }
+        locks.push(job.lock);
+      } else (waiting ??= []).push(job);
     }
-    if (ready.length > 0) {
-      this.locks.holdAll(taken);
-      this.apply(ready, taken);
-    }
-    for (const job of waiting) this.locks.acquire(job.lock, () => this.apply([job], [job.lock]));
+    if (ready.length > 0) this.apply(ready, locks);
+    if (waiting) for (const job of waiting) this.locks.acquire(job.lock, () => this.apply([job], [job.lock]));
   }
 
   /**
