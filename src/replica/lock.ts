@@ -49,7 +49,8 @@ export class KeyLocks {
       }
       const first = waiting.shift()!;
       if (waiting.length === 0) this.held.set(id, undefined);
-      (next ??= []).push(first);
+      if (next) next.push(first);
+      else next = [first];
     }
     // Started once every lock is in its new state, so a starter sees a consistent table.
     if (next) for (const start of next) start();

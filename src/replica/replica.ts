@@ -246,7 +246,8 @@ export class Replica {
       if (this.locks.tryHold(job.lock)) {
         ready.push(job);
         locks.push(job.lock);
-      } else (waiting ??= []).push(job);
+      } else if (waiting) waiting.push(job);
+      else waiting = [job];
     }
     if (ready.length > 0) this.apply(ready, locks);
     if (waiting) for (const job of waiting) this.locks.acquire(job.lock, () => this.apply([job], [job.lock]));
