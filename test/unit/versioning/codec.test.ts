@@ -2,8 +2,10 @@ import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { InvalidContextError } from '../../../src/errors.js';
+import { quickCheckObject } from '../../../src/versioning/codec.js';
 import {
   CorruptObjectError,
+  checkObject,
   decodeContext,
   decodeObject,
   encodeContext,
@@ -427,6 +429,8 @@ describe('object encoding', () => {
 
   it.each(corrupt)('rejects %s with CorruptObjectError', (_name, b) => {
     expect(() => decodeObject(b)).toThrow(CorruptObjectError);
+    expect(() => checkObject(b)).toThrow(CorruptObjectError);
+    expect(quickCheckObject(b)).toBe(-1);
   });
 
   it('rejects random bytes without throwing anything else', () => {
@@ -448,5 +452,127 @@ describe('object encoding', () => {
       }),
     );
     expect(() => decodeObject('x' as unknown as Uint8Array)).toThrow(CorruptObjectError);
+  });
+});
+
+/** What decodeObject makes of `b`: its ctx size, or the error it throws. */
+function decodeOutcome(b: Uint8Array): { entries: number } | { error: string } {
+  try {
+    return { entries: decodeObject(b).ctx.size };
+  } catch (e) {
+    expect(e).toBeInstanceOf(CorruptObjectError);
+    return { error: (e as Error).message };
+  }
+}
+
+function checkOutcome(b: Uint8Array): { entries: number } | { error: string } {
+  try {
+    const checked = checkObject(b);
+    expect(checked.object).toEqual(decodeObject(b));
+    return { entries: checked.ctxEntries };
+  } catch (e) {
+    expect(e).toBeInstanceOf(CorruptObjectError);
+    return { error: (e as Error).message };
+  }
+}
+
+describe('checkObject (decodes only when asked)', () => {
+  const realActorsArb = fc
+    .array(fc.constantFrom('a@mx6h5srvmsziwy', 'b@mx6h5ss011x6e82', 'c@mx6h5st01bi9wr5', '1', '2'), {
+      maxLength: 8,
+    })
+    .chain((actors) =>
+      fc.tuple(
+        fc.constant([...new Set(actors)]),
+        fc.array(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { minLength: 8, maxLength: 8 }),
+        fc.array(fc.oneof(fc.nat(), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })), {
+          minLength: 8,
+          maxLength: 8,
+        }),
+        fc.array(fc.option(fc.uint8Array({ maxLength: 300 })), { minLength: 8, maxLength: 8 }),
+        fc.nat(),
+      ),
+    )
+    .map(([actors, counters, timestamps, values, pick]): VersionedObject => {
+      const ctx = new Map(actors.map((a, i) => [a, counters[i]!]));
+      const siblings = actors
+        .filter((_, i) => (pick >> i) & 1)
+        .slice(0, 4)
+        .map((a, i) => ({ dot: [a, ctx.get(a)!] as const, value: values[i]!, timestamp: timestamps[i]! }));
+      return { ctx, siblings };
+    });
+  const anyArb = fc.oneof(
+    objectArb,
+    realActorsArb,
+    commandsArb.map((c) => play(c).snapshots.at(-1) ?? { ctx: new Map(), siblings: [] }),
+  );
+
+  it('accepts what encodeObject writes, decoding it to the same object, and skips the decode for the common shape', () => {
+    fc.assert(
+      fc.property(anyArb, (o) => {
+        const b = encodeObject(o);
+        expect(checkOutcome(b)).toEqual({ entries: o.ctx.size });
+        const common =
+          o.ctx.size <= 7 &&
+          o.siblings.length <= 3 &&
+          o.siblings.every(
+            (s) => s.op === undefined && Number.isSafeInteger(s.timestamp) && s.timestamp >= 0,
+          );
+        if (common) expect(quickCheckObject(b)).toBe(o.ctx.size);
+      }),
+    );
+  });
+
+  it('accepts and rejects exactly what decodeObject does, with the same error', () => {
+    const mutated = fc
+      .tuple(
+        anyArb,
+        fc.array(
+          fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')),
+          {
+            minLength: 1,
+            maxLength: 3,
+          },
+        ),
+      )
+      .map(([o, edits]) => {
+        const b = [...encodeObject(o)];
+        for (const [at, byte, kind] of edits) {
+          const i = at % (b.length + 1);
+          if (kind === 'set' && i < b.length) b[i] = byte;
+          else if (kind === 'insert') b.splice(i, 0, byte);
+          else b.splice(i, 1);
+        }
+        return new Uint8Array(b);
+      });
+    fc.assert(
+      fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 80 })), (b) => {
+        const expected = decodeOutcome(b);
+        expect(checkOutcome(b)).toEqual(expected);
+        const quick = quickCheckObject(b);
+        if (quick >= 0) expect(expected).toEqual({ entries: quick });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('leaves the fallback to decodeObject for unsorted siblings, floats and non-ASCII actors', () => {
+    const cases = [
+      pack([
+        ['a', 1, 'b', 1],
+        ['b', 1, 0, null, 'a', 1, 0, null],
+      ]),
+      fromHex('92 92 a1 61 01 94 a1 61 01 cb 3ff8000000000000 c0'),
+      fromHex('92 92 a1 61 01 94 a1 61 01 ff c0'),
+      pack([
+        ['é', 1],
+        ['é', 1, 0, null],
+      ]),
+    ];
+    for (const b of cases) {
+      expect(quickCheckObject(b)).toBe(-1);
+      expect(checkOutcome(b)).toEqual(decodeOutcome(b));
+      expect('entries' in decodeOutcome(b)).toBe(true);
+    }
   });
 });
