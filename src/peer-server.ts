@@ -26,10 +26,10 @@ import {
   okReply,
 } from './transport/wire.js';
 import {
+  type CheckedObject,
+  checkObject,
   decodeContext,
-  decodeObject,
   MAX_OP_CHARS,
-  type VersionedObject,
   type VersionVector,
 } from './versioning/index.js';
 
@@ -167,13 +167,12 @@ export class PeerServer {
           throw new TypeError(`store: entries must be an array of at most ${MAX_STORE_ENTRIES}`);
         const decoded = entries.map((e) => {
           if (!Array.isArray(e) || e.length !== 2) throw new TypeError('store: entry must be [key, object]');
-          const bytes = asBytes(e[1], 'object', d.maxObjectBytes);
-          return [asBytes(e[0], 'key', d.maxKeyBytes), decodeObject(bytes), bytes] as const;
+          // Checked as decodeObject would, decoded only if a replica has something to merge it with.
+          const object = checkObject(asBytes(e[1], 'object', d.maxObjectBytes));
+          return [asBytes(e[0], 'key', d.maxKeyBytes), object] as const;
         });
         // Every entry is checked above before any is applied; most Stores carry one.
-        const work = decoded.map(([key, object, bytes]) =>
-          this.store(partition, hintFor, key, object, bytes),
-        );
+        const work = decoded.map(([key, object]) => this.store(partition, hintFor, key, object));
         return (work.length === 1 ? work[0]! : Promise.all(work)).then(noFields);
       }
       case MessageType.CoordinatePut:
@@ -231,20 +230,19 @@ export class PeerServer {
     partition: number,
     hintFor: string | null,
     key: Uint8Array,
-    object: VersionedObject,
-    bytes: Uint8Array,
+    object: CheckedObject,
   ): Promise<unknown> {
     const d = this.deps;
     if (hintFor !== null && hintFor !== d.self) {
-      return d.handoff.store(hintFor, partition, key, object).then(() => d.onHintStored(key, hintFor));
+      return d.handoff.store(hintFor, partition, key, object.object).then(() => d.onHintStored(key, hintFor));
     }
-    if (d.router.holds(partition)) return d.replica.merge(partition, key, object, null, bytes);
+    if (d.router.holds(partition)) return d.replica.merge(partition, key, object, null);
     // A sender with an older ring: keep the version as hints for the partition's current
     // replicas rather than as data nobody will read here.
     return Promise.all(
       d.router
         .primaries(d.membership.owners, partition)
-        .map((owner) => d.handoff.store(owner, partition, key, object)),
+        .map((owner) => d.handoff.store(owner, partition, key, object.object)),
     );
   }
 }

@@ -18,9 +18,11 @@ export class KeyLocks {
     return this.held.has(id);
   }
 
-  /** Takes the locks of `ids`, none of which may be held (check with `isHeld`). */
-  holdAll(ids: Iterable<string>): void {
-    for (const id of ids) this.held.set(id, undefined);
+  /** Takes the lock of `id` if it is free (true); leaves it to its holder otherwise (false). */
+  tryHold(id: string): boolean {
+    if (this.held.has(id)) return false;
+    this.held.set(id, undefined);
+    return true;
   }
 
   /** Runs `start` at once if `id` is free, else when every earlier holder released it; `start` then holds it. */
@@ -37,17 +39,20 @@ export class KeyLocks {
 
   /** Releases `ids`; the next waiter of each, if any, takes its lock over and starts. */
   releaseAll(ids: Iterable<string>): void {
-    const next: (() => void)[] = [];
+    // Mostly nothing waits: no array for the next starters unless one does.
+    let next: (() => void)[] | undefined;
     for (const id of ids) {
       const waiting = this.held.get(id);
-      const first = waiting?.shift();
-      if (first === undefined) this.held.delete(id);
-      else {
-        if (waiting!.length === 0) this.held.set(id, undefined);
-        next.push(first);
+      if (waiting === undefined) {
+        this.held.delete(id);
+        continue;
       }
+      const first = waiting.shift()!;
+      if (waiting.length === 0) this.held.set(id, undefined);
+      if (next) next.push(first);
+      else next = [first];
     }
     // Started once every lock is in its new state, so a starter sees a consistent table.
-    for (const start of next) start();
+    if (next) for (const start of next) start();
   }
 }

@@ -10,6 +10,7 @@ import type { Storage, StorageOperation } from '../storage/types.js';
 import { afterMicrotasks } from '../util/clock.js';
 import {
   applied,
+  CheckedObject,
   decodeObject,
   encodeObject,
   prune,
@@ -139,22 +140,33 @@ export class Replica {
   merge(
     partition: number,
     key: Uint8Array,
-    incoming: VersionedObject,
+    /**
+     * A decoded version, or checked bytes (a replicated one as it came off the wire), decoded
+     * only if there is something here to merge it with.
+     */
+    incoming: VersionedObject | CheckedObject,
     hintFor: string | null,
-    /** `incoming` as encoded by the sender, when at hand: stored as is when the key is new here. */
+    /** A decoded `incoming` as encoded by the sender, when at hand: stored as is when the key is new here. */
     incomingBytes?: Uint8Array,
   ): Promise<'created' | 'changed' | 'unchanged'> {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.schedule(storageKey, (before) => {
       if (!before && hintFor !== null) this.admitHint(hintFor);
+      const checked = incoming instanceof CheckedObject;
+      const bytes = checked ? incoming.bytes : incomingBytes;
       let after: Uint8Array;
-      if (!before && incomingBytes && incoming.ctx.size <= this.options.maxClockEntries) {
-        // Fast path (most replication): nothing to merge with, nothing to prune.
-        after = incomingBytes;
+      if (
+        !before &&
+        bytes &&
+        (checked ? incoming.ctxEntries : incoming.ctx.size) <= this.options.maxClockEntries
+      ) {
+        // Fast path (most replication): nothing to merge with, nothing to prune, nothing to decode.
+        after = bytes;
       } else {
+        const object = checked ? incoming.object : incoming;
         const merged = before
-          ? prune(sync(decodeObject(before), incoming), this.options.maxClockEntries)
-          : prune(incoming, this.options.maxClockEntries);
+          ? prune(sync(decodeObject(before), object), this.options.maxClockEntries)
+          : prune(object, this.options.maxClockEntries);
         after = encodeObject(merged);
       }
       if (before && equalBytes(before, after)) return { result: 'unchanged' };
@@ -270,20 +282,19 @@ export class Replica {
     const jobs = this.queued;
     this.queued = [];
     const ready: Job<unknown>[] = [];
-    const waiting: Job<unknown>[] = [];
-    const taken = new Set<string>();
+    const locks: string[] = [];
+    let waiting: Job<unknown>[] | undefined;
+    // A job's lock is taken as it is looked at, so a second job of the same key in this batch
+    // finds it held and waits like one whose lock an earlier batch holds.
     for (const job of jobs) {
-      if (taken.has(job.lock) || this.locks.isHeld(job.lock)) waiting.push(job);
-      else {
-        taken.add(job.lock);
+      if (this.locks.tryHold(job.lock)) {
         ready.push(job);
-      }
+        locks.push(job.lock);
+      } else if (waiting) waiting.push(job);
+      else waiting = [job];
     }
-    if (ready.length > 0) {
-      this.locks.holdAll(taken);
-      this.apply(ready, taken);
-    }
-    for (const job of waiting) this.locks.acquire(job.lock, () => this.apply([job], [job.lock]));
+    if (ready.length > 0) this.apply(ready, locks);
+    if (waiting) for (const job of waiting) this.locks.acquire(job.lock, () => this.apply([job], [job.lock]));
   }
 
   /**

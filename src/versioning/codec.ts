@@ -42,8 +42,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export function encodeContext(v: VersionVector): string {
   writer.reset();
   writeVector(v);
-  const bytes = writer.view();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+  return writer.base64url();
 }
 
 /**
@@ -128,6 +127,196 @@ export function decodeObject(b: Uint8Array): VersionedObject {
     if (e instanceof FormatError) throw new CorruptObjectError(`corrupt object: ${e.message}`, { cause: e });
     throw e;
   }
+}
+
+/**
+ * Object bytes that passed `checkObject`: accepted exactly as `decodeObject` would accept them,
+ * decoded only when asked (`object`), and then once. A replica storing a replicated version
+ * under a key it does not hold yet (most replication) writes the bytes as they came and never
+ * needs the decoded object: its Map, siblings and value copy were made and dropped per write.
+ */
+export class CheckedObject {
+  constructor(
+    readonly bytes: Uint8Array,
+    /** Entries (actors and op ids) of the object's ctx: what `prune` would look at. */
+    readonly ctxEntries: number,
+    private decoded?: VersionedObject,
+  ) {}
+
+  get object(): VersionedObject {
+    this.decoded ??= decodeObject(this.bytes);
+    return this.decoded;
+  }
+}
+
+/**
+ * Checks object bytes as `decodeObject` does (throwing the same `CorruptObjectError` for the same
+ * input), without decoding them when they have the common shape; see `CheckedObject`.
+ */
+export function checkObject(b: Uint8Array): CheckedObject {
+  const entries = b instanceof Uint8Array ? quickCheckObject(b) : -1;
+  if (entries >= 0) return new CheckedObject(b, entries);
+  const object = decodeObject(b);
+  return new CheckedObject(b, object.ctx.size, object);
+}
+
+// Where quickCheckObject found the ctx's actors: byte offset, length and counter of each.
+const QUICK_MAX_ACTORS = 7;
+const quickActorAt = new Int32Array(QUICK_MAX_ACTORS);
+const quickActorLength = new Int32Array(QUICK_MAX_ACTORS);
+const quickCounter = new Float64Array(QUICK_MAX_ACTORS);
+let quickPos = 0;
+let quickUint = 0;
+
+/**
+ * The ctx entry count of `b` when it is an object in the shape `encodeObject` gives a key with a
+ * few writers (2 fields, at most 7 ctx entries and 3 siblings, ASCII actors of at most 31
+ * bytes, integer timestamps) and `decodeObject` would accept it; -1 when it is not sure (any
+ * other shape, or anything `decodeObject` rejects), for the caller to decode it and see.
+ * It never answers for bytes `decodeObject` rejects; the checks are `decodeObject`'s, on bytes,
+ * with no allocation. Exported for its tests.
+ */
+export function quickCheckObject(b: Uint8Array): number {
+  const end = b.length;
+  if (end < 3 || b[0] !== 0x92) return -1;
+  const ctxHeader = b[1]!;
+  if ((ctxHeader & 0xf0) !== 0x90 || (ctxHeader & 1) !== 0) return -1;
+  const actors = (ctxHeader & 0x0f) >>> 1;
+  quickPos = 2;
+  for (let i = 0; i < actors; i++) {
+    const at = quickAsciiStr(b, end);
+    if (at < 0) return -1;
+    const length = quickPos - at;
+    // Duplicate actors: decodeObject rejects them.
+    for (let j = 0; j < i; j++) {
+      if (sameBytes(b, quickActorAt[j]!, quickActorLength[j]!, at, length)) return -1;
+    }
+    if (!quickReadUint(b, end) || quickUint === 0) return -1;
+    quickActorAt[i] = at;
+    quickActorLength[i] = length;
+    quickCounter[i] = quickUint;
+  }
+  if (quickPos >= end) return -1;
+  const siblingsHeader = b[quickPos++]!;
+  if ((siblingsHeader & 0xf0) !== 0x90 || (siblingsHeader & 3) !== 0) return -1;
+  const siblings = (siblingsHeader & 0x0f) >>> 2;
+  let lastAt = -1;
+  let lastLength = 0;
+  let lastCounter = 0;
+  for (let i = 0; i < siblings; i++) {
+    const at = quickAsciiStr(b, end);
+    if (at < 0) return -1;
+    const length = quickPos - at;
+    if (!quickReadUint(b, end) || quickUint === 0) return -1;
+    const counter = quickUint;
+    // Covered by the ctx (decodeObject: "sibling dot not covered by ctx").
+    let covered = false;
+    for (let j = 0; j < actors; j++) {
+      if (sameBytes(b, quickActorAt[j]!, quickActorLength[j]!, at, length)) {
+        covered = quickCounter[j]! >= counter;
+        break;
+      }
+    }
+    if (!covered) return -1;
+    // Sorted by actor then counter, no dot twice (otherwise decodeObject sorts or rejects).
+    if (lastAt >= 0) {
+      const order = compareBytes(b, lastAt, lastLength, at, length);
+      if (order > 0 || (order === 0 && lastCounter >= counter)) return -1;
+    }
+    lastAt = at;
+    lastLength = length;
+    lastCounter = counter;
+    // Timestamp: a non-negative integer (floats and negatives take the full decode).
+    if (!quickReadUint(b, end)) return -1;
+    if (quickPos >= end) return -1;
+    const t = b[quickPos++]!;
+    if (t === 0xc0) continue;
+    let n: number;
+    if (t === 0xc4) {
+      if (quickPos >= end) return -1;
+      n = b[quickPos++]!;
+    } else if (t === 0xc5) {
+      if (quickPos + 2 > end) return -1;
+      n = (b[quickPos]! << 8) | b[quickPos + 1]!;
+      quickPos += 2;
+    } else if (t === 0xc6) {
+      if (quickPos + 4 > end) return -1;
+      n =
+        ((b[quickPos]! << 24) | (b[quickPos + 1]! << 16) | (b[quickPos + 2]! << 8) | b[quickPos + 3]!) >>> 0;
+      quickPos += 4;
+    } else return -1;
+    if (quickPos + n > end) return -1;
+    quickPos += n;
+  }
+  return quickPos === end ? actors : -1;
+}
+
+/** A fixstr of ASCII bytes at quickPos: its first byte's offset (quickPos moves past it), or -1. */
+function quickAsciiStr(b: Uint8Array, end: number): number {
+  if (quickPos >= end) return -1;
+  const t = b[quickPos]!;
+  if ((t & 0xe0) !== 0xa0) return -1;
+  const at = quickPos + 1;
+  const stop = at + (t & 0x1f);
+  if (stop > end) return -1;
+  for (let i = at; i < stop; i++) if (b[i]! >= 0x80) return -1;
+  quickPos = stop;
+  return at;
+}
+
+/** An unsigned integer (a safe one) at quickPos into quickUint; false for anything else. */
+function quickReadUint(b: Uint8Array, end: number): boolean {
+  if (quickPos >= end) return false;
+  const t = b[quickPos++]!;
+  if (t < 0x80) {
+    quickUint = t;
+    return true;
+  }
+  const p = quickPos;
+  switch (t) {
+    case 0xcc:
+      if (p + 1 > end) return false;
+      quickUint = b[p]!;
+      quickPos = p + 1;
+      return true;
+    case 0xcd:
+      if (p + 2 > end) return false;
+      quickUint = (b[p]! << 8) | b[p + 1]!;
+      quickPos = p + 2;
+      return true;
+    case 0xce:
+      if (p + 4 > end) return false;
+      quickUint = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+      quickPos = p + 4;
+      return true;
+    case 0xcf: {
+      if (p + 8 > end) return false;
+      const hi = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+      if (hi >= 0x200000) return false;
+      const lo = ((b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!) >>> 0;
+      quickUint = hi * 0x100000000 + lo;
+      quickPos = p + 8;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function sameBytes(b: Uint8Array, at1: number, length1: number, at2: number, length2: number): boolean {
+  if (length1 !== length2) return false;
+  for (let i = 0; i < length1; i++) if (b[at1 + i] !== b[at2 + i]) return false;
+  return true;
+}
+
+/** Byte order of two ASCII strings in `b`: the order compareActors gives their strings. */
+function compareBytes(b: Uint8Array, at1: number, length1: number, at2: number, length2: number): number {
+  const n = Math.min(length1, length2);
+  for (let i = 0; i < n; i++) {
+    const d = b[at1 + i]! - b[at2 + i]!;
+    if (d !== 0) return d;
+  }
+  return length1 - length2;
 }
 
 /** The op list of an object: ascending sibling indexes, each op covered by the ctx, none twice. */

@@ -1,7 +1,9 @@
 /** Dotted version vectors, siblings and context encoding: pure, no I/O, no clock. */
 
 export {
+  CheckedObject,
   CorruptObjectError,
+  checkObject,
   DEFAULT_MAX_CONTEXT_ENTRIES,
   decodeContext,
   decodeObject,

@@ -15,7 +15,12 @@ import { Replica } from '../../src/replica/replica.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage, StorageOperation } from '../../src/storage/types.js';
 import { SkewedClock } from '../../src/testing/sim-clock.js';
-import { decodeObject, type VersionedObject, type VersionVector } from '../../src/versioning/index.js';
+import {
+  CheckedObject,
+  decodeObject,
+  type VersionedObject,
+  type VersionVector,
+} from '../../src/versioning/index.js';
 
 export interface TraceOptions {
   key: string;
@@ -87,7 +92,9 @@ export function installTrace(options: TraceOptions, print: Line = console.log): 
   Replica.prototype.merge = function (this: Replica, ...args: Parameters<Replica['merge']>) {
     const [, key, incoming, hintFor] = args;
     if (sameKey(key))
-      log(`${storageOf(this)} merges in${hintFor ? ` (hint for ${hintFor})` : ''} ${describe(incoming)}`);
+      log(
+        `${storageOf(this)} merges in${hintFor ? ` (hint for ${hintFor})` : ''} ${describe(incoming instanceof CheckedObject ? incoming.object : incoming)}`,
+      );
     return merge.apply(this, args);
   };
   const batch = MemoryStorage.prototype.batch;

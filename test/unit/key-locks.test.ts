@@ -16,7 +16,8 @@ describe('KeyLocks', () => {
   it('runs waiters one at a time, in order, each once the previous holder released', () => {
     const locks = new KeyLocks();
     const started: string[] = [];
-    locks.holdAll(['a', 'b']);
+    expect(locks.tryHold('a') && locks.tryHold('b')).toBe(true);
+    expect(locks.tryHold('a')).toBe(false);
     locks.acquire('a', () => started.push('a1'));
     locks.acquire('a', () => started.push('a2'));
     locks.acquire('b', () => started.push('b1'));
@@ -34,7 +35,8 @@ describe('KeyLocks', () => {
 
   it('lets a starter see every released lock in its new state', () => {
     const locks = new KeyLocks();
-    locks.holdAll(['a', 'b']);
+    locks.tryHold('a');
+    locks.tryHold('b');
     let bHeldWhenAStarted: boolean | undefined;
     locks.acquire('a', () => {
       bHeldWhenAStarted = locks.isHeld('b');

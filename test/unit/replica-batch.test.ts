@@ -4,7 +4,14 @@ import { dataKey, hintKey } from '../../src/replica/layout.js';
 import { type HintPolicy, Replica } from '../../src/replica/replica.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { StorageOperation } from '../../src/storage/types.js';
-import { decodeObject, encodeObject, update } from '../../src/versioning/index.js';
+import {
+  CheckedObject,
+  checkObject,
+  decodeObject,
+  encodeObject,
+  sync,
+  update,
+} from '../../src/versioning/index.js';
 
 /** MemoryStorage that counts calls and can be told to fail its next batch. */
 class CountingStorage extends MemoryStorage {
@@ -151,5 +158,36 @@ describe('Replica: writes coordinated into hint objects', () => {
     expect(a5[0]).not.toBe(a2[0]);
     // So neither object's ctx covers the other's write: merging them keeps both.
     expect(forN2.object.ctx.get(a5[0]) ?? 0).toBeLessThan(a5[1]);
+  });
+
+  it('stores checked bytes as they came under a new key, and decodes them only to merge with a stored object', async () => {
+    const { storage, replica } = await setup();
+    const changes: [Uint8Array | undefined, Uint8Array][] = [];
+    replica.onChange((_p, _k, before, after) => changes.push([before, after]));
+    let decodes = 0;
+    const counted = (b: Uint8Array) => {
+      const checked = checkObject(b);
+      return new (class extends CheckedObject {
+        override get object() {
+          decodes++;
+          return checked.object;
+        }
+      })(checked.bytes, checked.ctxEntries);
+    };
+    const first = encodeObject(version('a', 'one'));
+    expect(await replica.merge(3, bytes('k'), counted(first), null)).toBe('created');
+    expect(decodes).toBe(0);
+    expect(await storage.get(dataKey(3, bytes('k')))).toEqual(first);
+    const second = version('b', 'two');
+    expect(await replica.merge(3, bytes('k'), counted(encodeObject(second)), null)).toBe('changed');
+    expect(decodes).toBe(1);
+    const merged = encodeObject(sync(version('a', 'one'), second));
+    expect(await storage.get(dataKey(3, bytes('k')))).toEqual(merged);
+    expect(await replica.merge(3, bytes('k'), counted(first), null)).toBe('unchanged');
+    expect(changes).toEqual([
+      [undefined, first],
+      [first, merged],
+    ]);
+    expect(decodeObject(merged).siblings).toHaveLength(2);
   });
 });

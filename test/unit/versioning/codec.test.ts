@@ -2,8 +2,10 @@ import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { InvalidContextError } from '../../../src/errors.js';
+import { quickCheckObject } from '../../../src/versioning/codec.js';
 import {
   CorruptObjectError,
+  checkObject,
   decodeContext,
   decodeObject,
   encodeContext,
@@ -250,6 +252,87 @@ describe('object encoding', () => {
     expect(values(back)).toEqual(['abc']);
   });
 
+  it('copies values of every size into plain Uint8Arrays that alias nothing', () => {
+    // Small copies share a slab (see msgpack.ts copyOut), large ones get their own memory.
+    const sizes = [0, 1, 64, 65, 200, 2047, 2048, 2049, 5000, 9000];
+    const objects = sizes.map(
+      (n, i): VersionedObject => ({
+        ctx: vv({ a: i + 1 }),
+        siblings: [{ dot: ['a', i + 1], value: new Uint8Array(n).fill((i % 250) + 1), timestamp: i }],
+      }),
+    );
+    const encoded = objects.map((o) => Buffer.from(encodeObject(o)));
+    const decoded = encoded.map((b) => decodeObject(b));
+    for (const b of encoded) b.fill(0);
+    for (let i = 0; i < sizes.length; i++) {
+      const value = decoded[i]!.siblings[0]!.value!;
+      expect(value.constructor).toBe(Uint8Array);
+      expect(value).toEqual(objects[i]!.siblings[0]!.value);
+      // Writing into one copy (or its slice) changes no other.
+      value.slice().fill(0);
+      value.fill(0xff);
+      for (let j = 0; j < sizes.length; j++) {
+        if (j !== i) expect(decoded[j]!.siblings[0]!.value).toEqual(objects[j]!.siblings[0]!.value);
+      }
+      value.set(objects[i]!.siblings[0]!.value!);
+    }
+    // Encoded objects are such copies too.
+    const a = encodeObject(objects[3]!);
+    const b = encodeObject(objects[4]!);
+    a.fill(0);
+    expect(decodeObject(b)).toEqual(objects[4]);
+  });
+
+  it('reads every MessagePack number form the way a reference encoder writes it', () => {
+    const timestampArb = fc.oneof(
+      fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+      fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.constantFrom(-1, -32, -33, -128, -129, -32768, -32769, 255, 256, 65535, 65536, 2 ** 32, 1.5),
+    );
+    // msgpackr writes integers above 2^32 as float64, which a counter may not be (the 0xcf form
+    // of larger counters is covered by the round trips above).
+    const counterArb = fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 2 ** 32 - 1 }));
+    for (const float32 of [false, true]) {
+      // float32 packing (where exact) exercises the 0xca form.
+      const p = new Packr({ useRecords: false, useFloat32: float32 ? 1 : 0 });
+      fc.assert(
+        fc.property(counterArb, timestampArb, (counter, timestamp) => {
+          const b = p.pack([
+            ['a', counter],
+            ['a', counter, timestamp, null],
+          ]);
+          const o = decodeObject(b);
+          expect(o.ctx.get('a')).toBe(counter);
+          expect(o.siblings[0]!.dot).toEqual(['a', counter]);
+          expect(o.siblings[0]!.timestamp).toBe(unpackr.unpack(b)[1][2]);
+        }),
+      );
+    }
+    // The signed forms msgpackr does not pick for these values, and the 64-bit ones.
+    const withTimestamp = (hexNumber: string) => fromHex(`92 92 a1 61 01 94 a1 61 01 ${hexNumber} c0`);
+    const forms: [string, number][] = [
+      ['d0 ff', -1],
+      ['d0 7f', 127],
+      ['d1 8000', -32768],
+      ['d2 80000000', -(2 ** 31)],
+      ['d2 7fffffff', 2 ** 31 - 1],
+      ['d3 ffffffffffffffff', -1],
+      ['d3 ffe0000000000001', Number.MIN_SAFE_INTEGER],
+      ['d3 001fffffffffffff', Number.MAX_SAFE_INTEGER],
+      ['cf 001fffffffffffff', Number.MAX_SAFE_INTEGER],
+      ['cf 0000000100000000', 2 ** 32],
+      ['ce ffffffff', 2 ** 32 - 1],
+      ['cd ffff', 65535],
+      ['cb c00c000000000000', -3.5],
+      ['ca c0600000', -3.5],
+    ];
+    for (const [h, n] of forms) expect(decodeObject(withTimestamp(h)).siblings[0]!.timestamp).toBe(n);
+    expect(() => decodeObject(withTimestamp('d3 ffdfffffffffffff'))).toThrow(CorruptObjectError);
+    expect(() => decodeObject(withTimestamp('cf 0020000000000000'))).toThrow(CorruptObjectError);
+    expect(() => decodeObject(withTimestamp('cb 7ff0000000000000'))).toThrow(CorruptObjectError);
+  });
+
   it('sorts unsorted siblings and accepts them back', () => {
     const o: VersionedObject = {
       ctx: vv({ a: 1, b: 1 }),
@@ -346,6 +429,8 @@ describe('object encoding', () => {
 
   it.each(corrupt)('rejects %s with CorruptObjectError', (_name, b) => {
     expect(() => decodeObject(b)).toThrow(CorruptObjectError);
+    expect(() => checkObject(b)).toThrow(CorruptObjectError);
+    expect(quickCheckObject(b)).toBe(-1);
   });
 
   it('rejects random bytes without throwing anything else', () => {
@@ -367,5 +452,127 @@ describe('object encoding', () => {
       }),
     );
     expect(() => decodeObject('x' as unknown as Uint8Array)).toThrow(CorruptObjectError);
+  });
+});
+
+/** What decodeObject makes of `b`: its ctx size, or the error it throws. */
+function decodeOutcome(b: Uint8Array): { entries: number } | { error: string } {
+  try {
+    return { entries: decodeObject(b).ctx.size };
+  } catch (e) {
+    expect(e).toBeInstanceOf(CorruptObjectError);
+    return { error: (e as Error).message };
+  }
+}
+
+function checkOutcome(b: Uint8Array): { entries: number } | { error: string } {
+  try {
+    const checked = checkObject(b);
+    expect(checked.object).toEqual(decodeObject(b));
+    return { entries: checked.ctxEntries };
+  } catch (e) {
+    expect(e).toBeInstanceOf(CorruptObjectError);
+    return { error: (e as Error).message };
+  }
+}
+
+describe('checkObject (decodes only when asked)', () => {
+  const realActorsArb = fc
+    .array(fc.constantFrom('a@mx6h5srvmsziwy', 'b@mx6h5ss011x6e82', 'c@mx6h5st01bi9wr5', '1', '2'), {
+      maxLength: 8,
+    })
+    .chain((actors) =>
+      fc.tuple(
+        fc.constant([...new Set(actors)]),
+        fc.array(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), { minLength: 8, maxLength: 8 }),
+        fc.array(fc.oneof(fc.nat(), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })), {
+          minLength: 8,
+          maxLength: 8,
+        }),
+        fc.array(fc.option(fc.uint8Array({ maxLength: 300 })), { minLength: 8, maxLength: 8 }),
+        fc.nat(),
+      ),
+    )
+    .map(([actors, counters, timestamps, values, pick]): VersionedObject => {
+      const ctx = new Map(actors.map((a, i) => [a, counters[i]!]));
+      const siblings = actors
+        .filter((_, i) => (pick >> i) & 1)
+        .slice(0, 4)
+        .map((a, i) => ({ dot: [a, ctx.get(a)!] as const, value: values[i]!, timestamp: timestamps[i]! }));
+      return { ctx, siblings };
+    });
+  const anyArb = fc.oneof(
+    objectArb,
+    realActorsArb,
+    commandsArb.map((c) => play(c).snapshots.at(-1) ?? { ctx: new Map(), siblings: [] }),
+  );
+
+  it('accepts what encodeObject writes, decoding it to the same object, and skips the decode for the common shape', () => {
+    fc.assert(
+      fc.property(anyArb, (o) => {
+        const b = encodeObject(o);
+        expect(checkOutcome(b)).toEqual({ entries: o.ctx.size });
+        const common =
+          o.ctx.size <= 7 &&
+          o.siblings.length <= 3 &&
+          o.siblings.every(
+            (s) => s.op === undefined && Number.isSafeInteger(s.timestamp) && s.timestamp >= 0,
+          );
+        if (common) expect(quickCheckObject(b)).toBe(o.ctx.size);
+      }),
+    );
+  });
+
+  it('accepts and rejects exactly what decodeObject does, with the same error', () => {
+    const mutated = fc
+      .tuple(
+        anyArb,
+        fc.array(
+          fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')),
+          {
+            minLength: 1,
+            maxLength: 3,
+          },
+        ),
+      )
+      .map(([o, edits]) => {
+        const b = [...encodeObject(o)];
+        for (const [at, byte, kind] of edits) {
+          const i = at % (b.length + 1);
+          if (kind === 'set' && i < b.length) b[i] = byte;
+          else if (kind === 'insert') b.splice(i, 0, byte);
+          else b.splice(i, 1);
+        }
+        return new Uint8Array(b);
+      });
+    fc.assert(
+      fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 80 })), (b) => {
+        const expected = decodeOutcome(b);
+        expect(checkOutcome(b)).toEqual(expected);
+        const quick = quickCheckObject(b);
+        if (quick >= 0) expect(expected).toEqual({ entries: quick });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('leaves the fallback to decodeObject for unsorted siblings, floats and non-ASCII actors', () => {
+    const cases = [
+      pack([
+        ['a', 1, 'b', 1],
+        ['b', 1, 0, null, 'a', 1, 0, null],
+      ]),
+      fromHex('92 92 a1 61 01 94 a1 61 01 cb 3ff8000000000000 c0'),
+      fromHex('92 92 a1 61 01 94 a1 61 01 ff c0'),
+      pack([
+        ['é', 1],
+        ['é', 1, 0, null],
+      ]),
+    ];
+    for (const b of cases) {
+      expect(quickCheckObject(b)).toBe(-1);
+      expect(checkOutcome(b)).toEqual(decodeOutcome(b));
+      expect('entries' in decodeOutcome(b)).toBe(true);
+    }
   });
 });
