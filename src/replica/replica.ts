@@ -88,15 +88,9 @@ export class Replica {
     this.listeners.push(listener);
   }
 
-  /** The stored object bytes of `key` (data, plus the hint held for `hintFor` when standing in). */
-  read(partition: number, key: Uint8Array, hintFor: string | null): Promise<Uint8Array | undefined> {
-    return new Promise((resolve, reject) =>
-      this.readWith(partition, key, hintFor, { read: resolve, failed: reject }),
-    );
-  }
-
   /**
-   * As `read`, telling `handler` (always later, never from within this call): a get makes one
+   * The stored object bytes of `key` (data, plus the hint held for `hintFor` when standing in),
+   * told to `handler` (always later, never from within this call): a get makes one
    * replica read on each of N nodes, and a callback per read costs one promise where a promise
    * chain through the peer server and the coordinator cost three or four. (Reads are not batched
    * per turn as writes are: storages coalesce reads themselves — LevelStorage does — and a read
