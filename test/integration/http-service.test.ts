@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { waitFor } from '../../examples/tcp-cluster.js';
+import { waitFor } from '../process/node-process.js';
 import type { StatusReport } from '../../src/admin/protocol.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
