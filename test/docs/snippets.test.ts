@@ -1,0 +1,108 @@
+/**
+ * The docs' snippet checker (test/docs/snippets.ts) catches what it is there to catch: a block
+ * that does not compile under --strict, an import of a path the package does not export, a
+ * runnable block whose `→` comment is false or cannot be checked, a shell block that does not
+ * parse, a fence with no language. And it passes a page whose blocks are right.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { type Block, checkBlocks, extractBlocks } from './snippets.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+async function check(markdown: string, name: string) {
+  const blocks: Block[] = extractBlocks(markdown, 'page.md');
+  const problems = await checkBlocks(blocks, {
+    mode: 'source',
+    root: ROOT,
+    workDir: join(ROOT, '.snippets', `test-${name}`),
+    runTimeoutMs: 60_000,
+  });
+  return problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
+}
+
+const fence = (info: string, code: string) => `\`\`\`${info}\n${code}\n\`\`\`\n`;
+
+describe('the docs snippet checker', () => {
+  it('finds fenced blocks with their language, attributes and first code line', () => {
+    const blocks = extractBlocks(
+      `# T\n\n${fence('ts run', 'const a = 1;')}\ntext\n${fence('sh', 'ls')}`,
+      'x.md',
+    );
+    expect(blocks.map((b) => [b.line, b.lang, [...b.attrs], b.code])).toEqual([
+      [4, 'ts', ['run'], 'const a = 1;'],
+      [9, 'sh', [], 'ls'],
+    ]);
+  });
+
+  it('passes blocks that compile, runnable blocks whose claims hold, and continued blocks', async () => {
+    const page = [
+      '# A page',
+      fence(
+        'ts',
+        [
+          "import { MemoryNetwork, MemoryStorage, DynamoNode } from 'dynamo-engine';",
+          'const net = new MemoryNetwork();',
+          'const node = await DynamoNode.start<string>({',
+          "  id: 'a', transport: net.connect('a'), storage: new MemoryStorage(), quorum: { n: 1, r: 1, w: 1 },",
+          '});',
+          "await node.put('k', 'v');",
+        ].join('\n'),
+      ),
+      'Then:',
+      fence(
+        'ts run continue',
+        [
+          "const { values } = await node.get('k'); // → { values: ['v'], context: (await node.get('k')).context }",
+          "console.log(values); // → ['v']",
+          'values.length; // → 1',
+          'await node.stop();',
+        ].join('\n'),
+      ),
+      fence('sh', 'npm install dynamo-engine\nnpx tsx app.ts &\nwait'),
+      fence('json', '{ "a": 1 }'),
+      fence('text', 'a -> b'),
+    ].join('\n');
+    expect(await check(page, 'good')).toEqual([]);
+  });
+
+  it('reports a block that does not compile under --strict, at its markdown line', async () => {
+    const page = `# Storage\n\n${fence('ts', "import type { Storage } from 'dynamo-engine';\nconst get = (key) => key;\nexport const s: Storage | undefined = undefined;")}`;
+    const problems = await check(page, 'strict');
+    expect(problems).toEqual([
+      expect.stringMatching(/^page\.md:5: TS7006: Parameter 'key' implicitly has an 'any' type/),
+    ]);
+  });
+
+  it('reports an import of a path the package does not export', async () => {
+    const page = fence('ts', "import { dataKey } from 'dynamo-engine/replica';\nconsole.log(dataKey);");
+    const problems = await check(page, 'internal');
+    expect(problems).toEqual([
+      expect.stringMatching(/^page\.md:2: TS2307: Cannot find module 'dynamo-engine\/replica'/),
+    ]);
+  });
+
+  it('reports a runnable block whose commented result is false, and one whose claim cannot be checked', async () => {
+    const page = [
+      fence('ts run', "const items = ['lamp', 'pen'];\nconsole.log(items); // → ['book', 'lamp', 'mug']"),
+      fence('ts run', "const items = ['a'];\nfor (const i of items) { void i; } // → 'a'"),
+      fence('ts run', "throw new Error('boom');"),
+    ].join('\n');
+    const problems = await check(page, 'claims');
+    expect(problems).toEqual([
+      "page.md:3: the comment says [ 'book', 'lamp', 'mug' ] but the value is [ 'lamp', 'pen' ]",
+      expect.stringMatching(/^page\.md:8: a `→` claim must end/),
+      expect.stringMatching(/^page\.md:12: the runnable block exited with code 1:[\s\S]*boom/),
+    ]);
+  });
+
+  it('reports a shell block that does not parse and a fence without a language', async () => {
+    const page = `${fence('sh', 'npm install\nif [ -f x ]; then echo')}\n${fence('', 'plain')}`;
+    const problems = await check(page, 'shell');
+    expect(problems).toEqual([
+      expect.stringMatching(/^page\.md:3: sh: syntax error/),
+      'page.md:7: a code block without a language (use `text` for output and diagrams)',
+    ]);
+  });
+});
