@@ -1,4 +1,7 @@
-/** dynamo-engine: an embeddable implementation of Amazon's Dynamo. */
+/**
+ * dynamo-engine: an embeddable implementation of Amazon's Dynamo.
+ * @module dynamo-engine
+ */
 
 export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
 export {

@@ -8,6 +8,7 @@ import type { ClusterState, MemberView } from './types.js';
 
 /** One partition moving to a new owner (`node.ringStatus().pending`). */
 export interface TransferView {
+  /** The partition (0 … Q−1). */
   partition: number;
   /** The member streaming the partition. */
   from: string;
@@ -29,6 +30,7 @@ export interface RingStatus {
   claimant: string;
   /** Transfers of the rebalance in progress that are not done yet (every node's, not only ours). */
   pending: TransferView[];
+  /** The members of this ring, as `node.members()` reports them. */
   members: MemberView[];
 }
 

@@ -6,6 +6,7 @@
  * Most values are read from `node.stats()` when the registry is scraped (one snapshot per scrape,
  * shared by every metric); request latencies are observed as they happen (`request:complete`),
  * since a Prometheus histogram needs every observation.
+ * @module dynamo-engine/metrics
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DynamoNode } from '../node.js';

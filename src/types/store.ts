@@ -77,6 +77,7 @@ export interface DataTypeOptions {
   maxQueuedPerKey: number;
 }
 
+/** The defaults of `DataTypeOptions` (the `dataTypes` node option). */
 export const DATA_TYPE_DEFAULTS: Readonly<DataTypeOptions> = {
   maxElements: 10_000,
   maxDepth: 8,
@@ -97,6 +98,7 @@ export interface TypeOperationOptions {
   w?: number;
   /** Each of the read and the write (default: 2 × requestTimeoutMs). */
   timeoutMs?: number;
+  /** Aborting rejects the operation with the signal's reason. */
   signal?: AbortSignal;
   /**
    * The context of an earlier `read()`: removals then remove only what that read saw (an element
@@ -105,9 +107,12 @@ export interface TypeOperationOptions {
   context?: string;
 }
 
+/** Options of a data type's `read()` and `value()`. */
 export type TypeReadOptions = Pick<TypeOperationOptions, 'r' | 'timeoutMs' | 'signal'>;
 
+/** A data type's value and the context of the read or write that produced it. */
 export interface TypeResult<T> {
+  /** The merged value (see `TypeValues`). */
   value: T;
   /** Opaque: pass it to a later operation's `context` to remove only what this read saw. */
   context: string;
