@@ -1,5 +1,5 @@
 /**
- * The 3-process loopback benchmark (issue 7): three DynamoNodes, each in its own process, on
+ * The 3-process loopback benchmark: three DynamoNodes, each in its own process, on
  * TcpTransport over 127.0.0.1 and LevelStorage, N=3 R=2 W=2, 100-byte values.
  *
  * Load: every node process runs its own closed-loop client against its local node (128 in

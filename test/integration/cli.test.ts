@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterSettled, NodeProcess, waitFor } from '../process/node-process.js';
 import type { RingReport, StatsReport, StatusReport, TransfersReport } from '../../src/admin/protocol.js';
 import { EXIT } from '../../src/cli/run.js';
+import { clusterSettled, NodeProcess, waitFor } from '../process/node-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');

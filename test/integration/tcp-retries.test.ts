@@ -1,5 +1,5 @@
 /**
- * The safe-retries repro with real processes (issue 18): three `test/process/tcp-node.ts` processes
+ * Safe retries with real processes: three `test/process/tcp-node.ts` processes
  * (TcpTransport on loopback, LevelStorage); while the two joiners are not yet in the ring, a
  * `w: 3` put fails, and the natural loop retries it until it succeeds. Every failed attempt had
  * stored the value at its coordinator; the key must still end with exactly one value, stored once.

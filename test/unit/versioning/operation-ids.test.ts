@@ -1,6 +1,6 @@
 /**
- * Adversarial review of operation ids (twins), byte-equal absorption and op pruning (issues 13,
- * 18). Each test states a guarantee of DESIGN § 8 / README "Guarantees" and tries to break it.
+ * Operation ids (twins), byte-equal absorption and op pruning: each test states a guarantee of
+ * the version objects (see the docs' guarantees) and tries to break it.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -53,7 +53,7 @@ describe('absorption (a put of a value the key already shows)', () => {
     expect(live(sync(b2, a2)).sort()).toEqual(['v', 'w']);
   });
 
-  it('issue 18 acceptance: equal values by two writers, a later context that saw one of them', () => {
+  it('equal values by two writers, then a context that saw one of them: the other survives', () => {
     const first = update(undefined, EMPTY, 'A', bytes('v'), 1);
     const second = update(first, EMPTY, 'A', bytes('v'), 2); // another writer, same value
     // A put whose context saw only the first writer's copy supersedes that copy only.

@@ -1,6 +1,6 @@
 /**
- * Adversarial review of operation ids at the node level (issues 13, 18): what a client can do
- * with contexts and request ids, and what limits the op entries run into.
+ * Operation ids at the node level: what a client can do with contexts and request ids, and what
+ * limits the op entries run into.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DynamoNode, VirtualClock } from '../../src/index.js';
@@ -26,7 +26,7 @@ function outsider(c: Cluster<unknown>, key: string): DynamoNode<unknown> {
   return c.nodes.find((n) => !primaries.includes(n.id))!;
 }
 
-describe('op ids through the client API', () => {
+describe('request ids and operation ids through the public API', () => {
   it('a put with a requestId is stored even when an earlier put carried a context from another key', async () => {
     const clock = new VirtualClock();
     cluster = await createCluster({ nodes: 3, clock, quorum: { n: 3, r: 2, w: 2 }, nodeOptions: fast });

@@ -1,6 +1,6 @@
 /**
- * Adversarial review of issue 17 (client-driven coordination, latency-aware routing): each test
- * here injects one failure and checks a claim of README "## Clients" against it.
+ * DynamoClient (client-driven coordination, latency-aware routing) under failures: each test
+ * injects one failure and checks what the docs claim of the client against it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoClient, type DynamoClientOptions } from '../../src/client/index.js';
@@ -48,7 +48,7 @@ class FailingWrites extends MemoryStorage {
   }
 }
 
-describe('DynamoClient under attack', () => {
+describe('DynamoClient under failures: hung coordinators, failing disks, fallbacks, stop', () => {
   // Each coordinator tried gets the put's whole timeoutMs (a forwarding DynamoNode does the same):
   // failing over only after a full wait is what keeps the put available when a coordinator hangs,
   // and the op id keeps a late apply at the first one the same write. So with two hanging
