@@ -21,7 +21,7 @@ export async function docFiles(root: string): Promise<string[]> {
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory() && entry.name !== 'api') await walk(path);
+      if (entry.isDirectory() && entry.name !== 'reference') await walk(path);
       else if (entry.isFile() && entry.name.endsWith('.md')) files.push(path);
     }
   };
