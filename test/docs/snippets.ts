@@ -10,8 +10,12 @@
  *   `const` gets) must deep-equal VALUE. A `→` claim that cannot be checked is itself a problem;
  * - `ts continue` (with or without `run`) builds on the previous `ts` block of the same file, so a
  *   page can explain one step at a time;
- * - `sh` / `bash` blocks must parse (`bash -n`); `json` blocks must parse; `text` blocks (output,
- *   diagrams) are left alone. A block without a language is a problem: say `text`.
+ * - `sh` / `bash` blocks must parse (`bash -n`); `sh run` blocks — commands the docs tell a user to
+ *   run that are safe to run (loopback only, their own files, they stop what they start) — also run
+ *   with `bash -eu` in an installed project (`installed` mode; in the repository they only parse,
+ *   since they use the package as a user has it, its CLI included);
+ * - `json` blocks must parse; `text` blocks (output, diagrams) are left alone. A block without a
+ *   language is a problem: say `text`.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -118,6 +122,7 @@ export async function checkBlocks(blocks: readonly Block[], options: CheckOption
   await mkdir(workDir, { recursive: true });
 
   const chains: Chain[] = [];
+  const shellRuns: Block[] = [];
   const previous = new Map<string, Chain>();
   for (const block of blocks) {
     if (block.lang === '') {
@@ -135,7 +140,8 @@ export async function checkBlocks(blocks: readonly Block[], options: CheckOption
       continue;
     }
     for (const attr of block.attrs) {
-      if (!KNOWN_ATTRS.has(attr) || !TS_LANGS.has(block.lang)) {
+      const allowed = TS_LANGS.has(block.lang) || (SHELL_LANGS.has(block.lang) && attr === 'run');
+      if (!KNOWN_ATTRS.has(attr) || !allowed) {
         problems.push({ ...at(block), message: `unknown attribute "${attr}" on a ${block.lang} block` });
       }
     }
@@ -157,7 +163,11 @@ export async function checkBlocks(blocks: readonly Block[], options: CheckOption
       chains.push(chain);
       previous.set(block.file, chain);
     } else if (SHELL_LANGS.has(block.lang)) {
-      problems.push(...(await checkShell(block, workDir)));
+      const parsed = await checkShell(block, workDir);
+      problems.push(...parsed);
+      if (parsed.length === 0 && block.attrs.has('run') && options.mode === 'installed' && options.run !== false) {
+        shellRuns.push(block);
+      }
     } else if (block.lang === 'json') {
       try {
         JSON.parse(block.code);
@@ -176,6 +186,7 @@ export async function checkBlocks(blocks: readonly Block[], options: CheckOption
       if (failedChains.has(`${chain.last.file}:${chain.last.line}`)) continue;
       problems.push(...(await runChain(chain, options, workDir)));
     }
+    for (const block of shellRuns) problems.push(...(await runShell(block, options, workDir)));
   }
   return problems;
 }
@@ -384,6 +395,16 @@ async function checkShell(block: Block, workDir: string): Promise<Problem[]> {
     });
 }
 
+async function runShell(block: Block, options: CheckOptions, workDir: string): Promise<Problem[]> {
+  const file = join(workDir, `${slug(block.file)}-L${block.line}.sh`);
+  const timeoutMs = options.runTimeoutMs ?? 120_000;
+  const result = await runProcess('bash', ['-eu', file], options.root, timeoutMs);
+  if (result.code === 0 && !result.timedOut) return [];
+  const tail = `${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-15).join('\n');
+  const why = result.timedOut ? `did not finish within ${timeoutMs} ms` : `exited with code ${result.code}`;
+  return [{ ...at(block), message: `the sh run block ${why}:\n${tail}` }];
+}
+
 interface ProcessResult {
   code: number | null;
   stdout: string;
@@ -419,6 +440,11 @@ export function runProcess(
     }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
+      // Whatever the command left running in its process group (a failed script's background
+      // jobs) ends with it.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
       resolve({ code, stdout, stderr, timedOut });
     });
   });
