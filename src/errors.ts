@@ -1,6 +1,6 @@
 /**
  * Every error the engine raises on purpose is a `DynamoError` with a stable `code` (documented in
- * the README, one heading each). Programmer mistakes (r > n, a key of the wrong type) throw
+ * docs/api/errors.md, one heading each). Programmer mistakes (r > n, a key of the wrong type) throw
  * `TypeError` / `RangeError` at once instead.
  */
 export type DynamoErrorCode =

@@ -40,7 +40,7 @@ const MESSAGE_NAMES = new Map<string, string>(
 );
 
 /**
- * Registers `node`'s metrics with `registry` (names in the README, "Metrics"). One node per
+ * Registers `node`'s metrics with `registry` (names in docs/operating/metrics.md). One node per
  * registry and prefix: registering a second node under the same names throws (prom-client refuses
  * duplicate names), so give each node of a multi-node process its own registry or prefix.
  */

@@ -165,7 +165,12 @@ export async function checkBlocks(blocks: readonly Block[], options: CheckOption
     } else if (SHELL_LANGS.has(block.lang)) {
       const parsed = await checkShell(block, workDir);
       problems.push(...parsed);
-      if (parsed.length === 0 && block.attrs.has('run') && options.mode === 'installed' && options.run !== false) {
+      if (
+        parsed.length === 0 &&
+        block.attrs.has('run') &&
+        options.mode === 'installed' &&
+        options.run !== false
+      ) {
         shellRuns.push(block);
       }
     } else if (block.lang === 'json') {

@@ -49,7 +49,7 @@ describe('data types at their edges', () => {
   // other replicas hold); the plain sibling then makes `get` and every typed read a
   // TypeMismatchError. The key stays usable: `get`'s error carries the key's context, and a put
   // with it replaces both siblings (a typed key cannot be deleted and reused as a type: nodes
-  // merge their last written state into their next operation, README "Data types").
+  // merge their last written state into their next operation, docs/api/data-types.md).
   it('a blind put on a typed key leaves the key recoverable through the context of get’s error', async () => {
     const c = await start();
     const [a, b] = c.nodes as [DynamoNode, DynamoNode];

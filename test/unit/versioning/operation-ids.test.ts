@@ -205,7 +205,7 @@ describe('no lost write, with twins, equal values, pruning', () => {
 describe('op pruning window', () => {
   it('with the default maxClockEntries (50), a key remembers MAX_OP_ENTRIES superseded op ids', () => {
     // One key, written by forwarded puts (each with an op) through its 3 replicas, every write
-    // reading first (so each supersedes the last): the README promises the last 64 are remembered.
+    // reading first (so each supersedes the last): the docs promise the last 64 are remembered.
     let o: VersionedObject | undefined;
     const ops: string[] = [];
     for (let i = 1; i <= 80; i++) {
