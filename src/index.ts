@@ -22,6 +22,7 @@ export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
 export type { RingStatus, TransferView } from './membership/status.js';
 export type { MemberView, NodeStatus } from './membership/types.js';
+export { DynamoNode } from './node.js';
 export type {
   GetOptions,
   GetResult,
@@ -30,8 +31,7 @@ export type {
   PutResult,
   UpdateFunction,
   UpdateResult,
-} from './node.js';
-export { DynamoNode } from './node.js';
+} from './operation-types.js';
 export type {
   AntiEntropyOptions,
   Codec,

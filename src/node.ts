@@ -6,7 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator, type Routing } from './coordinator/coordinator.js';
+import { Coordinator, type PutRequest, type Routing } from './coordinator/coordinator.js';
 import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
 import { DynamoError, NotRunningError, QuorumError, TransportError } from './errors.js';
@@ -19,7 +19,16 @@ import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
 import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
-import { maxContextEntries, newOpId, Operations, type PutRequest } from './operations.js';
+import type {
+  GetOptions,
+  GetResult,
+  PreferenceListEntry,
+  PutOptions,
+  PutResult,
+  UpdateFunction,
+  UpdateResult,
+} from './operation-types.js';
+import { maxContextEntries, newOpId, Operations } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -49,55 +58,6 @@ import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
 import { encodeContext } from './versioning/index.js';
-
-export interface GetOptions {
-  /** Replies to wait for (default: the node's quorum.r). */
-  r?: number;
-  /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs, room for one round of fallbacks). */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-export interface PutOptions {
-  /** The context of the read this write is based on; without one the write becomes a sibling. */
-  context?: string;
-  /** Durable stores to wait for (default: the node's quorum.w). */
-  w?: number;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /**
-   * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
-   * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
-   * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
-   * tombstone takes the key's memory with it.
-   */
-  requestId?: string;
-}
-
-export interface GetResult<V> {
-  /** Every concurrent sibling, or with a resolver at most one merged value; [] when absent or deleted. */
-  values: V[];
-  /** Opaque; pass it to the put that follows this read. */
-  context: string;
-}
-
-export interface PutResult {
-  context: string;
-}
-
-export interface UpdateResult<V> {
-  value: V;
-  context: string;
-}
-
-export type UpdateFunction<V> = (current: V | undefined, siblings: V[]) => V | Promise<V>;
-
-export interface PreferenceListEntry {
-  id: string;
-  address: string;
-  kind: 'primary' | 'fallback';
-}
 
 const INCARNATION_KEY = metaKey('incarnation');
 const utf8 = new TextEncoder();
@@ -602,7 +562,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
-      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .put(put, routing)
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 

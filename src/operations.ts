@@ -5,12 +5,19 @@
  * where the two differ (a node coordinates a put or forwards it; a client always sends it to a
  * replica).
  */
-import type { Coordinator } from './coordinator/coordinator.js';
+import type { Coordinator, PutRequest } from './coordinator/coordinator.js';
 import type { LatencyRouting } from './coordinator/latency-routing.js';
 import type { Router } from './coordinator/router.js';
 import { TypeMismatchError } from './errors.js';
 import type { Key } from './events.js';
-import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
+import type {
+  GetOptions,
+  GetResult,
+  PutOptions,
+  PutResult,
+  UpdateFunction,
+  UpdateResult,
+} from './operation-types.js';
 import { type Codec, type ResolvedOptions, validateQuorumPart } from './options.js';
 import { equalBytes } from './replica/replica.js';
 import { hash64, partitionOf } from './ring/index.js';
@@ -32,19 +39,6 @@ import {
 } from './versioning/index.js';
 
 /** One put (or delete: `value` null) on its way to a coordinator. */
-export interface PutRequest {
-  key: Uint8Array;
-  partition: number;
-  value: Uint8Array | null;
-  /** What the caller's context covers (empty without one). */
-  context: Context;
-  w: number;
-  timeoutMs: number;
-  signal: AbortSignal | undefined;
-  /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
-  op: string | undefined;
-}
-
 /** What `Operations.read` resolves to but for a plain get. */
 export interface FullRead<V> {
   values: V[];

@@ -12,7 +12,7 @@
  * non-replica node forwarding the put costs the same hop after its own.
  */
 import { EventEmitter } from 'eventemitter3';
-import { Coordinator } from '../coordinator/coordinator.js';
+import { Coordinator, type PutRequest } from '../coordinator/coordinator.js';
 import { coordinatorOrder } from '../coordinator/latency.js';
 import { LatencyRouting, type LatencyStats } from '../coordinator/latency-routing.js';
 import { putThroughReplicas } from '../coordinator/remote-put.js';
@@ -30,8 +30,8 @@ import type {
   PutResult,
   UpdateFunction,
   UpdateResult,
-} from '../node.js';
-import { newOpId, Operations, type PutRequest } from '../operations.js';
+} from '../operation-types.js';
+import { newOpId, Operations } from '../operations.js';
 import { type Codec, type DynamoNodeOptions, type Logger, resolveOptionsWithoutStorage } from '../options.js';
 import { loadHasher, partitionOf } from '../ring/index.js';
 import { OperationRecorder, type OperationStats } from '../stats.js';
