@@ -4,20 +4,25 @@
  * module of their own, so that none of those imports another for its types).
  */
 
+/** Options of `get`. */
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
   r?: number;
   /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs, room for one round of fallbacks). */
   timeoutMs?: number;
+  /** Aborting rejects the operation with the signal's reason. */
   signal?: AbortSignal;
 }
 
+/** Options of `put` and `delete`. */
 export interface PutOptions {
   /** The context of the read this write is based on; without one the write becomes a sibling. */
   context?: string;
   /** Durable stores to wait for (default: the node's quorum.w). */
   w?: number;
+  /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs). */
   timeoutMs?: number;
+  /** Aborting rejects the operation with the signal's reason (it may still have been stored). */
   signal?: AbortSignal;
   /**
    * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
@@ -29,6 +34,7 @@ export interface PutOptions {
   requestId?: string;
 }
 
+/** What `get` resolves with. */
 export interface GetResult<V> {
   /** Every concurrent sibling, or with a resolver at most one merged value; [] when absent or deleted. */
   values: V[];
@@ -36,19 +42,32 @@ export interface GetResult<V> {
   context: string;
 }
 
+/** What `put` and `delete` resolve with. */
 export interface PutResult {
+  /** The caller's context plus this write, nothing else: pass it to the next write of the key. */
   context: string;
 }
 
+/** What `update` resolves with. */
 export interface UpdateResult<V> {
+  /** The value written. */
   value: V;
+  /** The read's context plus this write. */
   context: string;
 }
 
+/**
+ * `update`'s function: `current` is the resolver's merge or the only value (undefined when absent,
+ * or when siblings exist and no resolver is set); `siblings` is every concurrent value read.
+ */
 export type UpdateFunction<V> = (current: V | undefined, siblings: V[]) => V | Promise<V>;
 
+/** One node a request for a key goes to (`preferenceList(key)`), in request order. */
 export interface PreferenceListEntry {
+  /** The node's id. */
   id: string;
+  /** Where it is reached. */
   address: string;
+  /** `primary`: one of the key's top N; `fallback`: standing in for a primary believed down. */
   kind: 'primary' | 'fallback';
 }
