@@ -655,7 +655,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         // It left or was removed while away: it comes back as a new member, with what its disk
         // holds (StrayData hands what it no longer owns to the owners).
         if (this.membership.member(this.id)?.state !== 'valid' && !this.membership.inRing) {
-          await this.membership.join(seedSource(alone ? this.membership.knownAddresses() : seeds), signal);
+          // Without seeds it asks the members it knew, or (it never knew any) forms a cluster.
+          const others = this.membership.knownAddresses();
+          if (!alone) await this.membership.join(seedSource(seeds), signal);
+          else if (others.length > 0) await this.membership.join(seedSource(others), signal);
+          else this.membership.bootstrap();
         }
       }
       await this.handoff.open();
@@ -781,6 +785,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
     const was = new Map(before.members.map((m) => [m.id, m.state]));
+    if (before.members !== after.members) {
+      // A member that moved (restarted elsewhere, or replaced) is tried at its new address at once:
+      // being down at the old one says nothing about the new one.
+      const addresses = new Map(before.members.map((m) => [m.id, m.address]));
+      for (const m of after.members) {
+        const old = addresses.get(m.id);
+        if (old !== undefined && old !== m.address) this.detector.forget(m.id);
+      }
+    }
     for (const m of after.members) {
       if (m.state === 'valid' && was.get(m.id) !== 'valid' && m.id !== this.id) {
         this.emit('member:join', { id: m.id, address: m.address });
