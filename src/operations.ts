@@ -98,6 +98,15 @@ export class Operations<V> {
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
     if (options.context !== undefined) return this.write('delete', key, null, options);
     const { timeoutMs, signal } = options;
+    const d = this.deps;
+    try {
+      // A delete that cannot succeed fails as one, before its read is sent.
+      const w =
+        options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
+      d.checkOwners('delete', w);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.read(key, { timeoutMs, signal }, 'raw').then(({ context, object }) => {
       const typed = object?.siblings.find((s) => s.value !== null && isTypedValue(s.value));
       if (typed) {

@@ -189,9 +189,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' ||
-        err.code === 'commander.help' ||
-        err.code === 'commander.version'
+      // `help <command>` (help asked for) exits 0; help shown for a missing command is an error.
+      const helpAsked = err.code === 'commander.help' && err.exitCode === 0;
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || helpAsked
         ? EXIT.ok
         : EXIT.usage;
     }

@@ -547,6 +547,10 @@ export class Membership {
       if (mismatch) return refuse('incompatible', mismatch);
     }
     if (record.id === this.deps.id) {
+      // Its own Join, forwarded back by a seed that takes it for the claimant: nothing to do.
+      if (info !== undefined && info.incarnation === this.deps.incarnation()) {
+        return [stateToWire(this.current), seedInfo, null];
+      }
       return refuse('id-in-use', `id ${record.id} is the node answering at ${this.deps.address()}`);
     }
     const known = this.member(record.id);
@@ -566,7 +570,9 @@ export class Membership {
     const accepted = acceptedRecord(known, record);
     if (accepted !== known) this.merge({ members: [accepted], ring: this.current.ring });
     const claimant = claimantOf(this.current.members, (id) => this.deps.detector.isUp(id));
-    if (claimant === this.deps.id || claimant === undefined) {
+    // The joiner itself may be the claimant (a member placed already, asking again; or one that
+    // restarted with an empty disk): it learns its place from our state, not from itself.
+    if (claimant === this.deps.id || claimant === undefined || claimant === record.id) {
       this.claimIfClaimant();
       return [stateToWire(this.current), seedInfo, null];
     }
