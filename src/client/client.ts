@@ -49,7 +49,7 @@ import type { Transport } from '../transport/types.js';
 import { encodeReply, failureOf, MessageType, RemoteError } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { checkOptionNames } from '../util/option-names.js';
+import { checkOptionNames, names } from '../util/option-names.js';
 import { cryptoSeededRandom, type Random } from '../util/random.js';
 import { defaultCodec, silentLogger } from '../values.js';
 import { encodeContext } from '../versioning/index.js';
@@ -111,17 +111,18 @@ export interface ClientStats {
   latency: LatencyStats | undefined;
 }
 
-const CLIENT_EVENT_NAMES: readonly (keyof DynamoClientEvents)[] = [
-  'member:up',
-  'member:down',
-  'member:join',
-  'member:leave',
-  'ring:change',
-  'repair:read',
-  'conflict',
-  'status',
-  'error',
-];
+/** The client's event names (the compiler keeps the listing complete): what its `on` accepts. */
+const CLIENT_EVENT_NAMES = names<keyof DynamoClientEvents>({
+  'member:up': true,
+  'member:down': true,
+  'member:join': true,
+  'member:leave': true,
+  'ring:change': true,
+  'repair:read': true,
+  conflict: true,
+  status: true,
+  error: true,
+});
 
 /** Failure detector probe backoff bounds, ms (as on a node). */
 const PROBE_INITIAL_MS = 200;
@@ -214,10 +215,8 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       on: undefined,
       latencyAware: options.latencyAware ?? true,
     });
+    checkOptionNames(options.on ?? {}, CLIENT_EVENT_NAMES, 'DynamoClient on');
     for (const [event, listener] of Object.entries(options.on ?? {})) {
-      if (!CLIENT_EVENT_NAMES.includes(event as keyof DynamoClientEvents)) {
-        checkOptionNames({ [event]: true }, CLIENT_EVENT_NAMES, 'DynamoClient on');
-      }
       if (typeof listener !== 'function')
         throw new TypeError(`on[${JSON.stringify(event)}] must be a function`);
       this.on(event as keyof DynamoClientEvents, listener as (...args: unknown[]) => void);
