@@ -618,8 +618,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       await this.open(bound.signal);
       if (ready) await this.ready({ timeoutMs, signal: bound.signal });
     } catch (err) {
+      // Decided before stopping: the deadline may pass while the node stops.
+      const failure = bound.signal.aborted ? bound.signal.reason : err;
       await this.stop();
-      throw bound.signal.aborted ? bound.signal.reason : err;
+      throw failure;
     } finally {
       timer.cancel();
       for (const remove of removers) remove();
