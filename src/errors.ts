@@ -16,7 +16,9 @@ export type DynamoErrorCode =
   | 'DYNAMO_CORRUPT_VALUE'
   | 'DYNAMO_ID_IN_USE';
 
+/** Every error the engine raises on purpose: `code` is stable (docs/api/errors.md), `cause` optional. */
 export class DynamoError extends Error {
+  /** Stable machine-readable code, one per error class. */
   readonly code: DynamoErrorCode;
 
   constructor(code: DynamoErrorCode, message: string, options?: { cause?: unknown }) {
@@ -41,8 +43,11 @@ export interface ReplicaFailure {
  * message; nothing was sent then.
  */
 export class QuorumError extends DynamoError {
+  /** Replies (get) or acknowledgements (put, delete) the operation needed. */
   readonly required: number;
+  /** How many it got. */
   readonly acks: number;
+  /** The replicas that did not count, and why. */
   readonly failures: ReplicaFailure[];
 
   constructor(
@@ -80,8 +85,11 @@ export class NotRunningError extends DynamoError {
 
 /** A key, value, sibling set or frame exceeds a configured limit; nothing was written. */
 export class LimitError extends DynamoError {
+  /** The limit's name (`maxValueBytes`, `maxSiblings`, `maxFrameBytes`, ...). */
   readonly limit: string;
+  /** The size found. */
   readonly actual: number;
+  /** The limit's value. */
   readonly max: number;
 
   constructor(limit: string, actual: number, max: number, message?: string) {

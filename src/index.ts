@@ -3,6 +3,7 @@
  * @module dynamo-engine
  */
 
+export type { AntiEntropyStats } from './anti-entropy/anti-entropy.js';
 export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
 export {
   AuthError,

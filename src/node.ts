@@ -83,7 +83,12 @@ const PROBE_MAX_MS = 10_000;
 /** Most bytes accepted for one replica object on the wire. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
 
+/**
+ * One member of a cluster: stores a share of the data, coordinates requests, gossips. Start one
+ * with `DynamoNode.start(options)` (docs/api/node.md); `V` is the type of the values.
+ */
 export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
+  /** The node's stable id (`options.id`). */
   readonly id: string;
   private readonly options: ResolvedOptions<V>;
   private readonly transport: Transport;
@@ -405,10 +410,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     return new FlagHandle(this.types, key, 'flag');
   }
 
+  /** Where peers reach this node (its transport's address). */
   get address(): string {
     return this.transport.address;
   }
 
+  /** `starting`, `running`, `stopping` or `stopped`. */
   get status(): NodeStatus {
     return this.currentStatus;
   }
@@ -454,6 +461,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     }));
   }
 
+  /** What this node did since it started: requests, siblings, repairs, hints, anti-entropy, bytes. */
   stats(): NodeStats {
     return {
       get: this.recorders.get.snapshot(),
@@ -473,15 +481,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     };
   }
 
+  /**
+   * Every concurrent value of `key` (or the resolver's merge) and a context for the next write;
+   * waits for `r` replies.
+   */
   get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
     return this.operations.get(key, options);
   }
 
+  /**
+   * Writes `value`: with `context`, superseding exactly what that context has seen; without, as a
+   * sibling of whatever exists. Resolves after `w` durable stores with the caller's context plus
+   * this write.
+   */
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.put(key, value, options);
   }
 
-  /** Writes a tombstone covering what `context` has seen. */
+  /** Writes a tombstone covering what `context` has seen; without a context, what a read finds. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.delete(key, options);
   }

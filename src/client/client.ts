@@ -76,8 +76,17 @@ const CLIENT_OPTION_NAMES = NODE_OPTION_NAMES.filter(
  */
 export type DynamoClientOptions<V> = Omit<
   DynamoNodeOptions<V>,
-  (typeof NODE_ONLY)[number] | 'seeds' | 'on'
+  | 'storage'
+  | 'weight'
+  | 'hintedHandoff'
+  | 'antiEntropy'
+  | 'tombstoneGraceMs'
+  | 'waitUntilReady'
+  | 'dataTypes'
+  | 'seeds'
+  | 'on'
 > & {
+  /** Members' addresses, or a function resolving to them (asked before every round of the start). */
   seeds: string[] | SeedSource;
   /** Listeners attached before the client starts (see the node's `on`). */
   on?: { [E in keyof DynamoClientEvents]?: DynamoClientEvents[E] };
@@ -97,11 +106,22 @@ export type DynamoClientEvents = Pick<
   | 'error'
 >;
 
+/** `client.stats()`: what the client did since it started. */
 export interface ClientStats {
+  /** `get` calls. */
   get: OperationStats;
+  /** `put` calls (and `update` writes). */
   put: OperationStats;
+  /** `delete` calls. */
   delete: OperationStats;
-  siblings: { conflictedReads: number; maxSeen: number };
+  /** Sibling counts seen by reads. */
+  siblings: {
+    /** Reads that found more than one concurrent sibling. */
+    conflictedReads: number;
+    /** The most siblings seen on one read. */
+    maxSeen: number;
+  };
+  /** Replicas sent the merged object after a read found them stale or missing it. */
   readRepairs: number;
   /** Puts whose first chosen coordinator could not take them (unreachable, or not a replica). */
   coordinatorFailovers: number;
@@ -130,7 +150,12 @@ const PROBE_MAX_MS = 10_000;
 /** Most bytes accepted for one replica object on the wire, beyond the siblings' values. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
 
+/**
+ * Reads and writes a cluster without being part of it: holds the ring, stores nothing, sends
+ * each request straight to the key's replicas (docs/api/client.md). `DynamoClient.start(options)`.
+ */
 export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> {
+  /** The client's id, for logs (not a member id). */
   readonly id: string;
   private readonly options: ReturnType<typeof resolveOptionsWithoutStorage<V>>;
   private readonly transport: Transport;
@@ -308,6 +333,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     return this.transport.address;
   }
 
+  /** `starting`, `running`, `stopping` or `stopped`. */
   get status(): NodeStatus {
     return this.currentStatus;
   }
@@ -327,6 +353,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     }));
   }
 
+  /** What this client did since it started. */
   stats(): ClientStats {
     const c = this.counters;
     return {
@@ -341,15 +368,17 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     };
   }
 
+  /** As `DynamoNode.get`: fans out from here to the key's replicas. */
   get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
     return this.operations.get(key, options);
   }
 
+  /** As `DynamoNode.put`: sent to a replica of the key, which coordinates it. */
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.put(key, value, options);
   }
 
-  /** Writes a tombstone covering what `context` has seen. */
+  /** Writes a tombstone covering what `context` has seen; without a context, what a read finds. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.delete(key, options);
   }

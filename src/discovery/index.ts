@@ -3,5 +3,5 @@
  * @module dynamo-engine/discovery
  */
 
-export type { DnsResolver, DnsSeedsOptions } from './dns.js';
+export type { DnsResolver, DnsSeedsOptions, SrvRecord } from './dns.js';
 export { dnsSeeds, MAX_DNS_SEEDS } from './dns.js';

@@ -14,6 +14,7 @@ import type { NodeStats } from '../stats.js';
 import { MessageType } from '../transport/wire.js';
 import { checkOptionNames } from '../util/option-names.js';
 
+/** Options of `registerMetrics`. Unknown names are errors. */
 export interface MetricsOptions {
   /** Prefix of every metric name. Default `'dynamo_'`. */
   prefix?: string;
@@ -24,11 +25,13 @@ export interface MetricsOptions {
   durationBucketsSeconds?: number[];
 }
 
+/** What `registerMetrics` returns. */
 export interface NodeMetrics {
   /** Stops observing the node and removes its metrics from the registry. */
   unregister(): void;
 }
 
+/** The request-latency histogram's default buckets, seconds: 0.5 ms to 5 s. */
 export const DEFAULT_DURATION_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
