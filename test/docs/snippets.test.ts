@@ -67,42 +67,29 @@ describe('the docs snippet checker', () => {
     expect(await check(page, 'good')).toEqual([]);
   });
 
-  it('reports a block that does not compile under --strict, at its markdown line', async () => {
-    const page = `# Storage\n\n${fence('ts', "import type { Storage } from 'dynamo-engine';\nconst get = (key) => key;\nexport const s: Storage | undefined = undefined;")}`;
-    const problems = await check(page, 'strict');
-    expect(problems).toEqual([
-      expect.stringMatching(/^page\.md:5: TS7006: Parameter 'key' implicitly has an 'any' type/),
-    ]);
-  });
-
-  it('reports an import of a path the package does not export', async () => {
-    const page = fence('ts', "import { dataKey } from 'dynamo-engine/replica';\nconsole.log(dataKey);");
-    const problems = await check(page, 'internal');
-    expect(problems).toEqual([
-      expect.stringMatching(/^page\.md:2: TS2307: Cannot find module 'dynamo-engine\/replica'/),
-    ]);
-  });
-
-  it('reports a runnable block whose commented result is false, and one whose claim cannot be checked', async () => {
+  it('reports each broken block at its markdown line: --strict errors, an unexported path, false or uncheckable claims, a failing run, shell that does not parse, a fence without a language', async () => {
     const page = [
+      '# Broken',
+      fence(
+        'ts',
+        "import type { Storage } from 'dynamo-engine';\nconst get = (key) => key;\nexport const s: Storage | undefined = undefined;",
+      ),
+      fence('ts', "import { dataKey } from 'dynamo-engine/replica';\nconsole.log(dataKey);"),
       fence('ts run', "const items = ['lamp', 'pen'];\nconsole.log(items); // → ['book', 'lamp', 'mug']"),
       fence('ts run', "const items = ['a'];\nfor (const i of items) { void i; } // → 'a'"),
       fence('ts run', "throw new Error('boom');"),
+      fence('sh', 'npm install\nif [ -f x ]; then echo'),
+      fence('', 'plain'),
     ].join('\n');
-    const problems = await check(page, 'claims');
+    const problems = await check(page, 'broken');
     expect(problems).toEqual([
-      "page.md:3: the comment says [ 'book', 'lamp', 'mug' ] but the value is [ 'lamp', 'pen' ]",
-      expect.stringMatching(/^page\.md:8: a `→` claim must end/),
-      expect.stringMatching(/^page\.md:12: the runnable block exited with code 1:[\s\S]*boom/),
-    ]);
-  });
-
-  it('reports a shell block that does not parse and a fence without a language', async () => {
-    const page = `${fence('sh', 'npm install\nif [ -f x ]; then echo')}\n${fence('', 'plain')}`;
-    const problems = await check(page, 'shell');
-    expect(problems).toEqual([
-      expect.stringMatching(/^page\.md:3: sh: syntax error/),
-      'page.md:7: a code block without a language (use `text` for output and diagrams)',
+      'page.md:29: sh: syntax error: unexpected end of file',
+      'page.md:33: a code block without a language (use `text` for output and diagrams)',
+      "page.md:4: TS7006: Parameter 'key' implicitly has an 'any' type.",
+      expect.stringMatching(/^page\.md:9: TS2307: Cannot find module 'dynamo-engine\/replica'/),
+      "page.md:15: the comment says [ 'book', 'lamp', 'mug' ] but the value is [ 'lamp', 'pen' ]",
+      expect.stringMatching(/^page\.md:20: a `→` claim must end/),
+      expect.stringMatching(/^page\.md:24: the runnable block exited with code 1:[\s\S]*boom/),
     ]);
   });
 });
