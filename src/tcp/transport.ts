@@ -59,6 +59,8 @@ export interface TcpTransportStats {
   authFailures: number;
   /** Connections closed because the peer broke the protocol (malformed, oversized, unexpected frames). */
   protocolErrors: number;
+  /** Outbound connections closed by the liveness rule (see `deadConnectionMs`). */
+  deadConnections: number;
 }
 
 /** An outbound request awaiting its response. A class: one allocation, one shape, per request. */
@@ -100,6 +102,8 @@ interface Outbound {
   advertised: Buffer;
   gotChallenge: boolean;
   timer: Timer | undefined;
+  /** When the connection attempt began (clock ms): reconnect backoff counts from it. */
+  startedAt: number;
 }
 
 interface Inbound {
@@ -169,6 +173,7 @@ export class TcpTransport implements Transport {
   private connectionsRejected = 0;
   private connectAttempts = 0;
   private authFailures = 0;
+  private deadConnections = 0;
   /** Every outbound request's timeout (one timer per batch of requests, not one per request). */
   private readonly timeouts: RequestTimeouts<Pending>;
 
@@ -179,6 +184,7 @@ export class TcpTransport implements Transport {
     this.timeouts = new RequestTimeouts(this.o.clock, (p, timeoutMs) => {
       if (this.settle(p.conn, p.id))
         p.reject(new TimeoutError(`request to ${p.conn.peer.address} timed out after ${timeoutMs} ms`));
+      this.checkLiveness(p.conn);
     });
     if (this.o.tls) {
       const { checkServerIdentity: _c, servername: _s, ...contextOptions } = this.o.tls;
@@ -212,6 +218,7 @@ export class TcpTransport implements Transport {
       connectionsRejected: this.connectionsRejected,
       connectAttempts: this.connectAttempts,
       authFailures: this.authFailures,
+      deadConnections: this.deadConnections,
     };
   }
 
@@ -306,8 +313,16 @@ export class TcpTransport implements Transport {
           ),
         );
       }
-      if (conn.fs.pendingBytes + 9 + payload.length > this.o.maxQueuedBytesPerPeer) {
-        return reject(new TransportError(`${peer.address}: outbound queue full (maxQueuedBytesPerPeer)`));
+      const queued = conn.fs.pendingBytes + 9 + payload.length;
+      if (queued > this.o.maxQueuedBytesPerPeer) {
+        return reject(
+          new LimitError(
+            'maxQueuedBytesPerPeer',
+            queued,
+            this.o.maxQueuedBytesPerPeer,
+            `${peer.address}: outbound queue full (maxQueuedBytesPerPeer ${this.o.maxQueuedBytesPerPeer} bytes): request not sent`,
+          ),
+        );
       }
       const id = this.allocateId(conn);
       const out = conn;
@@ -406,6 +421,25 @@ export class TcpTransport implements Transport {
     return p;
   }
 
+  /**
+   * The liveness rule, run when one of the connection's requests timed out: a connection that has
+   * received nothing for `deadConnectionMs` is dead (a partition, a peer that froze): it is closed,
+   * its other requests fail and what it still had queued is dropped, so the next request (a
+   * failure detector's probe, say) dials afresh rather than queueing behind them.
+   */
+  private checkLiveness(conn: Outbound): void {
+    if (conn.state === 'closed' || conn.fs.closedOrClosing) return;
+    const silentMs = this.o.clock.now() - conn.fs.lastReceivedAt;
+    if (silentMs < this.o.deadConnectionMs) return;
+    this.deadConnections++;
+    if (conn.peer.conn === conn) conn.peer.conn = undefined;
+    conn.fs.destroy(
+      new TransportError(
+        `${conn.peer.address}: nothing received for ${silentMs} ms and a request timed out: connection closed`,
+      ),
+    );
+  }
+
   private failAll(conn: Outbound, error: () => Error): void {
     for (const id of [...conn.pending.keys()]) this.settle(conn, id)?.reject(error());
   }
@@ -413,6 +447,7 @@ export class TcpTransport implements Transport {
   private connect(peer: Peer): Outbound {
     const o = this.o;
     this.connectAttempts++;
+    const startedAt = o.clock.now();
     let socket: net.Socket;
     if (o.tls) {
       socket = tls.connect({
@@ -443,6 +478,7 @@ export class TcpTransport implements Transport {
       advertised: Buffer.alloc(0),
       gotChallenge: false,
       timer: undefined,
+      startedAt,
     };
     conn.fs = new FramedSocket({
       socket,
@@ -572,7 +608,9 @@ export class TcpTransport implements Transport {
       peer.failures++;
       const { initial, max } = this.o.reconnectBackoffMs;
       const delay = Math.min(max, initial * 2 ** Math.min(peer.failures - 1, 30));
-      peer.backoffUntil = this.o.clock.now() + delay;
+      // Counted from the attempt's start: one that timed out (packets silently dropped) has
+      // waited its connectTimeoutMs already, and the next may go at once.
+      peer.backoffUntil = conn.startedAt + delay;
       peer.lastError = failure;
     } else if (!peer.conn && this.peers.get(peer.address) === peer) {
       // Forget healthy idle peers, so the table only holds peers we talk to or back off from.
@@ -715,6 +753,9 @@ export class TcpTransport implements Transport {
   }
 
   private serverReady(conn: Inbound): void {
+    // The peer reached us: its network is back, so our own dial to it need not wait out a backoff.
+    const back = this.peers.get(conn.from);
+    if (back && !back.conn) back.backoffUntil = 0;
     conn.state = 'ready';
     conn.timer?.cancel();
     conn.timer = undefined;
