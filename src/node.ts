@@ -608,7 +608,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
       .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
-      .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
+      .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 
   /**
