@@ -628,6 +628,13 @@ function summarise(results: RunResult[]): object {
               .map((o) => o.ms),
           ),
         ),
+        slowest: okOnly(all)
+          .sort((a, b) => b.ms - a.ms)
+          .slice(0, 5)
+          .map(
+            (o) =>
+              `${o.path}@${o.node} +${fmt(o.start - windows.find(({ r }) => r.ops.includes(o))!.f.start)}ms: ${fmt(o.ms)} (get ${fmt(o.getMs)}, put ${fmt(o.putMs)})`,
+          ),
         afterFirstTimeout: {
           getP99Ms: fmt(p99(okOnly(known).flatMap((o) => (o.getMs === undefined ? [] : [o.getMs])))),
           putP99Ms: fmt(p99(okOnly(known).flatMap((o) => (o.putMs === undefined ? [] : [o.putMs])))),
