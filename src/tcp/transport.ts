@@ -104,6 +104,8 @@ interface Outbound {
   timer: Timer | undefined;
   /** When the connection attempt began (clock ms): reconnect backoff counts from it. */
   startedAt: number;
+  /** Dropped unfinished because the peer reached us meanwhile: its close does not back off. */
+  superseded: boolean;
 }
 
 interface Inbound {
@@ -143,6 +145,12 @@ function isTlsAuthError(err: unknown): boolean {
 }
 
 const MAX_ERROR_MESSAGE_BYTES = 1024;
+/**
+ * An unfinished connection attempt older than this is dropped when the peer connects to us (see
+ * `peerReachedUs`), ms: long enough that two nodes dialling each other at once on a healthy
+ * network do not cancel each other's attempts, short against the kernel's first SYN retry (1 s).
+ */
+const STALE_ATTEMPT_MS = 250;
 
 export class TcpTransport implements Transport {
   private readonly o: ResolvedOptions;
@@ -479,6 +487,7 @@ export class TcpTransport implements Transport {
       gotChallenge: false,
       timer: undefined,
       startedAt,
+      superseded: false,
     };
     conn.fs = new FramedSocket({
       socket,
@@ -602,7 +611,7 @@ export class TcpTransport implements Transport {
     const failure = this.classify(peer, err, wasOpen);
     this.failAll(conn, () => failure);
     if (this.state === 'stopped') return;
-    if (!wasOpen) {
+    if (!wasOpen && !conn.superseded) {
       // A failed attempt: back off exponentially. A broken established connection does not (the
       // peer was healthy a moment ago): the next request dials at once, and backs off if that fails.
       peer.failures++;
@@ -753,15 +762,39 @@ export class TcpTransport implements Transport {
   }
 
   private serverReady(conn: Inbound): void {
-    // The peer reached us: its network is back, so our own dial to it need not wait out a backoff.
-    const back = this.peers.get(conn.from);
-    if (back && !back.conn) back.backoffUntil = 0;
+    this.peerReachedUs(conn.from);
     conn.state = 'ready';
     conn.timer?.cancel();
     conn.timer = undefined;
     conn.fs.setMaxFrameBytes(this.o.maxFrameBytes);
     conn.fs.sendNow(FrameType.Ready, 0);
     conn.fs.open();
+  }
+
+  /**
+   * A peer completed a handshake with us, so the network between us works now. Our own way to it
+   * need not wait: the reconnect backoff is cleared, and an attempt of ours still unfinished after
+   * `STALE_ATTEMPT_MS` (its SYN most likely lost in a partition that has since healed, the kernel
+   * retrying only after a second or more) is dropped, so the next request dials afresh.
+   */
+  private peerReachedUs(address: string): void {
+    const peer = this.peers.get(address);
+    if (!peer) return;
+    const attempt = peer.conn;
+    if (
+      attempt &&
+      (attempt.state === 'connecting' || attempt.state === 'handshake') &&
+      this.o.clock.now() - attempt.startedAt >= STALE_ATTEMPT_MS
+    ) {
+      attempt.superseded = true;
+      peer.conn = undefined;
+      attempt.fs.destroy(
+        new TransportError(
+          `${peer.address}: connection attempt superseded (the peer reached us): redialling`,
+        ),
+      );
+    }
+    if (!peer.conn) peer.backoffUntil = 0;
   }
 
   /** Tells the client why, then closes; nothing it sends meanwhile is processed. */

@@ -294,6 +294,8 @@ interface FaultWindow {
   /** Groups of node ids (sides) during the fault; `minority` names the smaller side, if any. */
   sides: Record<string, string[]>;
   minority?: string;
+  /** When every minority node first saw every other node down (relative to t0), if it did. */
+  knownDown?: number;
   healMs?: number;
 }
 
@@ -489,9 +491,13 @@ async function applyFault(
   const others = (ids: string[]) => IDS.filter((x) => !ids.includes(x));
   const start = now() - t0;
   let fault: FaultWindow;
+  let watching = true;
+  let watcher: Promise<void> = Promise.resolve();
   const begin = (description: string, sides: Record<string, string[]>, minority?: string) => {
     recorder.nemesis('start', kind, description);
-    fault = { kind, description, start, heal: 0, sides, ...(minority ? { minority } : {}) };
+    const f: FaultWindow = { kind, description, start, heal: 0, sides, ...(minority ? { minority } : {}) };
+    fault = f;
+    if (minority) watcher = watchKnownDown(f, nodes, t0, () => watching);
   };
   switch (kind) {
     case 'isolate': {
@@ -556,10 +562,35 @@ async function applyFault(
       break;
     }
   }
+  watching = false;
+  await watcher;
   network.heal();
   recorder.nemesis('stop', kind, fault!.description);
   fault!.heal = now() - t0;
   return fault!;
+}
+
+/** Records when every minority node first sees every other node down (polled until `more()` ends). */
+async function watchKnownDown(
+  f: FaultWindow,
+  nodes: Map<string, NodeProc>,
+  t0: number,
+  more: () => boolean,
+): Promise<void> {
+  const minority = f.sides[f.minority!]!;
+  for (let i = 0; more() && i < 10_000; i++) {
+    const views = await Promise.all(minority.map((id) => nodes.get(id)!.call({ cmd: 'members' }, 5000)));
+    const all = views.every(
+      (v, k) =>
+        v.ok &&
+        v.members!.every(([id, status]) => minority.includes(id) || status === 'down' || id === minority[k]),
+    );
+    if (all) {
+      f.knownDown = now() - t0;
+      return;
+    }
+    await sleep(50);
+  }
 }
 
 /** Ms from now until every node sees every member up (polled every MEMBERS_POLL_MS). */
@@ -589,10 +620,11 @@ function fmt(ms: number | undefined): string {
   return ms === undefined ? '–' : Number.isFinite(ms) ? String(Math.round(ms)) : '∞';
 }
 
-/** Operations invoked on `side`'s nodes during a fault, from `fromMs` after it began. */
-function during(r: RunResult, f: FaultWindow, side: string, fromMs = 0): OpRecord[] {
+/** Operations invoked on `side`'s nodes during a fault (with `known`: once the other side was known down). */
+function during(r: RunResult, f: FaultWindow, side: string, known = false): OpRecord[] {
   const ids = f.sides[side] ?? [];
-  return r.ops.filter((o) => ids.includes(o.node) && o.start >= f.start + fromMs && o.start < f.heal);
+  const from = known ? (f.knownDown ?? Number.POSITIVE_INFINITY) : f.start;
+  return r.ops.filter((o) => ids.includes(o.node) && o.start >= from && o.start < f.heal);
 }
 
 function summarise(results: RunResult[]): object {
@@ -614,10 +646,10 @@ function summarise(results: RunResult[]): object {
       acked,
     };
     if (windows[0]?.f.minority) {
-      const minority = (fromMs: number) => windows.flatMap(({ r, f }) => during(r, f, 'minority', fromMs));
+      const minority = (known: boolean) => windows.flatMap(({ r, f }) => during(r, f, 'minority', known));
       const okOnly = (o: OpRecord[]) => o.filter((x) => x.ok);
-      const all = minority(0);
-      const known = minority(opts.requestTimeoutMs);
+      const all = minority(false);
+      const known = minority(true);
       row.minority = {
         getP99Ms: fmt(p99(okOnly(all).flatMap((o) => (o.getMs === undefined ? [] : [o.getMs])))),
         putP99Ms: fmt(p99(okOnly(all).flatMap((o) => (o.putMs === undefined ? [] : [o.putMs])))),
@@ -635,7 +667,10 @@ function summarise(results: RunResult[]): object {
             (o) =>
               `${o.path}@${o.node} +${fmt(o.start - windows.find(({ r }) => r.ops.includes(o))!.f.start)}ms: ${fmt(o.ms)} (get ${fmt(o.getMs)}, put ${fmt(o.putMs)})`,
           ),
-        afterFirstTimeout: {
+        knownDownAfterMs: windows
+          .map(({ f }) => fmt(f.knownDown === undefined ? undefined : f.knownDown - f.start))
+          .join(' '),
+        onceKnownDown: {
           getP99Ms: fmt(p99(okOnly(known).flatMap((o) => (o.getMs === undefined ? [] : [o.getMs])))),
           putP99Ms: fmt(p99(okOnly(known).flatMap((o) => (o.putMs === undefined ? [] : [o.putMs])))),
           updateP99Ms: fmt(

@@ -8,10 +8,11 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { LimitError, TimeoutError, TransportError } from '../../../src/errors.js';
 import { encodeFrame, FrameDecoder, FrameType } from '../../../src/tcp/frame.js';
+import { encodeHello, newNonce } from '../../../src/tcp/handshake.js';
 import { TcpTransport, type TcpTransportOptions } from '../../../src/tcp/index.js';
 import type { RequestHandler } from '../../../src/transport/types.js';
 import { VirtualClock } from '../../../src/util/clock.js';
-import { eventually, portOf } from './helpers.js';
+import { eventually, frameReader, portOf, rawConnect } from './helpers.js';
 
 const made: TcpTransport[] = [];
 const servers: net.Server[] = [];
@@ -36,7 +37,7 @@ const outcome = (p: Promise<Uint8Array>) => p.then(text, (e: unknown) => e);
  * (a partition that drops everything after the connection was made: the kernel keeps accepting
  * our bytes, nothing comes back); `paused` also stops reading them. Later connections echo.
  */
-async function freezingPeer(options: { frozen: number; paused?: boolean }) {
+async function freezingPeer(options: { frozen: number; paused?: boolean; stallHandshake?: boolean }) {
   let accepted = 0;
   const requestsSeen: number[] = [];
   const server = net.createServer((socket) => {
@@ -49,6 +50,8 @@ async function freezingPeer(options: { frozen: number; paused?: boolean }) {
       decoder.push(chunk);
       for (let f = decoder.next(); f; f = decoder.next()) {
         if (f.type === FrameType.Hello) {
+          // A stalled handshake: the connection attempt never completes (as when the SYN-ACK is lost).
+          if (frozen && options.stallHandshake) continue;
           socket.write(encodeFrame(FrameType.Ready, 0));
           if (frozen && options.paused) socket.pause();
         } else if (f.type === FrameType.Request) {
@@ -146,6 +149,49 @@ describe('liveness: dead connections are closed and redialled', () => {
     await b.start(echo);
     expect(text(await b.request(a.address, Buffer.from('hello'), { timeoutMs: 1000 }))).toBe('hello');
     expect(await outcome(a.request(peerAddress, Buffer.from('back'), { timeoutMs: 1000 }))).toBe('back');
+  }, 10_000);
+});
+
+describe('an inbound connection from a peer restarts our attempt to reach it', () => {
+  test('a connection attempt still pending when the peer connects to us is dropped; the next request dials afresh', async () => {
+    const clock = new VirtualClock();
+    const peer = await freezingPeer({ frozen: 1, stallHandshake: true });
+    const a = transport({ clock });
+    await a.start(echo);
+    const stuck = outcome(a.request(peer.address, Buffer.from('lost'), { timeoutMs: 60_000 }));
+    await eventually(() => peer.accepted() === 1, 'the first attempt to reach the peer');
+    await clock.advance(300);
+    // The peer reaches us (the network is back): it announces its address in its Hello.
+    const socket = await rawConnect(portOf(a.address));
+    sockets.push(socket);
+    const reader = frameReader(socket);
+    socket.write(encodeFrame(FrameType.Hello, 0, encodeHello(false, newNonce(), peer.address)));
+    expect(await reader.waitFor(FrameType.Ready)).toBeDefined();
+    const dropped = await stuck;
+    expect(dropped).toBeInstanceOf(TransportError);
+    expect((dropped as Error).message).toMatch(/redialling/);
+    // No backoff after the dropped attempt: the next request dials at once and is answered.
+    expect(await outcome(a.request(peer.address, Buffer.from('fresh'), { timeoutMs: 1000 }))).toBe('fresh');
+    expect(peer.accepted()).toBe(2);
+  }, 10_000);
+
+  test('an attempt younger than a round of SYN retries is kept when the peer connects to us (both dialling at once)', async () => {
+    const clock = new VirtualClock();
+    const peer = await freezingPeer({ frozen: 1, stallHandshake: true });
+    const a = transport({ clock });
+    await a.start(echo);
+    const pending = outcome(a.request(peer.address, Buffer.from('kept'), { timeoutMs: 5000 }));
+    await eventually(() => peer.accepted() === 1, 'the attempt to reach the peer');
+    await clock.advance(100);
+    const socket = await rawConnect(portOf(a.address));
+    sockets.push(socket);
+    const reader = frameReader(socket);
+    socket.write(encodeFrame(FrameType.Hello, 0, encodeHello(false, newNonce(), peer.address)));
+    expect(await reader.waitFor(FrameType.Ready)).toBeDefined();
+    expect(a.stats().outboundConnections).toBe(1);
+    // Still the first attempt: its handshake timeout ends it, not the peer's connection.
+    await clock.advance(2000);
+    expect(((await pending) as Error).message).toMatch(/handshake .* timed out/);
   }, 10_000);
 });
 
