@@ -306,7 +306,9 @@ interface RunResult {
   faults: FaultWindow[];
   checks: { path: string; results: CheckResult[] }[];
   ops: OpRecord[];
+  /** Connections closed by the liveness rule, in all and while no fault was on. */
   deadConnections: number;
+  calmCloses: number;
 }
 
 async function runOnce(run: number): Promise<RunResult> {
@@ -370,8 +372,17 @@ async function runOnce(run: number): Promise<RunResult> {
 
   // The nemesis: each kind in turn, on nodes that rotate with the run.
   const pick = (k: number) => IDS[(run + k) % IDS.length]!;
+  const deadConnections = async () =>
+    (await Promise.all([...nodes.values()].map((n) => n.call({ cmd: 'state' })))).reduce(
+      (sum, r) => sum + (r.deadConnections ?? 0),
+      0,
+    );
+  let calmCloses = 0;
   for (const kind of kinds) {
+    // Connections the liveness rule closes while no fault is on: it should close none.
+    const before = await deadConnections();
     await sleep(opts.baselineMs);
+    calmCloses += (await deadConnections()) - before;
     const fault = await applyFault(kind, network, nodes, pick, t0, recorder);
     fault.healMs = await timeUntilAllUp(nodes);
     faults.push(fault);
@@ -466,7 +477,6 @@ async function runOnce(run: number): Promise<RunResult> {
   for (const kind of kinds) {
     if (!faults.some((f) => f.kind === kind)) failures.push(`${kind} was not exercised`);
   }
-  const deadConnections = endState.reduce((sum, r) => sum + (r.deadConnections ?? 0), 0);
   writeFileSync(join(dataDir, 'history.json'), JSON.stringify(history));
 
   await Promise.all([...nodes.values()].map((n) => n.stop()));
@@ -476,7 +486,18 @@ async function runOnce(run: number): Promise<RunResult> {
   if (failures.length > 0) printLogs(dataDir);
   rmSync(dataDir, { recursive: true, force: true });
   live.dirs.delete(dataDir);
-  return { run, passed: failures.length === 0, failures, faults, checks, ops, deadConnections };
+  const closed = endState.reduce((sum, r) => sum + (r.deadConnections ?? 0), 0);
+  console.log(`  liveness rule: ${closed} connections closed, ${calmCloses} of them while no fault was on`);
+  return {
+    run,
+    passed: failures.length === 0,
+    failures,
+    faults,
+    checks,
+    ops,
+    deadConnections: closed,
+    calmCloses,
+  };
 }
 
 /** Applies one fault for `holdMs`, then heals it; returns its window (times relative to t0). */
