@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     'request-timeout-ms': { type: 'string', default: '1000' },
     'probe-interval-ms': { type: 'string', default: '500' },
     'dead-connection-ms': { type: 'string' },
+    /** `union`: the set workload's merge; `none`: reads return every sibling (registers). */
+    resolver: { type: 'string', default: 'union' },
     /** First start of the cluster: return once the ring includes this node. */
     'wait-ready': { type: 'boolean', default: false },
   },
@@ -53,13 +55,15 @@ const transport = new TcpTransport({
   secret: required('secret'),
   ...(args['dead-connection-ms'] ? { deadConnectionMs: Number(args['dead-connection-ms']) } : {}),
 });
-const node = await DynamoNode.start<number[]>({
+const node = await DynamoNode.start<number[] | string>({
   id: required('id'),
   transport,
   storage,
   seeds: (args.seeds ?? '').split(',').filter((s) => s !== ''),
   quorum: { n: 3, r: 2, w: 2 },
-  resolver: resolvers.merge<number[]>(union),
+  ...(args.resolver === 'none'
+    ? {}
+    : { resolver: resolvers.merge((a, b) => union(a as number[], b as number[])) }),
   requestTimeoutMs: Number(args['request-timeout-ms']),
   probeIntervalMs: Number(args['probe-interval-ms']),
   antiEntropy: { intervalMs: 10_000 },
@@ -86,7 +90,7 @@ async function handle(req: Request): Promise<Reply> {
     case 'update': {
       // The everyday path: read, let the resolver merge the siblings, add, write back.
       try {
-        await node.update(req.key, (cur) => union(cur ?? [], [req.element]));
+        await node.update(req.key, (cur) => union((cur as number[] | undefined) ?? [], [req.element]));
         return { ok: true, ms: ms() };
       } catch (err) {
         return { ...failure(err), ms: ms() };
@@ -99,11 +103,35 @@ async function handle(req: Request): Promise<Reply> {
         const read = await node.get(req.key);
         getMs = ms();
         const putStarted = performance.now();
-        await node.put(req.key, union(read.values[0] ?? [], [req.element]), { context: read.context });
+        await node.put(req.key, union((read.values[0] as number[] | undefined) ?? [], [req.element]), {
+          context: read.context,
+        });
         return { ok: true, ms: ms(), getMs, putMs: performance.now() - putStarted };
       } catch (err) {
         // A failed get wrote nothing: the add certainly did not happen.
         return { ...failure(err), ms: ms(), getMs, definite: getMs === undefined };
+      }
+    }
+    case 'write': {
+      // A register write that supersedes exactly what its read showed.
+      let read: { values: unknown[]; context: string } | undefined;
+      try {
+        read = await node.get(req.key);
+        const result = await node.put(req.key, req.value, { context: read.context });
+        return {
+          ok: true,
+          ms: ms(),
+          context: read.context,
+          resultContext: result.context,
+          observed: read.values,
+        };
+      } catch (err) {
+        return {
+          ...failure(err),
+          ms: ms(),
+          definite: read === undefined,
+          ...(read ? { context: read.context, observed: read.values } : {}),
+        };
       }
     }
     case 'read': {

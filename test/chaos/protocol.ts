@@ -16,6 +16,8 @@ export type Request =
   | { cmd: 'update'; key: string; element: number }
   /** The same add as `node.get()` then `node.put()` with the read's context. */
   | { cmd: 'getput'; key: string; element: number }
+  /** Register keys (nodes without a resolver): a read, then a put of `value` with its context. */
+  | { cmd: 'write'; key: string; value: string }
   | { cmd: 'read'; key: string; r: number }
   | { cmd: 'members' }
   | { cmd: 'state' }
@@ -42,6 +44,10 @@ export interface Reply {
   /** A failed add that certainly wrote nothing (its read failed). */
   definite?: boolean;
   values?: unknown[];
+  /** `write`: the context sent, the context the put returned, and the values the read showed. */
+  context?: string;
+  resultContext?: string;
+  observed?: unknown[];
   members?: [string, string][];
   hintsPending?: number;
   readRepairs?: number;

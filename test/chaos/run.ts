@@ -8,6 +8,7 @@
  *   npm run chaos                         5 runs of every fault kind (about 8 minutes)
  *   npm run chaos -- --profile short      1 shorter run of every kind (what CI runs)
  *   npm run chaos -- --runs 2 --kinds isolate,split --hold-ms 7000 --json out.json
+ *   npm run chaos -- --workload registers   register writes without a resolver (causal checker)
  *
  * Needs root and `ip netns`; where namespaces cannot be made it says why and exits 0 without
  * claiming a pass. Every loop is bounded; every namespace, process and directory it made is
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   type CheckResult,
+  checkAll,
   checkConvergence,
   checkLostAdds,
   checkUnexpectedValues,
@@ -50,6 +52,7 @@ const { values: argv } = parseArgs({
     kinds: { type: 'string', default: KINDS.join(',') },
     'hold-ms': { type: 'string' },
     storage: { type: 'string', default: 'level' },
+    workload: { type: 'string', default: 'sets' },
     'clients-per-node': { type: 'string', default: '2' },
     keys: { type: 'string', default: '12' },
     'think-ms': { type: 'string', default: '20' },
@@ -65,7 +68,10 @@ if (!profile) throw new Error(`--profile must be one of ${Object.keys(PROFILES).
 const kinds = argv.kinds!.split(',') as Kind[];
 for (const k of kinds)
   if (!KINDS.includes(k)) throw new Error(`unknown kind ${k} (kinds: ${KINDS.join(', ')})`);
+if (argv.workload !== 'sets' && argv.workload !== 'registers')
+  throw new Error('--workload must be sets or registers');
 const opts = {
+  workload: argv.workload as 'sets' | 'registers',
   runs: Number(argv.runs ?? profile.runs),
   holdMs: Number(argv['hold-ms'] ?? profile.holdMs),
   baselineMs: profile.baselineMs,
@@ -79,6 +85,8 @@ const opts = {
   deadConnectionMs: argv['dead-connection-ms'],
 };
 const IDS = ['n1', 'n2', 'n3', 'n4', 'n5'];
+/** Key prefix of each write path. */
+const PREFIX = { update: 'u:', getput: 'g:', write: 'r:' } as const;
 const PORT = 7000;
 /** Heal noticed within this after an isolate or a split (the acceptance bound). */
 const HEAL_BOUND_MS = 2 * opts.probeIntervalMs + 1000;
@@ -181,6 +189,7 @@ class NodeProc {
       `--seeds=${seeds}`,
       `--data=${join(this.dataDir, this.id)}`,
       `--storage=${opts.storage}`,
+      `--resolver=${opts.workload === 'sets' ? 'union' : 'none'}`,
       `--secret=${this.secret}`,
       `--request-timeout-ms=${opts.requestTimeoutMs}`,
       `--probe-interval-ms=${opts.probeIntervalMs}`,
@@ -277,7 +286,7 @@ class NodeProc {
 // --- one run -----------------------------------------------------------------------------------------
 
 interface OpRecord {
-  path: 'update' | 'getput';
+  path: 'update' | 'getput' | 'write';
   node: string;
   start: number;
   ok: boolean;
@@ -331,7 +340,8 @@ async function runOnce(run: number): Promise<RunResult> {
   await Promise.all(IDS.slice(1).map((id) => nodes.get(id)!.start('join')));
 
   // The workload: each client adds unique elements to set keys through its node, half through
-  // update() (keys u:*) and half through get + put (keys g:*), and records every operation.
+  // update() (keys u:*) and half through get + put (keys g:*); or (registers) writes unique values
+  // to register keys (r:*) with the context of a read just before. Every operation is recorded.
   let stopping = false;
   let element = 0;
   const clients = IDS.flatMap((id, i) =>
@@ -343,15 +353,23 @@ async function runOnce(run: number): Promise<RunResult> {
   const loops = clients.map(async (client, ci) => {
     for (let i = 0; !stopping && i < 1_000_000; i++) {
       const node = nodes.get(client.node)!;
-      const path = (i + ci) % 2 === 0 ? 'update' : 'getput';
-      const key = `${path === 'update' ? 'u' : 'g'}:${(i * 7 + ci) % opts.keys}`;
-      const value = ++element;
+      const path = opts.workload === 'registers' ? 'write' : (i + ci) % 2 === 0 ? 'update' : 'getput';
+      const key = `${PREFIX[path]}${(i * 7 + ci) % opts.keys}`;
       const start = now() - t0;
-      recorder.invoke(client.name, 'add', key, client.node, value);
-      const reply = await node.call({ cmd: path, key, element: value });
-      if (reply.ok) recorder.ok(client.name, 'add', key, client.node);
+      const f = path === 'write' ? 'write' : 'add';
+      const value = path === 'write' ? `v${++element}` : ++element;
+      recorder.invoke(client.name, f, key, client.node, value);
+      const reply = await node.call(
+        path === 'write'
+          ? { cmd: path, key, value: value as string }
+          : { cmd: path, key, element: value as number },
+      );
+      const seen = { context: reply.context, observed: reply.observed };
+      if (reply.ok)
+        recorder.ok(client.name, f, key, client.node, { ...seen, resultContext: reply.resultContext });
       else
-        recorder.fail(client.name, 'add', key, client.node, {
+        recorder.fail(client.name, f, key, client.node, {
+          ...seen,
           error: reply.error,
           definite: !reply.sent || reply.definite === true,
         });
@@ -398,10 +416,8 @@ async function runOnce(run: number): Promise<RunResult> {
   await Promise.all(loops);
 
   // Settle: read every key at r = n from every node until no read repair and no hint is left.
-  const keys = [
-    ...Array.from({ length: opts.keys }, (_, i) => `u:${i}`),
-    ...Array.from({ length: opts.keys }, (_, i) => `g:${i}`),
-  ];
+  const paths = opts.workload === 'registers' ? (['write'] as const) : (['update', 'getput'] as const);
+  const keys = paths.flatMap((path) => Array.from({ length: opts.keys }, (_, i) => `${PREFIX[path]}${i}`));
   const state = async () => Promise.all([...nodes.values()].map((n) => n.call({ cmd: 'state' })));
   let settled = false;
   for (let round = 0; round < SETTLE_MAX_ROUNDS && !settled; round++) {
@@ -439,7 +455,7 @@ async function runOnce(run: number): Promise<RunResult> {
   const endState = await state();
   const finalKeys: FinalKeyState[] = keys.map((key, k) => ({
     key,
-    kind: 'set',
+    kind: opts.workload === 'registers' ? 'register' : 'set',
     values: finalValues.get(key) ?? [],
     replicas: (primaries[k] ?? []).map((id) => {
       const s = snapshots.get(id)?.[k];
@@ -448,11 +464,11 @@ async function runOnce(run: number): Promise<RunResult> {
   }));
   const hintsPending = endState.reduce((sum, r) => sum + (r.hintsPending ?? 0), 0);
   const history = recorder.events;
-  const checks = (['update', 'getput'] as const).map((path) => {
-    const prefix = path === 'update' ? 'u:' : 'g:';
+  const checks = paths.map((path) => {
+    const prefix = PREFIX[path];
     const final: FinalState = {
       n: 3,
-      resolver: 'custom',
+      resolver: path === 'write' ? 'siblings' : 'custom',
       maxSiblings: 100,
       hintsPending,
       keys: finalKeys.filter((k) => k.key.startsWith(prefix)),
@@ -460,7 +476,10 @@ async function runOnce(run: number): Promise<RunResult> {
     const h = history.filter((e: HistoryEvent) => e.type === 'nemesis' || e.key.startsWith(prefix));
     return {
       path,
-      results: [checkLostAdds(h, final), checkUnexpectedValues(h, final), checkConvergence(h, final)],
+      results:
+        path === 'write'
+          ? checkAll(h, final).results
+          : [checkLostAdds(h, final), checkUnexpectedValues(h, final), checkConvergence(h, final)],
     };
   });
   for (const c of checks) {
@@ -725,9 +744,10 @@ try {
     const result = await runOnce(run);
     results.push(result);
     for (const c of result.checks) {
-      const lost = c.results.find((r) => r.checker === 'lost-adds')!.stats;
+      const lost = c.results.find((r) => r.checker === (c.path === 'write' ? 'causal' : 'lost-adds'))!.stats;
+      const what = c.path === 'write' ? 'writes' : 'adds';
       console.log(
-        `  ${c.path}: ${lost.acknowledged} acknowledged adds of ${lost.attempted}, ${lost.lost} lost; ${c.results.map((r) => `${r.checker} ${r.ok ? 'ok' : 'FAILED'}`).join(', ')}`,
+        `  ${c.path}: ${lost.acknowledged} acknowledged ${what}, ${lost.lost} lost; ${c.results.map((r) => `${r.checker} ${r.ok ? 'ok' : 'FAILED'}`).join(', ')}`,
       );
     }
     console.log(`run ${run}: ${result.passed ? 'passed' : `FAILED\n    ${result.failures.join('\n    ')}`}`);
