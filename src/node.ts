@@ -677,13 +677,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /** A request came from `address`: a member believed down is probed at once (see FailureDetector). */
   private heardFrom(address: string): void {
-    for (const m of this.membership.state.members) {
-      if (m.address === address) {
-        if (m.id !== this.id) this.detector.heardFrom(m.id);
-        return;
-      }
+    const state = this.membership.state;
+    if (this.addressIndex.state !== state) {
+      this.addressIndex = { state, ids: new Map(state.members.map((m) => [m.address, m.id])) };
     }
+    const id = this.addressIndex.ids.get(address);
+    if (id !== undefined && id !== this.id) this.detector.heardFrom(id);
   }
+  /** Member ids by address, for the cluster state they were read from. */
+  private addressIndex: { state: ClusterState | undefined; ids: Map<string, string> } = {
+    state: undefined,
+    ids: new Map(),
+  };
 
   /** A fresh operation id: 48 bits, 8 characters (it is kept in version vectors). */
   private newOp(): string {
