@@ -172,8 +172,7 @@ class NodeProc {
 
   /** Starts the process in its namespace; resolves once its node serves requests. */
   async start(how: 'form' | 'join' | 'restart'): Promise<void> {
-    // The first node forms the cluster alone; the others join through it (nodes that are
-    // themselves still joining cannot answer a join yet).
+    // The first node forms the cluster alone; the others join through it.
     const seeds = how === 'form' ? '' : IDS.map((id) => `${this.network.addressOf(id)}:${PORT}`).join(',');
     const args = [
       'netns',
