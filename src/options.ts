@@ -112,6 +112,12 @@ export interface DynamoNodeOptions<V> {
   readRepair?: boolean;
   /** Membership gossip period, ms (±25 % jitter). Default 1000. */
   gossipIntervalMs?: number;
+  /**
+   * Longest spacing of the liveness probes sent to a peer believed down, ms: a healed peer is seen
+   * up within about this long (plus a round trip). Probes start 200 ms (or this, if smaller) after
+   * the peer went down and their spacing doubles up to it.
+   */
+  probeIntervalMs?: number;
   /** Hint delivery period and hint store bound. */
   hintedHandoff?: Partial<HintedHandoffOptions>;
   /** Merkle-tree exchange period, or off. */
@@ -183,6 +189,8 @@ export const DEFAULTS = {
   readRepair: true,
   /** Gossip every second. */
   gossipIntervalMs: 1000,
+  /** Probes of a down peer at most every half second. */
+  probeIntervalMs: 500,
   /** Hints offered every second; at most a million held. */
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
   /** An exchange per partition every minute. */
@@ -220,6 +228,7 @@ export interface ResolvedOptions<V> {
   requestTimeoutMs: number;
   readRepair: boolean;
   gossipIntervalMs: number;
+  probeIntervalMs: number;
   hintedHandoff: HintedHandoffOptions;
   antiEntropy: AntiEntropyOptions;
   tombstoneGraceMs: number;
@@ -245,6 +254,7 @@ export const NODE_OPTION_NAMES = names<keyof DynamoNodeOptions<unknown>>({
   requestTimeoutMs: true,
   readRepair: true,
   gossipIntervalMs: true,
+  probeIntervalMs: true,
   hintedHandoff: true,
   antiEntropy: true,
   tombstoneGraceMs: true,
@@ -381,6 +391,7 @@ export function resolveOptionsWithoutStorage<V>(
     requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
     readRepair: options.readRepair ?? DEFAULTS.readRepair,
     gossipIntervalMs: positiveInt('gossipIntervalMs', options.gossipIntervalMs ?? DEFAULTS.gossipIntervalMs),
+    probeIntervalMs: positiveInt('probeIntervalMs', options.probeIntervalMs ?? DEFAULTS.probeIntervalMs),
     hintedHandoff,
     antiEntropy,
     tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),

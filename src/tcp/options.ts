@@ -50,6 +50,14 @@ export interface TcpTransportOptions {
   /** Connections with nothing in flight and no traffic for this long are closed, default 60 000 ms. */
   idleTimeoutMs?: number;
   /**
+   * Liveness of outbound connections, default 1000 ms: when a request times out on a connection
+   * that has received nothing for at least this long, the connection is taken for dead and closed
+   * (its other requests fail with `TransportError`, whatever it still had queued is dropped) and
+   * the next request dials afresh, instead of queueing behind requests the kernel is still
+   * retransmitting after a partition.
+   */
+  deadConnectionMs?: number;
+  /**
    * Bound on the TLS + authentication handshake, both directions, default 2000 ms: a slow or
    * silent peer (slow loris) cannot hold a connection slot longer than this.
    */
@@ -69,9 +77,10 @@ export interface TcpTransportOptions {
    */
   maxQueuedBytesPerPeer?: number;
   /**
-   * Delay before retrying a peer after a failed connection attempt, doubling from `initial` to
-   * `max` (ms); default `{ initial: 50, max: 2000 }`. While it runs, requests to that peer fail
-   * at once. Reset by a successful handshake.
+   * Spacing of connection attempts to a peer after a failed one, doubling from `initial` to `max`
+   * (ms), counted from the start of the failed attempt (an attempt that timed out has waited
+   * already); default `{ initial: 50, max: 1000 }`. Until it has passed, requests to that peer
+   * fail at once. Reset by a successful handshake, and by an inbound connection from the peer.
    */
   reconnectBackoffMs?: {
     /** First delay, ms. */
@@ -92,6 +101,7 @@ export interface ResolvedOptions {
   maxFrameBytes: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  deadConnectionMs: number;
   handshakeTimeoutMs: number;
   maxConnections: number;
   maxInFlightPerConnection: number;
@@ -112,6 +122,8 @@ export const TCP_DEFAULTS = {
   connectTimeoutMs: 1000,
   /** One minute. */
   idleTimeoutMs: 60_000,
+  /** A second of silence with a request timed out. */
+  deadConnectionMs: 1000,
   /** Two seconds. */
   handshakeTimeoutMs: 2000,
   /** Inbound connections. */
@@ -120,8 +132,8 @@ export const TCP_DEFAULTS = {
   maxInFlightPerConnection: 1024,
   /** 64 MiB. */
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
-  /** 50 ms doubling to 2 s. */
-  reconnectBackoffMs: { initial: 50, max: 2000 },
+  /** 50 ms doubling to 1 s. */
+  reconnectBackoffMs: { initial: 50, max: 1000 },
 } as const;
 
 function positiveInt(name: string, value: number | undefined, fallback: number, max = 2 ** 31 - 1): number {
@@ -143,6 +155,7 @@ const TCP_OPTION_NAMES = names<keyof TcpTransportOptions>({
   maxFrameBytes: true,
   connectTimeoutMs: true,
   idleTimeoutMs: true,
+  deadConnectionMs: true,
   handshakeTimeoutMs: true,
   maxConnections: true,
   maxInFlightPerConnection: true,
@@ -228,8 +241,12 @@ export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
     );
   }
   const backoff = options.reconnectBackoffMs ?? TCP_DEFAULTS.reconnectBackoffMs;
-  const initial = positiveInt('reconnectBackoffMs.initial', backoff.initial, 50);
-  const max = positiveInt('reconnectBackoffMs.max', backoff.max, 2000);
+  const initial = positiveInt(
+    'reconnectBackoffMs.initial',
+    backoff.initial,
+    TCP_DEFAULTS.reconnectBackoffMs.initial,
+  );
+  const max = positiveInt('reconnectBackoffMs.max', backoff.max, TCP_DEFAULTS.reconnectBackoffMs.max);
   if (max < initial) throw new RangeError('TcpTransport: reconnectBackoffMs.max must be >= initial');
   return {
     host,
@@ -249,6 +266,11 @@ export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
       TCP_DEFAULTS.connectTimeoutMs,
     ),
     idleTimeoutMs: positiveInt('idleTimeoutMs', options.idleTimeoutMs, TCP_DEFAULTS.idleTimeoutMs),
+    deadConnectionMs: positiveInt(
+      'deadConnectionMs',
+      options.deadConnectionMs,
+      TCP_DEFAULTS.deadConnectionMs,
+    ),
     handshakeTimeoutMs: positiveInt(
       'handshakeTimeoutMs',
       options.handshakeTimeoutMs,
