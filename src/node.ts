@@ -13,6 +13,18 @@ import { DynamoError, NotRunningError, QuorumError, TransportError } from './err
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
+import {
+  type EntriesOptions,
+  type Entry,
+  type ExportPage,
+  type ExportPageOptions,
+  type ExportRecord,
+  KeyListing,
+  type KeysPage,
+  type ListKeysOptions,
+  type ScanOptions,
+} from './listing/listing.js';
+import { ListingService } from './listing/service.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
@@ -133,6 +145,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly operations: Operations<V>;
   private readonly admin: AdminService;
   private readonly types: TypedStore;
+  private readonly listingService: ListingService;
+  private readonly listing: KeyListing<V>;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
@@ -308,6 +322,36 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.listingService = new ListingService({
+      self: this.id,
+      partitions: this.options.partitions,
+      clock: this.clock,
+      rpc: this.rpc,
+      ring: () => {
+        const owners = this.membership.owners;
+        return { primaries: (p) => this.router.primaries(owners, p) };
+      },
+      isUp: (id) => this.detector.isUp(id),
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      maxObjectBytes,
+      local: {
+        storage: this.options.storage,
+        holds: (p) => this.router.primaries(this.membership.owners, p).includes(this.id),
+      },
+    });
+    this.listing = new KeyListing<V>({
+      lister: this.listingService.lister,
+      partitions: this.options.partitions,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      get: (key, options) => this.get(key, options),
+    });
     this.admin = new AdminService({
       self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
       partitions: this.options.partitions,
@@ -340,6 +384,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
       admin: (message) => this.admin.handle(message),
+      list: (message) => this.listingService.handle(message),
     });
     this.types = new TypedStore(
       {
@@ -480,6 +525,44 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     options: GetOptions & Omit<PutOptions, 'context'> = {},
   ): Promise<UpdateResult<V>> {
     return this.operations.update(key, fn, options);
+  }
+
+  // --- listing and export (src/listing): the whole key space, one replica per partition ---
+
+  /**
+   * One page of the cluster's live keys (tombstones and expired values left out), `limit` at most;
+   * pass the returned `cursor` to get the next page (undefined: done). See "Listing keys".
+   */
+  keys(options?: ListKeysOptions & { keyEncoding?: 'utf8' }): Promise<KeysPage<string>>;
+  keys(options: ListKeysOptions & { keyEncoding: 'bytes' }): Promise<KeysPage<Uint8Array>>;
+  keys(options: ListKeysOptions = {}): Promise<KeysPage<Key>> {
+    return this.listing.keys(options);
+  }
+
+  /** Every live key of the cluster, page after page. */
+  allKeys(options?: ScanOptions & { keyEncoding?: 'utf8' }): AsyncGenerator<string>;
+  allKeys(options: ScanOptions & { keyEncoding: 'bytes' }): AsyncGenerator<Uint8Array>;
+  allKeys(options: ScanOptions = {}): AsyncGenerator<Key> {
+    return this.listing.allKeys(options);
+  }
+
+  /** Every live key with what `get` answers for it (a get per key, `concurrency` at a time). */
+  allEntries(options?: EntriesOptions & { keyEncoding?: 'utf8' }): AsyncGenerator<Entry<V, string>>;
+  allEntries(options: EntriesOptions & { keyEncoding: 'bytes' }): AsyncGenerator<Entry<V, Uint8Array>>;
+  allEntries(options: EntriesOptions = {}): AsyncGenerator<Entry<V, Key>> {
+    return this.listing.allEntries(options);
+  }
+
+  /** One page of stored objects (tombstones included), for a backup. See "Backup and restore". */
+  exportPage(options: ExportPageOptions = {}): Promise<ExportPage> {
+    return this.listing.exportPage(options);
+  }
+
+  /** Every key's stored object, page after page: what `importObjects` restores. */
+  exportObjects(
+    options: Omit<ExportPageOptions, 'limit'> & { pageSize?: number } = {},
+  ): AsyncGenerator<ExportRecord> {
+    return this.listing.exportObjects(options);
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */

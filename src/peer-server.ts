@@ -69,6 +69,8 @@ export interface PeerServerDeps {
   onHintStored: (key: Uint8Array, target: string) => void;
   /** Serves an admin message (src/admin); throws on bad input or a refused action. */
   admin: (message: unknown[]) => Promise<unknown[]>;
+  /** Serves a List message (src/listing); throws on bad input or a partition not held. */
+  list: (message: unknown[]) => Promise<unknown[]>;
 }
 
 export class PeerServer {
@@ -192,6 +194,8 @@ export class PeerServer {
         return d.antiEntropy.handle(message);
       case MessageType.Admin:
         return d.admin(message);
+      case MessageType.List:
+        return d.list(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }

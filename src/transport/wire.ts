@@ -38,6 +38,12 @@ export const MessageType = {
   /** Operator commands (status, ring, transfers, stats, leave, remove): [t, version, command, ...args] → [reportJson]; see src/admin/protocol.ts */
   Admin: 12,
   /**
+   * One bounded scan of the receiver's own data, for a listing or an export (src/listing/scan.ts):
+   * [t, partitions[], afterKey | null, maxKeys, maxBytes, mode (0 live keys, 1 objects)]
+   *   → [[partition, key, (objBytes), ...], [partition, lastKey | null] | null]
+   */
+  List: 13,
+  /**
    * Read-only pull of the receiver's cluster state, for a DynamoClient (not a member: it must not
    * be merged into anyone's member table, as a Gossip would be): [t] → [stateWire]
    */
