@@ -98,9 +98,9 @@ export class Lister {
         if (signal?.aborted) throw signal.reason;
         failures.push({ node: run.node, reason: reasonOf(err) });
         for (const p of run.partitions) {
-          let ids = failed.get(p);
-          if (!ids) failed.set(p, (ids = new Set()));
+          const ids = failed.get(p) ?? new Set<string>();
           ids.add(run.node);
+          failed.set(p, ids);
         }
         continue;
       }
