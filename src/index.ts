@@ -15,6 +15,17 @@ export {
   TypeMismatchError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type {
+  EntriesOptions,
+  Entry,
+  ExportPage,
+  ExportPageOptions,
+  ExportRecord,
+  KeyEncoding,
+  KeysPage,
+  ListKeysOptions,
+  ScanOptions,
+} from './listing/listing.js';
 export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
 export type { RingStatus, TransferView } from './membership/status.js';

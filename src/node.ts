@@ -327,10 +327,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       partitions: this.options.partitions,
       clock: this.clock,
       rpc: this.rpc,
-      ring: () => {
-        const owners = this.membership.owners;
-        return { primaries: (p) => this.router.primaries(owners, p) };
-      },
+      owners: () => this.membership.owners,
+      primaries: (owners, p) => this.router.primaries(owners, p),
       isUp: (id) => this.detector.isUp(id),
       requestTimeoutMs: this.options.requestTimeoutMs,
       maxKeyBytes: this.options.limits.maxKeyBytes,

@@ -19,16 +19,13 @@ import {
   type ScanResult,
 } from './scan.js';
 
-/** Partitions a plan is made for at once (the rest waits for the next plan). */
-const PLAN_WINDOW = 256;
-
 export interface ListerDeps {
   /** This node's id (preferred on ties: a local scan costs no message); a client's id otherwise. */
   self: string;
   partitions: number;
   clock: Clock;
-  /** The current ring's primaries. */
-  ring(): PrimariesLookup;
+  /** The current ring: its owners array (one per ring version), distinct members, and primaries. */
+  ring(): ListingRing;
   isUp(id: string): boolean;
   /** Runs one List request at `id` (locally when it is this node). */
   request(
@@ -47,7 +44,15 @@ export interface ListPage {
   next: ListPosition | null;
 }
 
+export interface ListingRing extends PrimariesLookup {
+  owners: readonly string[];
+  /** The distinct owners. */
+  members: readonly string[];
+}
+
 export class Lister {
+  private cached: { owners: readonly string[]; health: string; plan: (string | undefined)[] } | undefined;
+
   constructor(private readonly deps: ListerDeps) {}
 
   /**
@@ -114,8 +119,10 @@ export class Lister {
   }
 
   /**
-   * The node for `partition` and the run of partitions after it the plan gives the same node. Nodes
-   * believed down are left out unless no other replica is left (down is only this node's opinion).
+   * The node for `partition` and the run of partitions after it the plan gives the same node. The
+   * plan covers the whole ring (so every page of a listing uses the same few nodes) and is kept
+   * while the ring and the health of its nodes stay the same and nothing failed. Nodes believed
+   * down are left out unless no other replica is left (down is only this node's opinion).
    */
   private nextRun(
     from: number,
@@ -123,21 +130,30 @@ export class Lister {
   ): { node: string; partitions: number[] } | undefined {
     const d = this.deps;
     const ring = d.ring();
-    const to = Math.min(d.partitions, from + PLAN_WINDOW);
     const untried = (id: string, p: number) => failed.get(p)?.has(id) !== true;
-    let plan = coveragePlan(
-      ring,
-      from,
-      to,
-      (id, p) => untried(id, p) && (id === d.self || d.isUp(id)),
-      d.self,
-    );
-    if (plan[0] === undefined) plan = coveragePlan(ring, from, to, untried, d.self);
-    const node = plan[0];
+    const healthy = (id: string) => id === d.self || d.isUp(id);
+    let plan: readonly (string | undefined)[];
+    if (failed.size === 0) {
+      const health = ring.members.map(healthy).join();
+      if (this.cached?.owners !== ring.owners || this.cached.health !== health) {
+        this.cached = {
+          owners: ring.owners,
+          health,
+          plan: coveragePlan(ring, 0, d.partitions, (id) => healthy(id), d.self),
+        };
+      }
+      plan = this.cached.plan;
+    } else plan = coveragePlan(ring, 0, d.partitions, (id, p) => untried(id, p) && healthy(id), d.self);
+    if (plan[from] === undefined) plan = coveragePlan(ring, 0, d.partitions, untried, d.self);
+    const node = plan[from];
     if (node === undefined) return undefined;
     const partitions = [from];
-    for (let i = 1; i < plan.length && plan[i] === node && partitions.length < MAX_LIST_PARTITIONS; i++) {
-      partitions.push(from + i);
+    for (
+      let p = from + 1;
+      p < d.partitions && plan[p] === node && partitions.length < MAX_LIST_PARTITIONS;
+      p++
+    ) {
+      partitions.push(p);
     }
     return { node, partitions };
   }

@@ -7,8 +7,7 @@ import type { Rpc } from '../transport/rpc.js';
 import { MessageType, WireError } from '../transport/wire.js';
 import type { Clock } from '../util/clock.js';
 import { decodeObject, isDeleted } from '../versioning/index.js';
-import type { PrimariesLookup } from './coverage.js';
-import { Lister } from './lister.js';
+import { Lister, type ListingRing } from './lister.js';
 import {
   type ListRequest,
   listReplyFields,
@@ -25,8 +24,10 @@ export interface ListingServiceDeps {
   partitions: number;
   clock: Clock;
   rpc: Rpc;
-  /** The current ring's primaries. */
-  ring(): PrimariesLookup;
+  /** The current ring's owners. */
+  owners(): readonly string[];
+  /** The partition's primaries in `owners`. */
+  primaries(owners: readonly string[], partition: number): readonly string[];
   isUp(id: string): boolean;
   requestTimeoutMs: number;
   maxKeyBytes: number;
@@ -44,13 +45,14 @@ const LIST_TIMEOUT_FACTOR = 5;
 
 export class ListingService {
   readonly lister: Lister;
+  private ringCache: ListingRing | undefined;
 
   constructor(private readonly deps: ListingServiceDeps) {
     this.lister = new Lister({
       self: deps.self,
       partitions: deps.partitions,
       clock: deps.clock,
-      ring: deps.ring,
+      ring: () => this.ring(),
       isUp: deps.isUp,
       requestTimeoutMs: deps.requestTimeoutMs * LIST_TIMEOUT_FACTOR,
       request: (id, request, timeoutMs, signal) =>
@@ -58,6 +60,19 @@ export class ListingService {
           ? this.scanLocal(request)
           : this.scanRemote(id, request, timeoutMs, signal),
     });
+  }
+
+  private ring(): ListingRing {
+    const owners = this.deps.owners();
+    if (this.ringCache?.owners !== owners) {
+      const primaries = this.deps.primaries;
+      this.ringCache = {
+        owners,
+        members: [...new Set(owners)].sort(),
+        primaries: (p) => primaries(owners, p),
+      };
+    }
+    return this.ringCache;
   }
 
   /** Serves a peer's List message. */
