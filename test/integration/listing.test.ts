@@ -33,6 +33,7 @@ async function start(nodes = 5): Promise<Cluster<string>> {
     clock: new VirtualClock(1_000_000),
     nodeOptions: { partitions: PARTITIONS, requestTimeoutMs: 200, gossipIntervalMs: 200 },
   });
+  await drive(cluster.clock, Promise.all(cluster.nodes.map((n) => n.ready())));
   return cluster;
 }
 
