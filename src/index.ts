@@ -15,6 +15,9 @@ export {
   TypeMismatchError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type { DecodeExportOptions, ExportHeader, ExportSummary } from './export/format.js';
+export { decodeExport, EXPORT_FORMAT_VERSION, ExportEncoder } from './export/format.js';
+export type { ImportOptions, ImportResult } from './export/import.js';
 export type {
   EntriesOptions,
   Entry,

@@ -11,6 +11,7 @@ import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
 import { DynamoError, NotRunningError, QuorumError, TransportError } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
+import { Importer, type ImportOptions, type ImportResult } from './export/import.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { PartitionTransfer } from './handoff/transfer.js';
 import {
@@ -147,6 +148,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly types: TypedStore;
   private readonly listingService: ListingService;
   private readonly listing: KeyListing<V>;
+  private readonly importer: Importer;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
@@ -349,6 +351,21 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       },
       leave: this.untrack,
       get: (key, options) => this.get(key, options),
+    });
+    this.importer = new Importer({
+      coordinator: this.coordinator,
+      router: this.router,
+      partitions: this.options.partitions,
+      quorum: this.options.quorum,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      maxObjectBytes,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      checkOwners: (required) => this.checkOwners('import', required),
     });
     this.admin = new AdminService({
       self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
@@ -561,6 +578,17 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     options: Omit<ExportPageOptions, 'limit'> & { pageSize?: number } = {},
   ): AsyncGenerator<ExportRecord> {
     return this.listing.exportObjects(options);
+  }
+
+  /**
+   * Merges exported objects into their keys' replicas (the replica merge: idempotent, loses
+   * nothing the cluster has, adds no sibling it has seen). See "Backup and restore".
+   */
+  importObjects(
+    records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    return this.importer.importObjects(records, options);
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
@@ -792,7 +820,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
-  private checkOwners(operation: 'get' | 'put' | 'delete', required: number): void {
+  private checkOwners(operation: 'get' | 'put' | 'delete' | 'import', required: number): void {
     const reason = tooFewOwners(this.membership.state, this.options.quorum.n, required);
     if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
   }

@@ -14,6 +14,7 @@ import { onAbort } from '../util/abort.js';
 import type { Clock } from '../util/clock.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import {
+  type CheckedObject,
   decodeObject,
   encodeObject,
   sync,
@@ -82,7 +83,7 @@ interface LocalPut {
 }
 
 interface FanOut<R> {
-  operation: 'get' | 'put' | 'delete';
+  operation: 'get' | 'put' | 'delete' | 'import';
   routing: Routing;
   required: number;
   timeoutMs: number;
@@ -225,6 +226,49 @@ export class Coordinator {
     // at once; its own store is awaited first so that the QuorumError counts it.
     if (routing.list.length < w) stored.then(() => fanOut(true), put.reject);
     else fanOut(false);
+  }
+
+  /**
+   * Merges an existing version (an imported object, bytes checked) into the key's replicas with
+   * the replica merge, as read repair and hints do, and resolves once `w` of them stored it. No
+   * new version is made: the merge keeps what each replica has that the object has not seen, and
+   * adds nothing the replica has seen already, so storing the same object twice changes nothing.
+   */
+  store(
+    key: Uint8Array,
+    partition: number,
+    routing: Routing,
+    object: CheckedObject,
+    w: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { self, replica, rpc, requestTimeoutMs } = this.deps;
+    const perRequestMs = Math.min(requestTimeoutMs, timeoutMs);
+    const entries = [[key, object.bytes]];
+    for (const entry of routing.extra ?? []) {
+      if (entry.id === self) continue;
+      rpc
+        .call(entry.id, [MessageType.Store, partition, null, entries], perRequestMs)
+        .catch((err) => this.deps.onBackgroundError(err as Error, `import to gaining node ${entry.id}`));
+    }
+    return this.fanOut<unknown, void>(
+      {
+        operation: 'import',
+        routing,
+        required: w,
+        timeoutMs,
+        signal,
+        send: (entry, ask) => {
+          const hintFor = entry.hintFor ?? null;
+          if (entry.id === self) ask.await(replica.merge(partition, key, object, hintFor));
+          else rpc.callWith(entry.id, [MessageType.Store, partition, hintFor, entries], perRequestMs, ask);
+        },
+        onReply: () => {},
+        fallbackAfterQuorum: true,
+      },
+      () => undefined,
+    );
   }
 
   /**
