@@ -7,7 +7,8 @@
  * in a sentence what went wrong, so a failing seed explains itself.
  */
 import { decodeContext } from '../versioning/codec.js';
-import { descends, type VersionVector } from '../versioning/vector.js';
+import { type Context, descendsContext } from '../versioning/context.js';
+import type { VersionVector } from '../versioning/vector.js';
 import { type HistoryEvent, type Operation, operations } from './sim-history.js';
 
 /** One sibling as a replica stores it, with its value decoded. */
@@ -273,7 +274,7 @@ function toVector(pairs: readonly [string, number][]): VersionVector {
   return new Map(pairs);
 }
 
-function safeContext(s: string | undefined): VersionVector | undefined {
+function safeContext(s: string | undefined): Context | undefined {
   if (s === undefined) return undefined;
   try {
     return decodeContext(s, Number.MAX_SAFE_INTEGER);
@@ -286,9 +287,9 @@ function safeContext(s: string | undefined): VersionVector | undefined {
 interface WriteOp {
   op: Operation;
   /** The context the write was sent with (undefined: none known). */
-  sent: VersionVector | undefined;
+  sent: Context | undefined;
   /** The context an acknowledged write returned (covers the version it created). */
-  result: VersionVector | undefined;
+  result: Context | undefined;
 }
 
 function writeOps(history: readonly HistoryEvent[]): Map<string, WriteOp[]> {
@@ -375,7 +376,7 @@ export function checkSiblingAntichain(
         for (const b of live) {
           if (a === b || !a.w || !b.w || a.w === b.w) continue;
           pairs++;
-          if (a.w.result && b.w.sent && descends(b.w.sent, a.w.result)) {
+          if (a.w.result && b.w.sent && descendsContext(b.w.sent, a.w.result)) {
             problems.push({
               key: k.key,
               message: `${r.node}: sibling ${a.s.dot.join(':')} from ${describeOp(a.w)} coexists with sibling ${b.s.dot.join(':')} from ${describeOp(b.w)}, whose context had seen it`,
@@ -485,7 +486,7 @@ export function checkNoResurrection(
       checked++;
       const w = writerOf(value);
       if (!w?.result) continue;
-      const superseder = acked.find((a) => a !== w && descends(a.sent!, w.result!));
+      const superseder = acked.find((a) => a !== w && descendsContext(a.sent!, w.result!));
       if (!superseder) continue;
       const kind = superseder.op.f === 'delete' ? 'deleted' : 'overwritten';
       problems.push({

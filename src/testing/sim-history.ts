@@ -191,12 +191,18 @@ export function formatEvent(e: HistoryEvent): string {
 
 /**
  * A context as `{n1 1000003915, n2 1000003877}`: actor = node id, plus its incarnation when a
- * node appears with more than one (after a wipe). Opaque strings that do not decode stay as they are.
+ * node appears with more than one (after a wipe); dots of its cloud follow as `+n1:1000004012`.
+ * Opaque strings that do not decode stay as they are.
  */
 export function formatContext(context: string): string {
   let v: Map<string, number>;
+  let cloud: [string, number][];
   try {
-    v = decodeContext(context, Number.MAX_SAFE_INTEGER);
+    const decoded = decodeContext(context, Number.MAX_SAFE_INTEGER);
+    v = decoded.vector;
+    cloud = [...decoded.cloud].flatMap(([actor, counters]) =>
+      counters.map((c): [string, number] => [actor, c]),
+    );
   } catch {
     return context;
   }
@@ -205,10 +211,14 @@ export function formatContext(context: string): string {
     const node = actor.split('@')[0]!;
     nodes.set(node, (nodes.get(node) ?? 0) + 1);
   }
-  const entries = [...v].map(([actor, counter]) => {
+  const name = (actor: string) => {
     const node = actor.split('@')[0]!;
-    return `${(nodes.get(node) ?? 0) > 1 ? actor : node} ${counter}`;
-  });
+    return (nodes.get(node) ?? 0) > 1 ? actor : node;
+  };
+  const entries = [
+    ...[...v].map(([actor, counter]) => `${name(actor)} ${counter}`),
+    ...cloud.map(([actor, counter]) => `+${name(actor)}:${counter}`),
+  ];
   return `{${entries.join(', ')}}`;
 }
 

@@ -13,6 +13,15 @@ export {
   MAX_CONTEXT_CHARS,
   MAX_OP_CHARS,
 } from './codec.js';
+export type { Context, DotCloud } from './context.js';
+export {
+  asContext,
+  coversDot,
+  descendsContext,
+  emptyContext,
+  joinContexts,
+  MAX_CLOUD_DOTS,
+} from './context.js';
 export type { Sibling, VersionedObject } from './object.js';
 export {
   applied,
@@ -25,6 +34,7 @@ export {
   prune,
   sync,
   update,
+  writtenContext,
 } from './object.js';
 export type { Dot, Ordering, VersionVector } from './vector.js';
 export { compare, compareActors, covers, descends, mergeVectors } from './vector.js';
