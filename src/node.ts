@@ -4,6 +4,7 @@
  * storage, validates what callers pass in, and turns bytes into the application's values.
  */
 import { EventEmitter } from 'eventemitter3';
+import { DataAdminService } from './admin/data.js';
 import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator, type Routing } from './coordinator/coordinator.js';
@@ -378,6 +379,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       authenticated: () => this.transport.authenticated === true,
       now: () => this.clock.now(),
       onError: (error, context) => this.backgroundError(error, context),
+      data: new DataAdminService({
+        partitions: this.options.partitions,
+        maxKeyBytes: this.options.limits.maxKeyBytes,
+        maxObjectBytes,
+        keys: (cursor, limit) => this.keys({ cursor, limit, keyEncoding: 'bytes' }),
+        exportPage: (cursor, limit, maxBytes) => this.exportPage({ cursor, limit, maxBytes }),
+        importObjects: (records, w) => this.importObjects(records, w === undefined ? {} : { w }),
+        authenticated: () => this.transport.authenticated === true,
+        self: () => this.id,
+      }),
     });
     const limits = this.options.limits;
     this.server = new PeerServer({
