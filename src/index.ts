@@ -87,3 +87,4 @@ export type { Clock, Timer } from './util/clock.js';
 export { systemClock, VirtualClock } from './util/clock.js';
 export type { Random } from './util/random.js';
 export { seededRandom } from './util/random.js';
+export { MAX_TTL_MS } from './versioning/object.js';

@@ -33,7 +33,7 @@ import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
 import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
-import { maxContextEntries, newOpId, Operations, type PutRequest } from './operations.js';
+import { maxContextEntries, newOpId, Operations, type PutRequest, remainingTtl } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -62,7 +62,7 @@ import { TypedStore } from './types/store.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
-import { encodeContext } from './versioning/index.js';
+import { encodeContext, type Sibling } from './versioning/index.js';
 
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
@@ -87,6 +87,12 @@ export interface PutOptions {
    * tombstone takes the key's memory with it.
    */
   requestId?: string;
+  /**
+   * Put only: the value expires this long after it is written (an integer, 1 ms .. 20 years; beyond:
+   * RangeError). The coordinator turns it into an absolute expiry on its own clock; from then on the
+   * value reads as absent and behaves as a tombstone everywhere (see "Expiry").
+   */
+  ttlMs?: number;
 }
 
 export interface GetResult<V> {
@@ -217,6 +223,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.replica = new Replica(this.options.storage, {
       maxSiblings: this.options.limits.maxSiblings,
       maxClockEntries: this.options.limits.maxClockEntries,
+      now: () => this.clock.now(),
     });
     this.membership = new Membership({
       id: this.id,
@@ -406,8 +413,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       antiEntropy: this.antiEntropy,
       serving: () => this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
-        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op, ttlMs) =>
+        this.coordinatePut(
+          { key, partition, value, context, w, timeoutMs, signal: undefined, op, ttlMs },
+          true,
+        ),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
       admin: (message) => this.admin.handle(message),
       list: (message) => this.listingService.handle(message),
@@ -417,8 +427,13 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         read: async (key, options) => {
           const { object, context } = await this.operations.read(key, options, 'raw');
           const values: Uint8Array[] = [];
-          for (const s of object?.siblings ?? []) if (s.value !== null) values.push(s.value);
-          return { values, context };
+          const live: Sibling[] = [];
+          for (const s of object?.siblings ?? []) {
+            if (s.value === null) continue;
+            values.push(s.value);
+            live.push(s);
+          }
+          return { values, context, ttlMs: remainingTtl(live, this.clock.now()) };
         },
         write: (key, value, options) => this.operations.write('put', key, value, options),
         actor: () => this.actorId,
@@ -722,14 +737,25 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
-      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .put(
+        put.key,
+        put.partition,
+        routing,
+        put.value,
+        put.context,
+        put.w,
+        put.timeoutMs,
+        put.signal,
+        put.op,
+        put.ttlMs,
+      )
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 
   /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */
   private async forwardPut(put: PutRequest & { op: string }, routing: Routing): Promise<PutResult> {
     this.counters.forwarded++;
-    const { key, value, context, w, timeoutMs, signal, op } = put;
+    const { key, value, context, w, timeoutMs, signal, op, ttlMs } = put;
     const failures: { node: string; reason: string }[] = [];
     const primariesFirst = this.latency
       ? this.latency.coordinators(routing.list, key, context)
@@ -742,7 +768,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op],
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op, ttlMs ?? null],
           timeoutMs,
           signal,
         );

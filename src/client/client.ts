@@ -385,7 +385,16 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
         const { context: next, coordinator } = await putThroughReplicas(
           this.rpc,
           candidates,
-          { key, value, context, w, timeoutMs: Math.max(1, deadline - this.clock.now()), signal, op },
+          {
+            key,
+            value,
+            context,
+            w,
+            timeoutMs: Math.max(1, deadline - this.clock.now()),
+            signal,
+            op,
+            ttlMs: put.ttlMs,
+          },
           (id, err) => {
             this.counters.coordinatorFailovers++;
             if (err instanceof RemoteError) refusedBy ??= id;

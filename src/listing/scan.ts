@@ -14,7 +14,7 @@ import type { Storage } from '../storage/types.js';
 import { asBytesOrNull, asInt, WireError } from '../transport/wire.js';
 import type { ListPosition } from './cursor.js';
 
-/** `keys`: live keys only (tombstones and expired versions left out); `objects`: every stored object, with its bytes. */
+/** `keys`: live keys only (tombstones and expired values left out); `objects`: every stored object, with its bytes. */
 export type ListMode = 'keys' | 'objects';
 
 export interface ListEntry {

@@ -6,7 +6,7 @@ import type { Storage } from '../storage/types.js';
 import type { Rpc } from '../transport/rpc.js';
 import { MessageType, WireError } from '../transport/wire.js';
 import type { Clock } from '../util/clock.js';
-import { decodeObject, isDeleted } from '../versioning/index.js';
+import { decodeObject, isDeadAt } from '../versioning/index.js';
 import { Lister, type ListingRing } from './lister.js';
 import {
   type ListRequest,
@@ -90,7 +90,7 @@ export class ListingService {
       request.after,
       { maxKeys: request.maxKeys, maxBytes: request.maxBytes, maxScanned: request.maxKeys * SCAN_PER_KEY },
       request.mode,
-      liveObject,
+      (object) => liveObject(object, this.deps.clock.now()),
       local.holds,
     );
   }
@@ -113,11 +113,12 @@ export class ListingService {
 }
 
 /**
- * True when the stored object has a live sibling. Objects with no nil byte (0xc0, a tombstone's
- * value) and at least one sibling (an empty sibling list ends the object with 0x90) are live
- * without a decode.
+ * True when the stored object has a sibling live at `now` (not a tombstone, not expired). Objects
+ * of two or three fields (no expiry list: 0x92, 0x93) with no nil byte (0xc0, a tombstone's value)
+ * and at least one sibling (an empty sibling list ends the object with 0x90) are live without a
+ * decode.
  */
-export function liveObject(object: Uint8Array): boolean {
-  if (object.indexOf(0xc0) < 0 && object[object.byteLength - 1] !== 0x90) return true;
-  return !isDeleted(decodeObject(object));
+export function liveObject(object: Uint8Array, now: number): boolean {
+  if (object[0]! < 0x94 && object.indexOf(0xc0) < 0 && object[object.byteLength - 1] !== 0x90) return true;
+  return !isDeadAt(decodeObject(object), now);
 }

@@ -12,7 +12,7 @@ export const MessageType = {
   Read: 1,
   /** Merge objects into the replica: [t, partition, hintFor | null, [[key, objBytes], ...]] → [] */
   Store: 2,
-  /** Coordinate a put on the receiver: [t, key, value | null, contextString, w | null, timeoutMs] → [contextString] */
+  /** Coordinate a put on the receiver: [t, key, value | null, contextString, w, timeoutMs, op, ttlMs | null] → [contextString] */
   CoordinatePut: 3,
   /** A node asks to join: [t, memberWire] → [stateWire] */
   Join: 4,

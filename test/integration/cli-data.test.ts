@@ -64,7 +64,7 @@ const at = (node: DynamoNode<unknown>) => ['--node', node.address, '--secret', S
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dynamo-cli-data-'));
   [source, target] = [await cluster('s', 3, SECRET), await cluster('t', 3, SECRET)];
-  [open] = await cluster('o', 1);
+  open = (await cluster('o', 1))[0]!;
   for (let i = 0; i < 150; i++) await source[i % 3]!.put(`key:${i}`, { i });
   await source[1]!.put('key:7', 'concurrent'); // a sibling
   const { context } = await source[0]!.get('key:9');

@@ -171,7 +171,15 @@ describe('scanPartitions', () => {
       let partitions = [1, 2, 3, 4];
       let after: Uint8Array | null = null;
       for (let round = 0; round < 200; round++) {
-        const r = await scanPartitions(storage, partitions, after, limits, 'keys', liveObject, () => true);
+        const r = await scanPartitions(
+          storage,
+          partitions,
+          after,
+          limits,
+          'keys',
+          (o) => liveObject(o, 0),
+          () => true,
+        );
         expect(r.entries.length).toBeLessThanOrEqual(limits.maxKeys);
         got.push(...r.entries.map((e) => `${e.partition}/${text(e.key)}`));
         if (r.stop === null) break;
@@ -195,7 +203,7 @@ describe('scanPartitions', () => {
       null,
       { maxKeys: 10, maxBytes: 1 << 20, maxScanned: 100 },
       'objects',
-      liveObject,
+      (o) => liveObject(o, 0),
       () => true,
     );
     expect(r.entries.map((e) => text(e.key))).toEqual(['a', 'b']);
@@ -206,12 +214,20 @@ describe('scanPartitions', () => {
     const storage = await storageWith({ 0: [['a', true]] });
     const limits = { maxKeys: 10, maxBytes: 1000, maxScanned: 100 };
     await expect(
-      scanPartitions(storage, [0], null, limits, 'keys', liveObject, () => false),
+      scanPartitions(
+        storage,
+        [0],
+        null,
+        limits,
+        'keys',
+        (o) => liveObject(o, 0),
+        () => false,
+      ),
     ).rejects.toBeInstanceOf(NotRunningError);
     let calls = 0;
     const dropped = () => ++calls === 1;
     await expect(
-      scanPartitions(storage, [0], null, limits, 'keys', liveObject, dropped),
+      scanPartitions(storage, [0], null, limits, 'keys', (o) => liveObject(o, 0), dropped),
     ).rejects.toBeInstanceOf(NotRunningError);
   });
 });
