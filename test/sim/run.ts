@@ -8,6 +8,8 @@
  *   npm run sim -- --bench               5 nodes × 10,000 operations: wall time
  *   npm run sim -- --seeds 300 --workload counter   counters (node.counter): final value vs acknowledged increments
  *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
+ *   npm run sim -- --seeds 300 --workload ttl       puts with ttlMs: no read returns a value expired on every clock,
+ *                                                   no value a write superseded comes back once that write expired
  *
  * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --max-sessions N (data-type sessions a node keeps: small values
@@ -117,8 +119,8 @@ function simulationOptions(seed: number | string): SimulationOptions {
   if (args['latency-aware']) options.nodeOptions = { latencyAware: true };
   if (args.lww) options.resolver = 'lww';
   if (args.workload !== undefined) {
-    if (!['sets', 'counter', 'orset'].includes(args.workload)) {
-      throw new RangeError(`--workload must be sets, counter or orset, got ${args.workload}`);
+    if (!['sets', 'counter', 'orset', 'ttl'].includes(args.workload)) {
+      throw new RangeError(`--workload must be sets, counter, orset or ttl, got ${args.workload}`);
     }
     options.workload = args.workload as SimWorkload;
   }
@@ -166,7 +168,9 @@ function figures(result: SimulationResult, wallMs: number): SeedFigures {
         ? result.report.results.find((r) => r.checker === 'counters')?.stats
         : result.options.workload === 'orset'
           ? result.report.results.find((r) => r.checker === 'orsets')?.stats
-          : undefined,
+          : result.options.workload === 'ttl'
+            ? result.report.results.find((r) => r.checker === 'expired-reads')?.stats
+            : undefined,
   };
 }
 
