@@ -3,7 +3,8 @@
  * LevelStorage) and serves
  *
  *   GET    /kv/:key   200 the value | 300 JSON array of siblings | 404; context in X-Dynamo-Context
- *   PUT    /kv/:key   body = the value (text); send the X-Dynamo-Context of the read it is based on
+ *   PUT    /kv/:key   body = the value (text); send the X-Dynamo-Context of the read it is based on,
+ *                      and X-Dynamo-Ttl-Ms for a value that expires (1 ms .. 20 years; else 400)
  *   DELETE /kv/:key   with the X-Dynamo-Context of the read
  *   GET    /health    200 when ready (ring settled with this node in it), else 503; JSON either way
  *   GET    /metrics   Prometheus text (dynamo-engine/metrics + the process's default metrics)
@@ -30,6 +31,7 @@ import { registerMetrics } from '../src/metrics/index.js';
 import { TcpTransport } from '../src/tcp/index.js';
 
 const CONTEXT_HEADER = 'x-dynamo-context';
+const TTL_HEADER = 'x-dynamo-ttl-ms';
 const env = process.env;
 const { values: args } = parseArgs({
   options: {
@@ -114,7 +116,10 @@ async function route(req: IncomingMessage): Promise<Answer> {
     }
     case 'PUT': {
       const body = await readBody(req, DEFAULTS.limits.maxValueBytes);
-      const { context: written } = await node.put(key, body, context);
+      const ttl = req.headers[TTL_HEADER];
+      // A malformed TTL becomes NaN: put refuses it with a RangeError (400), nothing written.
+      const expiry = typeof ttl === 'string' ? { ttlMs: /^\d+$/.test(ttl) ? Number(ttl) : Number.NaN } : {};
+      const { context: written } = await node.put(key, body, { ...context, ...expiry });
       return { status: 204, headers: { [CONTEXT_HEADER]: written } };
     }
     case 'DELETE': {

@@ -128,6 +128,20 @@ it('serves PUT / GET / DELETE with contexts, siblings as 300, health and metrics
   expect(deleted.status).toBe(204);
   expect((await call(c, 'GET', '/kv/greeting')).status).toBe(404);
 
+  // A value with X-Dynamo-Ttl-Ms reads as absent once it expired (real time: polled, bounded).
+  // Through c, so that a's request counters below stay as they are.
+  const expiring = await call(c, 'PUT', '/kv/session', 'token', { 'x-dynamo-ttl-ms': '4000' });
+  expect(expiring.status).toBe(204);
+  expect((await call(b, 'GET', '/kv/session')).status).toBe(200);
+  await waitFor(
+    'the session to expire',
+    async () => (await call(c, 'GET', '/kv/session')).status === 404,
+    20_000,
+    100,
+  );
+  expect((await call(c, 'PUT', '/kv/session', 'token', { 'x-dynamo-ttl-ms': 'soon' })).status).toBe(400);
+  expect((await call(c, 'PUT', '/kv/session', 'token', { 'x-dynamo-ttl-ms': '0' })).status).toBe(400);
+
   // Bad input: a context this engine never made, an oversized value, an unknown path.
   const bad = await call(a, 'PUT', '/kv/x', 'v', { [CONTEXT]: 'not-a-context' });
   expect(bad.status).toBe(400);
