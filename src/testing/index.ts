@@ -8,6 +8,7 @@ export {
   checkAll,
   checkConvergence,
   checkCounters,
+  checkExpiredReads,
   checkLostAdds,
   checkNoResurrection,
   checkOrSets,

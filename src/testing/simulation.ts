@@ -601,7 +601,9 @@ export class Simulation {
     }
     const { min, max } = this.options.ttlMs;
     const ttlMs =
-      random.next() < this.options.ttlShare ? Math.max(1, Math.round(min + random.next() * (max - min))) : undefined;
+      random.next() < this.options.ttlShare
+        ? Math.max(1, Math.round(min + random.next() * (max - min)))
+        : undefined;
     const stale = random.next() < 0.3 ? contexts.get(key) : undefined;
     await this.write(process, node, key, value, stale, contexts, ttlMs);
   }
@@ -793,7 +795,10 @@ export class Simulation {
   private allKeys(): { key: string; kind: FinalKeyState['kind'] }[] {
     const typed = this.options.workload;
     if (typed === 'ttl') {
-      return Array.from({ length: this.options.keys }, (_, i) => ({ key: `ttl:${i}`, kind: 'register' as const }));
+      return Array.from({ length: this.options.keys }, (_, i) => ({
+        key: `ttl:${i}`,
+        kind: 'register' as const,
+      }));
     }
     if (typed !== 'sets') {
       return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
