@@ -222,17 +222,19 @@ export class Replica {
   ): Promise<WrittenVersion> {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.schedule(storageKey, (before) => {
-      const local = before ? expire(decodeObject(before), this.now()) : undefined;
-      if (before && applied(local, op)) {
-        const own = local!.siblings.find((s) => s.op === op);
+      const stored = before ? decodeObject(before) : undefined;
+      if (before && applied(stored, op)) {
+        const own = stored!.siblings.find((s) => s.op === op);
         const version = {
-          object: local!,
+          object: stored!,
           bytes: before,
-          context: writtenContext(context, local!, own?.dot, op, timestamp),
+          context: writtenContext(context, stored!, own?.dot, op, timestamp),
         };
         onVersion?.(version);
         return { result: version };
       }
+      // Values that expired here become tombstones in the version this write makes.
+      const local = stored ? expire(stored, this.now()) : undefined;
       // A dot must never be reissued for a key whose local object forgot it: after a tombstone
       // purge (a stale copy elsewhere still covers the old dot and would drop the new write), or
       // in a fresh hint object when coordinating as a fallback. So each new counter is above every
