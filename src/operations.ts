@@ -22,6 +22,7 @@ import type { Random } from './util/random.js';
 import { encodeValue, keyBytes, nodeOfActor } from './values.js';
 import {
   type Context,
+  contextOf,
   decodeContext,
   emptyContext,
   encodeContext,
@@ -155,7 +156,7 @@ export class Operations<V> {
         plan?.hedge,
       );
       const live = object ? distinctLiveSiblings(object.siblings) : [];
-      let context = encodeContext(object?.ctx ?? new Map());
+      let context = encodeContext(object ? contextOf(object) : emptyContext());
       if (first !== undefined) d.latency?.remember(bytes, context, first);
       if (shape === 'raw') {
         ok = true;

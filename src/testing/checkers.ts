@@ -58,7 +58,7 @@ export interface FinalState {
    * assume `siblings`: with a resolver, reads write merged values back under new versions, so a
    * value may legitimately reappear.
    */
-  resolver: 'siblings' | 'lww' | 'custom';
+  resolver: 'siblings' | 'union' | 'lww' | 'custom';
   /** `limits.maxSiblings` of the nodes. */
   maxSiblings: number;
   /** Hints still held for their owners after settling (0 once handoff has finished). */
@@ -512,6 +512,70 @@ export function checkNoResurrection(
   return result('no-resurrection', problems, { checked, deletedKeys });
 }
 
+/**
+ * Causality, on register keys: every acknowledged write is in the final state (the final read or
+ * a live sibling on a replica) unless some write or delete that may have been applied had been
+ * shown it (its `observed` list, recorded from what its caller's reads returned and what the
+ * contexts it chained through had written). A write that vanished although nobody who wrote had
+ * seen it was dropped by a context that covered more than its holder observed. Set keys are left
+ * to `checkLostAdds`, which is stricter there (a set add is never legitimately removed). A write
+ * with a `ttlMs` may be gone once it expired (`checkExpiredReads` checks those). Skipped with a
+ * resolver, whose write-backs supersede siblings without a recorded write.
+ */
+export function checkCausal(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  if (final.resolver !== 'siblings') {
+    return result('causal', [], {}, `skipped: reads use a resolver (${final.resolver})`);
+  }
+  const problems: CheckProblem[] = [];
+  const ops = byKey(operations(history).filter((o) => o.f === 'write' || o.f === 'delete'));
+  let acknowledged = 0;
+  let superseded = 0;
+  let lost = 0;
+  let expired = 0;
+  let keys = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'register') continue;
+    keys++;
+    const keyOps = ops.get(k.key) ?? [];
+    const present = new Set(k.values.map((v) => JSON.stringify(v)));
+    for (const r of k.replicas)
+      for (const s of r.siblings) if (!s.tombstone) present.add(JSON.stringify(s.value));
+    // What the writers that may have been applied had seen; undefined: one of them saw anything.
+    let seen: Set<string> | undefined = new Set();
+    for (const op of keyOps) {
+      if (!mayHaveApplied(op)) continue;
+      const observed = op.completion?.observed;
+      if (observed === undefined) {
+        if (op.completion?.context !== undefined || op.outcome === 'pending') seen = undefined;
+        if (seen === undefined) break;
+        continue;
+      }
+      for (const v of observed) seen.add(JSON.stringify(v));
+    }
+    for (const op of keyOps) {
+      if (op.f !== 'write' || op.outcome !== 'ok') continue;
+      acknowledged++;
+      const id = JSON.stringify(op.value);
+      if (present.has(id)) continue;
+      if (op.ttlMs !== undefined) {
+        expired++;
+        continue;
+      }
+      if (seen === undefined || seen.has(id)) {
+        superseded++;
+        continue;
+      }
+      lost++;
+      problems.push({
+        key: k.key,
+        message: `acknowledged write ${id} (${op.process} at t=${op.invokeTime}) is gone, and no write had been shown it`,
+        at: [op.invokeTime],
+      });
+    }
+  }
+  return result('causal', problems, { keys, acknowledged, superseded, lost, expired });
+}
+
 /** Operations that count as "may have been applied": acknowledged, indeterminate or pending. */
 function mayHaveApplied(op: Operation): boolean {
   return op.outcome !== 'fail' || op.completion?.definite !== true;
@@ -637,6 +701,7 @@ export function checkAll(
     checkSiblingAntichain(history, plain, options),
     checkSiblingBounds(history, final, options),
     checkNoResurrection(history, plain, options),
+    checkCausal(history, plain),
     checkCounters(history, final),
     checkOrSets(history, final),
     checkExpiredReads(history, options),

@@ -48,6 +48,13 @@ export interface OperationEvent {
   context?: string;
   /** `ok` of a write, delete or add: the context the put returned (covers the new version). */
   resultContext?: string;
+  /**
+   * `write` / `delete` completions: the writes its caller had been shown when it got the
+   * context it wrote with (the register values a read returned, and the values written since in
+   * the chain of contexts that writes hand back), by value. The causal checker's evidence that a
+   * write superseding another had seen it; a write without it is assumed to have seen anything.
+   */
+  observed?: unknown[];
   /** `ok` of `add` / `read`: how many siblings the read saw. */
   siblings?: number;
   /** `fail`: the error code (`DYNAMO_QUORUM`, ...) or message. */
@@ -81,7 +88,7 @@ export type HistoryEvent = OperationEvent | NemesisEvent;
 /** Fields an operation completion may add to its invocation. */
 export type Completion = Pick<
   OperationEvent,
-  'value' | 'context' | 'resultContext' | 'siblings' | 'error' | 'definite'
+  'value' | 'context' | 'resultContext' | 'observed' | 'siblings' | 'error' | 'definite'
 >;
 
 /**

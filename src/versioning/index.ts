@@ -26,6 +26,7 @@ export type { Sibling, VersionedObject } from './object.js';
 export {
   applied,
   compareDots,
+  contextOf,
   coversSibling,
   deathTime,
   expire,

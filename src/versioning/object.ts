@@ -12,6 +12,7 @@ import {
   compactCloud,
   coversDot,
   type DotCloud,
+  EMPTY_CLOUD,
   joinClouds,
   maxCounter,
 } from './context.js';
@@ -175,6 +176,11 @@ export function update(
   // counter > both inputs' entries for actor, so a plain set is the join with the new dot.
   ctx.set(actor, counter);
   return withCloud({ ctx, siblings }, joinClouds(local?.cloud, cloud));
+}
+
+/** What a reader of `o` has observed: its ctx and its cloud. */
+export function contextOf(o: VersionedObject): Context {
+  return { vector: o.ctx, cloud: o.cloud ?? EMPTY_CLOUD };
 }
 
 /** `o` with `cloud` compacted against its ctx (no cloud field when nothing is left). */

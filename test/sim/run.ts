@@ -6,6 +6,11 @@
  *   npm run sim -- --seeds 1000          seeds 1..1000 with a progress line and a summary
  *   npm run sim -- --seeds 100 --lww     the last-write-wins control: how many acknowledged adds it loses
  *   npm run sim -- --bench               5 nodes × 10,000 operations: wall time
+ *   npm run sim -- --seeds 300 --workload chain     set adds by chains of puts on the contexts puts return
+ *   npm run sim -- --seeds 300 --workload client    everything through DynamoClients (get + put, update())
+ *   npm run sim -- --seeds 300 --workload update    set adds through node.update() with a set-union resolver
+ *   npm run sim -- --seeds 300 --workload resolved  set adds by a resolved get (write-back) then put
+ *   npm run sim -- --seeds 300 --workload mixed     every path above, at random per add
  *   npm run sim -- --seeds 300 --workload counter   counters (node.counter): final value vs acknowledged increments
  *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
  *   npm run sim -- --seeds 300 --workload ttl       puts with ttlMs: no read returns a value expired on every clock,
@@ -25,6 +30,7 @@ import {
   type FaultKind,
   formatSimulationReport,
   runSimulation,
+  SET_WORKLOADS,
   type SimulationOptions,
   type SimulationResult,
   type SimWorkload,
@@ -119,8 +125,9 @@ function simulationOptions(seed: number | string): SimulationOptions {
   if (args['latency-aware']) options.nodeOptions = { latencyAware: true };
   if (args.lww) options.resolver = 'lww';
   if (args.workload !== undefined) {
-    if (!['sets', 'counter', 'orset', 'ttl'].includes(args.workload)) {
-      throw new RangeError(`--workload must be sets, counter, orset or ttl, got ${args.workload}`);
+    const all = [...SET_WORKLOADS, 'counter', 'orset', 'ttl'];
+    if (!all.includes(args.workload as SimWorkload)) {
+      throw new RangeError(`--workload must be one of ${all.join(', ')}, got ${args.workload}`);
     }
     options.workload = args.workload as SimWorkload;
   }
@@ -271,7 +278,7 @@ async function many(from: number, count: number): Promise<number> {
   const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   console.log(
-    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : args.workload && args.workload !== 'sets' ? `${args.workload} workload (data types)` : 'siblings + set union'}`,
+    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : `${args.workload ?? 'sets'} workload${args.workload === 'counter' || args.workload === 'orset' ? ' (data types)' : ''}`}`,
   );
   const typed: Record<string, number> = {};
   for (const x of all) for (const [k, v] of Object.entries(x.typed ?? {})) typed[k] = (typed[k] ?? 0) + v;

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type Context,
+  contextOf,
   decodeContext,
   emptyContext,
   encodeContext,
@@ -158,7 +159,7 @@ function lostWrites(commands: readonly Command[], resultOf: ResultOf): string[] 
       const b = replicas[c.b];
       const read = a && b ? sync(a, b) : (a ?? b);
       if (read === undefined) continue;
-      contexts.push({ vector: read.ctx, cloud: read.cloud ?? new Map() });
+      contexts.push(contextOf(read));
       shown.push(new Set(read.siblings.filter((x) => x.value !== null).map((x) => text(x.value)!)));
     }
   }
