@@ -353,7 +353,12 @@ export class Simulation {
     };
     if (n > nodes) throw new RangeError(`quorum.n (${n}) exceeds the node count (${nodes})`);
     const workload = options.workload ?? 'sets';
-    if (!SET_WORKLOADS.includes(workload) && workload !== 'counter' && workload !== 'orset' && workload !== 'ttl') {
+    if (
+      !SET_WORKLOADS.includes(workload) &&
+      workload !== 'counter' &&
+      workload !== 'orset' &&
+      workload !== 'ttl'
+    ) {
       throw new RangeError(`unknown workload ${JSON.stringify(workload)}`);
     }
     const union = UNION_WORKLOADS.has(workload);
@@ -800,7 +805,9 @@ export class Simulation {
     }
     const { min, max } = this.options.ttlMs;
     const ttlMs =
-      random.next() < this.options.ttlShare ? Math.max(1, Math.round(min + random.next() * (max - min))) : undefined;
+      random.next() < this.options.ttlShare
+        ? Math.max(1, Math.round(min + random.next() * (max - min)))
+        : undefined;
     const stale = random.next() < 0.3 ? held.get(key) : undefined;
     await this.write(process, node, key, value, stale, held, ttlMs);
   }
@@ -882,7 +889,14 @@ export class Simulation {
         base = { context: read.context, observed: read.values.filter((v) => typeof v === 'string') };
       }
       wrote = true;
-      const result = await this.putWithRetries(target, key, value, base.context, `${process}/${value}`, ttlMs);
+      const result = await this.putWithRetries(
+        target,
+        key,
+        value,
+        base.context,
+        `${process}/${value}`,
+        ttlMs,
+      );
       held.set(key, { context: result.context, observed: [...base.observed, value] });
       this.succeeded(process, 'write', key, target, {
         context: base.context,
@@ -1024,7 +1038,10 @@ export class Simulation {
   private allKeys(): { key: string; kind: FinalKeyState['kind'] }[] {
     const typed = this.options.workload;
     if (typed === 'ttl') {
-      return Array.from({ length: this.options.keys }, (_, i) => ({ key: `ttl:${i}`, kind: 'register' as const }));
+      return Array.from({ length: this.options.keys }, (_, i) => ({
+        key: `ttl:${i}`,
+        kind: 'register' as const,
+      }));
     }
     if (typed === 'counter' || typed === 'orset') {
       return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
