@@ -264,6 +264,7 @@ describe('checkAll', () => {
       'sibling-antichain',
       'sibling-bounds',
       'no-resurrection',
+      'causal',
       'counters',
       'orsets',
       'expired-reads',
