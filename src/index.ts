@@ -5,6 +5,7 @@ export {
   AuthError,
   CorruptValueError,
   DynamoError,
+  IdInUseError,
   InvalidContextError,
   LimitError,
   NotRunningError,
@@ -29,6 +30,7 @@ export type {
   ListKeysOptions,
   ScanOptions,
 } from './listing/listing.js';
+export type { JoinAttempt, SeedAnswer } from './membership/bootstrap.js';
 export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
 export type { RingStatus, TransferView } from './membership/status.js';
@@ -50,9 +52,11 @@ export type {
   HintedHandoffOptions,
   LimitOptions,
   Logger,
+  NodeListeners,
   QuorumOptions,
   Resolver,
   ResolverInfo,
+  StartOptions,
 } from './options.js';
 export { DEFAULTS } from './options.js';
 export { resolvers } from './resolvers.js';

@@ -37,36 +37,72 @@ import {
 } from '../../src/testing/index.js';
 import { installTrace } from './trace.js';
 
-const { values: args } = parseArgs({
-  options: {
-    seeds: { type: 'string' },
-    from: { type: 'string' },
-    seed: { type: 'string' },
-    lww: { type: 'boolean', default: false },
-    workload: { type: 'string' },
-    nodes: { type: 'string' },
-    ops: { type: 'string' },
-    clients: { type: 'string' },
-    keys: { type: 'string' },
-    'register-keys': { type: 'string' },
-    retries: { type: 'string' },
-    quorum: { type: 'string' },
-    strict: { type: 'boolean', default: false },
-    'latency-aware': { type: 'boolean', default: false },
-    'no-faults': { type: 'boolean', default: false },
-    faults: { type: 'string' },
-    history: { type: 'string' },
-    json: { type: 'string' },
-    bench: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-    trace: { type: 'string' },
-    'trace-from': { type: 'string' },
-    'trace-to': { type: 'string' },
-    'trace-element': { type: 'string' },
-    'max-sessions': { type: 'string' },
-  },
-  strict: true,
-});
+const USAGE = `usage: npm run sim -- [flags]          (SEED=N npm run sim replays seed N)
+
+  --seeds N            run seeds 1..N (default 20) with a progress line and a summary
+  --from N             first seed of --seeds (default 1)
+  --seed S             run one seed (a number or a string) and print its full report
+  --bench              5 nodes x 10,000 operations: wall time and CPU
+  --lww                the last-write-wins control: how many acknowledged adds it loses
+  --workload W         sets (default), counter or orset (the data types)
+  --nodes N --ops N --clients N --keys N --register-keys N --retries N
+  --quorum n,r,w       default 3,2,2
+  --strict             strict quorum (sloppyQuorum: false)
+  --latency-aware      every node with latencyAware
+  --no-faults          no fault schedule; --faults crash,isolate,... picks the kinds
+  --max-sessions N     data-type sessions a node keeps
+  --history FILE       (one seed) write its history as JSON
+  --json FILE          write per-seed figures
+  --trace KEY          (one seed) print every write of KEY on every node
+                       [--trace-from MS --trace-to MS --trace-element N]
+  --verbose            print the run's statistics
+  -h, --help           this text
+
+Exit code 1 when a seed fails (with --lww: never), 2 on a bad flag.
+`;
+
+function parseFlags() {
+  try {
+    return parseArgs({ options: FLAGS, strict: true }).values;
+  } catch (err) {
+    process.stderr.write(`sim: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const FLAGS = {
+  seeds: { type: 'string' },
+  from: { type: 'string' },
+  seed: { type: 'string' },
+  lww: { type: 'boolean', default: false },
+  workload: { type: 'string' },
+  nodes: { type: 'string' },
+  ops: { type: 'string' },
+  clients: { type: 'string' },
+  keys: { type: 'string' },
+  'register-keys': { type: 'string' },
+  retries: { type: 'string' },
+  quorum: { type: 'string' },
+  strict: { type: 'boolean', default: false },
+  'latency-aware': { type: 'boolean', default: false },
+  'no-faults': { type: 'boolean', default: false },
+  faults: { type: 'string' },
+  history: { type: 'string' },
+  json: { type: 'string' },
+  bench: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  trace: { type: 'string' },
+  'trace-from': { type: 'string' },
+  'trace-to': { type: 'string' },
+  'trace-element': { type: 'string' },
+  'max-sessions': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+const args = parseFlags();
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -339,9 +375,20 @@ async function bench(): Promise<number> {
 }
 
 const envSeed = process.env.SEED;
+let from: number;
+let seeds: number;
+try {
+  // Every flag value checked before anything runs: a bad one is a usage error, not a crash.
+  simulationOptions(1);
+  from = int('from', args.from) ?? 1;
+  seeds = int('seeds', args.seeds) ?? 20;
+} catch (err) {
+  process.stderr.write(`sim: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+  process.exit(2);
+}
 let code: number;
 if (args.bench) code = await bench();
 else if (args.seed !== undefined || envSeed !== undefined)
   code = await single(parseSeed(args.seed ?? envSeed!));
-else code = await many(int('from', args.from) ?? 1, int('seeds', args.seeds) ?? 20);
+else code = await many(from, seeds);
 process.exit(code);
