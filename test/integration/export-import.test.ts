@@ -64,10 +64,11 @@ const KEYS = Array.from({ length: 60 }, (_, i) => `key:${i}`);
 async function populate(c: Cluster<unknown>): Promise<void> {
   const [n1, n2, n3] = c.nodes;
   for (const [i, key] of KEYS.entries()) {
+    const before = (await n2!.get(key)).context; // of the absent key
     await n1!.put(key, { i, text: `value ${i}` });
     if (i % 5 === 1) await n2!.put(key, `concurrent ${i}`); // no context: a sibling
     if (i % 5 === 2) await n3!.delete(key, { context: (await n3!.get(key)).context });
-    if (i % 5 === 3) await n2!.delete(key); // no context: a tombstone beside the value
+    if (i % 5 === 3) await n2!.delete(key, { context: before }); // a tombstone beside the value
   }
   await c.nodes[4]!.counter('visits').increment(7);
   await c.settle();
