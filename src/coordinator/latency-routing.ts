@@ -40,6 +40,8 @@ export class LatencyRouting {
     private readonly self: string,
     private readonly clock: Clock,
     options: { maxHedgeRatio: number; requestTimeoutMs: number },
+    /** The failure detector's opinion: replicas believed down are asked last. */
+    private readonly isUp?: (id: string) => boolean,
   ) {
     this.budget = new HedgeBudget(options.maxHedgeRatio);
     this.maxHedgeDelayMs = options.requestTimeoutMs;
@@ -50,7 +52,15 @@ export class LatencyRouting {
 
   /** The routing reordered fastest first, and the hedge plan when r is below the list's length. */
   planRead(routing: Routing, r: number): { routing: Routing; hedge: HedgePlan | undefined } {
-    const plan = planRead(routing.list, r, this.estimator, this.budget, this.self, this.maxHedgeDelayMs);
+    const plan = planRead(
+      routing.list,
+      r,
+      this.estimator,
+      this.budget,
+      this.self,
+      this.maxHedgeDelayMs,
+      this.isUp,
+    );
     return { routing: { ...routing, list: plan.list }, hedge: plan.hedge };
   }
 

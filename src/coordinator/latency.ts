@@ -34,6 +34,8 @@ const HEDGE_DEVIATIONS = 2;
 const SLOWER_FACTOR = 2;
 /** Ranking offset of fallbacks: behind every primary whatever its round trip (ms). */
 const FALLBACK_RANK_MS = 1e9;
+/** Ranking offset of peers believed down: behind every healthy replica, fallbacks included (ms). */
+const DOWN_RANK_MS = 1e12;
 
 interface PeerLatency {
   srttMs: number;
@@ -84,12 +86,18 @@ export class LatencyEstimator {
    * network), then primaries before fallbacks (a fallback holds only the hints it took, so its
    * quick "not found" must not fill a quorum ahead of a primary that has the key), each by
    * estimate, peers not measured yet first among their kind (so they get measured, rather than
-   * ranked behind a replica known to be slow).
+   * ranked behind a replica known to be slow). Peers `isUp` says are down come last: a routing
+   * lists them only when too few healthy nodes are left, and nothing should wait on them first.
    */
-  rank<E extends { id: string; kind?: string }>(entries: readonly E[], self?: string): E[] {
+  rank<E extends { id: string; kind?: string }>(
+    entries: readonly E[],
+    self?: string,
+    isUp?: (id: string) => boolean,
+  ): E[] {
     const key = (e: E) => {
       if (e.id === self) return -1;
-      return (e.kind === 'fallback' ? FALLBACK_RANK_MS : 0) + (this.estimate(e.id) ?? 0);
+      const down = isUp !== undefined && !isUp(e.id) ? DOWN_RANK_MS : 0;
+      return down + (e.kind === 'fallback' ? FALLBACK_RANK_MS : 0) + (this.estimate(e.id) ?? 0);
     };
     return entries
       .map((e, i) => ({ e, i, k: key(e) }))
@@ -151,8 +159,9 @@ export function planRead(
   budget: HedgeBudget,
   self: string,
   maxDelayMs: number,
+  isUp?: (id: string) => boolean,
 ): { list: PreferenceEntry[]; hedge: HedgePlan | undefined } {
-  const ranked = estimator.rank(list, self);
+  const ranked = estimator.rank(list, self, isUp);
   if (r >= ranked.length) return { list: ranked, hedge: undefined };
   budget.onRead();
   let delayMs = MIN_HEDGE_DELAY_MS;
