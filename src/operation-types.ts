@@ -27,11 +27,17 @@ export interface PutOptions {
   /**
    * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
    * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
+   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see docs/api/errors.md, "Retrying safely"). A put
    * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
    * tombstone takes the key's memory with it.
    */
   requestId?: string;
+  /**
+   * Put only: the value expires this long after it is written (an integer, 1 ms .. 20 years; beyond:
+   * RangeError). The coordinator turns it into an absolute expiry on its own clock; from then on the
+   * value reads as absent and behaves as a tombstone everywhere (see docs/api/expiry.md).
+   */
+  ttlMs?: number;
 }
 
 /** What `get` resolves with. */

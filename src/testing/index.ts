@@ -12,6 +12,7 @@ export {
   checkCausal,
   checkConvergence,
   checkCounters,
+  checkExpiredReads,
   checkLostAdds,
   checkNoResurrection,
   checkOrSets,
