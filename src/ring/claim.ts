@@ -18,11 +18,19 @@
  * Internally members are indices into the id-sorted member list and owners an Int32Array (−1 = free).
  */
 
+import { claimZoned, zoneIndex, zonesMatter } from './zones.js';
+
 /** A member of the ring as claim sees it. */
 export interface ClaimMember {
   id: string;
   /** Relative capacity, a positive integer: the member's share is Q·w/Σw partitions. */
   weight: number;
+  /**
+   * Failure domain (availability zone, rack). Members without one share the default zone. With
+   * two or more zones the ring is laid out by `claimZoned` (see zones.ts); with one, zones change
+   * nothing.
+   */
+  zone?: string;
 }
 
 const MAX_PARTITIONS = 65_536;
@@ -74,9 +82,19 @@ export function claim(
       throw new RangeError(`weight of ${m.id} must be an integer in 1..${MAX_WEIGHT}, got ${m.weight}`);
     }
     if (i > 0 && sorted[i - 1]!.id === m.id) throw new RangeError(`duplicate member id ${m.id}`);
+    if (m.zone !== undefined && typeof m.zone !== 'string') throw new TypeError(`zone of ${m.id} must be a string`);
   }
 
   const ids = sorted.map((m) => m.id);
+  const zones = zoneIndex(sorted.map((m) => m.zone));
+  if (zonesMatter(sorted.length, zones.names.length, n, partitions)) {
+    const index = new Map(ids.map((id, i) => [id, i]));
+    const prev = new Int32Array(partitions).fill(-1);
+    if (previous !== undefined) for (let p = 0; p < partitions; p++) prev[p] = index.get(previous[p]!) ?? -1;
+    const zoned = sorted.map((m, i) => ({ weight: m.weight, zone: zones.of[i]! }));
+    const own = claimZoned(zoned, zones.names.length, n, partitions, prev);
+    return Array.from(own, (m) => ids[m]!);
+  }
   const st = newState(
     partitions,
     n,
