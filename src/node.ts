@@ -205,6 +205,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       id: this.id,
       address: () => this.transport.address,
       weight: this.options.weight,
+      zone: this.options.zone,
       n: this.options.quorum.n,
       partitions: this.options.partitions,
       gossipIntervalMs: this.options.gossipIntervalMs,
@@ -413,6 +414,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       (id) => this.detector.isUp(id),
       this.membership.openTasks(),
       (task) => this.membership.progressOf(task),
+      this.options.quorum.n,
     );
   }
 

@@ -18,7 +18,7 @@
  * Internally members are indices into the id-sorted member list and owners an Int32Array (−1 = free).
  */
 
-import { claimZoned, zoneIndex, zonesMatter } from './zones.js';
+import { claimZoned, zonedShares, zoneIndex, zonesMatter } from './zones.js';
 
 /** A member of the ring as claim sees it. */
 export interface ClaimMember {
@@ -116,6 +116,30 @@ export function claim(
     claimFrom(st);
   }
   return Array.from(st.own, (m) => ids[m]!);
+}
+
+/**
+ * Each member's share of the partitions, real-valued: Q·w/Σw, or with zones what the guarantee
+ * lets its zone hold split by weight (see zones.ts). `claim` gives every member ⌊share⌋ or
+ * ⌈share⌉ partitions.
+ */
+export function claimShares(members: readonly ClaimMember[], n: number, partitions: number): Map<string, number> {
+  const sorted = [...members].sort((a, b) => compareIds(a.id, b.id));
+  const zones = zoneIndex(sorted.map((m) => m.zone));
+  const out = new Map<string, number>();
+  if (zonesMatter(sorted.length, zones.names.length, n, partitions)) {
+    const shares = zonedShares(
+      sorted.map((m, i) => ({ weight: m.weight, zone: zones.of[i]! })),
+      zones.names.length,
+      n,
+      partitions,
+    );
+    sorted.forEach((m, i) => out.set(m.id, shares.member[i]!));
+    return out;
+  }
+  const total = sorted.reduce((a, m) => a + m.weight, 0);
+  for (const m of sorted) out.set(m.id, (partitions * m.weight) / total);
+  return out;
 }
 
 function compareIds(a: string, b: string): number {

@@ -76,17 +76,16 @@ export function zonesMatter(members: number, zones: number, n: number, partition
 // Targets
 
 /**
- * Partitions each member should own (see the file comment). `current` (counts in the previous
- * ring, or zeros) only breaks ties, so a ring that already has these counts keeps them.
+ * Real-valued shares (in partitions) of each zone and member, as the file comment describes: the
+ * zones' weighted shares clamped to what the guarantee lets a zone hold, split by weight inside
+ * each zone (a member capped at Q/L when a zone may hold several replicas of a key).
  */
-export function zonedTargets(
+export function zonedShares(
   members: readonly ZonedMember[],
   zoneCount: number,
   n: number,
   q: number,
-  current: ArrayLike<number>,
-): Int32Array {
-  const s = members.length;
+): { zone: Float64Array; member: Float64Array } {
   const l = Math.min(n, q);
   const k = requiredZones(n, q, zoneCount);
   const zw = new Float64Array(zoneCount);
@@ -100,65 +99,70 @@ export function zonedTargets(
   // Per-window bounds of a zone (replicas of one key it may hold), as shares of the partitions.
   const lo = new Float64Array(zoneCount);
   const hi = new Float64Array(zoneCount);
+  let inBand = true;
   for (let z = 0; z < zoneCount; z++) {
     lo[z] = k === zoneCount ? 1 / l : 0;
     hi[z] = Math.min(zm[z]!, l - k + 1) / l;
-  }
-  const target = new Int32Array(s);
-  const zoneCur = new Float64Array(zoneCount);
-  for (let i = 0; i < s; i++) zoneCur[members[i]!.zone]! += current[i] ?? 0;
-
-  let inBand = true;
-  for (let z = 0; z < zoneCount; z++) {
     const share = zw[z]! / totalW;
     if (share < lo[z]! - 1e-12 || share > hi[z]! + 1e-12) inBand = false;
   }
+  const zone = new Float64Array(zoneCount);
+  const member = new Float64Array(members.length);
   if (inBand) {
-    // Nothing to clamp: exact ⌊⌋/⌈⌉ of Q·w/Σw in integers, the extra partitions to the zones (and
-    // members) with the largest remainders, as the zone-level rounding below would.
-    const tz = new Float64Array(zoneCount);
-    for (let z = 0; z < zoneCount; z++) tz[z] = (q * zw[z]!) / totalW;
-    const zoneTarget = roundShares(tz, zoneCur, q);
-    splitZones(members, zoneTarget, tz, current, Number.POSITIVE_INFINITY, target);
-    return target;
+    // Nothing to clamp: exactly Q·w/Σw.
+    for (let z = 0; z < zoneCount; z++) zone[z] = (q * zw[z]!) / totalW;
+    for (let i = 0; i < members.length; i++) member[i] = (q * members[i]!.weight) / totalW;
+    return { zone, member };
   }
   const share = waterFill(zw, lo, hi, 1);
-  const tz = new Float64Array(zoneCount);
-  for (let z = 0; z < zoneCount; z++) tz[z] = q * share[z]!;
-  const zoneTarget = roundShares(tz, zoneCur, q);
+  for (let z = 0; z < zoneCount; z++) zone[z] = q * share[z]!;
   // With fewer zones than N a zone may hold several replicas of a key, each on its own member:
   // a member then holds at most Q/L (one per window).
-  splitZones(members, zoneTarget, tz, current, k < l ? q / l : Number.POSITIVE_INFINITY, target);
-  return target;
-}
-
-/**
- * Members' targets within each zone: real shares of the zone's real target by weight (capped at
- * `memberCap`), then ⌊share⌋ each and the zone's integer target's remainder to the largest
- * fractions, so each member lands on ⌊share⌋ or ⌈share⌉.
- */
-function splitZones(
-  members: readonly ZonedMember[],
-  zoneTarget: Int32Array,
-  tz: Float64Array,
-  current: ArrayLike<number>,
-  memberCap: number,
-  out: Int32Array,
-): void {
-  for (let z = 0; z < zoneTarget.length; z++) {
+  const memberCap = k < l ? q / l : Number.POSITIVE_INFINITY;
+  for (let z = 0; z < zoneCount; z++) {
     const idx: number[] = [];
     for (let i = 0; i < members.length; i++) if (members[i]!.zone === z) idx.push(i);
     const w = Float64Array.from(idx, (i) => members[i]!.weight);
-    const zero = new Float64Array(idx.length);
-    const cap = new Float64Array(idx.length).fill(memberCap / Math.max(tz[z]!, 1e-300));
-    const shares = Number.isFinite(memberCap) ? waterFill(w, zero, cap, 1) : proportional(w);
-    const t = Float64Array.from(shares, (x) => x * tz[z]!);
-    const cur = Float64Array.from(idx, (i) => current[i] ?? 0);
-    const ints = roundShares(t, cur, zoneTarget[z]!);
+    const cap = new Float64Array(idx.length).fill(memberCap / Math.max(zone[z]!, 1e-300));
+    const shares = Number.isFinite(memberCap) ? waterFill(w, new Float64Array(idx.length), cap, 1) : proportional(w);
     idx.forEach((i, j) => {
-      out[i] = ints[j]!;
+      member[i] = shares[j]! * zone[z]!;
     });
   }
+  return { zone, member };
+}
+
+/**
+ * Partitions each member should own: each zone ⌊⌋/⌈⌉ of its share (largest remainders), then
+ * inside each zone every member ⌊share⌋ and the zone's remainder to the largest fractions, so each
+ * member lands on ⌊share⌋ or ⌈share⌉. `current` (counts in the previous ring, or zeros) only
+ * breaks ties, so a ring that already has these counts keeps them.
+ */
+export function zonedTargets(
+  members: readonly ZonedMember[],
+  zoneCount: number,
+  n: number,
+  q: number,
+  current: ArrayLike<number>,
+): Int32Array {
+  const shares = zonedShares(members, zoneCount, n, q);
+  const zoneCur = new Float64Array(zoneCount);
+  for (let i = 0; i < members.length; i++) zoneCur[members[i]!.zone]! += current[i] ?? 0;
+  const zoneTarget = roundShares(shares.zone, zoneCur, q);
+  const target = new Int32Array(members.length);
+  for (let z = 0; z < zoneCount; z++) {
+    const idx: number[] = [];
+    for (let i = 0; i < members.length; i++) if (members[i]!.zone === z) idx.push(i);
+    const ints = roundShares(
+      Float64Array.from(idx, (i) => shares.member[i]!),
+      Float64Array.from(idx, (i) => current[i] ?? 0),
+      zoneTarget[z]!,
+    );
+    idx.forEach((i, j) => {
+      target[i] = ints[j]!;
+    });
+  }
+  return target;
 }
 
 function proportional(w: Float64Array): Float64Array {
