@@ -1,0 +1,158 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DynamoNode, MemoryStorage, VirtualClock } from '../../src/index.js';
+import { type Cluster, createCluster } from '../../src/testing/index.js';
+import { drive, primariesOf } from '../helpers.js';
+
+let cluster: Cluster<unknown> | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const ZONE_OF: Record<string, string> = { a1: 'az-a', a2: 'az-a', b1: 'az-b', b2: 'az-b', c1: 'az-c', c2: 'az-c' };
+const fast = { requestTimeoutMs: 100, gossipIntervalMs: 200, hintedHandoff: { intervalMs: 200 } };
+
+/** 6 nodes in 3 zones, N = 3, strict quorum, R = W = 2 (the acceptance layout). */
+async function sixInThreeZones(clock: VirtualClock, extra: object = {}): Promise<Cluster<unknown>> {
+  return createCluster({
+    nodes: Object.keys(ZONE_OF),
+    clock,
+    quorum: { n: 3, r: 2, w: 2 },
+    nodeOptions: (id) => ({ ...fast, sloppyQuorum: false, zone: ZONE_OF[id], ...extra }),
+  });
+}
+
+describe('zones: a cluster spread over three zones', () => {
+  it('a seventh node joining a zone, and a node moved to another zone on restart: the ring is laid out again, still one replica per zone', async () => {
+    const clock = new VirtualClock();
+    cluster = await sixInThreeZones(clock);
+    const c = cluster;
+    const moved: string[] = [];
+    for (const n of c.nodes) n.on('ring:change', () => moved.push(n.id));
+    // b2 restarts in zone c: three zones of 2, 1 and 3 members.
+    await c.stopNode('b2');
+    ZONE_OF.b2 = 'az-c';
+    try {
+      await c.restart('b2');
+      await c.settle(20_000);
+      const status = c.node('a1').ringStatus();
+      expect(status.settled).toBe(true);
+      expect(c.node('a1').members().find((m) => m.id === 'b2')!.zone).toBe('az-c');
+      expect(status.zones).toMatchObject({ required: 3, violations: 0 });
+      // Each zone still holds one replica of every key, whatever its size.
+      for (const z of status.zones!.list) expect(Math.abs(z.partitions - 256 / 3)).toBeLessThan(1);
+      for (let i = 0; i < 100; i++) {
+        expect(new Set(primariesOf(c.node('c1'), `key:${i}`).map((id) => ZONE_OF[id])).size).toBe(3);
+      }
+      // A seventh node joins zone a: it takes its partitions from its zone-mates.
+      const before = c.node('a1').ringStatus().zones!.list.map((z) => z.partitions);
+      const a3 = await drive(
+        clock,
+        DynamoNode.start({
+          ...fast,
+          id: 'a3',
+          zone: 'az-a',
+          sloppyQuorum: false,
+          quorum: { n: 3, r: 2, w: 2 },
+          transport: c.network.connect('a3'),
+          storage: new MemoryStorage(),
+          seeds: ['a1'],
+          clock,
+        }),
+      );
+      try {
+        await c.settle(20_000);
+        const after = a3.ringStatus();
+        expect(after.settled).toBe(true);
+        expect(after.zones).toMatchObject({ required: 3, violations: 0 });
+        expect(after.zones!.list.map((z) => z.partitions)).toEqual(before);
+        expect(a3.members().find((m) => m.id === 'a3')!.partitions).toBeGreaterThan(0);
+      } finally {
+        await a3.stop();
+      }
+    } finally {
+      ZONE_OF.b2 = 'az-b';
+    }
+    expect(moved.length).toBeGreaterThan(0);
+  });
+
+
+  it('gossips every member’s zone; every key has one replica in each zone; ringStatus says so', async () => {
+    const clock = new VirtualClock();
+    cluster = await sixInThreeZones(clock);
+    const c = cluster;
+    for (const node of c.nodes) {
+      expect(node.members().map((m) => [m.id, m.zone])).toEqual(Object.entries(ZONE_OF));
+      const status = node.ringStatus();
+      expect(status.settled).toBe(true);
+      expect(status.zones).toMatchObject({ required: 3, violations: 0 });
+      expect(status.zones!.list.map((z) => [z.zone, z.members])).toEqual([
+        ['az-a', 2],
+        ['az-b', 2],
+        ['az-c', 2],
+      ]);
+      for (const z of status.zones!.list) expect(z.share).toBeCloseTo(1 / 3, 1);
+    }
+    for (let i = 0; i < 200; i++) {
+      const zones = primariesOf(c.nodes[i % 6]!, `key:${i}`).map((id) => ZONE_OF[id]);
+      expect(new Set(zones).size).toBe(3);
+    }
+  });
+
+  it('members without a zone: no zone report, the ring as before', async () => {
+    const clock = new VirtualClock();
+    cluster = await createCluster({ nodes: 4, clock, nodeOptions: fast });
+    expect(cluster.nodes[0]!.ringStatus().zones).toBeNull();
+    expect(cluster.nodes[0]!.members().every((m) => !('zone' in m))).toBe(true);
+  });
+
+  it('without zones the same outage makes keys unavailable: two of their replicas were in the lost zone', async () => {
+    const clock = new VirtualClock();
+    cluster = await createCluster({
+      nodes: Object.keys(ZONE_OF),
+      clock,
+      quorum: { n: 3, r: 2, w: 2 },
+      nodeOptions: { ...fast, sloppyQuorum: false },
+    });
+    const c = cluster;
+    c.network.partition(['a1', 'a2']);
+    let failed = 0;
+    for (let i = 0; i < 60; i++) {
+      await drive(clock, c.node('b1').put(`k${i}`, { v: 1 })).catch(() => failed++);
+    }
+    expect(failed).toBeGreaterThan(0);
+  });
+
+  for (const fault of ['partitioned away', 'crashed'] as const) {
+    it(`one whole zone ${fault}: every get and put succeeds (strict quorum, R = W = 2), and after the heal no write is lost`, async () => {
+      const clock = new VirtualClock();
+      cluster = await sixInThreeZones(clock);
+      const c = cluster;
+      // Before: a value on every key, so reads have something to find.
+      for (let i = 0; i < 60; i++) await drive(clock, c.nodes[i % 6]!.put(`k${i}`, { v: 0 }));
+      const lost = ['a1', 'a2'];
+      if (fault === 'partitioned away') c.network.partition(lost);
+      else for (const id of lost) await c.stopNode(id);
+      const alive = c.nodes.filter((n) => !lost.includes(n.id));
+      const acked = new Map<string, number>();
+      for (let round = 1; round <= 3; round++) {
+        for (let i = 0; i < 60; i++) {
+          const node = alive[(i + round) % alive.length]!;
+          const read = await drive(clock, node.get(`k${i}`));
+          expect(read.values.length).toBeGreaterThan(0);
+          await drive(clock, node.put(`k${i}`, { v: round }, { context: read.context }));
+          acked.set(`k${i}`, round);
+        }
+      }
+      if (fault === 'partitioned away') c.network.heal();
+      else for (const id of lost) await c.restart(id);
+      await c.settle(20_000);
+      // Every acknowledged write is there, read from the zone that was away too.
+      for (const [key, v] of acked) {
+        const node = c.node(lost[0]!);
+        const read = await drive(clock, node.get(key, { r: 3 }));
+        expect(read.values).toEqual([{ v }]);
+      }
+    });
+  }
+});
