@@ -605,7 +605,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
       .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
-      .then((object): PutResult => ({ context: encodeContext(object.ctx) }));
+      .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 
   /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */

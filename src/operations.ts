@@ -21,12 +21,14 @@ import type { Clock } from './util/clock.js';
 import type { Random } from './util/random.js';
 import { encodeValue, keyBytes, nodeOfActor } from './values.js';
 import {
+  type Context,
+  contextOf,
   decodeContext,
+  emptyContext,
   encodeContext,
   MAX_OP_ENTRIES,
   type Sibling,
   type VersionedObject,
-  type VersionVector,
 } from './versioning/index.js';
 
 /** One put (or delete: `value` null) on its way to a coordinator. */
@@ -34,7 +36,8 @@ export interface PutRequest {
   key: Uint8Array;
   partition: number;
   value: Uint8Array | null;
-  context: VersionVector;
+  /** What the caller's context covers (empty without one). */
+  context: Context;
   w: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
@@ -150,7 +153,7 @@ export class Operations<V> {
         plan?.hedge,
       );
       const live = object ? distinctLiveSiblings(object.siblings) : [];
-      let context = encodeContext(object?.ctx ?? new Map());
+      let context = encodeContext(object ? contextOf(object) : emptyContext());
       if (first !== undefined) d.latency?.remember(bytes, context, first);
       if (shape === 'raw') {
         ok = true;
@@ -207,9 +210,9 @@ export class Operations<V> {
     const w =
       options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
     d.checkOwners(operation, w);
-    const context: VersionVector =
+    const context: Context =
       options.context === undefined
-        ? new Map()
+        ? emptyContext()
         : decodeContext(options.context, maxContextEntries(d.options.limits));
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     const op = options.requestId === undefined ? undefined : opOfRequest(bytes, options.requestId);

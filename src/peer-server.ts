@@ -27,10 +27,10 @@ import {
 } from './transport/wire.js';
 import {
   type CheckedObject,
+  type Context,
   checkObject,
   decodeContext,
   MAX_OP_CHARS,
-  type VersionVector,
 } from './versioning/index.js';
 
 /** Forwarded puts remembered by request id, so a duplicate gets the first one's answer. */
@@ -61,7 +61,7 @@ export interface PeerServerDeps {
     key: Uint8Array,
     partition: number,
     value: Uint8Array | null,
-    context: VersionVector,
+    context: Context,
     w: number,
     timeoutMs: number,
     op: string,

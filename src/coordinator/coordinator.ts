@@ -5,7 +5,7 @@
  * replica has replied or timed out.
  */
 import { QuorumError, TimeoutError } from '../errors.js';
-import type { ReadHandler, Replica } from '../replica/replica.js';
+import type { ReadHandler, Replica, WrittenVersion } from '../replica/replica.js';
 import { equalBytes } from '../replica/replica.js';
 import type { PreferenceEntry } from '../ring/index.js';
 import { type Rpc, type RpcReplyHandler, reasonOf } from '../transport/rpc.js';
@@ -13,13 +13,7 @@ import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
 import type { Clock } from '../util/clock.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
-import {
-  decodeObject,
-  encodeObject,
-  sync,
-  type VersionedObject,
-  type VersionVector,
-} from '../versioning/index.js';
+import { type Context, decodeObject, encodeObject, sync, type VersionedObject } from '../versioning/index.js';
 import type { HedgePlan } from './latency.js';
 import { QuorumTracker } from './quorum.js';
 
@@ -77,7 +71,7 @@ interface LocalPut {
   signal: AbortSignal | undefined;
   /** The local store: settles once the version is durable here. */
   stored?: Promise<unknown>;
-  resolve(object: VersionedObject): void;
+  resolve(version: WrittenVersion): void;
   reject(error: unknown): void;
 }
 
@@ -141,16 +135,16 @@ export class Coordinator {
     partition: number,
     routing: Routing,
     value: Uint8Array | null,
-    context: VersionVector,
+    context: Context,
     w: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
     op?: string,
-  ): Promise<VersionedObject> {
+  ): Promise<WrittenVersion> {
     const mine = routing.list.find((e) => e.id === this.deps.self);
     if (!mine) return Promise.reject(new RangeError('put: the coordinator must be in the preference list'));
     // One promise for the whole put, settled by the fan-out (callbacks, not an async function).
-    return new Promise<VersionedObject>((resolve, reject) => {
+    return new Promise<WrittenVersion>((resolve, reject) => {
       let made = false;
       const put: LocalPut = { key, partition, routing, mine, value, w, timeoutMs, signal, resolve, reject };
       put.stored = this.deps.replica.coordinate(
@@ -183,7 +177,7 @@ export class Coordinator {
   }
 
   /** The second half of `put`: the version made goes to every replica; W acknowledgements awaited. */
-  private replicate(put: LocalPut, version: { object: VersionedObject; bytes: Uint8Array }): void {
+  private replicate(put: LocalPut, version: WrittenVersion): void {
     const self = this.deps.self;
     const { key, partition, routing, mine, w, timeoutMs } = put;
     const stored = put.stored!;
@@ -196,7 +190,7 @@ export class Coordinator {
         .catch((err) => this.deps.onBackgroundError(err as Error, `write to gaining node ${entry.id}`));
     }
     const fanOut = (doomed: boolean) =>
-      this.startFanOut<unknown, VersionedObject>(
+      this.startFanOut<unknown, WrittenVersion>(
         {
           operation: put.value === null ? 'delete' : 'put',
           routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
@@ -217,7 +211,7 @@ export class Coordinator {
           onReply: () => {},
           fallbackAfterQuorum: true,
         },
-        () => version.object,
+        () => version,
         put.resolve,
         put.reject,
       );

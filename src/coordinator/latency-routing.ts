@@ -4,7 +4,7 @@
  */
 import { hash64, type PreferenceEntry } from '../ring/index.js';
 import type { Clock } from '../util/clock.js';
-import { encodeContext, type VersionVector } from '../versioning/index.js';
+import { type Context, encodeContext } from '../versioning/index.js';
 import type { Routing } from './coordinator.js';
 import {
   CoordinatorMemory,
@@ -63,7 +63,7 @@ export class LatencyRouting {
   coordinators(
     list: readonly PreferenceEntry[],
     key: Uint8Array,
-    context: VersionVector | string,
+    context: Context | string,
   ): PreferenceEntry[] {
     const encoded = typeof context === 'string' ? context : encodeContext(context);
     const preferred = this.memory.recall(memoryKey(key, encoded), this.clock.now());

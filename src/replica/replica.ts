@@ -11,6 +11,7 @@ import { afterMicrotasks } from '../util/clock.js';
 import {
   applied,
   CheckedObject,
+  type Context,
   decodeObject,
   encodeObject,
   prune,
@@ -18,6 +19,7 @@ import {
   update,
   type VersionedObject,
   type VersionVector,
+  writtenContext,
 } from '../versioning/index.js';
 import { dataKey, hintKey } from './layout.js';
 import { KeyLocks } from './lock.js';
@@ -69,6 +71,13 @@ interface Job<T> {
   step: (before: Uint8Array | undefined) => Step<T>;
   resolve(result: T): void;
   reject(error: unknown): void;
+}
+
+/** A version a coordinator made: the object, its encoding, and the context its writer gets back. */
+export interface WrittenVersion {
+  object: VersionedObject;
+  bytes: Uint8Array;
+  context: Context;
 }
 
 export class Replica {
@@ -179,11 +188,12 @@ export class Replica {
    * A write with an operation id `op` that this replica has seen already (another coordinator
    * applied it and replicated it here, or this one did and the caller retried) changes nothing:
    * the version is the stored object, which the coordinator then replicates as usual.
+   * The version carries the context to hand back to the caller (see `writtenContext`).
    */
   coordinate(
     partition: number,
     key: Uint8Array,
-    context: VersionVector,
+    context: Context | VersionVector,
     baseActor: string,
     value: Uint8Array | null,
     timestamp: number,
@@ -192,14 +202,19 @@ export class Replica {
      * Called with the new version as soon as it is made, before it is written: the coordinator
      * replicates it while the local write is under way.
      */
-    onVersion?: (version: { object: VersionedObject; bytes: Uint8Array }) => void,
+    onVersion?: (version: WrittenVersion) => void,
     op?: string,
-  ): Promise<{ object: VersionedObject; bytes: Uint8Array }> {
+  ): Promise<WrittenVersion> {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.schedule(storageKey, (before) => {
       const local = before ? decodeObject(before) : undefined;
       if (before && applied(local, op)) {
-        const version = { object: local!, bytes: before };
+        const own = local!.siblings.find((s) => s.op === op);
+        const version = {
+          object: local!,
+          bytes: before,
+          context: writtenContext(context, local!, own?.dot, op, timestamp),
+        };
         onVersion?.(version);
         return { result: version };
       }
@@ -227,7 +242,12 @@ export class Replica {
       if (!before && hintFor !== null) this.admitHint(hintFor);
       this.lastCounter = Math.max(this.lastCounter, next.ctx.get(actor) ?? 0);
       const after = encodeObject(next);
-      const version = { object: next, bytes: after };
+      const dot: [string, number] = [actor, next.ctx.get(actor)!];
+      const version = {
+        object: next,
+        bytes: after,
+        context: writtenContext(context, next, dot, op, timestamp),
+      };
       onVersion?.(version);
       return {
         write: after,

@@ -7,7 +7,8 @@
  * in a sentence what went wrong, so a failing seed explains itself.
  */
 import { decodeContext } from '../versioning/codec.js';
-import { descends, type VersionVector } from '../versioning/vector.js';
+import { type Context, descendsContext } from '../versioning/context.js';
+import type { VersionVector } from '../versioning/vector.js';
 import { type HistoryEvent, type Operation, operations } from './sim-history.js';
 
 /** One sibling as a replica stores it, with its value decoded. */
@@ -54,7 +55,7 @@ export interface FinalState {
    * assume `siblings`: with a resolver, reads write merged values back under new versions, so a
    * value may legitimately reappear.
    */
-  resolver: 'siblings' | 'lww' | 'custom';
+  resolver: 'siblings' | 'union' | 'lww' | 'custom';
   /** `limits.maxSiblings` of the nodes. */
   maxSiblings: number;
   /** Hints still held for their owners after settling (0 once handoff has finished). */
@@ -273,7 +274,7 @@ function toVector(pairs: readonly [string, number][]): VersionVector {
   return new Map(pairs);
 }
 
-function safeContext(s: string | undefined): VersionVector | undefined {
+function safeContext(s: string | undefined): Context | undefined {
   if (s === undefined) return undefined;
   try {
     return decodeContext(s, Number.MAX_SAFE_INTEGER);
@@ -286,9 +287,9 @@ function safeContext(s: string | undefined): VersionVector | undefined {
 interface WriteOp {
   op: Operation;
   /** The context the write was sent with (undefined: none known). */
-  sent: VersionVector | undefined;
+  sent: Context | undefined;
   /** The context an acknowledged write returned (covers the version it created). */
-  result: VersionVector | undefined;
+  result: Context | undefined;
 }
 
 function writeOps(history: readonly HistoryEvent[]): Map<string, WriteOp[]> {
@@ -375,7 +376,7 @@ export function checkSiblingAntichain(
         for (const b of live) {
           if (a === b || !a.w || !b.w || a.w === b.w) continue;
           pairs++;
-          if (a.w.result && b.w.sent && descends(b.w.sent, a.w.result)) {
+          if (a.w.result && b.w.sent && descendsContext(b.w.sent, a.w.result)) {
             problems.push({
               key: k.key,
               message: `${r.node}: sibling ${a.s.dot.join(':')} from ${describeOp(a.w)} coexists with sibling ${b.s.dot.join(':')} from ${describeOp(b.w)}, whose context had seen it`,
@@ -485,7 +486,7 @@ export function checkNoResurrection(
       checked++;
       const w = writerOf(value);
       if (!w?.result) continue;
-      const superseder = acked.find((a) => a !== w && descends(a.sent!, w.result!));
+      const superseder = acked.find((a) => a !== w && descendsContext(a.sent!, w.result!));
       if (!superseder) continue;
       const kind = superseder.op.f === 'delete' ? 'deleted' : 'overwritten';
       problems.push({
@@ -496,6 +497,64 @@ export function checkNoResurrection(
     }
   }
   return result('no-resurrection', problems, { checked, deletedKeys });
+}
+
+/**
+ * Causality, on register keys: every acknowledged write is in the final state (the final read or
+ * a live sibling on a replica) unless some write or delete that may have been applied had been
+ * shown it (its `observed` list, recorded from what its caller's reads returned and what the
+ * contexts it chained through had written). A write that vanished although nobody who wrote had
+ * seen it was dropped by a context that covered more than its holder observed. Set keys are left
+ * to `checkLostAdds`, which is stricter there (a set add is never legitimately removed). Skipped
+ * with a resolver, whose write-backs supersede siblings without a recorded write.
+ */
+export function checkCausal(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  if (final.resolver !== 'siblings') {
+    return result('causal', [], {}, `skipped: reads use a resolver (${final.resolver})`);
+  }
+  const problems: CheckProblem[] = [];
+  const ops = byKey(operations(history).filter((o) => o.f === 'write' || o.f === 'delete'));
+  let acknowledged = 0;
+  let superseded = 0;
+  let lost = 0;
+  let keys = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'register') continue;
+    keys++;
+    const keyOps = ops.get(k.key) ?? [];
+    const present = new Set(k.values.map((v) => JSON.stringify(v)));
+    for (const r of k.replicas)
+      for (const s of r.siblings) if (!s.tombstone) present.add(JSON.stringify(s.value));
+    // What the writers that may have been applied had seen; undefined: one of them saw anything.
+    let seen: Set<string> | undefined = new Set();
+    for (const op of keyOps) {
+      if (!mayHaveApplied(op)) continue;
+      const observed = op.completion?.observed;
+      if (observed === undefined) {
+        if (op.completion?.context !== undefined || op.outcome === 'pending') seen = undefined;
+        if (seen === undefined) break;
+        continue;
+      }
+      for (const v of observed) seen.add(JSON.stringify(v));
+    }
+    for (const op of keyOps) {
+      if (op.f !== 'write' || op.outcome !== 'ok') continue;
+      acknowledged++;
+      const id = JSON.stringify(op.value);
+      if (present.has(id)) continue;
+      if (seen === undefined || seen.has(id)) {
+        superseded++;
+        continue;
+      }
+      lost++;
+      problems.push({
+        key: k.key,
+        message: `acknowledged write ${id} (${op.process} at t=${op.invokeTime}) is gone, and no write had been shown it`,
+        at: [op.invokeTime],
+      });
+    }
+  }
+  return result('causal', problems, { keys, acknowledged, superseded, lost });
 }
 
 /** Operations that count as "may have been applied": acknowledged, indeterminate or pending. */
@@ -623,6 +682,7 @@ export function checkAll(
     checkSiblingAntichain(history, plain, options),
     checkSiblingBounds(history, final, options),
     checkNoResurrection(history, plain, options),
+    checkCausal(history, plain),
     checkCounters(history, final),
     checkOrSets(history, final),
   ];

@@ -48,6 +48,13 @@ export interface OperationEvent {
   context?: string;
   /** `ok` of a write, delete or add: the context the put returned (covers the new version). */
   resultContext?: string;
+  /**
+   * `write` / `delete` completions: the writes its caller had been shown when it got the
+   * context it wrote with (the register values a read returned, and the values written since in
+   * the chain of contexts that writes hand back), by value. The causal checker's evidence that a
+   * write superseding another had seen it; a write without it is assumed to have seen anything.
+   */
+  observed?: unknown[];
   /** `ok` of `add` / `read`: how many siblings the read saw. */
   siblings?: number;
   /** `fail`: the error code (`DYNAMO_QUORUM`, ...) or message. */
@@ -79,7 +86,7 @@ export type HistoryEvent = OperationEvent | NemesisEvent;
 /** Fields an operation completion may add to its invocation. */
 export type Completion = Pick<
   OperationEvent,
-  'value' | 'context' | 'resultContext' | 'siblings' | 'error' | 'definite'
+  'value' | 'context' | 'resultContext' | 'observed' | 'siblings' | 'error' | 'definite'
 >;
 
 /**
@@ -191,12 +198,18 @@ export function formatEvent(e: HistoryEvent): string {
 
 /**
  * A context as `{n1 1000003915, n2 1000003877}`: actor = node id, plus its incarnation when a
- * node appears with more than one (after a wipe). Opaque strings that do not decode stay as they are.
+ * node appears with more than one (after a wipe); dots of its cloud follow as `+n1:1000004012`.
+ * Opaque strings that do not decode stay as they are.
  */
 export function formatContext(context: string): string {
   let v: Map<string, number>;
+  let cloud: [string, number][];
   try {
-    v = decodeContext(context, Number.MAX_SAFE_INTEGER);
+    const decoded = decodeContext(context, Number.MAX_SAFE_INTEGER);
+    v = decoded.vector;
+    cloud = [...decoded.cloud].flatMap(([actor, counters]) =>
+      counters.map((c): [string, number] => [actor, c]),
+    );
   } catch {
     return context;
   }
@@ -205,10 +218,14 @@ export function formatContext(context: string): string {
     const node = actor.split('@')[0]!;
     nodes.set(node, (nodes.get(node) ?? 0) + 1);
   }
-  const entries = [...v].map(([actor, counter]) => {
+  const name = (actor: string) => {
     const node = actor.split('@')[0]!;
-    return `${(nodes.get(node) ?? 0) > 1 ? actor : node} ${counter}`;
-  });
+    return (nodes.get(node) ?? 0) > 1 ? actor : node;
+  };
+  const entries = [
+    ...[...v].map(([actor, counter]) => `${name(actor)} ${counter}`),
+    ...cloud.map(([actor, counter]) => `+${name(actor)}:${counter}`),
+  ];
   return `{${entries.join(', ')}}`;
 }
 

@@ -7,6 +7,7 @@
  * a reproducible test case.
  */
 import { Packr } from 'msgpackr';
+import { DynamoClient, type DynamoClientOptions } from '../client/client.js';
 import { DynamoError } from '../errors.js';
 import { DynamoNode } from '../node.js';
 import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
@@ -46,7 +47,81 @@ import { FAULT_KINDS, type FaultKind, Nemesis, type NemesisOptions } from './sim
  */
 export type SimValue = number[] | string;
 
-export type SimWorkload = 'sets' | 'counter' | 'orset';
+/**
+ * What clients do (see `SimulationOptions.workload`). The set workloads differ in the path an add
+ * takes — every way the public API lets an application read, modify and write — because a
+ * guarantee holds only on the paths the checkers drive.
+ */
+export type SimWorkload = 'sets' | 'chain' | 'client' | 'update' | 'resolved' | 'mixed' | 'counter' | 'orset';
+
+/** Where a client sends an operation: a node, or its own DynamoClient. */
+type SimTarget = DynamoNode<SimValue> | DynamoClient<SimValue>;
+
+/** A context a client holds for a register key, and the values its holder had been shown. */
+interface Held {
+  context: string;
+  observed: unknown[];
+}
+
+/** A client's chain of puts on one set key: the context its last put returned, and the value it wrote. */
+interface Chain {
+  context: string;
+  value: number[];
+}
+
+/**
+ * The set value an add writes: the union of `values` (sets: arrays of elements) in ascending
+ * order, then `element` last, so every set value names the add that wrote it and the checkers
+ * can tell which operation created a sibling.
+ */
+function withElement(values: readonly SimValue[], element: number): number[] {
+  const merged = new Set<number>();
+  for (const v of values) if (Array.isArray(v)) for (const e of v) merged.add(e);
+  const value = [...merged].sort((a, b) => a - b);
+  value.push(element);
+  return value;
+}
+
+/** Set union, the resolver of the workloads that resolve reads. */
+const unionResolver: Resolver<SimValue> = resolvers.merge<SimValue>((a, b) => {
+  const merged = new Set<number>([...(Array.isArray(a) ? a : []), ...(Array.isArray(b) ? b : [])]);
+  return [...merged].sort((x, y) => x - y);
+});
+
+/** The plain-value workloads (set keys, and register keys where no resolver is set). */
+export const SET_WORKLOADS: readonly SimWorkload[] = [
+  'sets',
+  'chain',
+  'client',
+  'update',
+  'resolved',
+  'mixed',
+];
+
+/** How one add reaches the cluster. */
+type AddPath = 'get-put' | 'update' | 'chain' | 'client-get-put' | 'client-update';
+
+/** The workloads whose nodes (and clients) resolve reads with a set-union merge. */
+const UNION_WORKLOADS: ReadonlySet<SimWorkload> = new Set(['update', 'resolved', 'mixed']);
+
+/** The workloads that go through DynamoClients. */
+const CLIENT_WORKLOADS: ReadonlySet<SimWorkload> = new Set(['client', 'mixed']);
+
+/** The node options that mean something to a DynamoClient (it stores nothing). */
+function clientOptionsOf(o: Partial<DynamoNodeOptions<SimValue>>): Partial<DynamoClientOptions<SimValue>> {
+  const out: Record<string, unknown> = { ...o };
+  for (const name of [
+    'storage',
+    'weight',
+    'hintedHandoff',
+    'antiEntropy',
+    'tombstoneGraceMs',
+    'seeds',
+    'waitUntilReady',
+  ])
+    delete out[name];
+  return out as Partial<DynamoClientOptions<SimValue>>;
+}
 
 export interface SimulationOptions {
   /** Seeds everything: workload, nemesis, network faults, node randomness, clock offsets. Default 1. */
@@ -64,14 +139,30 @@ export interface SimulationOptions {
   /** Set-valued keys (`set:0`, ...), the Jepsen set workload. Default 5. */
   keys?: number;
   /**
-   * What clients do. `sets` (default): the set keys and register keys below, on plain values.
-   * `counter`: `keys` counters (`counter:0`, ...) incremented by 1..5 through `node.counter(key)`.
-   * `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and removes of an element a
-   * read saw, with that read's context, through `node.set(key)`. Register keys are left out of the
-   * typed workloads.
+   * What clients do. On plain values, set keys get adds and register keys get writes (with the
+   * context of a fresh read, or the one the client's last write returned) and deletes:
+   * - `sets` (default): no resolver; an add reads, merges the siblings (union), and puts with the
+   *   read's context;
+   * - `chain`: no resolver; an add puts with the context the client's previous put on that key
+   *   returned, its value the client's previous value plus the new element (reading only to start
+   *   a chain, after a failure, and now and then);
+   * - `client`: no resolver; every operation through a `DynamoClient` (one per client), adds by
+   *   get + put and by `update()`;
+   * - `update`: a set-union resolver; adds through `node.update()`; no register keys (a resolver's
+   *   write-backs supersede register siblings without a recorded write);
+   * - `resolved`: a set-union resolver; adds by a resolved `get` (which writes the merge back)
+   *   then a put with its context; no register keys;
+   * - `mixed`: a set-union resolver on nodes and clients; each add takes one of the paths above
+   *   at random; no register keys.
+   * Typed: `counter`: `keys` counters (`counter:0`, ...) incremented by 1..5 through
+   * `node.counter(key)`; `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and
+   * removes of an element a read saw, with that read's context, through `node.set(key)`.
    */
   workload?: SimWorkload;
-  /** Register keys (`reg:0`, ...), written with fresh or stale contexts and sometimes deleted. Default 3. */
+  /**
+   * Register keys (`reg:0`, ...), written with fresh or stale contexts and sometimes deleted.
+   * Default 3 (0 for the typed workloads and those with a resolver).
+   */
   registerKeys?: number;
   /** Share of operations that go to register keys, in [0, 1]. Default 0.25. */
   registerShare?: number;
@@ -82,11 +173,12 @@ export interface SimulationOptions {
    */
   retries?: number;
   /**
-   * How reads resolve siblings. `siblings` (default): no resolver, the workload merges sibling
-   * sets itself (union); `lww`: `resolvers.lastWriteWins()`, the control that shows what
-   * last-write-wins loses; or your own resolver, to test your merge function.
+   * How reads resolve siblings. `siblings` (default but for the `update`, `resolved` and `mixed`
+   * workloads): no resolver, the workload merges sibling sets itself (union); `union`: a set-union
+   * resolver (the default of those three); `lww`: `resolvers.lastWriteWins()`, the control that
+   * shows what last-write-wins loses; or your own resolver, to test your merge function.
    */
-  resolver?: 'siblings' | 'lww' | Resolver<SimValue>;
+  resolver?: 'siblings' | 'union' | 'lww' | Resolver<SimValue>;
   /** Fault schedule; `false`: no faults. Default: every fault kind. */
   nemesis?: NemesisOptions | false;
   /** Each node's clock is offset by up to ± this many ms from the shared virtual clock. Default 250. */
@@ -126,7 +218,7 @@ export interface ResolvedSimulationOptions {
   registerKeys: number;
   registerShare: number;
   retries: number;
-  resolver: 'siblings' | 'lww' | 'custom';
+  resolver: 'siblings' | 'union' | 'lww' | 'custom';
   faults: readonly FaultKind[] | false;
   clockSkewMs: number;
   latencyMs: LatencyRange;
@@ -212,6 +304,8 @@ export class Simulation {
   private readonly random: Random;
   private readonly clock = new VirtualClock(EPOCH_MS);
   private readonly ids: string[];
+  /** One DynamoClient per client process, in the workloads that use them. */
+  private readonly clients: DynamoClient<SimValue>[] = [];
   private readonly recorder = new HistoryRecorder(() => this.clock.now() - EPOCH_MS);
   private network!: MemoryNetwork;
   private readonly nodes = new Map<string, DynamoNode<SimValue>>();
@@ -237,13 +331,29 @@ export class Simulation {
       w: options.quorum?.w ?? Math.min(2, n),
     };
     if (n > nodes) throw new RangeError(`quorum.n (${n}) exceeds the node count (${nodes})`);
-    const resolver = options.resolver ?? 'siblings';
+    const workload = options.workload ?? 'sets';
+    if (!SET_WORKLOADS.includes(workload) && workload !== 'counter' && workload !== 'orset') {
+      throw new RangeError(`unknown workload ${JSON.stringify(workload)}`);
+    }
+    const union = UNION_WORKLOADS.has(workload);
+    if (union && options.resolver === 'siblings') {
+      throw new RangeError(`the ${workload} workload resolves reads: resolver 'siblings' does not apply`);
+    }
+    const resolver = options.resolver ?? (union ? 'union' : 'siblings');
     this.resolver =
       resolver === 'siblings'
         ? undefined
         : resolver === 'lww'
           ? resolvers.lastWriteWins<SimValue>()
-          : resolver;
+          : resolver === 'union'
+            ? unionResolver
+            : resolver;
+    // Registers need reads that show every sibling: a resolver's write-backs would supersede
+    // register siblings without a write the causal checker could see.
+    const registers = SET_WORKLOADS.includes(workload) && !union;
+    if (!registers && (options.registerKeys ?? 0) > 0) {
+      throw new RangeError(`the ${workload} workload has no register keys`);
+    }
     const nemesis = options.nemesis ?? {};
     const clients = options.clients ?? 5;
     this.options = {
@@ -253,9 +363,9 @@ export class Simulation {
       sloppyQuorum: options.sloppyQuorum ?? true,
       operations: options.operations ?? 1000,
       clients,
-      workload: options.workload ?? 'sets',
+      workload,
       keys: options.keys ?? 5,
-      registerKeys: (options.workload ?? 'sets') === 'sets' ? (options.registerKeys ?? 3) : 0,
+      registerKeys: registers ? (options.registerKeys ?? 3) : 0,
       registerShare: options.registerShare ?? 0.25,
       retries: options.retries ?? 0,
       resolver: typeof resolver === 'function' ? 'custom' : resolver,
@@ -360,6 +470,33 @@ export class Simulation {
     }
     // Let the claimant's broadcast and some gossip reach everyone before the first request.
     await this.clock.advance(this.gossipMs() * 5);
+    if (CLIENT_WORKLOADS.has(this.options.workload)) {
+      for (let i = 0; i < this.options.clients; i++) {
+        const id = `client${i}`;
+        const client = await this.drive(
+          DynamoClient.start<SimValue>({
+            requestTimeoutMs: 200,
+            gossipIntervalMs: 200,
+            partitions: SIM_PARTITIONS,
+            ...clientOptionsOf(this.nodeOptions),
+            quorum: this.options.quorum,
+            sloppyQuorum: this.options.sloppyQuorum,
+            resolver: this.resolver,
+            id,
+            transport: this.network.connect(id),
+            seeds: this.ids,
+            clock: this.clock,
+            random: this.random.fork(`dynamo-client:${i}`),
+            codec,
+          }),
+          `starting ${id}`,
+        );
+        client.on('error', () => {
+          this.backgroundErrors++;
+        });
+        this.clients.push(client);
+      }
+    }
     this.network.setLatency(this.options.latencyMs);
   }
 
@@ -430,7 +567,7 @@ export class Simulation {
   }
 
   private async stopAll(): Promise<void> {
-    const stopping = Promise.all([...this.nodes.values()].map((n) => n.stop()));
+    const stopping = Promise.all([...this.clients, ...this.nodes.values()].map((n) => n.stop()));
     await this.drive(stopping, 'stopping');
   }
 
@@ -480,9 +617,12 @@ export class Simulation {
   private async client(index: number): Promise<void> {
     const random = this.random.fork(`client:${index}`);
     const process = `c${index}`;
-    // The context this client last got back for each register key: "stale" writes reuse it
-    // without reading first, the pattern that makes plain version vectors explode.
-    const contexts = new Map<string, string>();
+    // The context this client last got back for each register key, with what its holder had been
+    // shown: "stale" writes reuse it without reading first (the pattern that makes plain version
+    // vectors explode, and that a context covering more than its holder saw turns into lost writes).
+    const held = new Map<string, Held>();
+    // Per set key, the chain of puts this client is on (`chain` paths).
+    const chains = new Map<string, Chain>();
     let seq = 0;
     const { keys, registerKeys, registerShare } = this.options;
     while (this.issued < this.options.operations) {
@@ -493,53 +633,102 @@ export class Simulation {
       }
       this.issued++;
       const node = running[random.int(running.length)]!;
-      if (this.options.workload !== 'sets') {
+      if (this.options.workload === 'counter' || this.options.workload === 'orset') {
         await this.typedOperation(process, node, random);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
+      const dynamoClient = this.clients[index];
       const onRegister = registerKeys > 0 && (keys === 0 || random.next() < registerShare);
       if (!onRegister) {
-        await this.add(process, node, `set:${random.int(keys)}`, this.nextElement++);
+        const path = this.addPath(random);
+        const target = path.startsWith('client') ? dynamoClient! : node;
+        const key = `set:${random.int(keys)}`;
+        await this.add(process, target, key, this.nextElement++, path, chains, random);
       } else {
+        const target = dynamoClient ?? node;
         const key = `reg:${random.int(registerKeys)}`;
         const roll = random.next();
-        if (roll < 0.15) await this.remove(process, node, key, contexts);
+        if (roll < 0.15) await this.remove(process, target, key, held);
         else {
-          const stale = roll < 0.4 ? contexts.get(key) : undefined;
-          await this.write(process, node, key, `${process}:${seq++}`, stale, contexts);
+          const stale = roll < 0.4 ? held.get(key) : undefined;
+          await this.write(process, target, key, `${process}:${seq++}`, stale, held);
         }
       }
       await this.sleep(this.between(random, this.options.thinkTimeMs));
     }
   }
 
-  /** get -> union of the siblings -> add one element -> put with the read's context. */
+  /** The path of the next add, per the workload. */
+  private addPath(random: Random): AddPath {
+    switch (this.options.workload) {
+      case 'chain':
+        return 'chain';
+      case 'client':
+        return random.next() < 0.5 ? 'client-get-put' : 'client-update';
+      case 'update':
+        return 'update';
+      case 'mixed': {
+        const paths: AddPath[] = ['get-put', 'update', 'chain', 'client-get-put', 'client-update'];
+        return paths[random.int(paths.length)]!;
+      }
+      default:
+        return 'get-put';
+    }
+  }
+
+  /**
+   * One add of `element` to a set key, by `path`: read, merge what was read (set union: the
+   * siblings, or the resolver's one value), add the element, write with the read's context —
+   * through get + put, or through `update()` — or, on a chain, put straight away with the context
+   * the client's previous put returned.
+   */
   private async add(
     process: string,
-    node: DynamoNode<SimValue>,
+    target: SimTarget,
     key: string,
     element: number,
+    path: AddPath,
+    chains: Map<string, Chain>,
+    random: Random,
   ): Promise<void> {
-    this.recorder.invoke(process, 'add', key, node.id, element);
+    this.recorder.invoke(process, 'add', key, target.id, element);
     let context: string | undefined;
+    let wrote = false;
     try {
-      const read = await this.read(node, key);
-      const merged = new Set<number>();
-      for (const v of read.values) if (Array.isArray(v)) for (const e of v) merged.add(e);
-      // The element this write adds goes last: it names the write, so the checkers can tell
-      // which operation created a sibling (what its writer had read, what superseded it).
-      const value = [...merged].sort((a, b) => a - b);
-      value.push(element);
-      context = read.context;
-      const result = await node.put(key, value, { context });
-      this.succeeded(process, 'add', key, node, {
-        siblings: read.values.length,
-        context,
-        resultContext: result.context,
-      });
+      if (path === 'update' || path === 'client-update') {
+        let siblings = 0;
+        wrote = true;
+        const result = await target.update(key, (current, all) => {
+          siblings = all.length;
+          return withElement(current === undefined ? all : [current], element);
+        });
+        this.siblingsRead[siblings] = (this.siblingsRead[siblings] ?? 0) + 1;
+        this.succeeded(process, 'add', key, target, { siblings, resultContext: result.context });
+        return;
+      }
+      const chain = path === 'chain' ? chains.get(key) : undefined;
+      // A chain now and then starts afresh from a read, as an application's session would.
+      if (chain && random.next() < 0.2) chains.delete(key);
+      let value: number[];
+      let siblings: number | undefined;
+      const link = chains.get(key);
+      if (path === 'chain' && link) {
+        value = withElement([link.value], element);
+        context = link.context;
+      } else {
+        const read = await this.read(target, key);
+        siblings = read.values.length;
+        value = withElement(read.values, element);
+        context = read.context;
+      }
+      wrote = true;
+      const result = await target.put(key, value, { context });
+      if (path === 'chain') chains.set(key, { context: result.context, value });
+      this.succeeded(process, 'add', key, target, { siblings, context, resultContext: result.context });
     } catch (err) {
-      this.failed(process, 'add', key, node, err, context === undefined, context);
+      chains.delete(key);
+      this.failed(process, 'add', key, target, err, !wrote, context);
     }
   }
 
@@ -605,33 +794,47 @@ export class Simulation {
   /** A register write: with `stale`, straight from the context this client last got; else read first. */
   private async write(
     process: string,
-    node: DynamoNode<SimValue>,
+    target: SimTarget,
     key: string,
     value: string,
-    stale: string | undefined,
-    contexts: Map<string, string>,
+    stale: Held | undefined,
+    held: Map<string, Held>,
   ): Promise<void> {
-    this.recorder.invoke(process, 'write', key, node.id, value);
-    let context = stale;
+    this.recorder.invoke(process, 'write', key, target.id, value);
+    let base = stale;
     let wrote = false;
     try {
-      if (context === undefined) context = (await this.read(node, key)).context;
+      if (base === undefined) {
+        const read = await this.read(target, key);
+        base = { context: read.context, observed: read.values.filter((v) => typeof v === 'string') };
+      }
       wrote = true;
-      const result = await this.putWithRetries(node, key, value, context, `${process}/${value}`);
-      contexts.set(key, result.context);
-      this.succeeded(process, 'write', key, node, { context, resultContext: result.context });
+      const result = await this.putWithRetries(target, key, value, base.context, `${process}/${value}`);
+      held.set(key, { context: result.context, observed: [...base.observed, value] });
+      this.succeeded(process, 'write', key, target, {
+        context: base.context,
+        resultContext: result.context,
+        observed: base.observed,
+      });
     } catch (err) {
-      contexts.delete(key);
-      this.failed(process, 'write', key, node, err, !wrote, wrote ? context : undefined);
+      held.delete(key);
+      this.failed(
+        process,
+        'write',
+        key,
+        target,
+        err,
+        !wrote,
+        wrote ? base?.context : undefined,
+        undefined,
+        wrote ? base?.observed : undefined,
+      );
     }
   }
 
   /** A client read, counted in the sibling histogram. */
-  private async read(
-    node: DynamoNode<SimValue>,
-    key: string,
-  ): Promise<{ values: SimValue[]; context: string }> {
-    const read = await node.get(key);
+  private async read(target: SimTarget, key: string): Promise<{ values: SimValue[]; context: string }> {
+    const read = await target.get(key);
     const n = read.values.length;
     this.siblingsRead[n] = (this.siblingsRead[n] ?? 0) + 1;
     return read;
@@ -639,20 +842,21 @@ export class Simulation {
 
   /**
    * A put retried up to `retries` times after a failure, each time through a running node picked
-   * afresh, with the same `requestId`: however many attempts reached replicas, one write.
+   * afresh (or the same DynamoClient), with the same `requestId`: however many attempts reached
+   * replicas, one write.
    */
   private async putWithRetries(
-    first: DynamoNode<SimValue>,
+    first: SimTarget,
     key: string,
     value: SimValue,
     context: string | undefined,
     requestId: string,
   ): Promise<{ context: string }> {
     const random = this.random.fork(`retry:${requestId}`);
-    let node = first;
+    let target = first;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await node.put(key, value, this.options.retries > 0 ? { context, requestId } : { context });
+        return await target.put(key, value, this.options.retries > 0 ? { context, requestId } : { context });
       } catch (err) {
         const code = err instanceof DynamoError ? err.code : undefined;
         const retriable =
@@ -660,7 +864,8 @@ export class Simulation {
         if (attempt >= this.options.retries || !retriable) throw err;
         await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
         const running = this.running();
-        if (running.length > 0) node = running[random.int(running.length)]!;
+        if (!(target instanceof DynamoClient) && running.length > 0)
+          target = running[random.int(running.length)]!;
       }
     }
   }
@@ -668,20 +873,35 @@ export class Simulation {
   /** Delete with the context of a fresh read: the tombstone covers everything that read saw. */
   private async remove(
     process: string,
-    node: DynamoNode<SimValue>,
+    target: SimTarget,
     key: string,
-    contexts: Map<string, string>,
+    held: Map<string, Held>,
   ): Promise<void> {
-    this.recorder.invoke(process, 'delete', key, node.id);
-    let context: string | undefined;
+    this.recorder.invoke(process, 'delete', key, target.id);
+    let base: Held | undefined;
     try {
-      context = (await this.read(node, key)).context;
-      const result = await node.delete(key, { context });
-      contexts.set(key, result.context);
-      this.succeeded(process, 'delete', key, node, { context, resultContext: result.context });
+      const read = await this.read(target, key);
+      base = { context: read.context, observed: read.values.filter((v) => typeof v === 'string') };
+      const result = await target.delete(key, { context: base.context });
+      held.set(key, { context: result.context, observed: base.observed });
+      this.succeeded(process, 'delete', key, target, {
+        context: base.context,
+        resultContext: result.context,
+        observed: base.observed,
+      });
     } catch (err) {
-      contexts.delete(key);
-      this.failed(process, 'delete', key, node, err, context === undefined, context);
+      held.delete(key);
+      this.failed(
+        process,
+        'delete',
+        key,
+        target,
+        err,
+        base === undefined,
+        base?.context,
+        undefined,
+        base?.observed,
+      );
     }
   }
 
@@ -689,7 +909,7 @@ export class Simulation {
     process: string,
     f: OperationFunction,
     key: string,
-    node: DynamoNode<SimValue>,
+    node: SimTarget,
     completion: Completion,
   ): void {
     this.recorder.ok(process, f, key, node.id, completion);
@@ -700,11 +920,12 @@ export class Simulation {
     process: string,
     f: OperationFunction,
     key: string,
-    node: DynamoNode<SimValue>,
+    node: SimTarget,
     err: unknown,
     beforeWrite: boolean,
     context: string | undefined,
     value?: unknown,
+    observed?: unknown[],
   ): void {
     const code = err instanceof DynamoError ? err.code : undefined;
     if (code === undefined || !EXPECTED_ERRORS.has(code)) {
@@ -716,6 +937,7 @@ export class Simulation {
     this.recorder.fail(process, f, key, node.id, {
       value,
       context,
+      observed,
       error: code ?? (err instanceof Error ? err.name : String(err)),
       definite: beforeWrite || code === 'DYNAMO_LIMIT',
     });
@@ -726,7 +948,7 @@ export class Simulation {
 
   private allKeys(): { key: string; kind: FinalKeyState['kind'] }[] {
     const typed = this.options.workload;
-    if (typed !== 'sets') {
+    if (typed === 'counter' || typed === 'orset') {
       return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
     }
     return [
@@ -767,7 +989,7 @@ export class Simulation {
     try {
       const r = this.options.quorum.n;
       const workload = this.options.workload;
-      if (workload !== 'sets') {
+      if (workload === 'counter' || workload === 'orset') {
         const value = await (workload === 'counter'
           ? node.counter(key).value({ r })
           : node.set(key).value({ r }));

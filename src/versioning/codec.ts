@@ -2,12 +2,18 @@
  * Byte and string forms of versioning data.
  *
  * Client context (opaque string): base64url, no padding, of the MessagePack array
- *   [actor0, counter0, actor1, counter1, ...]            entries sorted by actor
+ *   [actor0, counter0, actor1, counter1, ...]            vector entries sorted by actor
+ * or, when the context has a dot cloud (see context.ts),
+ *   [1, [actor, counter, ...], [actor, counter, ...]]    format 1: the vector, then the cloud's
+ *                                                         dots sorted by actor then counter
  * Stored / wire object:
  *   [[actor, counter, ...],                               ctx, sorted by actor
  *    [actor, counter, timestamp, value | nil, ...],       siblings, sorted by actor then counter
- *    [index, op, ...]]                                    only when a sibling has an op id: which
- *                                                         (ascending sibling index) and its id
+ *    [index, op, ...] | nil,                              only when a sibling has an op id (or a
+ *                                                         cloud follows): which (ascending sibling
+ *                                                         index) and its id
+ *    [actor, counter, ...]]                               only when the ctx has a dot cloud: its
+ *                                                         dots, sorted, each above the ctx's entry
  * Op ids live in the ctx as entries "\u0000" + op (see object.ts `opKey`).
  * Integers use their shortest form and timestamps are uint (float64 only when negative or
  * fractional), so equal objects always give equal bytes: `fingerprintInput` is that encoding.
@@ -15,6 +21,7 @@
  * these start with a string (context) or an array (object).
  */
 import { InvalidContextError } from '../errors.js';
+import { asContext, type Context, type DotCloud, EMPTY_CLOUD, MAX_CLOUD_DOTS } from './context.js';
 import { FormatError, Reader, writer } from './msgpack.js';
 import { compareDots, opKey, type Sibling, type VersionedObject } from './object.js';
 import { compareActors, type VersionVector } from './vector.js';
@@ -38,21 +45,32 @@ export class CorruptObjectError extends Error {
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
-/** Opaque client context: base64url (no padding) of a compact msgpack encoding of the vector. */
-export function encodeContext(v: VersionVector): string {
+/** Opaque client context: base64url (no padding) of a compact msgpack encoding (file comment). */
+export function encodeContext(context: VersionVector | Context): string {
+  const { vector, cloud } = asContext(context);
   writer.reset();
-  writeVector(v);
+  if (cloud.size === 0) writeVector(vector);
+  else {
+    writer.arrayHeader(3);
+    writer.uint(CONTEXT_WITH_CLOUD);
+    writeVector(vector);
+    writeCloud(vector, cloud);
+  }
   return writer.base64url();
 }
+
+/** The first element of a context with a cloud (a vector starts with a string, or is empty). */
+const CONTEXT_WITH_CLOUD = 1;
 
 /**
  * Inverse of `encodeContext` for untrusted input. Throws `InvalidContextError` for anything it
  * did not produce: non-string, longer than 64 KiB, bad or non-canonical base64url, bad msgpack,
  * wrong shape, trailing bytes, a non-string actor, a counter that is not an integer in
- * [1, 2^53 - 1], duplicate actors, or more than `maxEntries` actors. The empty string is invalid
- * (the empty vector encodes to "kA").
+ * [1, 2^53 - 1], duplicate actors, more than `maxEntries` actors, a cloud of more than
+ * `MAX_CLOUD_DOTS` dots, unsorted or duplicate cloud dots, or one the vector covers already. The
+ * empty string is invalid (the empty vector encodes to "kA").
  */
-export function decodeContext(s: string, maxEntries = DEFAULT_MAX_CONTEXT_ENTRIES): VersionVector {
+export function decodeContext(s: string, maxEntries = DEFAULT_MAX_CONTEXT_ENTRIES): Context {
   if (typeof s !== 'string') throw new InvalidContextError('context must be a string');
   if (s.length > MAX_CONTEXT_CHARS) {
     throw new InvalidContextError(`context is ${s.length} characters, more than ${MAX_CONTEXT_CHARS}`);
@@ -63,9 +81,17 @@ export function decodeContext(s: string, maxEntries = DEFAULT_MAX_CONTEXT_ENTRIE
   if (bytes.toString('base64url') !== s) throw new InvalidContextError('context is not canonical base64url');
   try {
     const r = new Reader(bytes);
-    const v = readVector(r, maxEntries);
+    let context: Context;
+    if (bytes[0] === 0x93) {
+      r.arrayHeader();
+      if (r.uint() !== CONTEXT_WITH_CLOUD) throw new FormatError('unknown context format');
+      const vector = readVector(r, maxEntries);
+      const cloud = readCloud(r, vector);
+      if (cloud.size === 0) throw new FormatError('empty cloud');
+      context = { vector, cloud };
+    } else context = { vector: readVector(r, maxEntries), cloud: EMPTY_CLOUD };
     if (!r.done) throw new FormatError('trailing bytes');
-    return v;
+    return context;
   } catch (e) {
     if (e instanceof FormatError)
       throw new InvalidContextError(`invalid context: ${e.message}`, { cause: e });
@@ -94,7 +120,7 @@ export function decodeObject(b: Uint8Array): VersionedObject {
   try {
     const r = new Reader(b);
     const fields = r.arrayHeader();
-    if (fields !== 2 && fields !== 3) throw new FormatError('expected [ctx, siblings, ops?]');
+    if (fields < 2 || fields > 4) throw new FormatError('expected [ctx, siblings, ops?, cloud?]');
     const ctx = readVector(r, Number.POSITIVE_INFINITY);
     const n = r.arrayHeader();
     if (n % 4 !== 0) throw new FormatError('sibling array length is not a multiple of 4');
@@ -114,6 +140,13 @@ export function decodeObject(b: Uint8Array): VersionedObject {
       siblings[i] = s;
     }
     if (fields === 3) readOps(r, siblings, ctx);
+    let cloud: DotCloud | undefined;
+    if (fields === 4) {
+      if (r.isNil()) r.nil();
+      else readOps(r, siblings, ctx);
+      cloud = readCloud(r, ctx);
+      if (cloud.size === 0) throw new FormatError('empty cloud');
+    }
     if (!r.done) throw new FormatError('trailing bytes');
     if (!sorted) {
       // Not what encodeObject writes, but harmless once sorted, unless two siblings share a dot.
@@ -122,7 +155,7 @@ export function decodeObject(b: Uint8Array): VersionedObject {
         if (compareDots(siblings[i - 1]!.dot, siblings[i]!.dot) === 0) throw new FormatError('duplicate dot');
       }
     }
-    return { ctx, siblings };
+    return cloud ? { ctx, siblings, cloud } : { ctx, siblings };
   } catch (e) {
     if (e instanceof FormatError) throw new CorruptObjectError(`corrupt object: ${e.message}`, { cause: e });
     throw e;
@@ -375,7 +408,8 @@ function writeObject(o: VersionedObject): void {
       break;
     }
   }
-  writer.arrayHeader(ops === 0 ? 2 : 3);
+  const cloud = o.cloud !== undefined && hasCloudDots(o.ctx, o.cloud);
+  writer.arrayHeader(cloud ? 4 : ops === 0 ? 2 : 3);
   writeVector(o.ctx);
   writer.arrayHeader(siblings.length * 4);
   for (const s of siblings) {
@@ -388,7 +422,13 @@ function writeObject(o: VersionedObject): void {
     if (s.value === null) writer.nil();
     else writer.bin(s.value);
   }
-  if (ops === 0) return;
+  if (ops === 0) {
+    if (cloud) {
+      writer.nil();
+      writeCloud(o.ctx, o.cloud!);
+    }
+    return;
+  }
   writer.arrayHeader(ops * 2);
   for (let i = 0; i < siblings.length; i++) {
     const op = siblings[i]!.op;
@@ -396,6 +436,59 @@ function writeObject(o: VersionedObject): void {
     writer.uint(i);
     writer.str(op);
   }
+  if (cloud) writeCloud(o.ctx, o.cloud!);
+}
+
+/** True when the cloud has a dot the vector does not cover (only those are written). */
+function hasCloudDots(vector: VersionVector, cloud: DotCloud): boolean {
+  for (const [actor, counters] of cloud)
+    if (counters[counters.length - 1]! > (vector.get(actor) ?? 0)) return true;
+  return false;
+}
+
+/**
+ * A cloud's dots the vector does not cover, as [actor, counter, ...] sorted by actor then
+ * counter (canonical whatever the map's order, and whatever dots the vector has caught up with).
+ */
+function writeCloud(vector: VersionVector, cloud: DotCloud): void {
+  const dots: [string, number][] = [];
+  for (const [actor, counters] of cloud) {
+    const base = vector.get(actor) ?? 0;
+    for (const c of counters) if (c > base) dots.push([actor, c]);
+  }
+  dots.sort((p, q) => compareActors(p[0], q[0]) || p[1] - q[1]);
+  writer.arrayHeader(dots.length * 2);
+  for (const [actor, c] of dots) {
+    checkCounter(actor, c);
+    writer.str(actor);
+    writer.uint(c);
+  }
+}
+
+/** A cloud as `writeCloud` writes it: sorted, no dot twice, none covered by `vector`, bounded. */
+function readCloud(r: Reader, vector: VersionVector): DotCloud {
+  const n = r.arrayHeader();
+  if (n % 2 !== 0) throw new FormatError('cloud array length is odd');
+  if (n / 2 > MAX_CLOUD_DOTS) throw new FormatError(`${n / 2} cloud dots, more than ${MAX_CLOUD_DOTS}`);
+  const cloud = new Map<string, number[]>();
+  let lastActor: string | undefined;
+  let lastCounter = 0;
+  for (let i = 0; i < n; i += 2) {
+    const actor = r.str();
+    const c = r.uint();
+    if (c <= (vector.get(actor) ?? 0))
+      throw new FormatError(`cloud dot ${quote(actor)} covered by the vector`);
+    if (lastActor !== undefined) {
+      const order = compareActors(lastActor, actor);
+      if (order > 0 || (order === 0 && lastCounter >= c)) throw new FormatError('cloud dots out of order');
+    }
+    lastActor = actor;
+    lastCounter = c;
+    const counters = cloud.get(actor);
+    if (counters) counters.push(c);
+    else cloud.set(actor, [c]);
+  }
+  return cloud;
 }
 
 function readVector(r: Reader, maxEntries: number): VersionVector {

@@ -13,10 +13,20 @@ export {
   MAX_CONTEXT_CHARS,
   MAX_OP_CHARS,
 } from './codec.js';
+export type { Context, DotCloud } from './context.js';
+export {
+  asContext,
+  coversDot,
+  descendsContext,
+  emptyContext,
+  joinContexts,
+  MAX_CLOUD_DOTS,
+} from './context.js';
 export type { Sibling, VersionedObject } from './object.js';
 export {
   applied,
   compareDots,
+  contextOf,
   coversSibling,
   isDeleted,
   isOpKey,
@@ -25,6 +35,7 @@ export {
   prune,
   sync,
   update,
+  writtenContext,
 } from './object.js';
 export type { Dot, Ordering, VersionVector } from './vector.js';
 export { compare, compareActors, covers, descends, mergeVectors } from './vector.js';

@@ -6,7 +6,17 @@
  * `Sibling` objects (and value bytes) with the inputs.
  */
 import { InvalidContextError } from '../errors.js';
-import { compareActors, covers, type Dot, mergeVectors, type VersionVector } from './vector.js';
+import {
+  asContext,
+  type Context,
+  compactCloud,
+  coversDot,
+  type DotCloud,
+  EMPTY_CLOUD,
+  joinClouds,
+  maxCounter,
+} from './context.js';
+import { compareActors, type Dot, mergeVectors, type VersionVector } from './vector.js';
 
 /**
  * One client write can be applied by two coordinators: a node forwards a put, the forward times
@@ -35,9 +45,12 @@ export function isOpKey(entry: string): boolean {
   return entry.charCodeAt(0) === 0;
 }
 
-/** True when `v` has seen the write `s`: its dot, or (for a write with an op id) any twin of it. */
-export function coversSibling(v: VersionVector, s: Sibling): boolean {
-  return covers(v, s.dot) || (s.op !== undefined && v.has(opKey(s.op)));
+/**
+ * True when the context (`v` and its `cloud`) has seen the write `s`: its dot, or (for a write
+ * with an op id) any twin of it.
+ */
+export function coversSibling(v: VersionVector, cloud: DotCloud | undefined, s: Sibling): boolean {
+  return coversDot(v, cloud, s.dot) || (s.op !== undefined && v.has(opKey(s.op)));
 }
 
 /** True when `local` already holds (or has superseded) the write with operation id `op`. */
@@ -59,17 +72,24 @@ export interface Sibling {
   op?: string;
 }
 
-/** What a replica stores per key: ctx covers every dot this replica has seen for the key. */
+/**
+ * What a replica stores per key: `ctx` and `cloud` cover every dot this replica has seen for the
+ * key. The vector covers every live sibling; the cloud holds superseded dots learned exactly from
+ * a client context (see context.ts), above the vector's entries, until the vector catches up.
+ */
 export interface VersionedObject {
   ctx: VersionVector;
   siblings: Sibling[];
+  /** Absent or empty: none. */
+  cloud?: DotCloud;
 }
 
 /**
- * Coordinator put at `actor` with client context `context` (an empty Map when the client had
- * none): keeps the local siblings the context does not cover, adds
- * `{ dot: [actor, max(local.ctx[actor], context[actor]) + 1], value, timestamp }`, and sets
- * `ctx = local.ctx ⊔ context ⊔ dot`. `local` undefined means the key is absent on this replica.
+ * Coordinator put at `actor` with client context `context` (empty when the client had none; a
+ * bare vector is a context without a cloud): keeps the local siblings the context does not cover,
+ * adds `{ dot: [actor, max(local[actor], context[actor]) + 1], value, timestamp }`, and sets the
+ * object's context to `local ⊔ context ⊔ dot` (the context's cloud included, so that a dot the
+ * caller superseded exactly stays superseded). `local` undefined means the key is absent here.
  *
  * A put with an empty context after a delete keeps the tombstone as a sibling (the client saw
  * nothing, so the write is concurrent with the delete); reads that drop tombstones then show just
@@ -94,7 +114,7 @@ export interface VersionedObject {
  */
 export function update(
   local: VersionedObject | undefined,
-  context: VersionVector,
+  context: VersionVector | Context,
   actor: string,
   value: Uint8Array | null,
   timestamp: number,
@@ -105,8 +125,14 @@ export function update(
   if (!Number.isSafeInteger(minCounter) || minCounter < 0) {
     throw new RangeError(`minCounter must be a non-negative integer, got ${minCounter}`);
   }
+  const { vector, cloud } = asContext(context);
   const localCtx = local?.ctx;
-  const counter = Math.max(localCtx?.get(actor) ?? 0, context.get(actor) ?? 0, minCounter - 1) + 1;
+  const counter =
+    Math.max(
+      localCtx ? maxCounter(localCtx, local.cloud, actor) : 0,
+      maxCounter(vector, cloud, actor),
+      minCounter - 1,
+    ) + 1;
   if (!Number.isSafeInteger(counter)) {
     throw new InvalidContextError(`counter for actor ${JSON.stringify(actor)} would exceed 2^53`);
   }
@@ -114,7 +140,7 @@ export function update(
   const siblings: Sibling[] = [];
   if (local !== undefined) {
     for (const s of local.siblings) {
-      if (coversSibling(context, s)) continue;
+      if (coversSibling(vector, cloud, s)) continue;
       // A live sibling with the new value is replaced by the new write: one value, and the new
       // ctx covers the old dot. Keeping the old sibling instead would tie this write's survival
       // to a dot that others may have seen (and superseded, or deleted) before this write. Not
@@ -124,13 +150,81 @@ export function update(
       siblings.push(s);
     }
   }
-  const ctx = localCtx === undefined ? new Map(context) : mergeVectors(localCtx, context);
+  const ctx = localCtx === undefined ? new Map(vector) : mergeVectors(localCtx, vector);
   if (op !== undefined) ctx.set(opKey(op), Math.max(ctx.get(opKey(op)) ?? 0, opStamp(timestamp)));
   siblings.push(op === undefined ? { dot, value, timestamp } : { dot, value, timestamp, op });
   sortSiblings(siblings);
   // counter > both inputs' entries for actor, so a plain set is the join with the new dot.
   ctx.set(actor, counter);
-  return { ctx, siblings };
+  return withCloud({ ctx, siblings }, joinClouds(local?.cloud, cloud));
+}
+
+/** What a reader of `o` has observed: its ctx and its cloud. */
+export function contextOf(o: VersionedObject): Context {
+  return { vector: o.ctx, cloud: o.cloud ?? EMPTY_CLOUD };
+}
+
+/** `o` with `cloud` compacted against its ctx (no cloud field when nothing is left). */
+function withCloud(o: VersionedObject, cloud: DotCloud | undefined): VersionedObject {
+  const compacted = compactCloud(o.ctx, cloud);
+  if (compacted.size > 0) o.cloud = compacted;
+  return o;
+}
+
+/**
+ * The context a write hands back to its caller: what the caller's `context` covered, plus the
+ * write itself (its `dot`, and its `op` id when it has one) — and nothing the caller was not
+ * shown. Handing back `after`'s whole context instead would cover siblings of concurrent writers
+ * that this coordinator happened to hold, and the caller's next put would silently drop them.
+ *
+ * Exact, the write's dot is rarely contiguous with the caller's vector, so it travels in the
+ * cloud. Where the coordinator knows it is safe, the result is compacted with what `after` (the
+ * object the write produced) has seen, since a dot `after` covers but does not hold live was
+ * superseded by a write that had observed it, and the new version removes it wherever it goes
+ * anyway:
+ * - no sibling of `after` is unseen by the caller: the result is `after`'s context as a whole;
+ * - unseen siblings, none with an op id: per actor, up to just below that actor's first unseen
+ *   dot (an actor with none: all of `after`'s entry);
+ * - an unseen sibling with an op id: no compaction, as a twin of it under another actor's dot
+ *   may be among what `after` covers without holding it.
+ * `dot` is undefined when the write added no sibling (its op had been applied already and since
+ * superseded: the op entry covers it).
+ */
+export function writtenContext(
+  context: VersionVector | Context,
+  after: VersionedObject,
+  dot: Dot | undefined,
+  op: string | undefined,
+  timestamp: number,
+): Context {
+  const given = asContext(context);
+  let vector = given.vector;
+  let cloud = given.cloud;
+  if (op !== undefined) {
+    vector = new Map(vector);
+    vector.set(
+      opKey(op),
+      Math.max(vector.get(opKey(op)) ?? 0, after.ctx.get(opKey(op)) ?? opStamp(timestamp)),
+    );
+  }
+  if (dot !== undefined && !coversDot(vector, cloud, dot))
+    cloud = joinClouds(cloud, new Map([[dot[0], [dot[1]]]]));
+  const unseen = after.siblings.filter((s) => !coversSibling(vector, cloud, s));
+  if (unseen.length === 0) {
+    const joined = mergeVectors(vector, after.ctx);
+    return { vector: joined, cloud: compactCloud(joined, joinClouds(cloud, after.cloud)) };
+  }
+  if (unseen.every((s) => s.op === undefined)) {
+    const raised = new Map(vector);
+    for (const [entry, n] of after.ctx) {
+      let limit = n;
+      for (const s of unseen) if (s.dot[0] === entry && s.dot[1] - 1 < limit) limit = s.dot[1] - 1;
+      if (limit > (raised.get(entry) ?? 0)) raised.set(entry, limit);
+    }
+    vector = raised;
+    cloud = joinClouds(cloud, after.cloud);
+  }
+  return { vector, cloud: compactCloud(vector, cloud) };
 }
 
 /**
@@ -146,13 +240,13 @@ export function sync(x: VersionedObject, y: VersionedObject): VersionedObject {
   for (const sx of xs) {
     const sy = findSame(ys, sx);
     if (sy !== undefined) siblings.push(sx === sy ? sx : pickSame(sx, sy));
-    else if (!coversSibling(y.ctx, sx)) siblings.push(sx);
+    else if (!coversSibling(y.ctx, y.cloud, sx)) siblings.push(sx);
   }
   for (const sy of ys) {
-    if (!coversSibling(x.ctx, sy) && findSame(xs, sy) === undefined) siblings.push(sy);
+    if (!coversSibling(x.ctx, x.cloud, sy) && findSame(xs, sy) === undefined) siblings.push(sy);
   }
   sortSiblings(siblings);
-  return { ctx: mergeVectors(x.ctx, y.ctx), siblings };
+  return withCloud({ ctx: mergeVectors(x.ctx, y.ctx), siblings }, joinClouds(x.cloud, y.cloud));
 }
 
 /** True when every sibling is a tombstone (or there are none). */
@@ -203,7 +297,8 @@ export function prune(o: VersionedObject, maxEntries: number): VersionedObject {
   };
   dropOldest(opEntries, opEntries.length - MAX_OP_ENTRIES);
   dropOldest(actors, o.ctx.size - ops - maxEntries);
-  return { ctx, siblings: o.siblings };
+  // The cloud stays: its dots are exact, and it is bounded on its own (MAX_CLOUD_DOTS).
+  return o.cloud ? { ctx, siblings: o.siblings, cloud: o.cloud } : { ctx, siblings: o.siblings };
 }
 
 /** Canonical sibling order: actor, then counter. */

@@ -91,7 +91,7 @@ export async function benchVersioning(): Promise<BenchRow[]> {
   const ctxString = encodeContext(y.ctx);
   rows.push({
     ...measure('versioning encodeContext+decodeContext', 200_000, () => {
-      sink += decodeContext(encodeContext(y.ctx)).size;
+      sink += decodeContext(encodeContext(y.ctx)).vector.size;
     }),
     extra: { chars: ctxString.length },
   });

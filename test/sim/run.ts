@@ -23,6 +23,7 @@ import {
   type FaultKind,
   formatSimulationReport,
   runSimulation,
+  SET_WORKLOADS,
   type SimulationOptions,
   type SimulationResult,
   type SimWorkload,
@@ -117,8 +118,9 @@ function simulationOptions(seed: number | string): SimulationOptions {
   if (args['latency-aware']) options.nodeOptions = { latencyAware: true };
   if (args.lww) options.resolver = 'lww';
   if (args.workload !== undefined) {
-    if (!['sets', 'counter', 'orset'].includes(args.workload)) {
-      throw new RangeError(`--workload must be sets, counter or orset, got ${args.workload}`);
+    const all = [...SET_WORKLOADS, 'counter', 'orset'];
+    if (!all.includes(args.workload as SimWorkload)) {
+      throw new RangeError(`--workload must be one of ${all.join(', ')}, got ${args.workload}`);
     }
     options.workload = args.workload as SimWorkload;
   }

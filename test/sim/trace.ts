@@ -16,6 +16,7 @@ import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage, StorageOperation } from '../../src/storage/types.js';
 import { SkewedClock } from '../../src/testing/sim-clock.js';
 import {
+  asContext,
   CheckedObject,
   decodeObject,
   type VersionedObject,
@@ -84,7 +85,7 @@ export function installTrace(options: TraceOptions, print: Line = console.log): 
     const [, key, context, , , , hintFor] = args;
     if (sameKey(key))
       log(
-        `${storageOf(this)} coordinates${hintFor ? ` (for ${hintFor})` : ''}, client ctx ${vector(context)}`,
+        `${storageOf(this)} coordinates${hintFor ? ` (for ${hintFor})` : ''}, client ctx ${vector(asContext(context).vector)}`,
       );
     return coordinate.apply(this, args);
   };
