@@ -17,7 +17,13 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
-import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
+import {
+  memberViews,
+  type RingStatus,
+  ringStatus,
+  tooFewOwners,
+  zoneStatus,
+} from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import { maxContextEntries, newOpId, Operations, type PutRequest } from './operations.js';
 import {
@@ -134,6 +140,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly admin: AdminService;
   private readonly types: TypedStore;
   private lastRingVersion = 0;
+  private lastZoneReport = '';
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -663,6 +670,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       this.lastRingVersion = after.ring.version;
       this.emit('ring:change', { version: after.ring.version, owners: after.ring.owners });
     }
+    this.checkZones(after);
     // Streams this node owes the rebalance in progress.
     this.transfer.assign(this.membership.openTasks().filter((t) => t.source === this.id));
     // A finished rebalance took partitions away: drop their data (the new owners have it).
@@ -678,6 +686,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       );
       if (lost.length > 0) this.dropping = this.dropping.then(() => this.dropPartitions(lost));
     }
+  }
+
+  /** Reports (event and log) a ring that leaves keys without enough zones; quiet while nothing changes. */
+  private checkZones(state: ClusterState): void {
+    if (state.ring.owners.length === 0) return;
+    const zones = zoneStatus(state, this.options.quorum.n);
+    const key = zones ? `${state.ring.version}:${zones.violations}:${zones.list.length}` : '';
+    if (key === this.lastZoneReport) return;
+    this.lastZoneReport = key;
+    if (!zones || zones.violations === 0) return;
+    const e = {
+      version: state.ring.version,
+      violations: zones.violations,
+      required: zones.required,
+      zones: zones.list.length,
+    };
+    this.logger.warn(e, 'zone guarantee not met: some keys have replicas in fewer zones than required');
+    this.emit('zone:violation', e);
   }
 
   private async dropPartitions(partitions: number[]): Promise<void> {

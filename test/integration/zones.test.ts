@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoNode, MemoryStorage, VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
+import { partitionOf } from '../../src/ring/index.js';
 import { drive, primariesOf } from '../helpers.js';
+
+const utf8 = new TextEncoder();
 
 let cluster: Cluster<unknown> | undefined;
 afterEach(async () => {
@@ -97,6 +100,58 @@ describe('zones: a cluster spread over three zones', () => {
       const zones = primariesOf(c.nodes[i % 6]!, `key:${i}`).map((id) => ZONE_OF[id]);
       expect(new Set(zones).size).toBe(3);
     }
+  });
+
+  it('a layout that cannot meet the guarantee is reported: ringStatus counts it exactly, an event and the log say so', async () => {
+    // Eight partitions, N = 5 over five zones, one of them with three of the seven members:
+    // balance leaves some keys with two replicas in that zone.
+    const zoneOf: Record<string, string> = { a1: 'A', a2: 'A', a3: 'A', b1: 'B', c1: 'C', d1: 'D', e1: 'E' };
+    const clock = new VirtualClock();
+    const warned: string[] = [];
+    cluster = await createCluster({
+      nodes: Object.keys(zoneOf),
+      clock,
+      quorum: { n: 5, r: 2, w: 2 },
+      nodeOptions: (id) => ({
+        ...fast,
+        partitions: 8,
+        zone: zoneOf[id],
+        logger: {
+          debug() {},
+          info() {},
+          warn: (_o: object, msg?: string) => {
+            if (msg?.startsWith('zone guarantee')) warned.push(id);
+          },
+          error() {},
+        },
+      }),
+    });
+    const a1 = cluster.node('a1');
+    const countLacking = (required: number) => {
+      const lacking = new Set<number>();
+      for (let i = 0; i < 400; i++) {
+        const key = `key:${i}`;
+        const zones = new Set(primariesOf(a1, key).map((id) => zoneOf[id]));
+        if (zones.size < required) lacking.add(partitionOf(utf8.encode(key), 8));
+      }
+      return lacking.size;
+    };
+    const before = a1.ringStatus().zones!;
+    expect(before.required).toBe(5);
+    expect(before.violations).toBeGreaterThan(0);
+    expect(countLacking(5)).toBe(before.violations);
+    expect(warned).toContain('a1');
+    // A ring change (a member removed) reports again, with the new ring's count.
+    const events: { version: number; violations: number; required: number; zones: number }[] = [];
+    a1.on('zone:violation', (e) => events.push(e));
+    await cluster.stopNode('e1');
+    a1.removeMember('e1');
+    await cluster.settle(20_000);
+    const after = a1.ringStatus();
+    expect(after.zones!.required).toBe(4);
+    expect(after.zones!.violations).toBeGreaterThan(0);
+    expect(countLacking(4)).toBe(after.zones!.violations);
+    expect(events.at(-1)).toEqual({ version: after.version, violations: after.zones!.violations, required: 4, zones: 4 });
   });
 
   it('members without a zone: no zone report, the ring as before', async () => {
