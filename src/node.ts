@@ -22,6 +22,7 @@ import {
   type RingStatus,
   ringStatus,
   tooFewOwners,
+  zoneLookup,
   zoneStatus,
 } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
@@ -231,6 +232,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       sloppyQuorum: this.options.sloppyQuorum,
       ring: () => this.membership.state.ring,
       detector: this.detector,
+      zoneOf: () => zoneLookup(this.membership.state.members),
     });
     this.coordinator = new Coordinator({
       self: this.id,

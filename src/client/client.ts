@@ -20,7 +20,7 @@ import { Router } from '../coordinator/router.js';
 import { NotRunningError, QuorumError, TransportError } from '../errors.js';
 import type { DynamoNodeEvents, Key } from '../events.js';
 import { FailureDetector } from '../membership/failure-detector.js';
-import { memberViews, tooFewOwners } from '../membership/status.js';
+import { memberViews, tooFewOwners, zoneLookup } from '../membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from '../membership/types.js';
 import type {
   GetOptions,
@@ -172,6 +172,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       sloppyQuorum: this.options.sloppyQuorum,
       ring: () => this.view.state.ring,
       detector: this.detector,
+      zoneOf: () => zoneLookup(this.view.state.members),
     });
     this.coordinator = new Coordinator({
       self: this.id,

@@ -41,7 +41,7 @@ export interface Routing {
    * Sloppy quorum only: the next healthy node on the ring not in `exclude`, to stand in for a
    * replica that failed during this request.
    */
-  nextFallback?: (exclude: ReadonlySet<string>) => string | undefined;
+  nextFallback?: (exclude: ReadonlySet<string>, failed?: ReadonlySet<string>) => string | undefined;
   /** Writes also go here, without counting towards W (nodes gaining the partition in a rebalance). */
   extra?: readonly PreferenceEntry[];
 }
@@ -451,7 +451,9 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     }
     if (nextFallback && (!this.settled || this.f.fallbackAfterQuorum)) {
       this.tried ??= new Set([...(this.f.acked ?? []), ...list.map((e) => e.id), ...unavailable]);
-      fallback = nextFallback(this.tried);
+      // The replicas that failed: with zones, a fallback is chosen from a zone the others lack.
+      const failed = new Set(this.tracker.failures.map((f) => f.node)).add(entry.id);
+      fallback = nextFallback(this.tried, failed);
       if (fallback !== undefined) this.tried.add(fallback);
     }
     if (fallback !== undefined) {

@@ -246,3 +246,20 @@ function ownedCounts(owners: readonly string[]): Map<string, number> {
   for (const o of owners) owned.set(o, (owned.get(o) ?? 0) + 1);
   return owned;
 }
+
+const lookupCache = new WeakMap<readonly MemberRecord[], ((id: string) => string | undefined) | undefined>();
+
+/**
+ * id → zone for a member table (members without a zone: the default zone `''`), or undefined
+ * when no member has a zone (so zoneless clusters take none of the zone-aware paths). Memoised.
+ */
+export function zoneLookup(members: readonly MemberRecord[]): ((id: string) => string | undefined) | undefined {
+  if (lookupCache.has(members)) return lookupCache.get(members);
+  let lookup: ((id: string) => string | undefined) | undefined;
+  if (members.some((m) => m.zone !== undefined)) {
+    const byId = new Map(members.map((m) => [m.id, m.zone ?? '']));
+    lookup = (id) => byId.get(id);
+  }
+  lookupCache.set(members, lookup);
+  return lookup;
+}

@@ -154,6 +154,41 @@ describe('zones: a cluster spread over three zones', () => {
     expect(events.at(-1)).toEqual({ version: after.version, violations: after.zones!.violations, required: 4, zones: 4 });
   });
 
+  it('sloppy quorum: the fallback for a down replica comes from its zone when it can, so the write spans every zone', async () => {
+    const zones: Record<string, string> = {};
+    for (const z of ['a', 'b', 'c']) for (const i of [1, 2, 3]) zones[`${z}${i}`] = `az-${z}`;
+    const clock = new VirtualClock();
+    cluster = await createCluster({
+      nodes: Object.keys(zones),
+      clock,
+      quorum: { n: 3, r: 2, w: 3 },
+      nodeOptions: (id) => ({ ...fast, zone: zones[id] }),
+    });
+    const c = cluster;
+    const holders: { holder: string; target: string }[] = [];
+    for (const n of c.nodes) n.on('hint:stored', (e) => holders.push({ holder: n.id, target: e.target }));
+    let checked = 0;
+    for (let i = 0; i < 40; i++) {
+      const key = `k${i}`;
+      const primaries = primariesOf(c.nodes[0]!, key);
+      const down = primaries[0]!;
+      const coordinator = c.node(primaries[1]!);
+      c.network.partition([down]);
+      // The first put finds the replica gone mid-request, the second routes around it: both hint
+      // to a node of the down replica's zone (W = 3: all three zones acknowledge).
+      await drive(clock, coordinator.put(key, { i }));
+      await drive(clock, coordinator.put(key, { i: i + 1 }));
+      c.network.heal();
+      await c.settle(2_000);
+      for (const h of holders.splice(0)) {
+        expect(h.target).toBe(down);
+        expect(zones[h.holder]).toBe(zones[down]);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
+  });
+
   it('members without a zone: no zone report, the ring as before', async () => {
     const clock = new VirtualClock();
     cluster = await createCluster({ nodes: 4, clock, nodeOptions: fast });
