@@ -70,6 +70,11 @@ export interface PutOptions {
   context?: string;
   /** Durable stores to wait for (default: the node's quorum.w). */
   w?: number;
+  /**
+   * Stores must come from at least this many distinct zones, on top of W (default: the node's
+   * `minZones`, 1). `QuorumError` otherwise, with `zones`: the zones that acknowledged.
+   */
+  minZones?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
   /**
@@ -248,6 +253,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.emit('repair:read', { key, replicas });
       },
       onBackgroundError: (error, context) => this.backgroundError(error, context),
+      zoneOf: () => zoneLookup(this.membership.state.members),
     });
     this.operations = new Operations<V>({
       options: this.options,
@@ -264,6 +270,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
       checkOwners: (operation, required) => this.checkOwners(operation, required),
+      zoneCount: () => zoneStatus(this.membership.state, this.options.quorum.n)?.required ?? 1,
       coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
@@ -346,8 +353,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       antiEntropy: this.antiEntropy,
       serving: () => this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
-        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op, minZones) =>
+        this.coordinatePut(
+          { key, partition, value, context, w, timeoutMs, signal: undefined, op, minZones },
+          true,
+        ),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
       admin: (message) => this.admin.handle(message),
     });
@@ -613,7 +623,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
-      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .put(
+        put.key,
+        put.partition,
+        routing,
+        put.value,
+        put.context,
+        put.w,
+        put.timeoutMs,
+        put.signal,
+        put.op,
+        put.minZones,
+      )
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 
@@ -633,7 +654,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op],
+          [
+            MessageType.CoordinatePut,
+            key,
+            value,
+            encodeContext(context),
+            w,
+            timeoutMs,
+            op,
+            ...(put.minZones === undefined ? [] : [put.minZones]),
+          ],
           timeoutMs,
           signal,
         );

@@ -8,10 +8,10 @@
 import type { Coordinator } from './coordinator/coordinator.js';
 import type { LatencyRouting } from './coordinator/latency-routing.js';
 import type { Router } from './coordinator/router.js';
-import { TypeMismatchError } from './errors.js';
+import { QuorumError, TypeMismatchError } from './errors.js';
 import type { Key } from './events.js';
 import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
-import { type Codec, type ResolvedOptions, validateQuorumPart } from './options.js';
+import { type Codec, type ResolvedOptions, validateMinZones, validateQuorumPart } from './options.js';
 import { equalBytes } from './replica/replica.js';
 import { hash64, partitionOf } from './ring/index.js';
 import type { OperationRecorder } from './stats.js';
@@ -43,6 +43,8 @@ export interface PutRequest {
   signal: AbortSignal | undefined;
   /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
   op: string | undefined;
+  /** Acknowledgements must span this many zones (absent: 1, no zone condition). */
+  minZones?: number;
 }
 
 /** What `Operations.read` resolves to but for a plain get. */
@@ -54,7 +56,10 @@ export interface FullRead<V> {
 }
 
 export interface OperationsDeps<V> {
-  options: Pick<ResolvedOptions<V>, 'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs'>;
+  options: Pick<
+    ResolvedOptions<V>,
+    'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs' | 'minZones' | 'preferLocalZone' | 'zone'
+  >;
   codec: Codec<V>;
   clock: Clock;
   router: Router;
@@ -69,6 +74,8 @@ export interface OperationsDeps<V> {
   recordSiblings(key: Key, count: number): void;
   /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
   checkOwners(operation: 'get' | 'put' | 'delete', required: number): void;
+  /** Zones among the ring's owners (1 without zones): a put with a larger `minZones` cannot succeed. */
+  zoneCount(): number;
   /** Has the put coordinated (here or by a replica); resolves to the new context. */
   coordinatePut(put: PutRequest): Promise<PutResult>;
   onBackgroundError(error: Error, context: string): void;
@@ -210,6 +217,18 @@ export class Operations<V> {
     const w =
       options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
     d.checkOwners(operation, w);
+    const minZones =
+      options.minZones === undefined ? d.options.minZones : validateMinZones(options.minZones, d.options.quorum.n);
+    if (minZones > 1) {
+      const zones = d.zoneCount();
+      if (minZones > zones) {
+        throw new QuorumError(operation, w, 0, [], {
+          requiredZones: minZones,
+          zones: [],
+          reason: `the ring's owners are in ${zones} zone${zones === 1 ? '' : 's'}`,
+        });
+      }
+    }
     const context: Context =
       options.context === undefined
         ? emptyContext()
@@ -231,6 +250,7 @@ export class Operations<V> {
         timeoutMs,
         signal: options.signal,
         op,
+        ...(minZones > 1 ? { minZones } : {}),
       });
       ok = true;
       return result;

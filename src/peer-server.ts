@@ -65,6 +65,8 @@ export interface PeerServerDeps {
     w: number,
     timeoutMs: number,
     op: string,
+    /** Acknowledgements must span this many zones (undefined: no zone condition). */
+    minZones: number | undefined,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
   /** Serves an admin message (src/admin); throws on bad input or a refused action. */
@@ -207,13 +209,15 @@ export class PeerServer {
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
     const op = asString(message[6], 'op', MAX_OP_CHARS);
     if (op.length === 0) throw new TypeError('op must not be empty');
+    // An eighth field: the put's minZones (absent: none).
+    const minZones = message.length > 7 ? asInt(message[7], 'minZones', 1, d.n) : undefined;
     const requestId = `${from}\u0000${op}`;
     // A duplicated forward (the network delivered it twice) gets the first one's answer without
     // coordinating again. Correctness does not depend on it (a write whose op the replica has
     // seen adds no dot); a failed one is forgotten, so that a retry is coordinated afresh.
     let result = this.forwardedPuts.get(requestId);
     if (!result) {
-      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op);
+      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op, minZones);
       this.forwardedPuts.set(requestId, result);
       result.catch(() => {
         if (this.forwardedPuts.get(requestId) === result) this.forwardedPuts.delete(requestId);

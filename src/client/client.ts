@@ -20,7 +20,7 @@ import { Router } from '../coordinator/router.js';
 import { NotRunningError, QuorumError, TransportError } from '../errors.js';
 import type { DynamoNodeEvents, Key } from '../events.js';
 import { FailureDetector } from '../membership/failure-detector.js';
-import { memberViews, tooFewOwners, zoneLookup } from '../membership/status.js';
+import { memberViews, tooFewOwners, zoneLookup, zoneStatus } from '../membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from '../membership/types.js';
 import type {
   GetOptions,
@@ -205,6 +205,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       },
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
+      zoneCount: () => zoneStatus(this.view.state, this.options.quorum.n)?.required ?? 1,
       checkOwners: (operation, required) => {
         const reason = tooFewOwners(this.view.state, this.options.quorum.n, required);
         if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
@@ -331,7 +332,16 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
         const { context: next, coordinator } = await putThroughReplicas(
           this.rpc,
           candidates,
-          { key, value, context, w, timeoutMs: Math.max(1, deadline - this.clock.now()), signal, op },
+          {
+            key,
+            value,
+            context,
+            w,
+            timeoutMs: Math.max(1, deadline - this.clock.now()),
+            signal,
+            op,
+            ...(put.minZones === undefined ? {} : { minZones: put.minZones }),
+          },
           (id, err) => {
             this.counters.coordinatorFailovers++;
             if (err instanceof RemoteError) refusedBy ??= id;

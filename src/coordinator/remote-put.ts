@@ -18,6 +18,8 @@ export interface RemotePut {
   signal: AbortSignal | undefined;
   /** Operation id (see `newOpId`): the same for every candidate. */
   op: string;
+  /** Acknowledgements must span this many zones (undefined: no zone condition). */
+  minZones?: number;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function putThroughReplicas(
   const operation = put.value === null ? 'delete' : 'put';
   const failures: { node: string; reason: string }[] = [];
   const message = [MessageType.CoordinatePut, put.key, put.value, put.context, put.w, put.timeoutMs, put.op];
+  if (put.minZones !== undefined) message.push(put.minZones);
   for (const entry of candidates) {
     try {
       const reply = await rpc.call(entry.id, message, put.timeoutMs, put.signal);

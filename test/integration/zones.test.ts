@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoNode, MemoryStorage, VirtualClock } from '../../src/index.js';
+import { DynamoClient } from '../../src/client/index.js';
+import { DynamoNode, MemoryStorage, QuorumError, VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { partitionOf } from '../../src/ring/index.js';
 import { drive, primariesOf } from '../helpers.js';
@@ -245,4 +246,100 @@ describe('zones: a cluster spread over three zones', () => {
       }
     });
   }
+});
+
+describe('zones: minZones on a put', () => {
+  it('fails with QuorumError naming the zone that answered when only one zone answers, succeeds otherwise', async () => {
+    const clock = new VirtualClock();
+    // Sloppy quorum: with zones b and c away, fallbacks in zone a would make W = 2 alone.
+    cluster = await createCluster({
+      nodes: Object.keys(ZONE_OF),
+      clock,
+      quorum: { n: 3, r: 2, w: 2 },
+      nodeOptions: (id) => ({ ...fast, zone: ZONE_OF[id] }),
+    });
+    const c = cluster;
+    // All up: every key's replicas span three zones.
+    for (let i = 0; i < 20; i++) await drive(clock, c.nodes[i % 6]!.put(`k${i}`, i, { minZones: 3 }));
+    // One zone away: two zones still answer.
+    c.network.partition(['c1', 'c2']);
+    for (let i = 0; i < 20; i++) await drive(clock, c.node(i % 2 ? 'a1' : 'b2').put(`k${i}`, i, { minZones: 2 }));
+    // Only zone a answers: W = 2 is met (a fallback in zone a stands in), minZones = 2 is not.
+    c.network.heal();
+    c.network.partition(['a1', 'a2'], ['b1', 'b2', 'c1', 'c2']);
+    let failures = 0;
+    for (let i = 0; i < 20; i++) {
+      const err = await drive(clock, c.node('a1').put(`k${i}`, i, { minZones: 2 })).catch((e) => e);
+      expect(err).toBeInstanceOf(QuorumError);
+      expect(err.requiredZones).toBe(2);
+      expect(err.zones).toEqual(['az-a']);
+      expect(err.message).toContain('in 2 zones');
+      failures++;
+    }
+    expect(failures).toBe(20);
+    // Without minZones the same puts succeed on zone a alone (sloppy quorum): the guarantee minZones adds.
+    for (let i = 0; i < 5; i++) await drive(clock, c.node('a1').put(`k${i}`, i));
+    c.network.heal();
+  });
+
+  it('through a forwarding node and through a DynamoClient, the QuorumError keeps the zones', async () => {
+    const clock = new VirtualClock();
+    cluster = await createCluster({
+      nodes: Object.keys(ZONE_OF),
+      clock,
+      quorum: { n: 3, r: 2, w: 1 },
+      nodeOptions: (id) => ({ ...fast, zone: ZONE_OF[id], sloppyQuorum: false }),
+    });
+    const c = cluster;
+    c.network.partition(['a1', 'a2', 'x']);
+    // A key a1 is not a replica of is forwarded to a replica in zone a.
+    let key = '';
+    for (let i = 0; !key; i++) {
+      const p = primariesOf(c.node('a1'), `f${i}`);
+      if (!p.includes('a1') && p.includes('a2')) key = `f${i}`;
+    }
+    const err = await drive(clock, c.node('a1').put(key, 1, { minZones: 2 })).catch((e) => e);
+    expect(err).toBeInstanceOf(QuorumError);
+    expect(err.zones).toEqual(['az-a']);
+    expect(err.requiredZones).toBe(2);
+    // W = 1 alone would have succeeded.
+    await drive(clock, c.node('a1').put(key, 1));
+    c.network.heal();
+    await c.settle(15_000);
+    const client = await drive(
+      clock,
+      DynamoClient.start({
+        id: 'x',
+        transport: c.network.connect('x'),
+        seeds: ['a1'],
+        clock,
+        quorum: { n: 3, r: 2, w: 1 },
+        requestTimeoutMs: 100,
+        sloppyQuorum: false,
+      }),
+    );
+    try {
+      await drive(clock, client.put(key, 2, { minZones: 3 }));
+      c.network.partition(['a1', 'a2', 'x']);
+      const e2 = await drive(clock, client.put(key, 3, { minZones: 2 })).catch((e) => e);
+      expect(e2).toBeInstanceOf(QuorumError);
+      expect(e2.zones).toEqual(['az-a']);
+    } finally {
+      c.network.heal();
+      await drive(clock, client.stop());
+    }
+  });
+
+  it('minZones above the zones the ring has is refused at once; above N is a RangeError', async () => {
+    const clock = new VirtualClock();
+    cluster = await createCluster({ nodes: 3, clock, nodeOptions: fast });
+    const node = cluster.nodes[0]!;
+    const err = await drive(clock, node.put('k', 1, { minZones: 2 })).catch((e) => e);
+    expect(err).toBeInstanceOf(QuorumError);
+    expect(err.message).toContain("the ring's owners are in 1 zone");
+    await expect(node.put('k', 1, { minZones: 4 })).rejects.toThrow(RangeError);
+    await expect(
+      createCluster({ nodes: 1, clock: new VirtualClock(), nodeOptions: { minZones: 0 } }),
+    ).rejects.toThrow(RangeError);
+  });
 });
