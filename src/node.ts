@@ -63,6 +63,11 @@ export interface GetOptions {
   /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs, room for one round of fallbacks). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Ask the replicas in the caller's own `zone` first (default: the `preferLocalZone` option); the
+   * others only when those are not enough for R, fail, or (latency-aware) are slower than usual.
+   */
+  preferLocalZone?: boolean;
 }
 
 export interface PutOptions {
@@ -271,6 +276,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       recordSiblings: (key, count) => this.recordSiblings(key, count),
       checkOwners: (operation, required) => this.checkOwners(operation, required),
       zoneCount: () => zoneStatus(this.membership.state, this.options.quorum.n)?.required ?? 1,
+      zoneOf: () => zoneLookup(this.membership.state.members),
       coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });

@@ -5,7 +5,8 @@
  * where the two differ (a node coordinates a put or forwards it; a client always sends it to a
  * replica).
  */
-import type { Coordinator } from './coordinator/coordinator.js';
+import type { Coordinator, Routing } from './coordinator/coordinator.js';
+import { type HedgePlan, planLocalRead } from './coordinator/latency.js';
 import type { LatencyRouting } from './coordinator/latency-routing.js';
 import type { Router } from './coordinator/router.js';
 import { QuorumError, TypeMismatchError } from './errors.js';
@@ -13,7 +14,7 @@ import type { Key } from './events.js';
 import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
 import { type Codec, type ResolvedOptions, validateMinZones, validateQuorumPart } from './options.js';
 import { equalBytes } from './replica/replica.js';
-import { hash64, partitionOf } from './ring/index.js';
+import { hash64, type PreferenceEntry, partitionOf } from './ring/index.js';
 import type { OperationRecorder } from './stats.js';
 import { isTypedValue, typeOfValue } from './types/codec.js';
 import { throwIfAborted } from './util/abort.js';
@@ -58,7 +59,15 @@ export interface FullRead<V> {
 export interface OperationsDeps<V> {
   options: Pick<
     ResolvedOptions<V>,
-    'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs' | 'minZones' | 'preferLocalZone' | 'zone'
+    | 'id'
+    | 'quorum'
+    | 'limits'
+    | 'partitions'
+    | 'resolver'
+    | 'requestTimeoutMs'
+    | 'minZones'
+    | 'preferLocalZone'
+    | 'zone'
   >;
   codec: Codec<V>;
   clock: Clock;
@@ -76,6 +85,8 @@ export interface OperationsDeps<V> {
   checkOwners(operation: 'get' | 'put' | 'delete', required: number): void;
   /** Zones among the ring's owners (1 without zones): a put with a larger `minZones` cannot succeed. */
   zoneCount(): number;
+  /** Members' zones (undefined: no member has one), for reads that prefer the caller's zone. */
+  zoneOf(): ((id: string) => string | undefined) | undefined;
   /** Has the put coordinated (here or by a replica); resolves to the new context. */
   coordinatePut(put: PutRequest): Promise<PutResult>;
   onBackgroundError(error: Error, context: string): void;
@@ -149,7 +160,12 @@ export class Operations<V> {
     try {
       const partition = partitionOf(bytes, d.options.partitions);
       const routing = d.router.route(partition);
-      const plan = d.latency?.planRead(routing, r);
+      const isLocal = this.localZone(options.preferLocalZone);
+      const plan = d.latency
+        ? d.latency.planRead(routing, r, isLocal)
+        : isLocal
+          ? localPlan(routing, planLocalRead(routing.list, r, d.options.id, isLocal, d.options.requestTimeoutMs))
+          : undefined;
       const { object, first } = await d.coordinator.get(
         bytes,
         partition,
@@ -260,10 +276,32 @@ export class Operations<V> {
     }
   }
 
+  /**
+   * Whether a replica is in the caller's zone, when this read prefers it (the option or `prefer`)
+   * and zones are known; undefined otherwise.
+   */
+  private localZone(prefer: boolean | undefined): ((id: string) => boolean) | undefined {
+    const d = this.deps;
+    if (prefer !== undefined && typeof prefer !== 'boolean') throw new TypeError('preferLocalZone must be a boolean');
+    if (!(prefer ?? d.options.preferLocalZone)) return undefined;
+    const own = d.options.zone;
+    if (own === undefined) throw new TypeError('preferLocalZone needs the zone option (the zone this process runs in)');
+    const zoneOf = d.zoneOf();
+    if (zoneOf === undefined) return undefined;
+    return (id) => zoneOf(id) === own;
+  }
+
   /** Whole-operation default: room for one round of fallbacks after a replica times out. */
   private defaultTimeoutMs(): number {
     return this.deps.options.requestTimeoutMs * 2;
   }
+}
+
+function localPlan(
+  routing: Routing,
+  plan: { list: PreferenceEntry[]; hedge: HedgePlan | undefined },
+): { routing: Routing; hedge: HedgePlan | undefined } {
+  return { routing: { ...routing, list: plan.list }, hedge: plan.hedge };
 }
 
 /**

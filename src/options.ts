@@ -267,6 +267,9 @@ export function resolveOptionsWithoutStorage<V>(
   }
   const preferLocalZone = options.preferLocalZone ?? DEFAULTS.preferLocalZone;
   if (typeof preferLocalZone !== 'boolean') throw new TypeError('preferLocalZone must be a boolean');
+  if (preferLocalZone && zone === undefined) {
+    throw new TypeError('preferLocalZone needs the zone option (the zone this process runs in)');
+  }
   const minZones = validateMinZones(options.minZones ?? DEFAULTS.minZones, n);
   const maxHedgeRatio = nonNegative('maxHedgeRatio', options.maxHedgeRatio ?? DEFAULTS.maxHedgeRatio);
   if (maxHedgeRatio > 1) throw new RangeError(`maxHedgeRatio must be in [0, 1], got ${maxHedgeRatio}`);

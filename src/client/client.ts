@@ -206,6 +206,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
       zoneCount: () => zoneStatus(this.view.state, this.options.quorum.n)?.required ?? 1,
+      zoneOf: () => zoneLookup(this.view.state.members),
       checkOwners: (operation, required) => {
         const reason = tooFewOwners(this.view.state, this.options.quorum.n, required);
         if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });

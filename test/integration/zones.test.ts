@@ -3,6 +3,7 @@ import { DynamoClient } from '../../src/client/index.js';
 import { DynamoNode, MemoryStorage, QuorumError, VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { partitionOf } from '../../src/ring/index.js';
+import { MessageType } from '../../src/transport/wire.js';
 import { drive, primariesOf } from '../helpers.js';
 
 const utf8 = new TextEncoder();
@@ -341,5 +342,79 @@ describe('zones: minZones on a put', () => {
     await expect(
       createCluster({ nodes: 1, clock: new VirtualClock(), nodeOptions: { minZones: 0 } }),
     ).rejects.toThrow(RangeError);
+  });
+});
+
+describe('zones: reads that prefer the caller’s zone', () => {
+  const readsServed = (c: Cluster<unknown>, ids: string[]) =>
+    ids.reduce((sum, id) => sum + (c.node(id).stats().served[String(MessageType.Read)] ?? 0), 0);
+
+  it('a node in zone a reads from zone a; the other zones are asked only when a local replica fails', async () => {
+    const clock = new VirtualClock();
+    cluster = await sixInThreeZones(clock);
+    const c = cluster;
+    for (let i = 0; i < 30; i++) await drive(clock, c.nodes[i % 6]!.put(`k${i}`, i));
+    await c.settle(2_000);
+    const remote = ['b1', 'b2', 'c1', 'c2'];
+    const before = readsServed(c, remote);
+    for (let i = 0; i < 30; i++) {
+      const read = await drive(clock, c.node('a1').get(`k${i}`, { r: 1, preferLocalZone: true }));
+      expect(read.values).toEqual([i]);
+    }
+    expect(readsServed(c, remote)).toBe(before);
+    // r = 2 with one replica per zone: one local and exactly one other per read.
+    const before2 = readsServed(c, remote);
+    for (let i = 0; i < 30; i++) await drive(clock, c.node('a1').get(`k${i}`, { preferLocalZone: true }));
+    expect(readsServed(c, remote) - before2).toBe(30);
+    // Without the preference every replica is asked.
+    const before3 = readsServed(c, remote);
+    for (let i = 0; i < 30; i++) await drive(clock, c.node('a1').get(`k${i}`, { r: 1 }));
+    expect(readsServed(c, remote) - before3).toBe(60);
+    // The local replica gone: the read still succeeds, from the other zones.
+    c.network.partition(['a2']);
+    for (let i = 0; i < 30; i++) {
+      const key = `k${i}`;
+      if (!primariesOf(c.node('a1'), key).includes('a2')) continue;
+      const read = await drive(clock, c.node('a1').get(key, { r: 1, preferLocalZone: true }));
+      expect(read.values).toEqual([i]);
+    }
+    c.network.heal();
+  });
+
+  it('a DynamoClient with a zone (latency-aware) reads from its zone, hedging to others within the budget', async () => {
+    const clock = new VirtualClock();
+    cluster = await sixInThreeZones(clock);
+    const c = cluster;
+    for (let i = 0; i < 50; i++) await drive(clock, c.nodes[i % 6]!.put(`k${i}`, i));
+    const client = await drive(
+      clock,
+      DynamoClient.start({
+        id: 'app-b',
+        zone: 'az-b',
+        preferLocalZone: true,
+        transport: c.network.connect('app-b'),
+        seeds: ['a1'],
+        clock,
+        quorum: { n: 3, r: 1, w: 2 },
+        requestTimeoutMs: 100,
+      }),
+    );
+    try {
+      const others = ['a1', 'a2', 'c1', 'c2'];
+      const before = readsServed(c, others);
+      const local = readsServed(c, ['b1', 'b2']);
+      const reads = 100;
+      for (let i = 0; i < reads; i++) {
+        expect((await drive(clock, client.get(`k${i % 50}`))).values).toEqual([i % 50]);
+      }
+      expect(readsServed(c, ['b1', 'b2']) - local).toBe(reads);
+      // Other zones only through timed hedges, which the budget caps at 10 % of reads (+ a burst).
+      expect(readsServed(c, others) - before).toBeLessThanOrEqual(reads * 0.1 * 2 + 10);
+      await expect(
+        DynamoClient.start({ id: 'y', transport: c.network.connect('y'), seeds: ['a1'], preferLocalZone: true }),
+      ).rejects.toThrow(/preferLocalZone needs the zone option/);
+    } finally {
+      await drive(clock, client.stop());
+    }
   });
 });
