@@ -9,7 +9,9 @@
  *   npm run sim -- --seeds 300 --workload counter   counters (node.counter): final value vs acknowledged increments
  *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
  *
- * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
+ *   npm run sim -- --seeds 300 --zones 3 --nodes 6   6 nodes in 3 zones: every fault, zone outages too
+ *
+ * Settings: --nodes 5 --zones 0 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --max-sessions N (data-type sessions a node keeps: small values
  * make nodes evict and resume actors) --from 1 --history FILE (one seed: write its history as JSON)
  * --latency-aware (every node with latencyAware: hedged reads, latency-ranked put coordinators)
@@ -38,6 +40,7 @@ const { values: args } = parseArgs({
     lww: { type: 'boolean', default: false },
     workload: { type: 'string' },
     nodes: { type: 'string' },
+    zones: { type: 'string' },
     ops: { type: 'string' },
     clients: { type: 'string' },
     keys: { type: 'string' },
@@ -76,6 +79,7 @@ function replayFlags(): string[] {
     'lww',
     'workload',
     'nodes',
+    'zones',
     'ops',
     'clients',
     'keys',
@@ -105,6 +109,7 @@ function simulationOptions(seed: number | string): SimulationOptions {
   const options: SimulationOptions = { seed };
   if (args.bench) Object.assign(options, { nodes: 5, operations: 10_000, keys: 50, registerKeys: 10 });
   options.nodes = int('nodes', args.nodes) ?? options.nodes;
+  options.zones = int('zones', args.zones) ?? options.zones;
   options.operations = int('ops', args.ops) ?? options.operations;
   options.clients = int('clients', args.clients) ?? options.clients;
   options.keys = int('keys', args.keys) ?? options.keys;
