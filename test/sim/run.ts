@@ -12,7 +12,8 @@
  *   npm run sim -- --seeds 300 --zones 3 --nodes 6   6 nodes in 3 zones: every fault, zone outages too
  *
  * Settings: --nodes 5 --zones 0 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
- * --no-faults --faults crash,isolate --max-sessions N (data-type sessions a node keeps: small values
+ * --no-faults --faults crash,isolate --fault-interval-ms 200,1500 (quiet time before each fault)
+ * --max-sessions N (data-type sessions a node keeps: small values
  * make nodes evict and resume actors) --from 1 --history FILE (one seed: write its history as JSON)
  * --latency-aware (every node with latencyAware: hedged reads, latency-ranked put coordinators)
  * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
@@ -50,6 +51,7 @@ const { values: args } = parseArgs({
     strict: { type: 'boolean', default: false },
     'latency-aware': { type: 'boolean', default: false },
     'no-faults': { type: 'boolean', default: false },
+    'fault-interval-ms': { type: 'string' },
     faults: { type: 'string' },
     history: { type: 'string' },
     json: { type: 'string' },
@@ -89,6 +91,7 @@ function replayFlags(): string[] {
     'strict',
     'latency-aware',
     'no-faults',
+    'fault-interval-ms',
     'faults',
     'max-sessions',
   ];
@@ -132,7 +135,15 @@ function simulationOptions(seed: number | string): SimulationOptions {
   const maxSessions = int('max-sessions', args['max-sessions']);
   if (maxSessions !== undefined) options.nodeOptions = { ...options.nodeOptions, dataTypes: { maxSessions } };
   if (args['no-faults']) options.nemesis = false;
-  else if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
+  else {
+    if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
+    if (args['fault-interval-ms']) {
+      const [min, max] = args['fault-interval-ms'].split(',').map(Number);
+      if (!(Number.isFinite(min) && Number.isFinite(max) && min! >= 0 && max! >= min!))
+        throw new RangeError('--fault-interval-ms must be MIN,MAX (ms)');
+      options.nemesis = { ...(options.nemesis || {}), intervalMs: { min: min!, max: max! } };
+    }
+  }
   return options;
 }
 
