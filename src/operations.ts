@@ -164,7 +164,10 @@ export class Operations<V> {
       const plan = d.latency
         ? d.latency.planRead(routing, r, isLocal)
         : isLocal
-          ? localPlan(routing, planLocalRead(routing.list, r, d.options.id, isLocal, d.options.requestTimeoutMs))
+          ? localPlan(
+              routing,
+              planLocalRead(routing.list, r, d.options.id, isLocal, d.options.requestTimeoutMs),
+            )
           : undefined;
       const { object, first } = await d.coordinator.get(
         bytes,
@@ -234,7 +237,9 @@ export class Operations<V> {
       options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
     d.checkOwners(operation, w);
     const minZones =
-      options.minZones === undefined ? d.options.minZones : validateMinZones(options.minZones, d.options.quorum.n);
+      options.minZones === undefined
+        ? d.options.minZones
+        : validateMinZones(options.minZones, d.options.quorum.n);
     if (minZones > 1) {
       const zones = d.zoneCount();
       if (minZones > zones) {
@@ -282,10 +287,12 @@ export class Operations<V> {
    */
   private localZone(prefer: boolean | undefined): ((id: string) => boolean) | undefined {
     const d = this.deps;
-    if (prefer !== undefined && typeof prefer !== 'boolean') throw new TypeError('preferLocalZone must be a boolean');
+    if (prefer !== undefined && typeof prefer !== 'boolean')
+      throw new TypeError('preferLocalZone must be a boolean');
     if (!(prefer ?? d.options.preferLocalZone)) return undefined;
     const own = d.options.zone;
-    if (own === undefined) throw new TypeError('preferLocalZone needs the zone option (the zone this process runs in)');
+    if (own === undefined)
+      throw new TypeError('preferLocalZone needs the zone option (the zone this process runs in)');
     const zoneOf = d.zoneOf();
     if (zoneOf === undefined) return undefined;
     return (id) => zoneOf(id) === own;

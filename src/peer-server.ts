@@ -217,7 +217,16 @@ export class PeerServer {
     // seen adds no dot); a failed one is forgotten, so that a retry is coordinated afresh.
     let result = this.forwardedPuts.get(requestId);
     if (!result) {
-      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op, minZones);
+      result = d.coordinatePut(
+        key,
+        partitionOf(key, d.partitions),
+        value,
+        context,
+        w,
+        timeoutMs,
+        op,
+        minZones,
+      );
       this.forwardedPuts.set(requestId, result);
       result.catch(() => {
         if (this.forwardedPuts.get(requestId) === result) this.forwardedPuts.delete(requestId);

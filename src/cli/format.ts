@@ -105,7 +105,10 @@ export function formatRing(r: RingReport): string {
     if (skewed.length > 0) {
       lines.push(
         `Zone capacities are uneven for the guarantee: ${skewed
-          .map((z) => `${zoneName(z.zone)} holds ${percent(z.targetShare)} for ${percent(z.weightShare)} of the weight`)
+          .map(
+            (z) =>
+              `${zoneName(z.zone)} holds ${percent(z.targetShare)} for ${percent(z.weightShare)} of the weight`,
+          )
           .join(', ')}.`,
       );
     }

@@ -532,7 +532,9 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     }
     if (outcome === 'met') this.finish(undefined);
     else if (outcome === 'failed')
-      this.finish(new QuorumError(this.f.operation, t.required, t.acked.length, t.failures, this.zoneDetail()));
+      this.finish(
+        new QuorumError(this.f.operation, t.required, t.acked.length, t.failures, this.zoneDetail()),
+      );
   }
 
   private finish(error: unknown): void {

@@ -118,7 +118,7 @@ export class Router {
       for (let k = 0; k < q; k++) {
         const id = owners[(partition + k) % q]!;
         if (exclude.has(id) || (id !== this.deps.self && !this.deps.detector.isUp(id))) continue;
-        if (!covered || !covered.has(zoneOf!(id))) return id;
+        if (!covered?.has(zoneOf!(id))) return id;
         first ??= id;
       }
       return first;

@@ -98,7 +98,8 @@ export function checkState(value: unknown, partitions: number): ClusterState {
     throw new TypeError('cluster state: bad members');
   const members: MemberRecord[] = rawMembers.map((m) => {
     // A sixth field is the member's zone (absent for members without one).
-    if (!Array.isArray(m) || (m.length !== 5 && m.length !== 6)) throw new TypeError('cluster state: bad member');
+    if (!Array.isArray(m) || (m.length !== 5 && m.length !== 6))
+      throw new TypeError('cluster state: bad member');
     const [id, address, weight, state, version, zone] = m as unknown[];
     if (typeof id !== 'string' || typeof address !== 'string')
       throw new TypeError('cluster state: bad member id');

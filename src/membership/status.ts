@@ -135,7 +135,9 @@ function sharesOf(members: readonly MemberRecord[], n: number, q: number): Map<s
   if (hit && hit.key === key) return hit.shares;
   const valid = members.filter((m) => m.state === 'valid');
   const shares = claimShares(
-    valid.map((m) => (m.zone === undefined ? { id: m.id, weight: m.weight } : { id: m.id, weight: m.weight, zone: m.zone })),
+    valid.map((m) =>
+      m.zone === undefined ? { id: m.id, weight: m.weight } : { id: m.id, weight: m.weight, zone: m.zone },
+    ),
     n,
     q,
   );
@@ -143,7 +145,10 @@ function sharesOf(members: readonly MemberRecord[], n: number, q: number): Map<s
   return shares;
 }
 
-const zoneCache = new WeakMap<readonly string[], { members: readonly MemberRecord[]; n: number; status: ZoneStatus }>();
+const zoneCache = new WeakMap<
+  readonly string[],
+  { members: readonly MemberRecord[]; n: number; status: ZoneStatus }
+>();
 
 /**
  * The zones of the members and the guarantee's state on this ring (null when no member has a
@@ -253,7 +258,9 @@ const lookupCache = new WeakMap<readonly MemberRecord[], ((id: string) => string
  * id → zone for a member table (members without a zone: the default zone `''`), or undefined
  * when no member has a zone (so zoneless clusters take none of the zone-aware paths). Memoised.
  */
-export function zoneLookup(members: readonly MemberRecord[]): ((id: string) => string | undefined) | undefined {
+export function zoneLookup(
+  members: readonly MemberRecord[],
+): ((id: string) => string | undefined) | undefined {
   if (lookupCache.has(members)) return lookupCache.get(members);
   let lookup: ((id: string) => string | undefined) | undefined;
   if (members.some((m) => m.zone !== undefined)) {

@@ -188,9 +188,14 @@ export function registerMetrics<V>(
     const zone = ring().members.find((m) => m.id === node.id)?.zone;
     if (zone !== undefined) set({ zone }, 1);
   });
-  gauge('zone_partitions', 'Partitions owned by the members of each zone (no samples without zones).', ['zone'], (set) => {
-    for (const z of ring().zones?.list ?? []) set({ zone: z.zone }, z.partitions);
-  });
+  gauge(
+    'zone_partitions',
+    'Partitions owned by the members of each zone (no samples without zones).',
+    ['zone'],
+    (set) => {
+      for (const z of ring().zones?.list ?? []) set({ zone: z.zone }, z.partitions);
+    },
+  );
   gauge(
     'zone_violations',
     'Partitions whose N replicas span fewer zones than min(N, zones): 0 when the zone guarantee holds.',

@@ -82,7 +82,8 @@ export function claim(
       throw new RangeError(`weight of ${m.id} must be an integer in 1..${MAX_WEIGHT}, got ${m.weight}`);
     }
     if (i > 0 && sorted[i - 1]!.id === m.id) throw new RangeError(`duplicate member id ${m.id}`);
-    if (m.zone !== undefined && typeof m.zone !== 'string') throw new TypeError(`zone of ${m.id} must be a string`);
+    if (m.zone !== undefined && typeof m.zone !== 'string')
+      throw new TypeError(`zone of ${m.id} must be a string`);
   }
 
   const ids = sorted.map((m) => m.id);
@@ -123,7 +124,11 @@ export function claim(
  * lets its zone hold split by weight (see zones.ts). `claim` gives every member ⌊share⌋ or
  * ⌈share⌉ partitions.
  */
-export function claimShares(members: readonly ClaimMember[], n: number, partitions: number): Map<string, number> {
+export function claimShares(
+  members: readonly ClaimMember[],
+  n: number,
+  partitions: number,
+): Map<string, number> {
   const sorted = [...members].sort((a, b) => compareIds(a.id, b.id));
   const zones = zoneIndex(sorted.map((m) => m.zone));
   const out = new Map<string, number>();
@@ -134,7 +139,9 @@ export function claimShares(members: readonly ClaimMember[], n: number, partitio
       n,
       partitions,
     );
-    sorted.forEach((m, i) => out.set(m.id, shares.member[i]!));
+    sorted.forEach((m, i) => {
+      out.set(m.id, shares.member[i]!);
+    });
     return out;
   }
   const total = sorted.reduce((a, m) => a + m.weight, 0);

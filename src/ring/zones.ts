@@ -124,7 +124,9 @@ export function zonedShares(
     for (let i = 0; i < members.length; i++) if (members[i]!.zone === z) idx.push(i);
     const w = Float64Array.from(idx, (i) => members[i]!.weight);
     const cap = new Float64Array(idx.length).fill(memberCap / Math.max(zone[z]!, 1e-300));
-    const shares = Number.isFinite(memberCap) ? waterFill(w, new Float64Array(idx.length), cap, 1) : proportional(w);
+    const shares = Number.isFinite(memberCap)
+      ? waterFill(w, new Float64Array(idx.length), cap, 1)
+      : proportional(w);
     idx.forEach((i, j) => {
       member[i] = shares[j]! * zone[z]!;
     });
@@ -715,7 +717,8 @@ function search(st: ZState): void {
     const zSkip = zoneOf[own[p]!]!;
     if (st.k === l) {
       for (let i = 1; i < l; i++) {
-        if (zoneAt((p + i) & mask, skip, zSkip) === z || zoneAt((p - i) & mask, skip, zSkip) === z) return false;
+        if (zoneAt((p + i) & mask, skip, zSkip) === z || zoneAt((p - i) & mask, skip, zSkip) === z)
+          return false;
       }
       return true;
     }

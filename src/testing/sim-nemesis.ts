@@ -119,7 +119,8 @@ export class Nemesis {
     // it did before zone outages existed).
     this.faults = (options.faults ?? FAULT_KINDS).filter(
       (f) =>
-        (f !== 'bridge' || target.ids.length >= 3) && (f !== 'zone-outage' || (target.zones?.length ?? 0) >= 2),
+        (f !== 'bridge' || target.ids.length >= 3) &&
+        (f !== 'zone-outage' || (target.zones?.length ?? 0) >= 2),
     );
     for (const f of this.faults) {
       if (!FAULT_KINDS.includes(f)) throw new RangeError(`unknown fault ${String(f)}`);

@@ -335,7 +335,8 @@ export class Simulation {
     const nodes = options.nodes ?? 5;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new RangeError('nodes must be in 1..64');
     const zones = options.zones ?? 0;
-    if (!Number.isInteger(zones) || zones < 0 || zones > nodes) throw new RangeError('zones must be in 0..nodes');
+    if (!Number.isInteger(zones) || zones < 0 || zones > nodes)
+      throw new RangeError('zones must be in 0..nodes');
     const n = options.quorum?.n ?? Math.min(3, nodes);
     const quorum: QuorumOptions = {
       n,

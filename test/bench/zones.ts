@@ -33,7 +33,8 @@ function counts(owners: readonly string[]): Map<string, number> {
 function held(owners: readonly string[]): Map<string, number> {
   const table = new PreferenceTable(owners, N);
   const h = new Map<string, number>();
-  for (let p = 0; p < owners.length; p++) for (const id of table.primaries(p)) h.set(id, (h.get(id) ?? 0) + 1);
+  for (let p = 0; p < owners.length; p++)
+    for (const id of table.primaries(p)) h.set(id, (h.get(id) ?? 0) + 1);
   return h;
 }
 
@@ -93,7 +94,11 @@ export async function benchZones(options: { quick?: boolean } = {}): Promise<Ben
       before: layout([4, 4, 4]),
       after: [...layout([4, 4, 4]), { id: 'z0n4', weight: 1, zone: 'zone-0' }],
     },
-    { name: 'zone added (3 zones x 2 -> 4 zones x 2)', before: layout([2, 2, 2]), after: layout([2, 2, 2, 2]) },
+    {
+      name: 'zone added (3 zones x 2 -> 4 zones x 2)',
+      before: layout([2, 2, 2]),
+      after: layout([2, 2, 2, 2]),
+    },
     {
       name: 'node joins zone 0 (4 zones x 2 -> 3/2/2/2)',
       before: layout([2, 2, 2, 2]),

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoClient } from '../../src/client/index.js';
 import { DynamoNode, MemoryStorage, QuorumError, VirtualClock } from '../../src/index.js';
-import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { partitionOf } from '../../src/ring/index.js';
+import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { MessageType } from '../../src/transport/wire.js';
 import { drive, primariesOf } from '../helpers.js';
 
@@ -14,7 +14,14 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-const ZONE_OF: Record<string, string> = { a1: 'az-a', a2: 'az-a', b1: 'az-b', b2: 'az-b', c1: 'az-c', c2: 'az-c' };
+const ZONE_OF: Record<string, string> = {
+  a1: 'az-a',
+  a2: 'az-a',
+  b1: 'az-b',
+  b2: 'az-b',
+  c1: 'az-c',
+  c2: 'az-c',
+};
 const fast = { requestTimeoutMs: 100, gossipIntervalMs: 200, hintedHandoff: { intervalMs: 200 } };
 
 /** 6 nodes in 3 zones, N = 3, strict quorum, R = W = 2 (the acceptance layout). */
@@ -42,7 +49,12 @@ describe('zones: a cluster spread over three zones', () => {
       await c.settle(20_000);
       const status = c.node('a1').ringStatus();
       expect(status.settled).toBe(true);
-      expect(c.node('a1').members().find((m) => m.id === 'b2')!.zone).toBe('az-c');
+      expect(
+        c
+          .node('a1')
+          .members()
+          .find((m) => m.id === 'b2')!.zone,
+      ).toBe('az-c');
       expect(status.zones).toMatchObject({ required: 3, violations: 0 });
       // Each zone still holds one replica of every key, whatever its size.
       for (const z of status.zones!.list) expect(Math.abs(z.partitions - 256 / 3)).toBeLessThan(1);
@@ -50,7 +62,10 @@ describe('zones: a cluster spread over three zones', () => {
         expect(new Set(primariesOf(c.node('c1'), `key:${i}`).map((id) => ZONE_OF[id])).size).toBe(3);
       }
       // A seventh node joins zone a: it takes its partitions from its zone-mates.
-      const before = c.node('a1').ringStatus().zones!.list.map((z) => z.partitions);
+      const before = c
+        .node('a1')
+        .ringStatus()
+        .zones!.list.map((z) => z.partitions);
       const a3 = await drive(
         clock,
         DynamoNode.start({
@@ -80,7 +95,6 @@ describe('zones: a cluster spread over three zones', () => {
     }
     expect(moved.length).toBeGreaterThan(0);
   });
-
 
   it('gossips every member’s zone; every key has one replica in each zone; ringStatus says so', async () => {
     const clock = new VirtualClock();
@@ -153,7 +167,12 @@ describe('zones: a cluster spread over three zones', () => {
     expect(after.zones!.required).toBe(4);
     expect(after.zones!.violations).toBeGreaterThan(0);
     expect(countLacking(4)).toBe(after.zones!.violations);
-    expect(events.at(-1)).toEqual({ version: after.version, violations: after.zones!.violations, required: 4, zones: 4 });
+    expect(events.at(-1)).toEqual({
+      version: after.version,
+      violations: after.zones!.violations,
+      required: 4,
+      zones: 4,
+    });
   });
 
   it('sloppy quorum: the fallback for a down replica comes from its zone when it can, so the write spans every zone', async () => {
@@ -264,7 +283,8 @@ describe('zones: minZones on a put', () => {
     for (let i = 0; i < 20; i++) await drive(clock, c.nodes[i % 6]!.put(`k${i}`, i, { minZones: 3 }));
     // One zone away: two zones still answer.
     c.network.partition(['c1', 'c2']);
-    for (let i = 0; i < 20; i++) await drive(clock, c.node(i % 2 ? 'a1' : 'b2').put(`k${i}`, i, { minZones: 2 }));
+    for (let i = 0; i < 20; i++)
+      await drive(clock, c.node(i % 2 ? 'a1' : 'b2').put(`k${i}`, i, { minZones: 2 }));
     // Only zone a answers: W = 2 is met (a fallback in zone a stands in), minZones = 2 is not.
     c.network.heal();
     c.network.partition(['a1', 'a2'], ['b1', 'b2', 'c1', 'c2']);
@@ -411,7 +431,12 @@ describe('zones: reads that prefer the caller’s zone', () => {
       // Other zones only through timed hedges, which the budget caps at 10 % of reads (+ a burst).
       expect(readsServed(c, others) - before).toBeLessThanOrEqual(reads * 0.1 * 2 + 10);
       await expect(
-        DynamoClient.start({ id: 'y', transport: c.network.connect('y'), seeds: ['a1'], preferLocalZone: true }),
+        DynamoClient.start({
+          id: 'y',
+          transport: c.network.connect('y'),
+          seeds: ['a1'],
+          preferLocalZone: true,
+        }),
       ).rejects.toThrow(/preferLocalZone needs the zone option/);
     } finally {
       await drive(clock, client.stop());

@@ -106,7 +106,9 @@ function failuresOutsideLostZones(result: SimulationResult): string[] {
     if (e.type !== 'nemesis' || e.f !== 'zone-outage') continue;
     const zone = e.value.split(' ').filter((x) => /^n\d+$/.test(x));
     if (e.phase === 'start') out.push({ zone, from: e.time, to: Number.POSITIVE_INFINITY });
-    else for (const o of out) if (o.to === Number.POSITIVE_INFINITY && o.zone.join() === zone.join()) o.to = e.time;
+    else
+      for (const o of out)
+        if (o.to === Number.POSITIVE_INFINITY && o.zone.join() === zone.join()) o.to = e.time;
   }
   const invoked = new Map<string, number>();
   const unexplained: string[] = [];

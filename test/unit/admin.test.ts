@@ -293,9 +293,33 @@ describe('CLI text output', () => {
       required: 3,
       violations: 0,
       list: [
-        { zone: 'az-a', members: 3, weight: 3, weightShare: 3 / 7, partitions: 86, share: 86 / 256, targetShare: 1 / 3 },
-        { zone: 'az-b', members: 2, weight: 2, weightShare: 2 / 7, partitions: 85, share: 85 / 256, targetShare: 1 / 3 },
-        { zone: 'az-c', members: 2, weight: 2, weightShare: 2 / 7, partitions: 85, share: 85 / 256, targetShare: 1 / 3 },
+        {
+          zone: 'az-a',
+          members: 3,
+          weight: 3,
+          weightShare: 3 / 7,
+          partitions: 86,
+          share: 86 / 256,
+          targetShare: 1 / 3,
+        },
+        {
+          zone: 'az-b',
+          members: 2,
+          weight: 2,
+          weightShare: 2 / 7,
+          partitions: 85,
+          share: 85 / 256,
+          targetShare: 1 / 3,
+        },
+        {
+          zone: 'az-c',
+          members: 2,
+          weight: 2,
+          weightShare: 2 / 7,
+          partitions: 85,
+          share: 85 / 256,
+          targetShare: 1 / 3,
+        },
       ],
     };
     const text = formatRing({
@@ -306,8 +330,24 @@ describe('CLI text output', () => {
       partitions: 256,
       n: 3,
       members: [
-        { id: 'a', status: 'up', weight: 1, zone: 'az-a', partitions: 29, share: 29 / 256, idealShare: 1 / 9 },
-        { id: 'd', status: 'up', weight: 1, zone: 'az-b', partitions: 43, share: 43 / 256, idealShare: 1 / 6 },
+        {
+          id: 'a',
+          status: 'up',
+          weight: 1,
+          zone: 'az-a',
+          partitions: 29,
+          share: 29 / 256,
+          idealShare: 1 / 9,
+        },
+        {
+          id: 'd',
+          status: 'up',
+          weight: 1,
+          zone: 'az-b',
+          partitions: 43,
+          share: 43 / 256,
+          idealShare: 1 / 6,
+        },
       ],
       balance: { maxOverIdeal: 1.02, minOverIdeal: 1 },
       pendingTransfers: 0,
@@ -318,7 +358,9 @@ describe('CLI text output', () => {
     expect(text).toMatch(/^Zone +Members +Weight +Partitions +Share +Target share$/m);
     expect(text).toMatch(/^az-a +3 +42\.9% +86 +33\.6% +33\.3%$/m);
     expect(text).toContain("Zones: every key's replicas span 3 zones.");
-    expect(text).toContain('Zone capacities are uneven for the guarantee: az-a holds 33.3% for 42.9% of the weight');
+    expect(text).toContain(
+      'Zone capacities are uneven for the guarantee: az-a holds 33.3% for 42.9% of the weight',
+    );
     const violated = formatRing({
       node,
       version: 5,
@@ -337,7 +379,14 @@ describe('CLI text output', () => {
   it('status with zones: a zone column and the guarantee', () => {
     const text = formatStatus({
       node,
-      ring: { version: 3, settled: true, claimant: 'a', partitions: 256, n: 3, zones: { required: 3, violations: 0 } },
+      ring: {
+        version: 3,
+        settled: true,
+        claimant: 'a',
+        partitions: 256,
+        n: 3,
+        zones: { required: 3, violations: 0 },
+      },
       members: [
         { id: 'a', address: 'h:1', status: 'up', weight: 1, partitions: 128, zone: 'az-a', ownership: 0.5 },
         { id: 'b', address: 'h:2', status: 'up', weight: 1, partitions: 128, ownership: 0.5 },

@@ -15,7 +15,11 @@ import {
 /** `per[z]` members in zone z (ids `z<z>-<i>`), all of weight 1 unless `weights` says otherwise. */
 function layout(per: readonly number[], weights?: readonly number[][]): ZonedClaimMember[] {
   return per.flatMap((k, z) =>
-    Array.from({ length: k }, (_, i) => ({ id: `z${z}-${i}`, weight: weights?.[z]?.[i] ?? 1, zone: `az-${z}` })),
+    Array.from({ length: k }, (_, i) => ({
+      id: `z${z}-${i}`,
+      weight: weights?.[z]?.[i] ?? 1,
+      zone: `az-${z}`,
+    })),
   );
 }
 
@@ -123,7 +127,12 @@ describe('claim with zones: the guarantee', () => {
   });
 
   it('3 ∤ Q: one member owns two neighbouring partitions, so every preference list still spans 3 zones', () => {
-    const members = layout([1, 1, 1, 1, 1, 1].map(() => 1).slice(0, 3).map(() => 2));
+    const members = layout(
+      [1, 1, 1, 1, 1, 1]
+        .map(() => 1)
+        .slice(0, 3)
+        .map(() => 2),
+    );
     const owners = claim(undefined, members, 3, 256);
     // 256 = 3·85 + 1: a window of 3 consecutive partitions cannot always hold 3 zones...
     const zone = zoneOf(members);
@@ -137,7 +146,12 @@ describe('claim with zones: the guarantee', () => {
 
   it('two zones for N = 3: every key in both zones', () => {
     for (const q of [64, 256, 1024]) {
-      for (const per of [[3, 3], [2, 4], [5, 1], [2, 2]]) {
+      for (const per of [
+        [3, 3],
+        [2, 4],
+        [5, 1],
+        [2, 2],
+      ]) {
         const members = layout(per);
         const owners = claim(undefined, members, 3, q);
         expect(zoneSpanViolations(owners, members, 3)).toEqual([]);
@@ -168,10 +182,31 @@ describe('claim with zones: the guarantee', () => {
     for (const q of [64, 256]) {
       const plain = Array.from({ length: 7 }, (_, i) => ({ id: `m${i}`, weight: 1 + (i % 3) }));
       const base = claim(undefined, plain, 3, q);
-      expect(claim(undefined, plain.map((m) => ({ ...m, zone: 'only' })), 3, q)).toEqual(base);
-      expect(claim(undefined, plain.map((m) => ({ ...m, zone: undefined })), 3, q)).toEqual(base);
+      expect(
+        claim(
+          undefined,
+          plain.map((m) => ({ ...m, zone: 'only' })),
+          3,
+          q,
+        ),
+      ).toEqual(base);
+      expect(
+        claim(
+          undefined,
+          plain.map((m) => ({ ...m, zone: undefined })),
+          3,
+          q,
+        ),
+      ).toEqual(base);
       const joined = [...plain, { id: 'm7', weight: 2 }];
-      expect(claim(base, joined.map((m) => ({ ...m, zone: 'only' })), 3, q)).toEqual(claim(base, joined, 3, q));
+      expect(
+        claim(
+          base,
+          joined.map((m) => ({ ...m, zone: 'only' })),
+          3,
+          q,
+        ),
+      ).toEqual(claim(base, joined, 3, q));
     }
   });
 
@@ -180,7 +215,14 @@ describe('claim with zones: the guarantee', () => {
     const plain = members.map(({ id, weight }) => ({ id, weight }));
     expect(claim(undefined, members, 3, 256)).toEqual(claim(undefined, plain, 3, 256));
     const six = layout([2, 2, 2]);
-    expect(claim(undefined, six, 1, 256)).toEqual(claim(undefined, six.map(({ id, weight }) => ({ id, weight })), 1, 256));
+    expect(claim(undefined, six, 1, 256)).toEqual(
+      claim(
+        undefined,
+        six.map(({ id, weight }) => ({ id, weight })),
+        1,
+        256,
+      ),
+    );
   });
 });
 
@@ -250,7 +292,9 @@ describe('claim with zones: properties on random layouts', () => {
         expect(zoneReport(owners, zoneOf(members), n).violations).toBe(violations.length);
         if (members.length > n && n > 1) expectZoneBalance(owners, members, n);
         else expect(balanceErrors(owners, members)).toEqual([]);
-        const shuffled = [...members].sort((a, b) => ((a.id.length * 31 + seed) % 7) - ((b.id.length * 17 + seed) % 7));
+        const shuffled = [...members].sort(
+          (a, b) => ((a.id.length * 31 + seed) % 7) - ((b.id.length * 17 + seed) % 7),
+        );
         expect(claim(undefined, shuffled, n, q)).toEqual(owners);
       }),
       { numRuns: 60, seed: 26 },
@@ -316,7 +360,11 @@ describe('zoneReport', () => {
   it('infeasible layouts (Q too small for the zones) are reported exactly, never hidden', () => {
     let infeasible = 0;
     for (const q of [4, 8, 16]) {
-      for (const per of [[2, 2, 2, 2, 2], [3, 1, 1, 1, 1], [2, 2, 2]]) {
+      for (const per of [
+        [2, 2, 2, 2, 2],
+        [3, 1, 1, 1, 1],
+        [2, 2, 2],
+      ]) {
         const members = layout(per);
         const owners = claim(undefined, members, 5, q);
         const expected = zoneSpanViolations(owners, members, 5).length;
