@@ -18,7 +18,7 @@
  * Internally members are indices into the id-sorted member list and owners an Int32Array (−1 = free).
  */
 
-import { claimZoned, zonedShares, zoneIndex, zonesMatter } from './zones.js';
+import { claimZoned, ringDistance, zonedShares, zoneIndex, zonesMatter } from './zones.js';
 
 /** A member of the ring as claim sees it. */
 export interface ClaimMember {
@@ -422,31 +422,7 @@ function claimFrom(st: State): void {
 
 /** dist[p] = ring distance from p to the nearest partition of m (Q when m has none). */
 function distanceTo(st: State, m: number, dist: Int32Array): void {
-  const { q, own, mask } = st;
-  let first = -1;
-  for (let p = 0; p < q; p++) {
-    if (own[p] === m) {
-      first = p;
-      break;
-    }
-  }
-  if (first < 0) {
-    dist.fill(q);
-    return;
-  }
-  // Two sweeps starting at an occurrence, so wrap-around is handled without special cases.
-  let d = 0;
-  for (let k = 0; k < q; k++) {
-    const p = (first + k) & mask;
-    d = own[p] === m ? 0 : d + 1;
-    dist[p] = d;
-  }
-  d = 0;
-  for (let k = 0; k < q; k++) {
-    const p = (first - k) & mask;
-    d = own[p] === m ? 0 : d + 1;
-    if (d < dist[p]!) dist[p] = d;
-  }
+  ringDistance(st.own, m, dist);
 }
 
 /**

@@ -622,7 +622,7 @@ function takeFromSurplus(st: ZState): void {
       }
     }
     if (r < 0) return;
-    distanceTo(st, r, dist);
+    ringDistance(st.own, r, dist);
     let cache = caches.get(r);
     if (cache === undefined) {
       cache = { dv: new Int32Array(q), at: new Int32Array(q) };
@@ -662,14 +662,16 @@ function takeFromSurplus(st: ZState): void {
   }
 }
 
-/** dist[p] = ring distance from p to the nearest partition of m (Q when m has none). */
-function distanceTo(st: ZState, m: number, dist: Int32Array): void {
-  const { q, own, mask } = st;
+/** dist[p] = ring distance from p to the nearest partition `own` gives m (Q when m has none). */
+export function ringDistance(own: Int32Array, m: number, dist: Int32Array): void {
+  const q = own.length;
+  const mask = q - 1;
   const first = own.indexOf(m);
   if (first < 0) {
     dist.fill(q);
     return;
   }
+  // Two sweeps starting at an occurrence, so wrap-around is handled without special cases.
   let d = 0;
   for (let i = 0; i < q; i++) {
     const p = (first + i) & mask;
@@ -686,13 +688,16 @@ function distanceTo(st: ZState, m: number, dist: Int32Array): void {
 
 /**
  * Local search over swaps (counts unchanged, so balance is kept): for each partition whose walk
- * costs anything, try swapping each partition it walks over with other partitions, and take the
- * swap that lowers the total cost most, then moves the fewest partitions away from `prev`.
- * Candidates: for a walk lacking zones, partitions of the zones it lacks; otherwise (a repeat)
- * partitions of the same zone (which leaves every zone where it was). Each is first screened
- * cheaply (neither owner lands within a window of a copy of itself); a problem no screened swap
- * fixes gets the unscreened candidates. Passes repeat while they improve anything, within the
- * budget.
+ * costs anything, try swapping a partition it walks over with other partitions, and take the swap
+ * that lowers the total cost most, then moves the fewest partitions away from `prev`.
+ * - A walk lacking a zone: every partition it walks over, against partitions of the zones it lacks
+ *   or of the same zone (which can make a repeat the walk skips); first screened cheaply (no owner
+ *   or zone lands next to a copy of itself, no zone leaves a window that needs it), then, if no
+ *   screened swap helps, unscreened.
+ * - A walk that only skips repeats: the repeated partitions of members whose count leaves room to
+ *   spread them, against partitions of the same zone, screened.
+ * A start that found nothing is tried again only after some swap changed the ring; passes repeat
+ * while they improve anything, within the budget.
  */
 function search(st: ZState): void {
   const { q, own, prev, mask, l, zoneOf, target } = st;
