@@ -4,8 +4,9 @@
  *
  *   GET    /kv/:key   200 the value | 300 JSON array of siblings | 404; context in X-Dynamo-Context
  *   PUT    /kv/:key   body = the value (text); send the X-Dynamo-Context of the read it is based on
- *   DELETE /kv/:key   with the X-Dynamo-Context of the read
- *   GET    /health    200 when ready (ring settled with this node in it), else 503; JSON either way
+ *   DELETE /kv/:key   with the X-Dynamo-Context of the read; without it, deletes what a read finds
+ *   GET    /health    200 when requests can succeed: the ring settled with this node in it and at
+ *                     least max(r, w) nodes owning partitions; else 503 with the reason; JSON either way
  *   GET    /metrics   Prometheus text (dynamo-engine/metrics + the process's default metrics)
  *
  * The context travels like Riak's X-Riak-Vclock: a write without one never overwrites, it becomes
@@ -16,7 +17,8 @@
  *   npx tsx examples/http-service.ts --id c --port 7003 --http-port 8003 --data ./data/c --secret s3cret --seeds 127.0.0.1:7001
  *
  * Every flag can also come from the environment (DYNAMO_ID, DYNAMO_HOST, DYNAMO_PORT,
- * DYNAMO_HTTP_PORT, DYNAMO_DATA, DYNAMO_SEEDS, DYNAMO_SECRET). Once listening it prints one JSON
+ * DYNAMO_HTTP_PORT, DYNAMO_DATA, DYNAMO_SEEDS, DYNAMO_SECRET, DYNAMO_N, DYNAMO_R, DYNAMO_W). `--n`,
+ * `--r`, `--w` set the quorum (default 3, 2, 2: run at least 3 services, or lower them). Once listening it prints one JSON
  * line, `{"event":"listening","id":...,"http":"host:port","node":"host:port"}`. SIGINT / SIGTERM
  * stop it cleanly; after `dynamo-engine leave` the node stops and so does the process.
  */
@@ -41,11 +43,14 @@ const { values: args } = parseArgs({
     seeds: { type: 'string', default: env.DYNAMO_SEEDS ?? '' },
     secret: { type: 'string', default: env.DYNAMO_SECRET },
     'gossip-ms': { type: 'string', default: '1000' },
+    n: { type: 'string', default: env.DYNAMO_N ?? '3' },
+    r: { type: 'string', default: env.DYNAMO_R ?? '2' },
+    w: { type: 'string', default: env.DYNAMO_W ?? '2' },
   },
 });
 if (!args.id || !args.data) {
   console.error(
-    'usage: http-service.ts --id ID --data DIR [--host 127.0.0.1] [--port 0] [--http-port 0] [--seeds host:port,...] [--secret S]',
+    'usage: http-service.ts --id ID --data DIR [--host 127.0.0.1] [--port 0] [--http-port 0] [--seeds host:port,...] [--secret S] [--n 3 --r 2 --w 2]',
   );
   process.exit(2);
 }
@@ -60,7 +65,9 @@ const node = await DynamoNode.start<string>({
   storage: new LevelStorage({ path: args.data }),
   seeds: args.seeds.split(',').filter(Boolean),
   gossipIntervalMs: Number(args['gossip-ms']),
+  quorum: { n: Number(args.n), r: Number(args.r), w: Number(args.w) },
 });
+const quorum = { n: Number(args.n), r: Number(args.r), w: Number(args.w) };
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -83,11 +90,27 @@ async function route(req: IncomingMessage): Promise<Answer> {
   if (url.pathname === '/health' && req.method === 'GET') {
     const ring = node.ringStatus();
     const self = ring.members.find((m) => m.id === node.id);
-    const ready = node.status === 'running' && ring.settled && self !== undefined && self.partitions > 0;
+    // Ready means a request with the service's r and w can succeed: a key's replicas are distinct
+    // nodes, so at least max(r, w) of them must own partitions.
+    const owners = ring.members.filter((m) => m.partitions > 0).length;
+    const needed = Math.max(quorum.r, quorum.w);
+    const reason =
+      node.status !== 'running'
+        ? `node is ${node.status}`
+        : !ring.settled
+          ? 'ring not settled (a join, leave or rebalance is in progress)'
+          : self === undefined || self.partitions === 0
+            ? 'this node owns no partitions yet'
+            : owners < needed
+              ? `${owners} node${owners === 1 ? '' : 's'} own${owners === 1 ? 's' : ''} partitions; r = ${quorum.r} and w = ${quorum.w} need ${needed}`
+              : undefined;
+    const ready = reason === undefined;
     return json(ready ? 200 : 503, {
       id: node.id,
       status: node.status,
       ready,
+      ...(reason !== undefined ? { reason } : {}),
+      quorum,
       settled: ring.settled,
       ringVersion: ring.version,
       pendingTransfers: ring.pending.length,

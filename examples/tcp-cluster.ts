@@ -32,6 +32,8 @@ export interface NodeProcessOptions {
   startTimeoutMs?: number;
   /** Pass the child's stderr through (default true: a crashing child explains itself). */
   stderr?: boolean;
+  /** Called once the node's port is bound, before it has joined (its address is known then). */
+  onListening?: (address: string) => void;
 }
 
 /** Thrown by `NodeProcess.call` when the node answered with an error. */
@@ -96,10 +98,17 @@ export class NodeProcess {
         );
         proc.child.on('message', (m: Reply | NodeEvent) => {
           if (!('event' in m)) return;
-          if (m.event === 'ready') {
+          if (m.event === 'listening') {
+            proc.address = m.address;
+            options.onListening?.(m.address);
+          } else if (m.event === 'ready') {
             proc.address = m.address;
             resolve();
-          } else reject(new Error(`node ${options.id} failed to start: ${m.message}`));
+          } else {
+            reject(
+              Object.assign(new Error(`node ${options.id} failed to start: ${m.message}`), { code: m.code }),
+            );
+          }
         });
         proc.exited.then(({ code, signal }) =>
           reject(new Error(`node ${options.id} exited while starting (code ${code}, signal ${signal})`)),
@@ -170,6 +179,17 @@ export class NodeProcess {
 
   ringStatus() {
     return this.call<RingStatus>({ cmd: 'ringStatus' });
+  }
+
+  /** `node.removeMember(id)` on this node. */
+  remove(id: string): Promise<null> {
+    return this.call<null>({ cmd: 'remove', id });
+  }
+
+  /** `node.leave()`: hands its partitions over and stops; the process then exits. */
+  async leave(timeoutMs = 60_000): Promise<void> {
+    await this.call({ cmd: 'leave' }, timeoutMs);
+    await this.exited;
   }
 
   /** Clean shutdown; kills the process if it does not exit within `timeoutMs`. */

@@ -12,11 +12,18 @@
  * It serves until SIGINT / SIGTERM, then stops cleanly (data and membership stay on disk: start it
  * again with the same --id and --data and it rejoins with its partitions and data).
  *
+ * `--seeds-file PATH` takes the seeds from a file (addresses separated by commas or new lines),
+ * read again before every round of join attempts, as `dnsSeeds` asks DNS again: a stand-in for a
+ * headless Service that publishes pods' addresses as they appear.
+ *
  * Started by a parent process with an IPC channel (`examples/tcp-cluster.ts`, the crash test), it
  * also takes commands over IPC — put, get, local (what this node's own storage holds for a key),
- * preferenceList, members, ringStatus, stats, stop — and announces `{ event: 'ready', id, address }` once it
- * can serve requests.
+ * preferenceList, members, ringStatus, stats, leave, remove, stop — and announces
+ * `{ event: 'listening', address }` once its port is bound (before it has joined),
+ * `{ event: 'ready', id, address }` once it can serve requests, and `{ event: 'failed', message }`
+ * when the start failed (then it exits with code 1).
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Packr } from 'msgpackr';
 import { DynamoNode, type Logger } from '../src/index.js';
@@ -36,6 +43,8 @@ export type Command =
   | { seq: number; cmd: 'members' }
   | { seq: number; cmd: 'ringStatus' }
   | { seq: number; cmd: 'stats' }
+  | { seq: number; cmd: 'leave' }
+  | { seq: number; cmd: 'remove'; id: string }
   | { seq: number; cmd: 'stop' };
 
 export type Reply =
@@ -44,8 +53,9 @@ export type Reply =
 
 /** Messages a node process sends without being asked. */
 export type NodeEvent =
+  | { event: 'listening'; address: string }
   | { event: 'ready'; id: string; address: string; pid: number }
-  | { event: 'failed'; message: string };
+  | { event: 'failed'; message: string; code?: string };
 
 const { values: args } = parseArgs({
   options: {
@@ -54,6 +64,9 @@ const { values: args } = parseArgs({
     port: { type: 'string', default: '0' },
     data: { type: 'string' },
     seeds: { type: 'string', default: '' },
+    'seeds-file': { type: 'string' },
+    // Bound on the whole start (0: the engine's default); with --ready-timeout-ms the earlier wins.
+    'start-timeout-ms': { type: 'string', default: '0' },
     // A shared secret authenticates every connection (HMAC handshake); also read from DYNAMO_SECRET.
     secret: { type: 'string' },
     n: { type: 'string', default: '3' },
@@ -99,27 +112,50 @@ const transport = new TcpTransport({
   ...(secret ? { secret } : {}),
 });
 
+const seedsFile = args['seeds-file'];
+const seeds = seedsFile
+  ? async () => (await readFile(seedsFile, 'utf8').catch(() => '')).split(/[\s,]+/).filter(Boolean)
+  : args.seeds
+    ? args.seeds.split(',').filter(Boolean)
+    : [];
+let announced = false;
+const startTimeoutMs = Number(args['start-timeout-ms']);
+
 let node: DynamoNode<unknown>;
 try {
-  node = await DynamoNode.start<unknown>({
-    id,
-    transport,
-    storage,
-    seeds: args.seeds ? args.seeds.split(',').filter(Boolean) : [],
-    quorum: { n: Number(args.n), r: Number(args.r), w: Number(args.w) },
-    partitions,
-    gossipIntervalMs: Number(args['gossip-ms']),
-    requestTimeoutMs: Number(args['request-timeout-ms']),
-    antiEntropy: { intervalMs: Number(args['anti-entropy-ms']) },
-    waitUntilReady:
-      Number(args['ready-timeout-ms']) > 0 ? { timeoutMs: Number(args['ready-timeout-ms']) } : false,
-    codec,
-    logger,
-  });
+  node = await DynamoNode.start<unknown>(
+    {
+      id,
+      transport,
+      storage,
+      seeds,
+      on: {
+        'join:attempt': (attempt) => {
+          if (!announced) {
+            announced = true;
+            process.send?.({ event: 'listening', address: transport.address } satisfies NodeEvent);
+          }
+          if (args.verbose) say({ attempt: attempt.attempt, seeds: attempt.seeds }, 'join attempt');
+        },
+      },
+      quorum: { n: Number(args.n), r: Number(args.r), w: Number(args.w) },
+      partitions,
+      gossipIntervalMs: Number(args['gossip-ms']),
+      requestTimeoutMs: Number(args['request-timeout-ms']),
+      antiEntropy: { intervalMs: Number(args['anti-entropy-ms']) },
+      waitUntilReady:
+        Number(args['ready-timeout-ms']) > 0 ? { timeoutMs: Number(args['ready-timeout-ms']) } : false,
+      codec,
+      logger,
+    },
+    startTimeoutMs > 0 ? { timeoutMs: startTimeoutMs } : {},
+  );
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
   console.error(`[${id}] failed to start: ${message}`);
-  process.send?.({ event: 'failed', message } satisfies NodeEvent);
+  const event: NodeEvent = { event: 'failed', message, ...(typeof code === 'string' ? { code } : {}) };
+  if (process.send) await new Promise<void>((resolve) => process.send!(event, () => resolve()));
   process.exit(1);
 }
 
@@ -170,6 +206,14 @@ async function run(c: Command): Promise<unknown> {
       return node.ringStatus();
     case 'stats':
       return { node: node.stats(), transport: transport.stats(), storage: storage.stats };
+    case 'remove':
+      node.removeMember(c.id);
+      return null;
+    case 'leave':
+      // The node stops once it has left; the status listener above then ends the process.
+      stopping ??= node.leave();
+      await stopping;
+      return null;
     case 'stop':
       stopping ??= node.stop();
       await stopping;
@@ -183,7 +227,7 @@ if (process.send) {
     run(c).then(
       (result) => {
         const reply: Reply = { seq: c.seq, ok: true, result: result ?? null };
-        if (c.cmd === 'stop') send(reply, () => process.exit(0));
+        if (c.cmd === 'stop' || c.cmd === 'leave') send(reply, () => process.exit(0));
         else send(reply);
       },
       (err: unknown) => {

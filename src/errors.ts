@@ -13,7 +13,8 @@ export type DynamoErrorCode =
   | 'DYNAMO_AUTH'
   | 'DYNAMO_INVALID_CONTEXT'
   | 'DYNAMO_TYPE_MISMATCH'
-  | 'DYNAMO_CORRUPT_VALUE';
+  | 'DYNAMO_CORRUPT_VALUE'
+  | 'DYNAMO_ID_IN_USE';
 
 export class DynamoError extends Error {
   readonly code: DynamoErrorCode;
@@ -158,5 +159,28 @@ export class TypeMismatchError extends DynamoError {
 export class CorruptValueError extends DynamoError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DYNAMO_CORRUPT_VALUE', message, options);
+  }
+}
+
+/**
+ * A node tried to start under an id that a live member of the cluster holds with another
+ * incarnation (another process, or the same id given to a second machine). The start is refused
+ * and the running member is left alone. A restart of the same node (same id and storage, the same
+ * incarnation) is never refused, whatever its address.
+ */
+export class IdInUseError extends DynamoError {
+  /** The id asked for. */
+  readonly id: string;
+  /** Where the member holding it answers. */
+  readonly address: string;
+
+  constructor(id: string, address: string, message?: string) {
+    super(
+      'DYNAMO_ID_IN_USE',
+      message ??
+        `id ${id} is held by a live member at ${address} (another incarnation): choose another id, or stop that node first`,
+    );
+    this.id = id;
+    this.address = address;
   }
 }

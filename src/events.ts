@@ -1,3 +1,4 @@
+import type { JoinAttempt } from './membership/bootstrap.js';
 import type { NodeStatus } from './membership/types.js';
 
 /** Key as given by the caller (string or bytes). */
@@ -32,6 +33,31 @@ export interface DynamoNodeEvents {
   /** A read found more than one concurrent sibling. */
   conflict: (e: { key: Key; siblings: number }) => void;
   status: (e: { status: NodeStatus }) => void;
+  /**
+   * One round of asking the seeds to let this node in (on start, `join()`, and a restarted node's
+   * rejoin): every seed asked and what it answered. Listen from the start with the `on` option.
+   */
+  'join:attempt': (e: JoinAttempt) => void;
   /** A background task failed (also logged). */
   error: (e: { error: Error; context: string }) => void;
 }
+
+/** Every event name (the compiler keeps this complete): what the `on` option accepts. */
+export const EVENT_NAMES: Record<keyof DynamoNodeEvents, true> = {
+  'member:up': true,
+  'member:down': true,
+  'member:join': true,
+  'member:leave': true,
+  'ring:change': true,
+  'zone:violation': true,
+  'hint:stored': true,
+  'hint:delivered': true,
+  'repair:read': true,
+  'sync:complete': true,
+  'handoff:progress': true,
+  'request:complete': true,
+  conflict: true,
+  status: true,
+  'join:attempt': true,
+  error: true,
+};

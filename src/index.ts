@@ -5,6 +5,7 @@ export {
   AuthError,
   CorruptValueError,
   DynamoError,
+  IdInUseError,
   InvalidContextError,
   LimitError,
   NotRunningError,
@@ -15,6 +16,7 @@ export {
   TypeMismatchError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type { JoinAttempt, SeedAnswer } from './membership/bootstrap.js';
 export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
 export type { RingStatus, TransferView } from './membership/status.js';
@@ -36,9 +38,11 @@ export type {
   HintedHandoffOptions,
   LimitOptions,
   Logger,
+  NodeListeners,
   QuorumOptions,
   Resolver,
   ResolverInfo,
+  StartOptions,
 } from './options.js';
 export { DEFAULTS } from './options.js';
 export { resolvers } from './resolvers.js';

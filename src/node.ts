@@ -9,14 +9,22 @@ import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator, type Routing } from './coordinator/coordinator.js';
 import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
-import { DynamoError, NotRunningError, QuorumError, TransportError } from './errors.js';
+import {
+  DynamoError,
+  NotRunningError,
+  QuorumError,
+  StorageError,
+  TimeoutError,
+  TransportError,
+} from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
 import { HintedHandoff } from './handoff/hints.js';
+import { StrayData } from './handoff/strays.js';
 import { PartitionTransfer } from './handoff/transfer.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
-import { type ReadyOptions, waitUntilReady } from './membership/ready.js';
+import { type ReadyOptions, waitUntilReady, whyNotReady } from './membership/ready.js';
 import {
   memberViews,
   type RingStatus,
@@ -34,6 +42,8 @@ import {
   type ResolvedOptions,
   readyTimeout,
   resolveOptions,
+  resolveStartOptions,
+  type StartOptions,
 } from './options.js';
 import { PeerServer } from './peer-server.js';
 import { dataRange, metaKey } from './replica/layout.js';
@@ -52,6 +62,7 @@ import {
   SetHandle,
 } from './types/handles.js';
 import { TypedStore } from './types/store.js';
+import { onAbort } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
@@ -117,6 +128,11 @@ export interface PreferenceListEntry {
 }
 
 const INCARNATION_KEY = metaKey('incarnation');
+/**
+ * Storage instances held by a node that is starting or running, with its id: one storage serves
+ * one node (two nodes writing one store would corrupt each other's data, ring and hints).
+ */
+const storageOwners = new WeakMap<object, string>();
 const utf8 = new TextEncoder();
 /** Failure detector probe backoff bounds, ms. */
 const PROBE_INITIAL_MS = 200;
@@ -144,6 +160,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly antiEntropy: AntiEntropy;
   private currentStatus: NodeStatus = 'starting';
   private actorId = '';
+  private incarnation = '';
+  /** Peers are served once the node has loaded its state (before, a merge could clobber it). */
+  private loaded = false;
+  private readonly strays: StrayData;
   private readonly router: Router;
   private readonly latency: LatencyRouting | undefined;
   private readonly server: PeerServer;
@@ -168,19 +188,21 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     forwarded: 0,
   };
 
-  /** Opens storage, starts the transport, joins the cluster; resolves when it can serve requests. */
-  static async start<V = unknown>(options: DynamoNodeOptions<V>): Promise<DynamoNode<V>> {
+  /**
+   * Starts the transport, opens storage, joins the cluster; resolves when it can serve requests
+   * (with `waitUntilReady`, once the ring is settled with it in it). Bounded: rejects with
+   * `TimeoutError` after `timeoutMs` (default: `waitUntilReady.timeoutMs` when waiting for ready,
+   * else `DEFAULTS.startTimeoutMs`) and with `NotRunningError` (`cause`: the reason) when `signal`
+   * or `waitUntilReady.signal` aborts; both messages name every seed asked and what it answered.
+   * Rejects with `IdInUseError` when a live member holds this id with another incarnation. A
+   * failed start leaves the node stopped, its storage closed and its transport stopped.
+   */
+  static async start<V = unknown>(
+    options: DynamoNodeOptions<V>,
+    startOptions: StartOptions = {},
+  ): Promise<DynamoNode<V>> {
     const node = new DynamoNode<V>(options);
-    await node.open();
-    const ready = node.options.waitUntilReady;
-    if (ready) {
-      try {
-        await node.ready(ready);
-      } catch (err) {
-        await node.stop();
-        throw err;
-      }
-    }
+    await node.boot(startOptions);
     return node;
   }
 
@@ -188,6 +210,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     super();
     this.options = resolveOptions(options);
     this.id = this.options.id;
+    for (const [event, listener] of Object.entries(this.options.on)) {
+      this.on(event as keyof DynamoNodeEvents, listener as (...args: unknown[]) => void);
+    }
     this.transport = this.options.transport;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoSeededRandom();
@@ -221,6 +246,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     });
     this.membership = new Membership({
       id: this.id,
+      incarnation: () => this.incarnation,
       address: () => this.transport.address,
       weight: this.options.weight,
       zone: this.options.zone,
@@ -235,6 +261,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       detector: this.detector,
       onChange: (before, after) => this.onMembershipChange(before, after),
       onError: (error, context) => this.backgroundError(error, context),
+      onJoinAttempt: (attempt) => {
+        this.logger.info({ attempt }, `join attempt ${attempt.attempt}: ${this.membership.joinReport()}`);
+        this.emit('join:attempt', attempt);
+      },
     });
     this.router = new Router({
       self: this.id,
@@ -331,6 +361,28 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.strays = new StrayData({
+      self: this.id,
+      partitions: this.options.partitions,
+      storage: this.options.storage,
+      clock: this.clock,
+      holds: (partition) => this.router.holds(partition),
+      owners: (partition) => {
+        const { owners, pending } = this.membership.state.ring;
+        const current = this.router.primaries(owners, partition);
+        return pending
+          ? [...new Set([...current, ...this.router.primaries(pending.owners, partition)])]
+          : current;
+      },
+      hint: (target, partition, key, object) => this.handoff.store(target, partition, key, object),
+      retryMs: this.options.hintedHandoff.intervalMs,
+      onMoved: (partition, keys) =>
+        this.logger.info(
+          { partition, keys },
+          'data of a partition this node no longer holds handed to its owners',
+        ),
+      onError: (error, context) => this.backgroundError(error, context),
+    });
     this.admin = new AdminService({
       self: () => ({ id: this.id, address: this.address, status: this.currentStatus }),
       partitions: this.options.partitions,
@@ -357,7 +409,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       router: this.router,
       membership: this.membership,
       antiEntropy: this.antiEntropy,
-      serving: () => this.currentStatus !== 'stopped',
+      incarnation: () => this.incarnation,
+      serving: () => this.loaded && this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
       coordinatePut: (key, partition, value, context, w, timeoutMs, op, minZones) =>
         this.coordinatePut(
@@ -545,6 +598,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.handoff.stop();
     this.antiEntropy.stop();
     this.transfer.stop();
+    this.strays.stop();
     await this.membership.stop();
     await this.transport.stop().catch((err) => this.backgroundError(err, 'stopping transport'));
     // Requests already inside the node finish before storage closes under them.
@@ -552,42 +606,123 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     await this.handoff.idle();
     await this.antiEntropy.idle();
     await this.transfer.idle();
+    await this.strays.idle();
     await this.dropping;
+    this.loaded = false;
     await this.options.storage.close().catch((err) => this.backgroundError(err, 'closing storage'));
+    this.releaseStorage();
     this.setStatus('stopped');
   }
 
   // ---------------------------------------------------------------------------------------------
 
-  private async open(): Promise<void> {
+  /** `start` after construction: `open`, then `ready` if asked, within the start's bound. */
+  private async boot(startOptions: StartOptions): Promise<void> {
+    const ready = this.options.waitUntilReady;
+    const { timeoutMs, signals } = resolveStartOptions(startOptions, ready);
+    this.claimStorage();
+    // One signal for every phase: the deadline and the callers' signals abort it with the error
+    // the start rejects with.
+    const bound = new AbortController();
+    const timer = this.clock.setTimeout(() => {
+      if (!bound.signal.aborted)
+        bound.abort(
+          new TimeoutError(`node ${this.id} not started after ${timeoutMs} ms: ${this.startProgress()}`),
+        );
+    }, timeoutMs);
+    const removers = signals.map((signal) =>
+      onAbort(signal, (reason) => {
+        if (!bound.signal.aborted) {
+          bound.abort(
+            new NotRunningError(`start of node ${this.id} aborted: ${this.startProgress()}`, {
+              cause: reason,
+            }),
+          );
+        }
+      }),
+    );
+    try {
+      await this.open(bound.signal);
+      if (ready) await this.ready({ timeoutMs, signal: bound.signal });
+    } catch (err) {
+      // Decided before stopping: the deadline may pass while the node stops.
+      const failure = bound.signal.aborted ? bound.signal.reason : err;
+      await this.stop();
+      throw failure;
+    } finally {
+      timer.cancel();
+      for (const remove of removers) remove();
+    }
+  }
+
+  /** Where a start is, for its timeout's message: the seeds' answers, or what the ring waits for. */
+  private startProgress(): string {
+    if (!this.loaded) return 'still opening its storage';
+    if (!this.membership.inRing) return `not in a cluster yet; seeds: ${this.membership.joinReport()}`;
+    return `in the ring but not ready: ${whyNotReady(this.membership)}`;
+  }
+
+  private async open(signal: AbortSignal): Promise<void> {
     this.setStatus('starting');
     await loadHasher();
-    await this.options.storage.open();
+    // The transport first: a port in use fails the start before the storage creates anything
+    // on disk. Peers are refused until the state is loaded.
+    await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
     try {
+      await this.options.storage.open();
       await this.loadIncarnation();
-      await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
       const known = await this.membership.load();
+      this.loaded = true;
       const seeds = this.options.seeds;
       const alone = Array.isArray(seeds) && seeds.every((s) => s === this.transport.address);
       if (!known) {
         if (alone) this.membership.bootstrap();
-        else await this.membership.join(seedSource(seeds));
+        else await this.membership.join(seedSource(seeds), signal);
       } else {
         // A restarted node catches up with changes it missed (best effort; gossip continues).
-        await this.membership.refresh(seedSource(seeds));
+        await this.membership.refresh(seedSource(seeds), signal);
+        // It left or was removed while away: it comes back as a new member, with what its disk
+        // holds (StrayData hands what it no longer owns to the owners).
+        if (this.membership.member(this.id)?.state !== 'valid' && !this.membership.inRing) {
+          // Without seeds it asks the members it knew, or (it never knew any) forms a cluster.
+          const others = this.membership.knownAddresses();
+          if (!alone) await this.membership.join(seedSource(seeds), signal);
+          else if (others.length > 0) await this.membership.join(seedSource(others), signal);
+          else this.membership.bootstrap();
+        }
       }
       await this.handoff.open();
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
+      if (signal.aborted) throw signal.reason;
       this.membership.startGossip();
       this.handoff.start();
       this.antiEntropy.start();
       this.setStatus('running');
+      this.strays.start();
     } catch (err) {
+      this.loaded = false;
       await this.transport.stop().catch(() => {});
       await this.options.storage.close().catch(() => {});
+      this.releaseStorage();
       this.setStatus('stopped');
       throw err;
     }
+  }
+
+  /** One storage serves one node: a second node given the same instance is refused at once. */
+  private claimStorage(): void {
+    const storage = this.options.storage;
+    const owner = storageOwners.get(storage);
+    if (owner !== undefined) {
+      throw new StorageError(
+        `node ${this.id}: this storage instance is in use by node ${owner}; give each node its own`,
+      );
+    }
+    storageOwners.set(storage, this.id);
+  }
+
+  private releaseStorage(): void {
+    if (storageOwners.get(this.options.storage) === this.id) storageOwners.delete(this.options.storage);
   }
 
   /**
@@ -607,6 +742,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         },
       );
     }
+    this.incarnation = incarnation;
     this.actorId = `${this.id}@${incarnation}`;
   }
 
@@ -698,6 +834,15 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private onMembershipChange(before: ClusterState, after: ClusterState): void {
     const was = new Map(before.members.map((m) => [m.id, m.state]));
+    if (before.members !== after.members) {
+      // A member that moved (restarted elsewhere, or replaced) is tried at its new address at once:
+      // being down at the old one says nothing about the new one.
+      const addresses = new Map(before.members.map((m) => [m.id, m.address]));
+      for (const m of after.members) {
+        const old = addresses.get(m.id);
+        if (old !== undefined && old !== m.address) this.detector.forget(m.id);
+      }
+    }
     for (const m of after.members) {
       if (m.state === 'valid' && was.get(m.id) !== 'valid' && m.id !== this.id) {
         this.emit('member:join', { id: m.id, address: m.address });

@@ -109,8 +109,35 @@ export class Operations<V> {
     return this.write('put', key, encoded, options);
   }
 
+  /**
+   * Without a context, deletes what a read finds (as Riak's delete without a vector clock): one
+   * read at the node's R, then a tombstone with the read's context; `timeoutMs` bounds each. A
+   * data-type key is refused (TypeMismatchError, nothing written): it is emptied by its operations.
+   */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
-    return this.write('delete', key, null, options);
+    if (options.context !== undefined) return this.write('delete', key, null, options);
+    const { timeoutMs, signal } = options;
+    const d = this.deps;
+    try {
+      // A delete that cannot succeed fails as one, before its read is sent.
+      const w =
+        options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
+      d.checkOwners('delete', w);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.read(key, { timeoutMs, signal }, 'raw').then(({ context, object }) => {
+      const typed = object?.siblings.find((s) => s.value !== null && isTypedValue(s.value));
+      if (typed) {
+        throw new TypeMismatchError(
+          'plain',
+          typeOfValue(typed.value!),
+          'the key holds a data type: empty it with its own operations (a delete without a context is refused)',
+          context,
+        );
+      }
+      return this.write('delete', key, null, { ...options, context });
+    });
   }
 
   async update(

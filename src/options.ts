@@ -1,8 +1,10 @@
+import { type DynamoNodeEvents, EVENT_NAMES } from './events.js';
 import type { ReadyOptions } from './membership/ready.js';
 import type { Storage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
-import type { DataTypeOptions } from './types/store.js';
+import { DATA_TYPE_DEFAULTS, type DataTypeOptions } from './types/store.js';
 import type { Clock } from './util/clock.js';
+import { checkOptionNames, names } from './util/option-names.js';
 import type { Random } from './util/random.js';
 
 /** How divergent versions become one value. Receives every concurrent sibling (never tombstones). */
@@ -121,10 +123,30 @@ export interface DynamoNodeOptions<V> {
   waitUntilReady?: boolean | ReadyOptions;
   /** Bounds of the data types (`node.counter(key)`, `node.set(key)`, ...); see DATA_TYPE_DEFAULTS. */
   dataTypes?: Partial<DataTypeOptions>;
+  /**
+   * Event listeners attached before anything starts, so that the events of the start itself
+   * (`join:attempt`, `status`, `error`, `member:join`, ...) reach them: `{ 'join:attempt': (e) => … }`.
+   */
+  on?: NodeListeners;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
   codec?: Codec<V>;
+}
+
+/** Listeners by event name (the `on` option). */
+export type NodeListeners = { [E in keyof DynamoNodeEvents]?: DynamoNodeEvents[E] };
+
+/** `DynamoNode.start(options, { timeoutMs?, signal? })`. */
+export interface StartOptions {
+  /**
+   * Bound on the whole start, ms: opening storage, joining (every round of asking the seeds), and
+   * with `waitUntilReady` the wait for ready. Default: `waitUntilReady.timeoutMs` when waiting for
+   * ready, else `DEFAULTS.startTimeoutMs`. With both, the earlier deadline applies.
+   */
+  timeoutMs?: number;
+  /** Aborting stops the start (and the node); it rejects with NotRunningError, the reason as `cause`. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULTS = {
@@ -145,6 +167,8 @@ export const DEFAULTS = {
   maxHedgeRatio: 0.1,
   /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
   readyTimeoutMs: 60_000,
+  /** `DynamoNode.start` without `waitUntilReady` gives up after this long, ms (see StartOptions). */
+  startTimeoutMs: 60_000,
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,
@@ -178,6 +202,57 @@ export interface ResolvedOptions<V> {
   limits: LimitOptions;
   /** Undefined: start does not wait for ready. */
   waitUntilReady: { timeoutMs: number; signal: AbortSignal | undefined } | undefined;
+  on: NodeListeners;
+}
+
+/** Every option name (the compiler keeps the listing complete): anything else is a typo. */
+export const NODE_OPTION_NAMES = names<keyof DynamoNodeOptions<unknown>>({
+  id: true,
+  transport: true,
+  storage: true,
+  seeds: true,
+  quorum: true,
+  sloppyQuorum: true,
+  partitions: true,
+  weight: true,
+  zone: true,
+  preferLocalZone: true,
+  minZones: true,
+  resolver: true,
+  requestTimeoutMs: true,
+  readRepair: true,
+  gossipIntervalMs: true,
+  hintedHandoff: true,
+  antiEntropy: true,
+  tombstoneGraceMs: true,
+  latencyAware: true,
+  maxHedgeRatio: true,
+  limits: true,
+  waitUntilReady: true,
+  dataTypes: true,
+  on: true,
+  clock: true,
+  random: true,
+  logger: true,
+  codec: true,
+});
+const QUORUM_NAMES = names<keyof QuorumOptions>({ n: true, r: true, w: true });
+const HANDOFF_NAMES = names<keyof HintedHandoffOptions>({ intervalMs: true, maxHints: true });
+const ANTI_ENTROPY_NAMES = names<keyof AntiEntropyOptions>({ intervalMs: true, enabled: true });
+const LIMIT_NAMES = names<keyof LimitOptions>({
+  maxKeyBytes: true,
+  maxValueBytes: true,
+  maxSiblings: true,
+  maxClockEntries: true,
+});
+const READY_NAMES = names<keyof ReadyOptions>({ timeoutMs: true, signal: true });
+const START_NAMES = names<keyof StartOptions>({ timeoutMs: true, signal: true });
+
+/** An optional nested options object: undefined, or an object with known names only. */
+function nested(value: unknown, allowed: readonly string[], where: string): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== 'object') throw new TypeError(`${where} must be an object`);
+  checkOptionNames(value, allowed, where);
 }
 
 function positiveInt(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
@@ -210,6 +285,9 @@ export function validateQuorumPart(name: 'r' | 'w', value: number, n: number): n
 }
 
 export function resolveOptions<V>(options: DynamoNodeOptions<V>): ResolvedOptions<V> {
+  if (options !== null && typeof options === 'object') {
+    checkOptionNames(options, NODE_OPTION_NAMES, 'DynamoNode options');
+  }
   const resolved = resolveOptionsWithoutStorage(options);
   if (!options.storage || typeof options.storage.batch !== 'function') {
     throw new TypeError('storage must implement the Storage interface');
@@ -231,6 +309,19 @@ export function resolveOptionsWithoutStorage<V>(
   }
   if (!options.transport || typeof options.transport.request !== 'function') {
     throw new TypeError('transport must implement the Transport interface');
+  }
+  nested(options.quorum, QUORUM_NAMES, 'quorum');
+  nested(options.hintedHandoff, HANDOFF_NAMES, 'hintedHandoff');
+  nested(options.antiEntropy, ANTI_ENTROPY_NAMES, 'antiEntropy');
+  nested(options.limits, LIMIT_NAMES, 'limits');
+  nested(options.dataTypes, Object.keys(DATA_TYPE_DEFAULTS), 'dataTypes');
+  if (typeof options.waitUntilReady === 'object')
+    nested(options.waitUntilReady, READY_NAMES, 'waitUntilReady');
+  const on = options.on ?? {};
+  nested(on, names(EVENT_NAMES), 'on');
+  for (const [event, listener] of Object.entries(on)) {
+    if (typeof listener !== 'function')
+      throw new TypeError(`on[${JSON.stringify(event)}] must be a function`);
   }
   const seeds = options.seeds ?? DEFAULTS.seeds;
   if (typeof seeds !== 'function' && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string'))) {
@@ -294,6 +385,7 @@ export function resolveOptionsWithoutStorage<V>(
     latencyAware: options.latencyAware ?? DEFAULTS.latencyAware,
     maxHedgeRatio,
     limits,
+    on,
     waitUntilReady:
       ready === false
         ? undefined
@@ -302,6 +394,19 @@ export function resolveOptionsWithoutStorage<V>(
             signal: ready === true ? undefined : ready.signal,
           },
   };
+}
+
+/** The bound and signals of one `DynamoNode.start` (see StartOptions). */
+export function resolveStartOptions(
+  options: StartOptions,
+  ready: ResolvedOptions<unknown>['waitUntilReady'],
+): { timeoutMs: number; signals: AbortSignal[] } {
+  if (options === null || typeof options !== 'object') throw new TypeError('start options must be an object');
+  checkOptionNames(options, START_NAMES, 'DynamoNode.start options');
+  const own = options.timeoutMs === undefined ? undefined : positiveInt('timeoutMs', options.timeoutMs);
+  const timeoutMs = Math.min(own ?? Number.POSITIVE_INFINITY, ready?.timeoutMs ?? Number.POSITIVE_INFINITY);
+  const signals = [options.signal, ready?.signal].filter((s): s is AbortSignal => s !== undefined);
+  return { timeoutMs: Number.isFinite(timeoutMs) ? timeoutMs : DEFAULTS.startTimeoutMs, signals };
 }
 
 /** `ready()`'s timeout, validated (default `DEFAULTS.readyTimeoutMs`). */

@@ -52,7 +52,9 @@ export interface PeerServerDeps {
   router: Router;
   membership: Membership;
   antiEntropy: AntiEntropy;
-  /** False once the node stopped: every request is refused with NotRunningError. */
+  /** This node's incarnation (answered to Ping). */
+  incarnation: () => string;
+  /** False until the node has loaded its state, and once it stopped: requests are refused with NotRunningError. */
   serving: () => boolean;
   /** Throws NotRunningError unless the node accepts client operations (forwarded puts). */
   ensureRunning: () => void;
@@ -126,7 +128,7 @@ export class PeerServer {
   /** Checks a Read (throwing on bad input) and has the replica answer `handler`. */
   private read(message: unknown[], handler: ReadHandler): void {
     const d = this.deps;
-    if (!d.serving()) throw new NotRunningError(`${d.self} is stopped`);
+    if (!d.serving()) throw new NotRunningError(`${d.self} is not serving (starting or stopped)`);
     this.count(MessageType.Read);
     const key = asBytes(message[1], 'key', d.maxKeyBytes);
     const partition = asInt(message[2], 'partition', 0, d.partitions - 1);
@@ -153,7 +155,7 @@ export class PeerServer {
    */
   private dispatch(from: string, message: unknown[]): Promise<unknown[]> {
     const d = this.deps;
-    if (!d.serving()) throw new NotRunningError(`${d.self} is stopped`);
+    if (!d.serving()) throw new NotRunningError(`${d.self} is not serving (starting or stopped)`);
     const type = message[0];
     if (type === MessageType.Read)
       return new Promise((resolve, reject) =>
@@ -180,13 +182,15 @@ export class PeerServer {
       case MessageType.CoordinatePut:
         return this.forwardedPut(from, message).then((r) => [r.context]);
       case MessageType.Join:
-        return d.membership.handleJoin(message[1]).then((state) => [state]);
+        return d.membership.handleJoin(message[1], message[2]);
       case MessageType.Gossip:
         return Promise.resolve(d.membership.handleGossip(message[1], message[2]));
       case MessageType.Ping:
-        return Promise.resolve([]);
+        // Who answers here: a seed asked to admit a node under a member's id checks the member's
+        // incarnation (one live node per id).
+        return Promise.resolve([d.self, d.incarnation()]);
       case MessageType.State:
-        return Promise.resolve([stateToWire(d.membership.state)]);
+        return Promise.resolve([stateToWire(d.membership.state), [d.self, d.partitions, d.n]]);
       case MessageType.AeHashes:
       case MessageType.AeKeys:
       case MessageType.AeFetch:

@@ -4,6 +4,9 @@
  * and output functions and resolves to the exit code (see `EXIT`), so it is testable in-process.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AdminClient, type AdminClientOptions } from '../admin/client.js';
 import type { AdminReports, StatsReport } from '../admin/protocol.js';
@@ -72,6 +75,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       5000,
     )
     .option('--json', 'print the report as JSON (one object) instead of text')
+    .version(packageVersion(), '-V, --version', 'print the version of dynamo-engine and exit')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
@@ -94,7 +98,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         io.out(typeof result === 'string' ? result : `${JSON.stringify(result, null, 2)}\n`);
       } catch (err) {
         code = exitCodeOf(err);
-        const message = messageOf(err);
+        let message = messageOf(err);
+        // A TLS node closes a plain connection without a word: say what is missing.
+        if (code === EXIT.unreachable && !usesTls(g) && (await speaksTls(client.address, g.timeoutMs))) {
+          code = EXIT.auth;
+          message = `${client.address} requires mutual TLS: give --tls-ca, --tls-cert and --tls-key (${message})`;
+        }
         // Transport errors name the address already; the node's own answers do not.
         io.err(
           `dynamo-engine: ${message.startsWith(client.address) ? '' : `${client.address}: `}${message}\n`,
@@ -180,7 +189,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version'
+      // `help <command>` (help asked for) exits 0; help shown for a missing command is an error.
+      const helpAsked = err.code === 'commander.help' && err.exitCode === 0;
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || helpAsked
         ? EXIT.ok
         : EXIT.usage;
     }
@@ -211,6 +222,52 @@ function clientOptions(g: GlobalOptions): AdminClientOptions {
     };
   }
   return options;
+}
+
+function usesTls(g: GlobalOptions): boolean {
+  return g.tlsCa !== undefined || g.tlsCert !== undefined || g.tlsKey !== undefined;
+}
+
+/**
+ * Whether a TLS server answers at `address`: a handshake gets as far as the server's certificate
+ * (or a TLS alert, such as "certificate required"). A plain node closes the connection instead.
+ */
+function speaksTls(address: string, timeoutMs: number): Promise<boolean> {
+  const target = parseAddress(address);
+  if (!target) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: target.host,
+      port: target.port,
+      rejectUnauthorized: false,
+      timeout: timeoutMs,
+    });
+    const done = (tls: boolean) => {
+      socket.destroy();
+      resolve(tls);
+    };
+    socket.once('secureConnect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(/^ERR_SSL_.*ALERT/.test(err.code ?? '')));
+  });
+}
+
+/** The version in the package's package.json (found upwards from this file: src/cli or dist). */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'dynamo-engine' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // Not here: one directory up.
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
 }
 
 function exitCodeOf(err: unknown): number {

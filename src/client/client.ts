@@ -17,9 +17,10 @@ import { coordinatorOrder } from '../coordinator/latency.js';
 import { LatencyRouting, type LatencyStats } from '../coordinator/latency-routing.js';
 import { putThroughReplicas } from '../coordinator/remote-put.js';
 import { Router } from '../coordinator/router.js';
-import { NotRunningError, QuorumError, TransportError } from '../errors.js';
+import { NotRunningError, QuorumError, TimeoutError, TransportError } from '../errors.js';
 import type { DynamoNodeEvents, Key } from '../events.js';
 import { FailureDetector } from '../membership/failure-detector.js';
+import { type SeedSource, seedSource } from '../membership/membership.js';
 import { memberViews, tooFewOwners, zoneLookup, zoneStatus } from '../membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from '../membership/types.js';
 import type {
@@ -32,26 +33,55 @@ import type {
   UpdateResult,
 } from '../node.js';
 import { newOpId, Operations, type PutRequest } from '../operations.js';
-import { type Codec, type DynamoNodeOptions, type Logger, resolveOptionsWithoutStorage } from '../options.js';
+import {
+  type Codec,
+  type DynamoNodeOptions,
+  type Logger,
+  NODE_OPTION_NAMES,
+  resolveOptionsWithoutStorage,
+  resolveStartOptions,
+  type StartOptions,
+} from '../options.js';
 import { loadHasher, partitionOf } from '../ring/index.js';
 import { OperationRecorder, type OperationStats } from '../stats.js';
 import { Rpc } from '../transport/rpc.js';
 import type { Transport } from '../transport/types.js';
 import { encodeReply, failureOf, MessageType, RemoteError } from '../transport/wire.js';
+import { onAbort } from '../util/abort.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { checkOptionNames, names } from '../util/option-names.js';
 import { cryptoSeededRandom, type Random } from '../util/random.js';
 import { defaultCodec, silentLogger } from '../values.js';
 import { encodeContext } from '../versioning/index.js';
 import { ClusterView, membershipEvents } from './cluster-view.js';
 
+/** DynamoNode options that mean nothing without storage or ring membership. */
+const NODE_ONLY = [
+  'storage',
+  'weight',
+  'hintedHandoff',
+  'antiEntropy',
+  'tombstoneGraceMs',
+  'waitUntilReady',
+  'dataTypes',
+] as const;
+const CLIENT_OPTION_NAMES = NODE_OPTION_NAMES.filter(
+  (name) => !(NODE_ONLY as readonly string[]).includes(name),
+);
+
 /**
- * The options of a DynamoNode that mean something without storage. `seeds` (members' addresses)
- * is required; `quorum.n` and `partitions` must be the cluster's. `latencyAware` defaults to true.
+ * The options of a DynamoNode that mean something without storage. `seeds` (members' addresses, or
+ * a function resolving to them, as for a node) is required; `quorum.n` and `partitions` must be the
+ * cluster's (start fails with RangeError otherwise). `latencyAware` defaults to true.
  */
 export type DynamoClientOptions<V> = Omit<
   DynamoNodeOptions<V>,
-  'storage' | 'weight' | 'hintedHandoff' | 'antiEntropy' | 'tombstoneGraceMs' | 'seeds' | 'waitUntilReady'
-> & { seeds: string[] };
+  (typeof NODE_ONLY)[number] | 'seeds' | 'on'
+> & {
+  seeds: string[] | SeedSource;
+  /** Listeners attached before the client starts (see the node's `on`). */
+  on?: { [E in keyof DynamoClientEvents]?: DynamoClientEvents[E] };
+};
 
 /** The DynamoNode events that apply to a client (no hints, transfers or anti-entropy here). */
 export type DynamoClientEvents = Pick<
@@ -80,6 +110,19 @@ export interface ClientStats {
   /** Latency-aware routing (undefined when `latencyAware` is false). */
   latency: LatencyStats | undefined;
 }
+
+/** The client's event names (the compiler keeps the listing complete): what its `on` accepts. */
+const CLIENT_EVENT_NAMES = names<keyof DynamoClientEvents>({
+  'member:up': true,
+  'member:down': true,
+  'member:join': true,
+  'member:leave': true,
+  'ring:change': true,
+  'repair:read': true,
+  conflict: true,
+  status: true,
+  error: true,
+});
 
 /** Failure detector probe backoff bounds, ms (as on a node). */
 const PROBE_INITIAL_MS = 200;
@@ -119,19 +162,65 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     staleRingRetries: 0,
   };
 
-  /** Starts the transport and pulls the cluster state from the seeds; resolves once it knows a ring. */
-  static async start<V = unknown>(options: DynamoClientOptions<V>): Promise<DynamoClient<V>> {
+  /**
+   * Starts the transport and pulls the cluster state from the seeds; resolves once it knows a ring.
+   * Bounded as `DynamoNode.start`: `TimeoutError` after `timeoutMs` (default
+   * `DEFAULTS.startTimeoutMs`), `NotRunningError` (reason as `cause`) on abort, both naming the
+   * seeds and what they answered.
+   */
+  static async start<V = unknown>(
+    options: DynamoClientOptions<V>,
+    startOptions: StartOptions = {},
+  ): Promise<DynamoClient<V>> {
     const client = new DynamoClient<V>(options);
-    await client.open();
+    const { timeoutMs, signals } = resolveStartOptions(startOptions, undefined);
+    const bound = new AbortController();
+    const timer = client.clock.setTimeout(() => {
+      bound.abort(
+        new TimeoutError(`client ${client.id} not started after ${timeoutMs} ms: ${client.view.report()}`),
+      );
+    }, timeoutMs);
+    const removers = signals.map((signal) =>
+      onAbort(signal, (reason) => {
+        if (!bound.signal.aborted) {
+          bound.abort(
+            new NotRunningError(`start of client ${client.id} aborted: ${client.view.report()}`, {
+              cause: reason,
+            }),
+          );
+        }
+      }),
+    );
+    try {
+      await client.open(bound.signal);
+    } finally {
+      timer.cancel();
+      for (const remove of removers) remove();
+    }
     return client;
   }
 
   private constructor(options: DynamoClientOptions<V>) {
     super();
-    if (!Array.isArray(options?.seeds) || options.seeds.length === 0) {
-      throw new TypeError('DynamoClient: seeds must name at least one member address');
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkOptionNames(options, CLIENT_OPTION_NAMES, 'DynamoClient options');
+    const seeds = options.seeds;
+    if (typeof seeds !== 'function' && (!Array.isArray(seeds) || seeds.length === 0)) {
+      throw new TypeError(
+        'DynamoClient: seeds must name at least one member address, or be a function resolving to addresses',
+      );
     }
-    this.options = resolveOptionsWithoutStorage({ ...options, latencyAware: options.latencyAware ?? true });
+    this.options = resolveOptionsWithoutStorage({
+      ...options,
+      on: undefined,
+      latencyAware: options.latencyAware ?? true,
+    });
+    checkOptionNames(options.on ?? {}, CLIENT_EVENT_NAMES, 'DynamoClient on');
+    for (const [event, listener] of Object.entries(options.on ?? {})) {
+      if (typeof listener !== 'function')
+        throw new TypeError(`on[${JSON.stringify(event)}] must be a function`);
+      this.on(event as keyof DynamoClientEvents, listener as (...args: unknown[]) => void);
+    }
     this.id = this.options.id;
     this.transport = this.options.transport;
     this.clock = options.clock ?? systemClock;
@@ -155,8 +244,9 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       roundTrips: this.latency?.roundTrips,
     });
     this.view = new ClusterView({
-      seeds: options.seeds,
+      seeds: seedSource(seeds),
       partitions: this.options.partitions,
+      n: this.options.quorum.n,
       gossipIntervalMs: this.options.gossipIntervalMs,
       requestTimeoutMs: this.options.requestTimeoutMs,
       clock: this.clock,
@@ -289,7 +379,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
 
   // ---------------------------------------------------------------------------------------------
 
-  private async open(): Promise<void> {
+  private async open(signal: AbortSignal): Promise<void> {
     this.setStatus('starting');
     await loadHasher();
     // Members never send to a client; anything that arrives (a misdirected peer) is refused.
@@ -298,7 +388,8 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     );
     await this.transport.start(async () => refusal);
     try {
-      await this.view.start();
+      await this.view.start(signal);
+      if (signal.aborted) throw signal.reason;
       if (this.currentStatus !== 'starting') throw new NotRunningError('stopped while starting');
       this.setStatus('running');
     } catch (err) {

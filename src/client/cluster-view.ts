@@ -10,6 +10,8 @@
  * `refreshSoon` pulls at once when a reply showed its ring stale.
  */
 import { AuthError } from '../errors.js';
+import { incompatibility, seedInfoFromWire } from '../membership/bootstrap.js';
+import type { SeedSource } from '../membership/membership.js';
 import { checkState, mergeState, sameState } from '../membership/state.js';
 import type { ClusterState } from '../membership/types.js';
 import type { Rpc } from '../transport/rpc.js';
@@ -20,10 +22,15 @@ import type { Random } from '../util/random.js';
 /** Start-up pulls: first delay and ceiling between rounds over the seeds, ms (doubling). */
 const START_BACKOFF_INITIAL_MS = 100;
 const START_BACKOFF_MAX_MS = 5_000;
+/** Most addresses used from one answer of a seed function. */
+const MAX_SEEDS = 1024;
 
 export interface ClusterViewDeps {
-  seeds: readonly string[];
+  /** Asked before every round of start-up pulls, and when no member answers. */
+  seeds: SeedSource;
   partitions: number;
+  /** The client's quorum.n: a member with another one is refused (see `merge`). */
+  n: number;
   gossipIntervalMs: number;
   requestTimeoutMs: number;
   clock: Clock;
@@ -43,6 +50,11 @@ export class ClusterView {
   private stopped = false;
   private refreshing: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** The seed source's last good answer. */
+  private listed: readonly string[] = [];
+  /** What each seed answered in the last start-up round, for start's error. */
+  private answers = new Map<string, string>();
+  private problem: string | undefined;
 
   constructor(private readonly deps: ClusterViewDeps) {}
 
@@ -55,34 +67,72 @@ export class ClusterView {
     return undefined;
   };
 
-  /** Pulls from the seeds until one knows a ring; retried with backoff until `stop()`. */
-  async start(): Promise<void> {
+  /**
+   * Pulls from the seeds until one knows a ring; retried with backoff until `stop()` or abort
+   * (rejects with `signal.reason`). A wrong secret or certificate (AuthError) and a member with
+   * other `partitions` or `quorum.n` (RangeError) fail at once: they will not fix themselves.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
     let delayMs = START_BACKOFF_INITIAL_MS;
-    let lastError: unknown;
     while (!this.stopped) {
-      for (const seed of this.deps.seeds) {
+      if (signal?.aborted) throw signal.reason;
+      const seeds = await this.askSeeds();
+      this.answers = new Map();
+      for (const seed of seeds) {
+        if (this.stopped) return;
+        if (signal?.aborted) throw signal.reason;
         try {
           await this.pullAddress(seed);
+          this.answers.set(
+            seed,
+            this.current.ring.owners.length > 0 ? 'in a cluster' : 'answered, not in a cluster yet',
+          );
         } catch (err) {
-          // A wrong secret or certificate will not fix itself: fail the start.
-          if (err instanceof AuthError) throw err;
-          lastError = err;
+          // A wrong secret or certificate, or a cluster of another shape, will not fix itself.
+          if (err instanceof AuthError || err instanceof RangeError) throw err;
+          this.answers.set(seed, `unreachable: ${err instanceof Error ? err.message : String(err)}`);
         }
         if (this.current.ring.owners.length > 0) {
           this.schedule();
           return;
         }
       }
-      this.deps.onError(
-        lastError instanceof Error ? lastError : new Error('no seed knows a ring yet'),
-        'client start: no seed answered with a ring, retrying',
-      );
+      this.deps.onError(new Error(`no seed knows a ring yet: ${this.report()}`), 'client start: retrying');
       await new Promise<void>((resolve) => {
+        const abort = () => resolve();
+        signal?.addEventListener('abort', abort, { once: true });
         this.wake = resolve;
-        this.timer = this.deps.clock.setTimeout(resolve, delayMs);
+        this.timer = this.deps.clock.setTimeout(() => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        }, delayMs);
       });
       delayMs = Math.min(delayMs * 2, START_BACKOFF_MAX_MS);
     }
+  }
+
+  /** What the seeds answered in the last start-up round. */
+  report(): string {
+    if (this.problem !== undefined) return this.problem;
+    if (this.answers.size === 0) return 'no seed asked yet';
+    return [...this.answers].map(([seed, answer]) => `${seed}: ${answer}`).join('; ');
+  }
+
+  /** The seed source's answer; the last good one when it fails (reported). */
+  private async askSeeds(): Promise<readonly string[]> {
+    this.problem = undefined;
+    try {
+      const answer: unknown = await this.deps.seeds();
+      if (!Array.isArray(answer) || answer.some((s) => typeof s !== 'string' || s.length === 0)) {
+        throw new TypeError('seeds must resolve to an array of address strings');
+      }
+      if (answer.length === 0) throw new Error('the seed function listed no address');
+      this.listed = answer.slice(0, MAX_SEEDS) as string[];
+    } catch (err) {
+      this.problem = `seeds: ${err instanceof Error ? err.message : String(err)}`;
+      this.deps.onError(err as Error, 'client: seed source failed');
+    }
+    return this.listed;
   }
 
   /** Pulls now (one pull at a time), preferably from `from`: a member whose reply showed us stale. */
@@ -124,7 +174,7 @@ export class ClusterView {
         // Unreachable (the failure detector heard of it) or not a member any more: try the next.
       }
     }
-    for (const seed of this.deps.seeds) {
+    for (const seed of await this.askSeeds()) {
       try {
         await this.pullAddress(seed);
         return;
@@ -136,6 +186,15 @@ export class ClusterView {
 
   private async pullAddress(address: string): Promise<void> {
     const reply = await this.deps.rpc.callAddress(address, [MessageType.State], this.deps.requestTimeoutMs);
+    // The client refuses a cluster of another shape rather than adopting it: its own r, w and
+    // the application's expectations were chosen for its n (see the README, DynamoClient).
+    const info = seedInfoFromWire(reply[1]);
+    const mismatch = info && incompatibility(this.deps, info);
+    if (mismatch) {
+      throw new RangeError(
+        `DynamoClient: the cluster member at ${address} (${info.id}) has another shape: ${mismatch}; partitions and quorum.n must be the cluster's`,
+      );
+    }
     this.merge(reply[0]);
   }
 

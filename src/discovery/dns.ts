@@ -6,6 +6,7 @@
  */
 import { promises as dns } from 'node:dns';
 import { formatAddress } from '../tcp/address.js';
+import { checkOptionNames } from '../util/option-names.js';
 
 /** The part of `node:dns/promises` (or a `Resolver`) that `dnsSeeds` uses; tests inject one. */
 export interface DnsResolver {
@@ -47,6 +48,7 @@ export function dnsSeeds(name: string, port: number, options: DnsSeedsOptions = 
   if (typeof name !== 'string' || name.length === 0 || name.length > 253) {
     throw new TypeError('dnsSeeds: name must be a DNS name of 1..253 characters');
   }
+  checkOptionNames(options, ['records', 'resolver'], 'dnsSeeds options');
   const records = options.records ?? 'addresses';
   if (records !== 'addresses' && records !== 'srv') {
     throw new TypeError(`dnsSeeds: records must be 'addresses' or 'srv', got ${String(records)}`);

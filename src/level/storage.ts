@@ -3,6 +3,7 @@ import { StorageError } from '../errors.js';
 import type { Storage, StorageOperation, StorageRange } from '../storage/types.js';
 import { checkBytes, checkOperations, checkRange } from '../storage/validate.js';
 import { nextTurn } from '../util/clock.js';
+import { checkOptionNames, names } from '../util/option-names.js';
 import { CopyArena, Scratch } from './copies.js';
 
 export interface LevelStorageOptions {
@@ -145,6 +146,9 @@ export class LevelStorage implements Storage {
   };
 
   constructor(options: LevelStorageOptions) {
+    if (options !== null && typeof options === 'object') {
+      checkOptionNames(options, LEVEL_OPTION_NAMES, 'LevelStorage options');
+    }
     if (typeof options?.path !== 'string' || options.path === '') {
       throw new TypeError('LevelStorage: options.path must be a non-empty string');
     }
@@ -195,7 +199,9 @@ export class LevelStorage implements Storage {
         await db.open();
       } catch (error) {
         this.#state = 'closed';
-        throw new StorageError(`LevelStorage: cannot open ${this.path}: ${message(error)}`, { cause: error });
+        throw new StorageError(`LevelStorage: cannot open ${this.path}: ${openFailure(error)}`, {
+          cause: error,
+        });
       }
       this.#db = db;
       this.#state = 'open';
@@ -540,3 +546,35 @@ function plainOrUndefined(bytes: Uint8Array | undefined): Value {
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Why LevelDB did not open, from every error in the `cause` chain (classic-level says only
+ * "Database failed to open"; the reason is its cause), with the likely fix for a held lock.
+ */
+function openFailure(error: unknown): string {
+  const messages: string[] = [];
+  let locked = false;
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    messages.push(message(e));
+    const code = (e as { code?: unknown }).code;
+    if (code === 'LEVEL_LOCKED' || /\block\b/i.test(message(e))) locked = true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  const text = messages.join(': ');
+  return locked
+    ? `${text} (locked by another process? A LevelDB directory serves one LevelStorage, in one process, at a time)`
+    : text;
+}
+
+/** Every option name (the compiler keeps the listing complete). */
+const LEVEL_OPTION_NAMES = names<keyof LevelStorageOptions>({
+  path: true,
+  sync: true,
+  groupCommit: true,
+  readCoalescing: true,
+  maxBatchOps: true,
+  cacheSizeBytes: true,
+  writeBufferSizeBytes: true,
+  compression: true,
+  maxOpenFiles: true,
+});

@@ -10,17 +10,39 @@
  */
 
 import { Packr } from 'msgpackr';
+import { IdInUseError } from '../errors.js';
 import { metaKey } from '../replica/layout.js';
 import { type ClaimMember, claim, zonesMatter } from '../ring/index.js';
 import type { Storage } from '../storage/types.js';
 import type { Rpc } from '../transport/rpc.js';
-import { MessageType } from '../transport/wire.js';
+import { MessageType, RemoteError } from '../transport/wire.js';
+import { onAbort } from '../util/abort.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import {
+  describeAnswers,
+  formsCluster,
+  incompatibility,
+  type JoinAttempt,
+  joinInfoFromWire,
+  joinInfoToWire,
+  type Refusal,
+  refusalFromWire,
+  type SeedAnswer,
+  seedInfoFromWire,
+} from './bootstrap.js';
 import type { FailureDetector } from './failure-detector.js';
 import { type TransferTask, taskId, transferPlan } from './plan.js';
 import { type TaskProgress, TransferProgress } from './progress.js';
-import { checkState, claimantOf, memberToWire, mergeState, sameState, stateToWire } from './state.js';
+import {
+  checkState,
+  claimantOf,
+  memberToWire,
+  mergeMembers,
+  mergeState,
+  sameState,
+  stateToWire,
+} from './state.js';
 import type { ClusterState, MemberRecord } from './types.js';
 
 const STATE_KEY = metaKey('cluster');
@@ -42,9 +64,18 @@ export function seedSource(seeds: readonly string[] | SeedSource): SeedSource {
 /** Join retries: first delay and ceiling, ms (doubling). */
 const JOIN_BACKOFF_INITIAL_MS = 100;
 const JOIN_BACKOFF_MAX_MS = 5_000;
+/**
+ * A Join may wait on two more requests at the seed (asking a live holder of the id who it is,
+ * forwarding to the claimant): its timeout is this many request timeouts.
+ */
+const JOIN_TIMEOUT_FACTOR = 3;
+/** Most ids remembered of ring-less nodes that asked this one to join (see `formsCluster`). */
+const MAX_RECENT_JOINERS = 1024;
 
 export interface MembershipDeps {
   id: string;
+  /** This node's incarnation (see node.ts): tells a restart of this node from another node under its id. */
+  incarnation: () => string;
   address: () => string;
   weight: number;
   /** This node's failure domain (undefined: the default zone). */
@@ -61,6 +92,8 @@ export interface MembershipDeps {
   /** Called after every change of the state (events, caches). */
   onChange: (before: ClusterState, after: ClusterState) => void;
   onError: (error: Error, context: string) => void;
+  /** After every round of join attempts. */
+  onJoinAttempt: (attempt: JoinAttempt) => void;
 }
 
 export class Membership {
@@ -68,9 +101,12 @@ export class Membership {
   private gossipTimer: Timer | undefined;
   private stopped = false;
   private persistChain: Promise<void> = Promise.resolve();
-  private joinWaiter: Timer | undefined;
   private readonly waiters = new Set<() => boolean>();
   private readonly progress: TransferProgress;
+  /** Ring-less nodes that asked this one to join while it had no ring either, with when. */
+  private readonly recentJoiners = new Map<string, number>();
+  /** The last round of join attempts, for the error of a start that gives up. */
+  private lastAttempt: JoinAttempt | undefined;
 
   constructor(private readonly deps: MembershipDeps) {
     this.current = { members: [], ring: { version: 0, owners: [], claimant: '', pending: null } };
@@ -230,131 +266,268 @@ export class Membership {
     return true;
   }
 
-  /** True when no member is in a ring yet and this node has the smallest id among those known. */
-  private formsCluster(): boolean {
-    if (this.current.ring.owners.length > 0) return false;
-    return this.current.members.every((m) => m.state === 'joining' && m.id >= this.deps.id);
-  }
-
-  /** A new one-node cluster. */
+  /**
+   * A new cluster formed by this node, with every ring-less node it knows of (those that answered
+   * its join attempts or asked it to join) in the first ring at once: no rebalance follows.
+   */
   bootstrap(): void {
-    const self: MemberRecord = this.withZone({
-      id: this.deps.id,
-      address: this.deps.address(),
-      weight: this.deps.weight,
-      state: 'valid',
-      version: 1,
+    const self = this.deps.id;
+    const placed: MemberRecord[] = this.current.members
+      .filter((m) => m.state === 'joining' && m.id !== self)
+      .map((m) => ({ ...m, state: 'valid', version: m.version + 1 }));
+    const known = this.member(self);
+    placed.push(
+      this.withZone({
+        id: self,
+        address: this.deps.address(),
+        weight: this.deps.weight,
+        state: 'valid',
+        version: (known?.version ?? 0) + 1,
+      }),
+    );
+    placed.sort(byId);
+    const owners = claim(undefined, placed.map(claimMember), this.deps.n, this.deps.partitions);
+    this.replace({
+      members: mergeMembers(this.current.members, placed),
+      ring: { version: this.current.ring.version + 1, owners, claimant: self, pending: null },
     });
-    const owners = claim(undefined, [claimMember(self)], this.deps.n, this.deps.partitions);
-    this.replace({ members: [self], ring: { version: 1, owners, claimant: self.id, pending: null } });
+    this.broadcast();
   }
 
   /**
-   * Asks the seeds to let this node in and resolves once it owns partitions. `seeds` is asked
-   * again before every round over them (DNS answers change while pods start); unreachable seeds,
-   * a failing source and an empty answer are retried with backoff until `stop()`, so nodes may
-   * start in any order. An answer that lists only this node's own address forms a new cluster.
+   * Asks the seeds to let this node in and resolves once it owns partitions (or will, once the
+   * rebalance placing it ends). `seeds` is asked again before every round (DNS answers change
+   * while pods start); each round asks every seed at once. Unreachable seeds, a failing source
+   * and an empty answer are retried with backoff, so nodes may start in any order. An answer
+   * listing only this node's own address forms a new cluster; when every seed answered and none is
+   * in a cluster, the smallest id forms it (see bootstrap.ts). Rejects with `IdInUseError` when a
+   * live member holds this node's id, with `signal.reason` on abort; ends when the membership stops.
    */
-  async join(seeds: SeedSource): Promise<void> {
-    const self: MemberRecord =
-      this.member(this.deps.id) ??
-      this.withZone({
-        id: this.deps.id,
-        address: this.deps.address(),
-        weight: this.deps.weight,
-        state: 'joining',
-        version: 0,
-      });
-    if (!this.member(this.deps.id)) {
-      this.replace({ members: [...this.current.members, self].sort(byId), ring: this.current.ring });
-    }
+  async join(seeds: SeedSource, signal?: AbortSignal): Promise<void> {
     let delayMs = JOIN_BACKOFF_INITIAL_MS;
-    while (!this.stopped) {
-      const answer = await this.askSeeds(seeds);
-      const targets = answer?.filter((s) => s !== this.deps.address()) ?? [];
-      if (answer && answer.length > 0 && targets.length === 0) {
-        this.bootstrap();
-        return;
-      }
-      let ringlessAnswers = 0;
-      for (const [i, seed] of targets.entries()) {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      if (signal?.aborted) throw signal.reason;
+      this.becomeJoining();
+      if (this.inRing) return;
+      const listed = await this.askSeeds(seeds);
+      if (signal?.aborted) throw signal.reason;
+      if (this.stopped) return;
+      if (typeof listed === 'string') {
+        this.report({ attempt, seeds: [], problem: listed, outcome: 'waiting' });
+      } else {
+        const targets = listed.filter((s) => s !== this.deps.address());
+        if (targets.length === 0) {
+          this.bootstrap();
+          this.report({ attempt, seeds: [], outcome: 'formed' });
+          return;
+        }
+        const self = this.member(this.deps.id)!;
+        const answers = await Promise.all(targets.map((address) => this.askToJoin(address, self, signal)));
+        if (signal?.aborted) throw signal.reason;
         if (this.stopped) return;
-        try {
-          const reply = await this.deps.rpc.callAddress(
-            seed,
-            [MessageType.Join, memberToWire(this.member(this.deps.id) ?? self)],
-            this.deps.requestTimeoutMs,
-          );
-          const remote = checkState(reply[0], this.deps.partitions);
-          this.merge(remote);
-          if (this.inRing) return;
-          if (remote.ring.owners.length === 0) ringlessAnswers++;
-          // Every seed answered and none is in a cluster (nodes started with each other as seeds):
-          // the smallest id among them forms the cluster, and the others join it on their next try.
-          if (ringlessAnswers === targets.length && this.formsCluster()) {
-            this.bootstrap();
-            return;
-          }
-          // The claimant has us; it places joiners once the rebalance in progress ends and tells us.
-          await this.waitFor(() => this.inRing, undefined, this.deps.gossipIntervalMs * 2);
-          if (this.inRing) return;
-        } catch (err) {
-          if (i === targets.length - 1) {
-            this.deps.onError(err as Error, `join: seed ${seed} not reachable yet, retrying`);
-          }
+        const inUse = answers.find((a) => a.answer === 'id-in-use');
+        if (inUse) {
+          this.report({ attempt, seeds: answers, outcome: 'waiting' });
+          throw new IdInUseError(this.deps.id, inUse.address, `${inUse.address}: ${inUse.reason}`);
+        }
+        if (this.inRing) {
+          this.report({ attempt, seeds: answers, outcome: 'joined' });
+          return;
+        }
+        if (formsCluster(this.deps.id, answers, this.joinersHeardFrom())) {
+          this.bootstrap();
+          this.report({ attempt, seeds: answers, outcome: 'formed' });
+          return;
+        }
+        this.report({ attempt, seeds: answers, outcome: 'waiting' });
+        // A cluster has us now: its claimant places joiners once the rebalance in progress ends.
+        if (answers.some((a) => a.answer === 'in-ring')) {
+          await this.pause(this.deps.gossipIntervalMs * 2, signal);
+          continue;
         }
       }
-      await this.sleep(delayMs);
+      await this.pause(delayMs, signal);
       delayMs = Math.min(delayMs * 2, JOIN_BACKOFF_MAX_MS);
     }
   }
 
-  /** One answer of the seed source, checked; undefined (reported) when it failed or is empty. */
-  private async askSeeds(seeds: SeedSource): Promise<readonly string[] | undefined> {
+  /** What the last round of join attempts heard, for the error of a start that gives up. */
+  joinReport(): string {
+    const last = this.lastAttempt;
+    if (!last) return 'no seed asked yet';
+    if (last.problem !== undefined) return last.problem;
+    return describeAnswers(last.seeds);
+  }
+
+  private report(attempt: JoinAttempt): void {
+    this.lastAttempt = attempt;
+    this.deps.onJoinAttempt(attempt);
+  }
+
+  /**
+   * Makes this node's own record a joining one: a new node has none yet; an id that left or was
+   * removed comes back with a record newer than its removal; a new address is announced.
+   */
+  private becomeJoining(): void {
+    const known = this.member(this.deps.id);
+    const address = this.deps.address();
+    if (!known) {
+      const self: MemberRecord = this.withZone({
+        id: this.deps.id,
+        address,
+        weight: this.deps.weight,
+        state: 'joining',
+        version: 0,
+      });
+      this.replace({ members: [...this.current.members, self].sort(byId), ring: this.current.ring });
+    } else if (known.state === 'removed') {
+      const { zone: _old, ...rest } = known;
+      this.updateSelf(
+        this.withZone({
+          ...rest,
+          address,
+          weight: this.deps.weight,
+          state: 'joining',
+          version: known.version + 1,
+        }),
+      );
+    } else if (known.address !== address) {
+      this.updateSelf({ ...known, address, version: known.version + 1 });
+    }
+  }
+
+  /** One Join request to one seed; merges the state it answers with and says what it answered. */
+  private async askToJoin(address: string, self: MemberRecord, signal?: AbortSignal): Promise<SeedAnswer> {
+    let reply: unknown[];
+    try {
+      reply = await this.deps.rpc.callAddress(
+        address,
+        [
+          MessageType.Join,
+          memberToWire(self),
+          joinInfoToWire({
+            partitions: this.deps.partitions,
+            n: this.deps.n,
+            incarnation: this.deps.incarnation(),
+          }),
+        ],
+        this.deps.requestTimeoutMs * JOIN_TIMEOUT_FACTOR,
+      );
+    } catch (err) {
+      if (err instanceof RemoteError) {
+        return {
+          address,
+          answer: 'refused',
+          reason:
+            err.code === 'DYNAMO_NOT_RUNNING'
+              ? 'refused: not running (starting or stopping)'
+              : `refused: ${err.message}`,
+        };
+      }
+      const auth = (err as { code?: unknown }).code === 'DYNAMO_AUTH';
+      return {
+        address,
+        answer: auth ? 'refused' : 'unreachable',
+        reason: `${auth ? 'authentication failed' : 'unreachable'}: ${messageOf(err)}`,
+      };
+    }
+    const info = seedInfoFromWire(reply[1]);
+    const id = info?.id;
+    const mismatch = info && incompatibility(this.deps, info);
+    if (mismatch) return { address, id, answer: 'incompatible', reason: `incompatible: ${mismatch}` };
+    const refusal = refusalFromWire(reply[2]);
+    if (refusal) return { address, id, answer: refusal.kind, reason: refusalReason(refusal) };
+    let remote: ClusterState;
+    try {
+      remote = checkState(reply[0], this.deps.partitions);
+    } catch (err) {
+      return { address, id, answer: 'incompatible', reason: `incompatible: ${messageOf(err)}` };
+    }
+    if (this.stopped || signal?.aborted) return { address, id, answer: 'refused', reason: 'join abandoned' };
+    this.merge(remote);
+    const seedId = id ?? remote.members.find((m) => m.address === address)?.id;
+    return remote.ring.owners.length > 0
+      ? {
+          address,
+          id: seedId,
+          answer: 'in-ring',
+          reason: `in a cluster (ring version ${remote.ring.version})`,
+        }
+      : { address, id: seedId, answer: 'no-ring', reason: 'not in a cluster yet' };
+  }
+
+  /** Ids of ring-less nodes that asked this one to join lately (older entries are forgotten). */
+  private joinersHeardFrom(): string[] {
+    const since =
+      this.deps.clock.now() - (2 * JOIN_BACKOFF_MAX_MS + JOIN_TIMEOUT_FACTOR * this.deps.requestTimeoutMs);
+    const ids: string[] = [];
+    for (const [id, at] of this.recentJoiners) {
+      if (at < since) this.recentJoiners.delete(id);
+      else ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Waits `ms` on the clock, or less: until this node is in a ring, the membership stops, or abort. */
+  private pause(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: Timer | undefined;
+      let removeAbort = () => {};
+      const done = (): true => {
+        timer?.cancel();
+        removeAbort();
+        resolve();
+        return true;
+      };
+      const waiter = () => (this.inRing || this.stopped ? done() : false);
+      if (waiter()) return;
+      this.waiters.add(waiter);
+      timer = this.deps.clock.setTimeout(() => {
+        this.waiters.delete(waiter);
+        done();
+      }, ms);
+      removeAbort = onAbort(signal, () => {
+        this.waiters.delete(waiter);
+        done();
+      });
+    });
+  }
+
+  /** One answer of the seed source, checked; a string says why it gave none (reported, retried). */
+  private async askSeeds(seeds: SeedSource): Promise<readonly string[] | string> {
     let answer: unknown;
     try {
       answer = await seeds();
     } catch (err) {
       this.deps.onError(err as Error, 'join: seed source failed, retrying');
-      return undefined;
+      return `the seed function failed: ${messageOf(err)}`;
     }
     if (
       !Array.isArray(answer) ||
       answer.length > MAX_SEEDS ||
       answer.some((s) => typeof s !== 'string' || s.length === 0 || s.length > 1024)
     ) {
-      this.deps.onError(
-        new TypeError(`seeds must resolve to an array of at most ${MAX_SEEDS} address strings`),
-        'join: bad seed list, retrying',
-      );
-      return undefined;
+      const problem = `seeds must resolve to an array of at most ${MAX_SEEDS} address strings`;
+      this.deps.onError(new TypeError(problem), 'join: bad seed list, retrying');
+      return problem;
     }
     if (answer.length === 0) {
       this.deps.onError(new Error('seed source returned no addresses'), 'join: no seeds yet, retrying');
-      return undefined;
+      return 'the seed function listed no address';
     }
     return answer as string[];
   }
-
-  /** Waits on the clock; ends early when the membership stops. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.joinWaiter = this.deps.clock.setTimeout(resolve, ms);
-      this.wakeSleeper = resolve;
-    });
-  }
-  private wakeSleeper: (() => void) | undefined;
 
   /**
    * A restarted node catches up: one gossip exchange with the first seed or known member that
    * answers, no retries (it is already in the ring; periodic gossip does the rest).
    */
-  async refresh(seeds: SeedSource): Promise<void> {
+  async refresh(seeds: SeedSource, signal?: AbortSignal): Promise<void> {
     const listed: unknown = await Promise.resolve()
       .then(seeds)
       .catch(() => []);
-    const members = this.current.members.filter((m) => m.id !== this.deps.id).map((m) => m.address);
-    for (const seed of new Set([...(Array.isArray(listed) ? listed : []), ...members])) {
+    for (const seed of new Set([...(Array.isArray(listed) ? listed : []), ...this.knownAddresses()])) {
+      if (signal?.aborted) throw signal.reason;
       if (typeof seed !== 'string') continue;
       if (seed === this.deps.address()) continue;
       try {
@@ -367,29 +540,100 @@ export class Membership {
     }
   }
 
-  /** A node asked to join through us: record it, and let the claimant place it in the ring. */
-  async handleJoin(wireMember: unknown): Promise<unknown> {
+  /** Addresses of the other members this node knows (not removed ones). */
+  knownAddresses(): string[] {
+    return this.current.members
+      .filter((m) => m.id !== this.deps.id && m.state !== 'removed')
+      .map((m) => m.address);
+  }
+
+  /**
+   * A node asks to join through us. Refused (in the answer, nothing recorded) when its settings
+   * differ from ours, when its id is this node's or a live member's with another incarnation, or
+   * while a member under its id is still leaving. Otherwise recorded as joining (an id that left
+   * or was removed comes back as a new record; a member's new address replaces its old one) and
+   * left to the claimant to place. Answer fields: `[state | null, [id, partitions, n], refusal | null]`.
+   */
+  async handleJoin(wireMember: unknown, wireInfo?: unknown): Promise<unknown[]> {
     const record = memberFromWire(wireMember);
-    const known = this.member(record.id);
-    if (!known) {
-      this.merge({ members: [record], ring: this.current.ring });
+    const info = joinInfoFromWire(wireInfo);
+    const seedInfo = [this.deps.id, this.deps.partitions, this.deps.n];
+    const refuse = (kind: Refusal['kind'], message: string): unknown[] => [null, seedInfo, [kind, message]];
+    if (info) {
+      const mismatch = incompatibility(info, this.deps);
+      if (mismatch) return refuse('incompatible', mismatch);
     }
+    if (record.id === this.deps.id) {
+      // Its own Join, forwarded back by a seed that takes it for the claimant: nothing to do.
+      if (info !== undefined && info.incarnation === this.deps.incarnation()) {
+        return [stateToWire(this.current), seedInfo, null];
+      }
+      return refuse('id-in-use', `id ${record.id} is the node answering at ${this.deps.address()}`);
+    }
+    const known = this.member(record.id);
+    if (known?.state === 'leaving') {
+      return refuse(
+        'refused',
+        `id ${record.id} is still leaving the cluster; it can join again once it has left`,
+      );
+    }
+    if (known && known.state !== 'removed' && known.address !== record.address) {
+      const holder = await this.holderAt(known);
+      if (holder !== undefined && holder !== info?.incarnation) {
+        return refuse('id-in-use', `id ${record.id} is held by a live member at ${known.address}`);
+      }
+    }
+    if (this.current.ring.owners.length === 0) this.heardFromJoiner(record.id);
+    const accepted = acceptedRecord(known, record);
+    if (accepted !== known) this.merge({ members: [accepted], ring: this.current.ring });
     const claimant = claimantOf(this.current.members, (id) => this.deps.detector.isUp(id));
-    if (claimant === this.deps.id || claimant === undefined) {
+    // The joiner itself may be the claimant (a member placed already, asking again; or one that
+    // restarted with an empty disk): it learns its place from our state, not from itself.
+    if (claimant === this.deps.id || claimant === undefined || claimant === record.id) {
       this.claimIfClaimant();
-      return stateToWire(this.current);
+      return [stateToWire(this.current), seedInfo, null];
     }
     try {
       const reply = await this.deps.rpc.call(
         claimant,
-        [MessageType.Join, memberToWire(record)],
+        [MessageType.Join, memberToWire(this.member(record.id) ?? accepted), wireInfo ?? null],
         this.deps.requestTimeoutMs,
       );
-      this.merge(checkState(reply[0], this.deps.partitions));
+      const refusal = refusalFromWire(reply[2]);
+      if (refusal) return refuse(refusal.kind, refusal.message);
+      if (reply[0] !== null) this.merge(checkState(reply[0], this.deps.partitions));
     } catch (err) {
       this.deps.onError(err as Error, `join of ${record.id}: claimant ${claimant} unreachable`);
     }
-    return stateToWire(this.current);
+    return [stateToWire(this.current), seedInfo, null];
+  }
+
+  /**
+   * The incarnation of the live node at `member`'s address that answers as `member` (an empty
+   * string when it does not say), or undefined when nothing answers there as that member.
+   */
+  private async holderAt(member: MemberRecord): Promise<string | undefined> {
+    if (!this.deps.detector.isUp(member.id)) return undefined;
+    try {
+      const reply = await this.deps.rpc.callAddress(
+        member.address,
+        [MessageType.Ping],
+        this.deps.requestTimeoutMs,
+      );
+      if (reply.length === 0) return '';
+      return reply[0] === member.id && typeof reply[1] === 'string' ? reply[1] : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private heardFromJoiner(id: string): void {
+    this.recentJoiners.delete(id);
+    if (this.recentJoiners.size >= MAX_RECENT_JOINERS) {
+      const oldest = this.recentJoiners.keys().next().value;
+      if (oldest !== undefined) this.recentJoiners.delete(oldest);
+    }
+    this.recentJoiners.set(id, this.deps.clock.now());
   }
 
   /** A peer's gossip: its state and transfer progress; answered with ours (reply fields). */
@@ -437,8 +681,6 @@ export class Membership {
   stop(): Promise<void> {
     this.stopped = true;
     this.gossipTimer?.cancel();
-    this.joinWaiter?.cancel();
-    this.wakeSleeper?.();
     for (const waiter of [...this.waiters]) waiter();
     this.waiters.clear();
     return this.persistChain;
@@ -637,6 +879,28 @@ function claimMember(m: MemberRecord): ClaimMember {
 
 function byId(a: MemberRecord, b: MemberRecord): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * The record a seed keeps for a node asking to join: an id it never saw as asked; an id that left
+ * or was removed as a new joining record, newer than the removal; a member at a new address (its
+ * holder is gone, or it is the same incarnation) with that address, keeping its state and weight.
+ */
+function acceptedRecord(known: MemberRecord | undefined, asked: MemberRecord): MemberRecord {
+  if (!known) return asked;
+  const version = Math.max(known.version, asked.version) + 1;
+  if (known.state === 'removed') return { ...asked, state: 'joining', version };
+  if (known.address !== asked.address) return { ...known, address: asked.address, version };
+  return known;
+}
+
+function refusalReason(refusal: Refusal): string {
+  const what = refusal.kind === 'id-in-use' ? 'id in use' : refusal.kind;
+  return `${what}: ${refusal.message}`;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function memberFromWire(value: unknown): MemberRecord {

@@ -30,7 +30,7 @@ export async function waitUntilReady(
   });
   failed.catch(() => {});
   const timer = clock.setTimeout(
-    () => fail(new TimeoutError(`node ${self} not ready after ${timeoutMs} ms: ${whyNot(membership)}`)),
+    () => fail(new TimeoutError(`node ${self} not ready after ${timeoutMs} ms: ${whyNotReady(membership)}`)),
     timeoutMs,
   );
   const removeAbort = onAbort(signal, (reason) => fail(reason));
@@ -61,7 +61,7 @@ export async function waitUntilReady(
 }
 
 /** What the ring is still waiting for, for the timeout's message. */
-function whyNot(membership: Membership): string {
+export function whyNotReady(membership: Membership): string {
   const { members, ring } = membership.state;
   if (ring.owners.length === 0) return 'not in a ring yet';
   if (ring.pending)

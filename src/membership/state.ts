@@ -120,8 +120,16 @@ export function checkState(value: unknown, partitions: number): ClusterState {
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
     throw new TypeError('bad ring version');
   if (typeof claimant !== 'string') throw new TypeError('cluster state: bad claimant');
-  if (!Array.isArray(owners) || owners.length !== partitions || owners.some((o) => typeof o !== 'string')) {
-    throw new TypeError(`cluster state: ring must have ${partitions} owners`);
+  // A node that is not in a cluster yet (joining, or forming one) has a ring of version 0 and no
+  // owners: its answer must reach a joining node as "not in a cluster", not as a malformed state.
+  const ringless = Array.isArray(owners) && owners.length === 0 && version === 0 && pendingOwners === null;
+  if (
+    !ringless &&
+    (!Array.isArray(owners) || owners.length !== partitions || owners.some((o) => typeof o !== 'string'))
+  ) {
+    throw new TypeError(
+      `cluster state: ring must have ${partitions} owners, got ${Array.isArray(owners) ? owners.length : 'none'} (another partitions setting?)`,
+    );
   }
   if (!Array.isArray(done) || done.length > partitions * 64 || done.some((d) => typeof d !== 'string')) {
     throw new TypeError('cluster state: bad transfer progress');

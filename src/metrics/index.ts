@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DynamoNode } from '../node.js';
 import type { NodeStats } from '../stats.js';
 import { MessageType } from '../transport/wire.js';
+import { checkOptionNames } from '../util/option-names.js';
 
 export interface MetricsOptions {
   /** Prefix of every metric name. Default `'dynamo_'`. */
@@ -48,6 +49,7 @@ export function registerMetrics<V>(
   registry: Registry,
   options: MetricsOptions = {},
 ): NodeMetrics {
+  checkOptionNames(options, ['prefix', 'durationBucketsSeconds'], 'registerMetrics options');
   const prefix = options.prefix ?? 'dynamo_';
   const registers = [registry];
   const names: string[] = [];

@@ -1,5 +1,6 @@
 import type { PeerCertificate, SecureContextOptions } from 'node:tls';
 import { type Clock, systemClock } from '../util/clock.js';
+import { checkOptionNames, names } from '../util/option-names.js';
 import { isLoopback } from './address.js';
 
 /**
@@ -114,7 +115,66 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
   return value;
 }
 
+/** Every option name (the compiler keeps the listings complete): anything else is a typo. */
+const TCP_OPTION_NAMES = names<keyof TcpTransportOptions>({
+  host: true,
+  port: true,
+  advertise: true,
+  tls: true,
+  secret: true,
+  insecure: true,
+  maxFrameBytes: true,
+  connectTimeoutMs: true,
+  idleTimeoutMs: true,
+  handshakeTimeoutMs: true,
+  maxConnections: true,
+  maxInFlightPerConnection: true,
+  maxQueuedBytesPerPeer: true,
+  reconnectBackoffMs: true,
+  clock: true,
+});
+const TLS_OPTION_NAMES = names<keyof TcpTlsOptions>({
+  ALPNCallback: true,
+  allowPartialTrustChain: true,
+  ca: true,
+  cert: true,
+  sigalgs: true,
+  ciphers: true,
+  clientCertEngine: true,
+  crl: true,
+  dhparam: true,
+  ecdhCurve: true,
+  honorCipherOrder: true,
+  key: true,
+  privateKeyEngine: true,
+  privateKeyIdentifier: true,
+  maxVersion: true,
+  minVersion: true,
+  passphrase: true,
+  pfx: true,
+  secureOptions: true,
+  secureProtocol: true,
+  sessionIdContext: true,
+  ticketKeys: true,
+  sessionTimeout: true,
+  checkServerIdentity: true,
+  servername: true,
+});
+const BACKOFF_NAMES = names<keyof TcpTransportOptions['reconnectBackoffMs'] & string>({
+  initial: true,
+  max: true,
+});
+
 export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object')
+    throw new TypeError('TcpTransport: options must be an object');
+  checkOptionNames(options, TCP_OPTION_NAMES, 'TcpTransport options');
+  if (options.tls !== undefined && options.tls !== null && typeof options.tls === 'object') {
+    checkOptionNames(options.tls, TLS_OPTION_NAMES, 'TcpTransport tls');
+  }
+  if (options.reconnectBackoffMs !== undefined && options.reconnectBackoffMs !== null) {
+    checkOptionNames(options.reconnectBackoffMs, BACKOFF_NAMES, 'TcpTransport reconnectBackoffMs');
+  }
   const host = options.host ?? TCP_DEFAULTS.host;
   if (typeof host !== 'string' || host.length === 0)
     throw new TypeError('TcpTransport: host must be a non-empty string');

@@ -9,6 +9,7 @@ import { MemoryStorage } from '../storage/memory.js';
 import type { Storage } from '../storage/types.js';
 import { MemoryNetwork, type MemoryNetworkOptions } from '../transport/memory.js';
 import { VirtualClock } from '../util/clock.js';
+import { checkOptionNames, names } from '../util/option-names.js';
 import { seededRandom } from '../util/random.js';
 
 export interface ClusterOptions<V> {
@@ -67,6 +68,19 @@ export async function drive<T>(
 }
 
 export async function createCluster<V = unknown>(options: ClusterOptions<V>): Promise<Cluster<V>> {
+  checkOptionNames(
+    options,
+    names<keyof ClusterOptions<V>>({
+      nodes: true,
+      quorum: true,
+      seed: true,
+      clock: true,
+      storage: true,
+      network: true,
+      nodeOptions: true,
+    }),
+    'createCluster options',
+  );
   const ids =
     typeof options.nodes === 'number'
       ? Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`)

@@ -9,6 +9,7 @@
 import { TimeoutError, TransportError } from '../errors.js';
 import { onAbort } from '../util/abort.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { checkOptionNames, names } from '../util/option-names.js';
 import { type Random, seededRandom } from '../util/random.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
 import type { RequestHandler, RequestOptions, Transport, TransportByteStats } from './types.js';
@@ -453,10 +454,24 @@ class MemoryEndpoint implements Transport {
  * - With latency 0 messages are delivered on a microtask, so a cluster on a `VirtualClock` makes
  *   progress without advancing time (timeouts still need `advance`).
  */
+const MEMORY_NETWORK_OPTION_NAMES = names<keyof MemoryNetworkOptions>({
+  seed: true,
+  clock: true,
+  latencyMs: true,
+  dropRate: true,
+  duplicateRate: true,
+  maxInFlight: true,
+});
+
 export class MemoryNetwork {
   private readonly fabric: Fabric;
 
   constructor(options: MemoryNetworkOptions = {}) {
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('MemoryNetwork: options must be an object');
+    checkOptionNames(options, MEMORY_NETWORK_OPTION_NAMES, 'MemoryNetwork options');
+    if (options.latencyMs !== undefined)
+      checkOptionNames(options.latencyMs, ['min', 'max'], 'MemoryNetwork latencyMs');
     this.fabric = new Fabric(options);
   }
 

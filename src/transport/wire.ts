@@ -14,11 +14,14 @@ export const MessageType = {
   Store: 2,
   /** Coordinate a put on the receiver: [t, key, value | null, contextString, w | null, timeoutMs] → [contextString] */
   CoordinatePut: 3,
-  /** A node asks to join: [t, memberWire] → [stateWire] */
+  /**
+   * A node asks to join: [t, memberWire, [partitions, n, incarnation]] →
+   * [stateWire | null, [seedId, partitions, n], [refusalKind, message] | null] (see membership/bootstrap.ts)
+   */
   Join: 4,
   /** Push-pull gossip: [t, stateWire] → [stateWire] */
   Gossip: 5,
-  /** Liveness probe: [t] → [] */
+  /** Liveness probe: [t] → [id, incarnation] (who answers at this address) */
   Ping: 6,
   /** Anti-entropy tree hashes of the children of `parents` at `level`: [t, partition, level, parents[]] → [hashes (8 B each), counts[]] */
   AeHashes: 7,
@@ -39,7 +42,7 @@ export const MessageType = {
   Admin: 12,
   /**
    * Read-only pull of the receiver's cluster state, for a DynamoClient (not a member: it must not
-   * be merged into anyone's member table, as a Gossip would be): [t] → [stateWire]
+   * be merged into anyone's member table, as a Gossip would be): [t] → [stateWire, [id, partitions, n]]
    */
   State: 20,
 } as const;

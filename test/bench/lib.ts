@@ -139,3 +139,15 @@ export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/** Best of 3 timed runs after a warm-up: the least disturbed run on a shared machine. */
+export function measure(scenario: string, iterations: number, op: (i: number) => void): BenchRow {
+  for (let i = 0; i < Math.min(iterations, 20_000); i++) op(i); // warm up the JIT
+  let best = 0;
+  for (let run = 0; run < 3; run++) {
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) op(i);
+    best = Math.max(best, iterations / ((performance.now() - t0) / 1000));
+  }
+  return { scenario, opsPerSec: best };
+}

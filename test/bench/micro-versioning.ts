@@ -14,7 +14,7 @@ import {
   update,
   type VersionedObject,
 } from '../../src/versioning/index.js';
-import type { BenchRow } from './lib.js';
+import { type BenchRow, measure } from './lib.js';
 
 const ACTORS = ['a@k3x9q1', 'b@p0q1z7', 'c@zz01m4', 'd@r8t2w5'];
 const T0 = 1_700_000_000_000;
@@ -30,18 +30,6 @@ const y = update(x, new Map([[ACTORS[0]!, 40]]), ACTORS[2]!, value(3), T0 + 2);
 const xCopy = decodeObject(encodeObject(x));
 
 let sink = 0;
-
-/** Best of 3 timed runs after a warm-up: the least disturbed run on a shared machine. */
-function measure(scenario: string, iterations: number, op: (i: number) => void): BenchRow {
-  for (let i = 0; i < Math.min(iterations, 20_000); i++) op(i); // warm up the JIT
-  let best = 0;
-  for (let run = 0; run < 3; run++) {
-    const t0 = performance.now();
-    for (let i = 0; i < iterations; i++) op(i);
-    best = Math.max(best, iterations / ((performance.now() - t0) / 1000));
-  }
-  return { scenario, opsPerSec: best };
-}
 
 export async function benchVersioning(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];

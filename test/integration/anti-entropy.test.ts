@@ -2,7 +2,6 @@
  * Anti-entropy acceptance: read repair and sloppy quorum are off, so only anti-entropy can bring
  * replicas together. Everything runs on a VirtualClock over a MemoryNetwork.
  */
-import { decode } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DynamoNodeOptions, VirtualClock } from '../../src/index.js';
 import { dataKey } from '../../src/replica/layout.js';
@@ -10,7 +9,7 @@ import { partitionOf } from '../../src/ring/index.js';
 import type { Storage } from '../../src/storage/types.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
 import { isDeleted } from '../../src/versioning/index.js';
-import { drive, localObject } from '../helpers.js';
+import { decode, drive, localObject } from '../helpers.js';
 
 let cluster: Cluster<unknown> | undefined;
 afterEach(async () => {

@@ -67,11 +67,13 @@ describe('data types review', () => {
     expect((await a.get('k')).values).toEqual(['plain now']);
   });
 
-  it('a delete without a context on a typed key deletes nothing (the typed read leaves tombstones out)', async () => {
+  it('a delete without a context on a typed key is refused with TypeMismatchError and writes nothing', async () => {
     const c = await start();
     const [a, b] = c.nodes as [DynamoNode, DynamoNode];
     await a.set('d').add(['x', 'y']);
-    await b.delete('d');
+    const error = await b.delete('d').catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(TypeMismatchError);
+    expect(error).toMatchObject({ expected: 'plain', actual: 'set' });
     expect(await b.set('d').value()).toEqual(['x', 'y']);
     await a.set('d').add('z');
     expect(await b.set('d').value()).toEqual(['x', 'y', 'z']);

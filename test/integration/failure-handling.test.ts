@@ -1,8 +1,7 @@
-import { decode } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DynamoNode, QuorumError, resolvers, VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
-import { drive, localObject, primariesOf } from '../helpers.js';
+import { decode, drive, localObject, primariesOf } from '../helpers.js';
 
 let cluster: Cluster<unknown> | undefined;
 afterEach(async () => {

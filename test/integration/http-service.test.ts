@@ -29,8 +29,8 @@ interface Service {
 let root: string;
 const services: Service[] = [];
 
-async function startService(id: string, seeds: string[]): Promise<Service> {
-  const args = ['--id', id, '--data', join(root, id), '--gossip-ms', '200'];
+async function startService(id: string, seeds: string[], extra: string[] = []): Promise<Service> {
+  const args = ['--id', id, '--data', join(root, id), '--gossip-ms', '200', ...extra];
   if (seeds.length) args.push('--seeds', seeds.join(','));
   const child = spawn(
     process.execPath,
@@ -128,6 +128,13 @@ it('serves PUT / GET / DELETE with contexts, siblings as 300, health and metrics
   expect(deleted.status).toBe(204);
   expect((await call(c, 'GET', '/kv/greeting')).status).toBe(404);
 
+  // DELETE without a context deletes what a read finds: both siblings here.
+  expect((await call(a, 'PUT', '/kv/pair', 'one')).status).toBe(204);
+  expect((await call(c, 'PUT', '/kv/pair', 'two')).status).toBe(204);
+  expect((await call(b, 'GET', '/kv/pair')).status).toBe(300);
+  expect((await call(b, 'DELETE', '/kv/pair')).status).toBe(204);
+  expect((await call(a, 'GET', '/kv/pair')).status).toBe(404);
+
   // Bad input: a context this engine never made, an oversized value, an unknown path.
   const bad = await call(a, 'PUT', '/kv/x', 'v', { [CONTEXT]: 'not-a-context' });
   expect(bad.status).toBe(400);
@@ -138,7 +145,7 @@ it('serves PUT / GET / DELETE with contexts, siblings as 300, health and metrics
 
   const metrics = await (await call(a, 'GET', '/metrics')).text();
   const puts = Number(/^dynamo_requests_total\{op="put",outcome="ok"\} (\d+)$/m.exec(metrics)?.[1]);
-  expect(puts).toBe(2); // 'hello' and 'hi from a' went through a
+  expect(puts).toBe(3); // 'hello', 'hi from a' and 'one' went through a
   // The refused puts never reached the engine's request path (checked before anything is sent).
   expect(metrics).toMatch(/^dynamo_requests_total\{op="put",outcome="error"\} 0$/m);
   expect(metrics).toMatch(/^dynamo_members\{status="up"\} 3$/m);
@@ -162,6 +169,27 @@ it("the admin CLI reads the services' cluster through their node ports", async (
   expect(result.code).toBe(0);
   const report = JSON.parse(result.stdout) as StatusReport;
   expect(report.members.map((m) => `${m.id}:${m.status}`).sort()).toEqual(['a:up', 'b:up', 'c:up']);
+});
+
+it('/health says 503 and why while requests cannot succeed, and --n/--r/--w set the quorum', async () => {
+  // Alone with the default n = 3, r = w = 2: every request would fail for want of owners.
+  const solo = await startService('solo', []);
+  const health = await call(solo, 'GET', '/health');
+  expect(health.status).toBe(503);
+  expect(await health.json()).toMatchObject({
+    ready: false,
+    settled: true,
+    quorum: { n: 3, r: 2, w: 2 },
+    reason: '1 node owns partitions; r = 2 and w = 2 need 2',
+  });
+  expect((await call(solo, 'PUT', '/kv/k', 'v')).status).toBe(503);
+  // Alone with n = r = w = 1: ready, and it serves.
+  const one = await startService('one', [], ['--n', '1', '--r', '1', '--w', '1']);
+  const ok = await call(one, 'GET', '/health');
+  expect(ok.status).toBe(200);
+  expect(await ok.json()).toMatchObject({ ready: true, quorum: { n: 1, r: 1, w: 1 } });
+  expect((await call(one, 'PUT', '/kv/k', 'v')).status).toBe(204);
+  expect(await (await call(one, 'GET', '/kv/k')).text()).toBe('v');
 });
 
 it('stops cleanly on SIGTERM', async () => {

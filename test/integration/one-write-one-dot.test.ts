@@ -4,11 +4,10 @@
  * Before operation ids, the two copies were two siblings, and the second came back after the
  * client's next write superseded the first.
  */
-import { decode } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
-import { drive, localObject, primariesOf } from '../helpers.js';
+import { decode, drive, localObject, primariesOf } from '../helpers.js';
 
 let cluster: Cluster<unknown> | undefined;
 afterEach(async () => {

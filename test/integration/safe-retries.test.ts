@@ -3,11 +3,10 @@
  * same value replaces the attempt where the value already is; a retry with the same `requestId` is one
  * write (one dot) through any coordinator; byte-equal siblings are one value to readers.
  */
-import { decode } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoNode, MemoryNetwork, MemoryStorage, QuorumError, VirtualClock } from '../../src/index.js';
 import { type Cluster, createCluster } from '../../src/testing/index.js';
-import { drive, localObject, primariesOf } from '../helpers.js';
+import { decode, drive, localObject, primariesOf } from '../helpers.js';
 
 let cluster: Cluster<unknown> | undefined;
 const extra: DynamoNode<unknown>[] = [];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkAll,
+  checkCausal,
   checkConvergence,
   checkLostAdds,
   checkNoResurrection,
@@ -231,6 +232,46 @@ describe('causal checks (antichain, resurrection)', () => {
   });
 });
 
+describe('checkCausal (no write gone unless a writer had been shown it)', () => {
+  /** c0 writes v0; c1 writes v1 having been shown `observed` (with some context). */
+  function twoWrites(observed: unknown[] | undefined) {
+    const h = new HistoryRecorder(() => 0);
+    h.invoke('c0', 'write', 'reg:0', 'n1', 'v0');
+    h.ok('c0', 'write', 'reg:0', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]), observed: [] });
+    h.invoke('c1', 'write', 'reg:0', 'n2', 'v1');
+    h.ok('c1', 'write', 'reg:0', 'n2', {
+      context: ctx([['a', 1]]),
+      resultContext: ctx([['a', 2]]),
+      observed,
+    });
+    return h.events;
+  }
+  const onlyV1 = final([{ key: 'reg:0', kind: 'register', values: ['v1'], replicas: replicas(['v1']) }]);
+
+  it('accepts a write superseded by a writer that had been shown it', () => {
+    const r = checkCausal(twoWrites(['v0']), onlyV1);
+    expect(r.ok).toBe(true);
+    expect(r.stats).toMatchObject({ acknowledged: 2, superseded: 1, lost: 0 });
+  });
+
+  it('reports an acknowledged write gone although no writer had been shown it', () => {
+    const r = checkCausal(twoWrites([]), onlyV1);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]!.message).toMatch(/acknowledged write "v0".*no write had been shown it/);
+  });
+
+  it('assumes a write with a context but no record of what it was shown may have seen anything', () => {
+    expect(checkCausal(twoWrites(undefined), onlyV1).ok).toBe(true);
+  });
+
+  it('accepts concurrent writes that are both still there', () => {
+    const both = final([
+      { key: 'reg:0', kind: 'register', values: ['v0', 'v1'], replicas: replicas(['v0', 'v1']) },
+    ]);
+    expect(checkCausal(twoWrites([]), both).ok).toBe(true);
+  });
+});
+
 describe('checkSiblingBounds', () => {
   it('reports objects and reads over maxSiblings and register keys over the stale-context bound', () => {
     const h = new HistoryRecorder(() => 0);
@@ -263,6 +304,7 @@ describe('checkAll', () => {
       'sibling-antichain',
       'sibling-bounds',
       'no-resurrection',
+      'causal',
       'counters',
       'orsets',
     ]);

@@ -6,6 +6,11 @@
  *   npm run sim -- --seeds 1000          seeds 1..1000 with a progress line and a summary
  *   npm run sim -- --seeds 100 --lww     the last-write-wins control: how many acknowledged adds it loses
  *   npm run sim -- --bench               5 nodes × 10,000 operations: wall time
+ *   npm run sim -- --seeds 300 --workload chain     set adds by chains of puts on the contexts puts return
+ *   npm run sim -- --seeds 300 --workload client    everything through DynamoClients (get + put, update())
+ *   npm run sim -- --seeds 300 --workload update    set adds through node.update() with a set-union resolver
+ *   npm run sim -- --seeds 300 --workload resolved  set adds by a resolved get (write-back) then put
+ *   npm run sim -- --seeds 300 --workload mixed     every path above, at random per add
  *   npm run sim -- --seeds 300 --workload counter   counters (node.counter): final value vs acknowledged increments
  *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
  *
@@ -33,38 +38,76 @@ import {
 } from '../../src/testing/index.js';
 import { installTrace } from './trace.js';
 
-const { values: args } = parseArgs({
-  options: {
-    seeds: { type: 'string' },
-    from: { type: 'string' },
-    seed: { type: 'string' },
-    lww: { type: 'boolean', default: false },
-    workload: { type: 'string' },
-    nodes: { type: 'string' },
-    zones: { type: 'string' },
-    ops: { type: 'string' },
-    clients: { type: 'string' },
-    keys: { type: 'string' },
-    'register-keys': { type: 'string' },
-    retries: { type: 'string' },
-    quorum: { type: 'string' },
-    strict: { type: 'boolean', default: false },
-    'latency-aware': { type: 'boolean', default: false },
-    'no-faults': { type: 'boolean', default: false },
-    'fault-interval-ms': { type: 'string' },
-    faults: { type: 'string' },
-    history: { type: 'string' },
-    json: { type: 'string' },
-    bench: { type: 'boolean', default: false },
-    verbose: { type: 'boolean', default: false },
-    trace: { type: 'string' },
-    'trace-from': { type: 'string' },
-    'trace-to': { type: 'string' },
-    'trace-element': { type: 'string' },
-    'max-sessions': { type: 'string' },
-  },
-  strict: true,
-});
+const USAGE = `usage: npm run sim -- [flags]          (SEED=N npm run sim replays seed N)
+
+  --seeds N            run seeds 1..N (default 20) with a progress line and a summary
+  --from N             first seed of --seeds (default 1)
+  --seed S             run one seed (a number or a string) and print its full report
+  --bench              5 nodes x 10,000 operations: wall time and CPU
+  --lww                the last-write-wins control: how many acknowledged adds it loses
+  --workload W         sets (default), counter or orset (the data types)
+  --nodes N --ops N --clients N --keys N --register-keys N --retries N
+  --zones N            spread the nodes over N zones (zone outages join the faults)
+  --quorum n,r,w       default 3,2,2
+  --strict             strict quorum (sloppyQuorum: false)
+  --latency-aware      every node with latencyAware
+  --no-faults          no fault schedule; --faults crash,isolate,... picks the kinds
+  --fault-interval-ms MIN,MAX   quiet time before each fault (default 200,1500)
+  --max-sessions N     data-type sessions a node keeps
+  --history FILE       (one seed) write its history as JSON
+  --json FILE          write per-seed figures
+  --trace KEY          (one seed) print every write of KEY on every node
+                       [--trace-from MS --trace-to MS --trace-element N]
+  --verbose            print the run's statistics
+  -h, --help           this text
+
+Exit code 1 when a seed fails (with --lww: never), 2 on a bad flag.
+`;
+
+function parseFlags() {
+  try {
+    return parseArgs({ options: FLAGS, strict: true }).values;
+  } catch (err) {
+    process.stderr.write(`sim: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const FLAGS = {
+  seeds: { type: 'string' },
+  from: { type: 'string' },
+  seed: { type: 'string' },
+  lww: { type: 'boolean', default: false },
+  workload: { type: 'string' },
+  nodes: { type: 'string' },
+  zones: { type: 'string' },
+  ops: { type: 'string' },
+  clients: { type: 'string' },
+  keys: { type: 'string' },
+  'register-keys': { type: 'string' },
+  retries: { type: 'string' },
+  quorum: { type: 'string' },
+  strict: { type: 'boolean', default: false },
+  'latency-aware': { type: 'boolean', default: false },
+  'no-faults': { type: 'boolean', default: false },
+  'fault-interval-ms': { type: 'string' },
+  faults: { type: 'string' },
+  history: { type: 'string' },
+  json: { type: 'string' },
+  bench: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  trace: { type: 'string' },
+  'trace-from': { type: 'string' },
+  'trace-to': { type: 'string' },
+  'trace-element': { type: 'string' },
+  'max-sessions': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+const args = parseFlags();
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -285,7 +328,7 @@ async function many(from: number, count: number): Promise<number> {
   const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   console.log(
-    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : args.workload && args.workload !== 'sets' ? `${args.workload} workload (data types)` : 'siblings + set union'}`,
+    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : `${args.workload ?? 'sets'} workload${args.workload === 'counter' || args.workload === 'orset' ? ' (data types)' : ''}`}`,
   );
   const typed: Record<string, number> = {};
   for (const x of all) for (const [k, v] of Object.entries(x.typed ?? {})) typed[k] = (typed[k] ?? 0) + v;
@@ -346,9 +389,20 @@ async function bench(): Promise<number> {
 }
 
 const envSeed = process.env.SEED;
+let from: number;
+let seeds: number;
+try {
+  // Every flag value checked before anything runs: a bad one is a usage error, not a crash.
+  simulationOptions(1);
+  from = int('from', args.from) ?? 1;
+  seeds = int('seeds', args.seeds) ?? 20;
+} catch (err) {
+  process.stderr.write(`sim: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+  process.exit(2);
+}
 let code: number;
 if (args.bench) code = await bench();
 else if (args.seed !== undefined || envSeed !== undefined)
   code = await single(parseSeed(args.seed ?? envSeed!));
-else code = await many(int('from', args.from) ?? 1, int('seeds', args.seeds) ?? 20);
+else code = await many(from, seeds);
 process.exit(code);

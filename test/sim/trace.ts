@@ -7,7 +7,6 @@
  * schedule (and the history) is exactly that of the untraced run. Engine internals are patched
  * here, in test code, so the engine itself carries no tracing.
  */
-import { unpack } from 'msgpackr';
 import { DynamoNode } from '../../src/node.js';
 import type { DynamoNodeOptions } from '../../src/options.js';
 import { parseDataKey, parseHintKey } from '../../src/replica/layout.js';
@@ -15,6 +14,7 @@ import { Replica } from '../../src/replica/replica.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { Storage, StorageOperation } from '../../src/storage/types.js';
 import { SkewedClock } from '../../src/testing/sim-clock.js';
+import { defaultCodec } from '../../src/values.js';
 import {
   asContext,
   CheckedObject,
@@ -57,7 +57,7 @@ export function installTrace(options: TraceOptions, print: Line = console.log): 
     const op = s.op === undefined ? '' : `(op ${s.op})`;
     const dot = `${shortActor(s.dot[0])}:${s.dot[1] > epoch ? s.dot[1] - epoch : s.dot[1]}${op}`;
     if (s.value === null) return `${dot}(deleted)`;
-    const value = unpack(s.value) as unknown;
+    const value = defaultCodec.decode(s.value) as unknown;
     if (!Array.isArray(value)) return `${dot}=${JSON.stringify(value)}`;
     const mark = options.element !== undefined && value.includes(options.element) ? '*' : '';
     return `${dot}=${String(value[value.length - 1])}${mark}`;
