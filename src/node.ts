@@ -134,9 +134,8 @@ const INCARNATION_KEY = metaKey('incarnation');
  */
 const storageOwners = new WeakMap<object, string>();
 const utf8 = new TextEncoder();
-/** Failure detector probe backoff bounds, ms. */
+/** First failure-detector probe of a peer after it went down, ms (then doubling to probeIntervalMs). */
 const PROBE_INITIAL_MS = 200;
-const PROBE_MAX_MS = 10_000;
 /** Most bytes accepted for one replica object on the wire. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
 
@@ -225,7 +224,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         await this.rpc.call(id, [MessageType.Ping], this.options.requestTimeoutMs);
       },
       initialProbeMs: PROBE_INITIAL_MS,
-      maxProbeMs: PROBE_MAX_MS,
+      maxProbeMs: this.options.probeIntervalMs,
       onDown: (id, reason) => {
         this.logger.info({ peer: id, reason }, 'peer marked down');
         this.emit('member:down', { id, address: this.membership.addressOf(id) ?? '', reason });
@@ -234,9 +233,11 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.logger.info({ peer: id }, 'peer marked up');
         this.emit('member:up', { id, address: this.membership.addressOf(id) ?? '' });
         this.handoff.deliverSoon(id);
+        this.transfer.wake();
       },
     });
-    if (this.options.latencyAware) this.latency = new LatencyRouting(this.id, this.clock, this.options);
+    if (this.options.latencyAware)
+      this.latency = new LatencyRouting(this.id, this.clock, this.options, (id) => this.detector.isUp(id));
     this.rpc = new Rpc(this.transport, (id) => this.membership.addressOf(id), this.detector, {
       roundTrips: this.latency?.roundTrips,
     });
@@ -330,6 +331,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       rpc: this.rpc,
       clock: this.clock,
       requestTimeoutMs: this.options.requestTimeoutMs,
+      isUp: (id) => this.detector.isUp(id),
       onProgress: (partition, to, keysSent, total) => {
         this.membership.recordProgress(partition, to, keysSent, total);
         this.emit('handoff:progress', { partition, to, keysSent, total });
@@ -667,7 +669,10 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     await loadHasher();
     // The transport first: a port in use fails the start before the storage creates anything
     // on disk. Peers are refused until the state is loaded.
-    await this.transport.start((from, payload) => this.track(this.server.handle(from, payload)));
+    await this.transport.start((from, payload) => {
+      if (this.detector.downCount > 0) this.heardFrom(from);
+      return this.track(this.server.handle(from, payload));
+    });
     try {
       await this.options.storage.open();
       await this.loadIncarnation();
@@ -780,19 +785,20 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 
-  /** Asks the primaries in turn to coordinate, this node too when its turn comes (as a fallback). */
-  private async forwardPut(put: PutRequest & { op: string }, routing: Routing): Promise<PutResult> {
+  /**
+   * Asks the key's replicas in turn to coordinate: primaries, then fallbacks (sloppy quorum), this
+   * node too when its turn comes. After a failure the routing is computed afresh, so a peer that
+   * just failed (now believed down) is replaced by its stand-in.
+   */
+  private async forwardPut(put: PutRequest & { op: string }, first: Routing): Promise<PutResult> {
     this.counters.forwarded++;
     const { key, value, context, w, timeoutMs, signal, op } = put;
     const failures: { node: string; reason: string }[] = [];
-    const primariesFirst = this.latency
-      ? this.latency.coordinators(routing.list, key, context)
-      : [
-          ...routing.list.filter((e) => e.kind === 'primary'),
-          ...routing.list.filter((e) => e.kind !== 'primary'),
-        ];
-    for (const entry of primariesFirst) {
+    const asked = new Set<string>();
+    let routing = first;
+    for (let entry = this.nextCoordinator(routing, put, asked); entry; ) {
       if (entry.id === this.id) return this.putHere(put, routing);
+      asked.add(entry.id);
       try {
         const reply = await this.rpc.call(
           entry.id,
@@ -822,10 +828,50 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         if (signal?.aborted) throw signal.reason;
         // A coordinator that timed out may still apply the write; asking the next one keeps the
         // put available, and the shared op id keeps the two copies one write.
+        routing = this.router.route(put.partition);
+        entry = this.nextCoordinator(routing, put, asked);
       }
     }
     throw new QuorumError(value === null ? 'delete' : 'put', w, 0, failures);
   }
+
+  /**
+   * The next replica to ask to coordinate a forwarded put, not in `asked`: primaries before
+   * fallbacks (or latency-aware order), and never a peer the failure detector believes down while
+   * a healthy candidate is left (the routing lists such peers only when too few healthy nodes are).
+   */
+  private nextCoordinator(
+    routing: Routing,
+    put: PutRequest,
+    asked: ReadonlySet<string>,
+  ): Routing['list'][number] | undefined {
+    const list = routing.list;
+    const ordered = this.latency
+      ? this.latency.coordinators(list, put.key, put.context)
+      : [...list.filter((e) => e.kind === 'primary'), ...list.filter((e) => e.kind !== 'primary')];
+    let down: Routing['list'][number] | undefined;
+    for (const e of ordered) {
+      if (asked.has(e.id)) continue;
+      if (e.id === this.id || this.detector.isUp(e.id)) return e;
+      down ??= e;
+    }
+    return down;
+  }
+
+  /** A request came from `address`: a member believed down is probed at once (see FailureDetector). */
+  private heardFrom(address: string): void {
+    const state = this.membership.state;
+    if (this.addressIndex.state !== state) {
+      this.addressIndex = { state, ids: new Map(state.members.map((m) => [m.address, m.id])) };
+    }
+    const id = this.addressIndex.ids.get(address);
+    if (id !== undefined && id !== this.id) this.detector.heardFrom(id);
+  }
+  /** Member ids by address, for the cluster state they were read from. */
+  private addressIndex: { state: ClusterState | undefined; ids: Map<string, string> } = {
+    state: undefined,
+    ids: new Map(),
+  };
 
   /** A fresh operation id: 48 bits, 8 characters (it is kept in version vectors). */
   private newOp(): string {

@@ -103,6 +103,12 @@ export interface DynamoNodeOptions<V> {
   requestTimeoutMs?: number;
   readRepair?: boolean;
   gossipIntervalMs?: number;
+  /**
+   * Longest spacing of the liveness probes sent to a peer believed down, ms: a healed peer is seen
+   * up within about this long (plus a round trip). Probes start 200 ms (or this, if smaller) after
+   * the peer went down and their spacing doubles up to it.
+   */
+  probeIntervalMs?: number;
   hintedHandoff?: Partial<HintedHandoffOptions>;
   antiEntropy?: Partial<AntiEntropyOptions>;
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
@@ -158,6 +164,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 1000,
   readRepair: true,
   gossipIntervalMs: 1000,
+  probeIntervalMs: 500,
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
   tombstoneGraceMs: 86_400_000,
@@ -194,6 +201,7 @@ export interface ResolvedOptions<V> {
   requestTimeoutMs: number;
   readRepair: boolean;
   gossipIntervalMs: number;
+  probeIntervalMs: number;
   hintedHandoff: HintedHandoffOptions;
   antiEntropy: AntiEntropyOptions;
   tombstoneGraceMs: number;
@@ -222,6 +230,7 @@ export const NODE_OPTION_NAMES = names<keyof DynamoNodeOptions<unknown>>({
   requestTimeoutMs: true,
   readRepair: true,
   gossipIntervalMs: true,
+  probeIntervalMs: true,
   hintedHandoff: true,
   antiEntropy: true,
   tombstoneGraceMs: true,
@@ -379,6 +388,7 @@ export function resolveOptionsWithoutStorage<V>(
     requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
     readRepair: options.readRepair ?? DEFAULTS.readRepair,
     gossipIntervalMs: positiveInt('gossipIntervalMs', options.gossipIntervalMs ?? DEFAULTS.gossipIntervalMs),
+    probeIntervalMs: positiveInt('probeIntervalMs', options.probeIntervalMs ?? DEFAULTS.probeIntervalMs),
     hintedHandoff,
     antiEntropy,
     tombstoneGraceMs: nonNegative('tombstoneGraceMs', options.tombstoneGraceMs ?? DEFAULTS.tombstoneGraceMs),

@@ -124,9 +124,8 @@ const CLIENT_EVENT_NAMES = names<keyof DynamoClientEvents>({
   error: true,
 });
 
-/** Failure detector probe backoff bounds, ms (as on a node). */
+/** First failure-detector probe of a peer after it went down, ms (as on a node). */
 const PROBE_INITIAL_MS = 200;
-const PROBE_MAX_MS = 10_000;
 /** Most bytes accepted for one replica object on the wire, beyond the siblings' values. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
 
@@ -234,12 +233,13 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
         await this.rpc.call(id, [MessageType.Ping], this.options.requestTimeoutMs);
       },
       initialProbeMs: PROBE_INITIAL_MS,
-      maxProbeMs: PROBE_MAX_MS,
+      maxProbeMs: this.options.probeIntervalMs,
       onDown: (id, reason) =>
         this.emit('member:down', { id, address: this.view.addressOf(id) ?? '', reason }),
       onUp: (id) => this.emit('member:up', { id, address: this.view.addressOf(id) ?? '' }),
     });
-    if (this.options.latencyAware) this.latency = new LatencyRouting(this.id, this.clock, this.options);
+    if (this.options.latencyAware)
+      this.latency = new LatencyRouting(this.id, this.clock, this.options, (id) => this.detector.isUp(id));
     this.rpc = new Rpc(this.transport, (id) => this.view.addressOf(id), this.detector, {
       roundTrips: this.latency?.roundTrips,
     });

@@ -40,6 +40,8 @@ export class LatencyRouting {
     private readonly self: string,
     private readonly clock: Clock,
     options: { maxHedgeRatio: number; requestTimeoutMs: number },
+    /** The failure detector's opinion: replicas believed down are asked last. */
+    private readonly isUp?: (id: string) => boolean,
   ) {
     this.budget = new HedgeBudget(options.maxHedgeRatio);
     this.maxHedgeDelayMs = options.requestTimeoutMs;
@@ -64,6 +66,7 @@ export class LatencyRouting {
       this.budget,
       this.self,
       this.maxHedgeDelayMs,
+      this.isUp,
       isLocal,
     );
     return { routing: { ...routing, list: plan.list }, hedge: plan.hedge };

@@ -34,6 +34,8 @@ const HEDGE_DEVIATIONS = 2;
 const SLOWER_FACTOR = 2;
 /** Ranking offset of fallbacks: behind every primary whatever its round trip (ms). */
 const FALLBACK_RANK_MS = 1e9;
+/** Ranking offset of peers believed down: behind every healthy replica, fallbacks included (ms). */
+const DOWN_RANK_MS = 1e12;
 /** Ranking offset of a replica in another zone when the read prefers its own: behind every local primary. */
 const REMOTE_ZONE_RANK_MS = 1e6;
 
@@ -86,17 +88,20 @@ export class LatencyEstimator {
    * network), then primaries before fallbacks (a fallback holds only the hints it took, so its
    * quick "not found" must not fill a quorum ahead of a primary that has the key), each by
    * estimate, peers not measured yet first among their kind (so they get measured, rather than
-   * ranked behind a replica known to be slow).
+   * ranked behind a replica known to be slow). Peers `isUp` says are down come last: a routing
+   * lists them only when too few healthy nodes are left, and nothing should wait on them first.
    */
   rank<E extends { id: string; kind?: string }>(
     entries: readonly E[],
     self?: string,
+    isUp?: (id: string) => boolean,
     isLocal?: (id: string) => boolean,
   ): E[] {
     const key = (e: E) => {
       if (e.id === self) return -1;
+      const down = isUp !== undefined && !isUp(e.id) ? DOWN_RANK_MS : 0;
       const zone = isLocal && !isLocal(e.id) ? REMOTE_ZONE_RANK_MS : 0;
-      return (e.kind === 'fallback' ? FALLBACK_RANK_MS : 0) + zone + (this.estimate(e.id) ?? 0);
+      return down + (e.kind === 'fallback' ? FALLBACK_RANK_MS : 0) + zone + (this.estimate(e.id) ?? 0);
     };
     return entries
       .map((e, i) => ({ e, i, k: key(e) }))
@@ -158,9 +163,10 @@ export function planRead(
   budget: HedgeBudget,
   self: string,
   maxDelayMs: number,
+  isUp?: (id: string) => boolean,
   isLocal?: (id: string) => boolean,
 ): { list: PreferenceEntry[]; hedge: HedgePlan | undefined } {
-  const ranked = estimator.rank(list, self, isLocal);
+  const ranked = estimator.rank(list, self, isUp, isLocal);
   if (r >= ranked.length) return { list: ranked, hedge: undefined };
   budget.onRead();
   let delayMs = MIN_HEDGE_DELAY_MS;

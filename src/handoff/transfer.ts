@@ -26,6 +26,8 @@ export interface TransferDeps {
   rpc: Rpc;
   clock: Clock;
   requestTimeoutMs: number;
+  /** The failure detector's opinion: tasks for targets believed down wait, others go first. */
+  isUp: (id: string) => boolean;
   onProgress: (partition: number, to: string, keysSent: number, total: number) => void;
   /** The whole partition reached its target. */
   onDone: (task: TransferTask) => void;
@@ -70,6 +72,14 @@ export class PartitionTransfer {
     this.retryTimer?.cancel();
   }
 
+  /** A peer came back up: its tasks need not wait for the retry backoff. */
+  wake(): void {
+    if (!this.retryTimer || this.stopped) return;
+    this.retryTimer.cancel();
+    this.retryTimer = undefined;
+    this.kick();
+  }
+
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
@@ -85,6 +95,13 @@ export class PartitionTransfer {
 
   private async work(): Promise<void> {
     while (!this.stopped && this.queue.length > 0) {
+      // Never wait on a target believed down: the first task whose target is up goes next.
+      const at = this.queue.findIndex((t) => this.deps.isUp(t.target));
+      if (at < 0) {
+        this.retryLater();
+        return;
+      }
+      if (at > 0) this.queue.unshift(...this.queue.splice(at, 1));
       const task = this.queue[0]!;
       try {
         await this.send(task);
@@ -99,14 +116,18 @@ export class PartitionTransfer {
         }
         // Rotate so one unreachable target does not hold up the others, then back off.
         if (this.queue[0] === task) this.queue.push(this.queue.shift()!);
-        this.retryTimer = this.deps.clock.setTimeout(() => {
-          this.retryTimer = undefined;
-          this.kick();
-        }, this.retryMs);
-        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        this.retryLater();
         return;
       }
     }
+  }
+
+  private retryLater(): void {
+    this.retryTimer = this.deps.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
   /**

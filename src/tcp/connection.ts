@@ -61,6 +61,7 @@ export class FramedSocket {
   private isClosed = false;
   private error: Error | undefined;
   private lastActivity: number;
+  private lastReceived: number;
   private idleTimer: Timer | undefined;
   private resolveClosed!: () => void;
 
@@ -69,6 +70,7 @@ export class FramedSocket {
     this.socket = opts.socket;
     this.decoder = new FrameDecoder(opts.maxFrameBytes);
     this.lastActivity = opts.clock.now();
+    this.lastReceived = this.lastActivity;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -89,6 +91,11 @@ export class FramedSocket {
   /** Bytes queued here or in the socket, not yet handed to the kernel. */
   get pendingBytes(): number {
     return this.queueBytes + this.socket.writableLength;
+  }
+
+  /** When bytes last arrived (the socket's creation until then), clock ms. */
+  get lastReceivedAt(): number {
+    return this.lastReceived;
   }
 
   /** Backlog is waiting for 'drain'. */
@@ -177,6 +184,7 @@ export class FramedSocket {
   private onData(chunk: Buffer): void {
     this.opts.counters.bytesReceived += chunk.length;
     this.lastActivity = this.opts.clock.now();
+    this.lastReceived = this.lastActivity;
     this.decoder.push(chunk);
     this.drainFrames();
   }

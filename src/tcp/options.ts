@@ -49,6 +49,14 @@ export interface TcpTransportOptions {
   /** Connections with nothing in flight and no traffic for this long are closed, default 60 000 ms. */
   idleTimeoutMs?: number;
   /**
+   * Liveness of outbound connections, default 1000 ms: when a request times out on a connection
+   * that has received nothing for at least this long, the connection is taken for dead and closed
+   * (its other requests fail with `TransportError`, whatever it still had queued is dropped) and
+   * the next request dials afresh, instead of queueing behind requests the kernel is still
+   * retransmitting after a partition.
+   */
+  deadConnectionMs?: number;
+  /**
    * Bound on the TLS + authentication handshake, both directions, default 2000 ms: a slow or
    * silent peer (slow loris) cannot hold a connection slot longer than this.
    */
@@ -68,9 +76,10 @@ export interface TcpTransportOptions {
    */
   maxQueuedBytesPerPeer?: number;
   /**
-   * Delay before retrying a peer after a failed connection attempt, doubling from `initial` to
-   * `max` (ms); default `{ initial: 50, max: 2000 }`. While it runs, requests to that peer fail
-   * at once. Reset by a successful handshake.
+   * Spacing of connection attempts to a peer after a failed one, doubling from `initial` to `max`
+   * (ms), counted from the start of the failed attempt (an attempt that timed out has waited
+   * already); default `{ initial: 50, max: 1000 }`. Until it has passed, requests to that peer
+   * fail at once. Reset by a successful handshake, and by an inbound connection from the peer.
    */
   reconnectBackoffMs?: { initial: number; max: number };
   /** Time source for every timeout and the backoff. Default `systemClock`. */
@@ -86,6 +95,7 @@ export interface ResolvedOptions {
   maxFrameBytes: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  deadConnectionMs: number;
   handshakeTimeoutMs: number;
   maxConnections: number;
   maxInFlightPerConnection: number;
@@ -100,11 +110,12 @@ export const TCP_DEFAULTS = {
   maxFrameBytes: 16 * 1024 * 1024,
   connectTimeoutMs: 1000,
   idleTimeoutMs: 60_000,
+  deadConnectionMs: 1000,
   handshakeTimeoutMs: 2000,
   maxConnections: 1024,
   maxInFlightPerConnection: 1024,
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
-  reconnectBackoffMs: { initial: 50, max: 2000 },
+  reconnectBackoffMs: { initial: 50, max: 1000 },
 } as const;
 
 function positiveInt(name: string, value: number | undefined, fallback: number, max = 2 ** 31 - 1): number {
@@ -126,6 +137,7 @@ const TCP_OPTION_NAMES = names<keyof TcpTransportOptions>({
   maxFrameBytes: true,
   connectTimeoutMs: true,
   idleTimeoutMs: true,
+  deadConnectionMs: true,
   handshakeTimeoutMs: true,
   maxConnections: true,
   maxInFlightPerConnection: true,
@@ -211,8 +223,12 @@ export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
     );
   }
   const backoff = options.reconnectBackoffMs ?? TCP_DEFAULTS.reconnectBackoffMs;
-  const initial = positiveInt('reconnectBackoffMs.initial', backoff.initial, 50);
-  const max = positiveInt('reconnectBackoffMs.max', backoff.max, 2000);
+  const initial = positiveInt(
+    'reconnectBackoffMs.initial',
+    backoff.initial,
+    TCP_DEFAULTS.reconnectBackoffMs.initial,
+  );
+  const max = positiveInt('reconnectBackoffMs.max', backoff.max, TCP_DEFAULTS.reconnectBackoffMs.max);
   if (max < initial) throw new RangeError('TcpTransport: reconnectBackoffMs.max must be >= initial');
   return {
     host,
@@ -232,6 +248,11 @@ export function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
       TCP_DEFAULTS.connectTimeoutMs,
     ),
     idleTimeoutMs: positiveInt('idleTimeoutMs', options.idleTimeoutMs, TCP_DEFAULTS.idleTimeoutMs),
+    deadConnectionMs: positiveInt(
+      'deadConnectionMs',
+      options.deadConnectionMs,
+      TCP_DEFAULTS.deadConnectionMs,
+    ),
     handshakeTimeoutMs: positiveInt(
       'handshakeTimeoutMs',
       options.handshakeTimeoutMs,

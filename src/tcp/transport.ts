@@ -59,6 +59,8 @@ export interface TcpTransportStats {
   authFailures: number;
   /** Connections closed because the peer broke the protocol (malformed, oversized, unexpected frames). */
   protocolErrors: number;
+  /** Outbound connections closed by the liveness rule (see `deadConnectionMs`). */
+  deadConnections: number;
 }
 
 /** An outbound request awaiting its response. A class: one allocation, one shape, per request. */
@@ -100,6 +102,10 @@ interface Outbound {
   advertised: Buffer;
   gotChallenge: boolean;
   timer: Timer | undefined;
+  /** When the connection attempt began (clock ms): reconnect backoff counts from it. */
+  startedAt: number;
+  /** Dropped unfinished because the peer reached us meanwhile: its close does not back off. */
+  superseded: boolean;
 }
 
 interface Inbound {
@@ -139,6 +145,12 @@ function isTlsAuthError(err: unknown): boolean {
 }
 
 const MAX_ERROR_MESSAGE_BYTES = 1024;
+/**
+ * An unfinished connection attempt older than this is dropped when the peer connects to us (see
+ * `peerReachedUs`), ms: long enough that two nodes dialling each other at once on a healthy
+ * network do not cancel each other's attempts, short against the kernel's first SYN retry (1 s).
+ */
+const STALE_ATTEMPT_MS = 250;
 
 export class TcpTransport implements Transport {
   private readonly o: ResolvedOptions;
@@ -169,6 +181,7 @@ export class TcpTransport implements Transport {
   private connectionsRejected = 0;
   private connectAttempts = 0;
   private authFailures = 0;
+  private deadConnections = 0;
   /** Every outbound request's timeout (one timer per batch of requests, not one per request). */
   private readonly timeouts: RequestTimeouts<Pending>;
 
@@ -179,6 +192,7 @@ export class TcpTransport implements Transport {
     this.timeouts = new RequestTimeouts(this.o.clock, (p, timeoutMs) => {
       if (this.settle(p.conn, p.id))
         p.reject(new TimeoutError(`request to ${p.conn.peer.address} timed out after ${timeoutMs} ms`));
+      this.checkLiveness(p.conn);
     });
     if (this.o.tls) {
       const { checkServerIdentity: _c, servername: _s, ...contextOptions } = this.o.tls;
@@ -212,6 +226,7 @@ export class TcpTransport implements Transport {
       connectionsRejected: this.connectionsRejected,
       connectAttempts: this.connectAttempts,
       authFailures: this.authFailures,
+      deadConnections: this.deadConnections,
     };
   }
 
@@ -306,8 +321,16 @@ export class TcpTransport implements Transport {
           ),
         );
       }
-      if (conn.fs.pendingBytes + 9 + payload.length > this.o.maxQueuedBytesPerPeer) {
-        return reject(new TransportError(`${peer.address}: outbound queue full (maxQueuedBytesPerPeer)`));
+      const queued = conn.fs.pendingBytes + 9 + payload.length;
+      if (queued > this.o.maxQueuedBytesPerPeer) {
+        return reject(
+          new LimitError(
+            'maxQueuedBytesPerPeer',
+            queued,
+            this.o.maxQueuedBytesPerPeer,
+            `${peer.address}: outbound queue full (maxQueuedBytesPerPeer ${this.o.maxQueuedBytesPerPeer} bytes): request not sent`,
+          ),
+        );
       }
       const id = this.allocateId(conn);
       const out = conn;
@@ -406,6 +429,25 @@ export class TcpTransport implements Transport {
     return p;
   }
 
+  /**
+   * The liveness rule, run when one of the connection's requests timed out: a connection that has
+   * received nothing for `deadConnectionMs` is dead (a partition, a peer that froze): it is closed,
+   * its other requests fail and what it still had queued is dropped, so the next request (a
+   * failure detector's probe, say) dials afresh rather than queueing behind them.
+   */
+  private checkLiveness(conn: Outbound): void {
+    if (conn.state === 'closed' || conn.fs.closedOrClosing) return;
+    const silentMs = this.o.clock.now() - conn.fs.lastReceivedAt;
+    if (silentMs < this.o.deadConnectionMs) return;
+    this.deadConnections++;
+    if (conn.peer.conn === conn) conn.peer.conn = undefined;
+    conn.fs.destroy(
+      new TransportError(
+        `${conn.peer.address}: nothing received for ${silentMs} ms and a request timed out: connection closed`,
+      ),
+    );
+  }
+
   private failAll(conn: Outbound, error: () => Error): void {
     for (const id of [...conn.pending.keys()]) this.settle(conn, id)?.reject(error());
   }
@@ -413,6 +455,7 @@ export class TcpTransport implements Transport {
   private connect(peer: Peer): Outbound {
     const o = this.o;
     this.connectAttempts++;
+    const startedAt = o.clock.now();
     let socket: net.Socket;
     if (o.tls) {
       socket = tls.connect({
@@ -443,6 +486,8 @@ export class TcpTransport implements Transport {
       advertised: Buffer.alloc(0),
       gotChallenge: false,
       timer: undefined,
+      startedAt,
+      superseded: false,
     };
     conn.fs = new FramedSocket({
       socket,
@@ -566,13 +611,15 @@ export class TcpTransport implements Transport {
     const failure = this.classify(peer, err, wasOpen);
     this.failAll(conn, () => failure);
     if (this.state === 'stopped') return;
-    if (!wasOpen) {
+    if (!wasOpen && !conn.superseded) {
       // A failed attempt: back off exponentially. A broken established connection does not (the
       // peer was healthy a moment ago): the next request dials at once, and backs off if that fails.
       peer.failures++;
       const { initial, max } = this.o.reconnectBackoffMs;
       const delay = Math.min(max, initial * 2 ** Math.min(peer.failures - 1, 30));
-      peer.backoffUntil = this.o.clock.now() + delay;
+      // Counted from the attempt's start: one that timed out (packets silently dropped) has
+      // waited its connectTimeoutMs already, and the next may go at once.
+      peer.backoffUntil = conn.startedAt + delay;
       peer.lastError = failure;
     } else if (!peer.conn && this.peers.get(peer.address) === peer) {
       // Forget healthy idle peers, so the table only holds peers we talk to or back off from.
@@ -715,12 +762,39 @@ export class TcpTransport implements Transport {
   }
 
   private serverReady(conn: Inbound): void {
+    this.peerReachedUs(conn.from);
     conn.state = 'ready';
     conn.timer?.cancel();
     conn.timer = undefined;
     conn.fs.setMaxFrameBytes(this.o.maxFrameBytes);
     conn.fs.sendNow(FrameType.Ready, 0);
     conn.fs.open();
+  }
+
+  /**
+   * A peer completed a handshake with us, so the network between us works now. Our own way to it
+   * need not wait: the reconnect backoff is cleared, and an attempt of ours still unfinished after
+   * `STALE_ATTEMPT_MS` (its SYN most likely lost in a partition that has since healed, the kernel
+   * retrying only after a second or more) is dropped, so the next request dials afresh.
+   */
+  private peerReachedUs(address: string): void {
+    const peer = this.peers.get(address);
+    if (!peer) return;
+    const attempt = peer.conn;
+    if (
+      attempt &&
+      (attempt.state === 'connecting' || attempt.state === 'handshake') &&
+      this.o.clock.now() - attempt.startedAt >= STALE_ATTEMPT_MS
+    ) {
+      attempt.superseded = true;
+      peer.conn = undefined;
+      attempt.fs.destroy(
+        new TransportError(
+          `${peer.address}: connection attempt superseded (the peer reached us): redialling`,
+        ),
+      );
+    }
+    if (!peer.conn) peer.backoffUntil = 0;
   }
 
   /** Tells the client why, then closes; nothing it sends meanwhile is processed. */
