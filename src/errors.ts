@@ -50,7 +50,7 @@ export class QuorumError extends DynamoError {
   readonly zones: string[] | undefined;
 
   constructor(
-    operation: 'get' | 'put' | 'delete',
+    operation: 'get' | 'put' | 'delete' | 'keys' | 'export' | 'import',
     required: number,
     acks: number,
     failures: ReplicaFailure[],

@@ -31,6 +31,7 @@ import {
   checkObject,
   decodeContext,
   MAX_OP_CHARS,
+  MAX_TTL_MS,
 } from './versioning/index.js';
 
 /** Forwarded puts remembered by request id, so a duplicate gets the first one's answer. */
@@ -67,12 +68,15 @@ export interface PeerServerDeps {
     w: number,
     timeoutMs: number,
     op: string,
+    ttlMs: number | undefined,
     /** Acknowledgements must span this many zones (undefined: no zone condition). */
     minZones: number | undefined,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
   /** Serves an admin message (src/admin); throws on bad input or a refused action. */
   admin: (message: unknown[]) => Promise<unknown[]>;
+  /** Serves a List message (src/listing); throws on bad input or a partition not held. */
+  list: (message: unknown[]) => Promise<unknown[]>;
 }
 
 export class PeerServer {
@@ -198,6 +202,8 @@ export class PeerServer {
         return d.antiEntropy.handle(message);
       case MessageType.Admin:
         return d.admin(message);
+      case MessageType.List:
+        return d.list(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }
@@ -213,8 +219,12 @@ export class PeerServer {
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
     const op = asString(message[6], 'op', MAX_OP_CHARS);
     if (op.length === 0) throw new TypeError('op must not be empty');
-    // An eighth field: the put's minZones (absent: none).
-    const minZones = message.length > 7 ? asInt(message[7], 'minZones', 1, d.n) : undefined;
+    // Absent from nodes that predate expiry: no TTL.
+    const ttlMs =
+      message[7] === null || message[7] === undefined ? undefined : asInt(message[7], 'ttlMs', 1, MAX_TTL_MS);
+    if (ttlMs !== undefined && value === null) throw new TypeError('ttlMs applies to put, not delete');
+    // A ninth field: the put's minZones (absent: none).
+    const minZones = message.length > 8 ? asInt(message[8], 'minZones', 1, d.n) : undefined;
     const requestId = `${from}\u0000${op}`;
     // A duplicated forward (the network delivered it twice) gets the first one's answer without
     // coordinating again. Correctness does not depend on it (a write whose op the replica has
@@ -229,6 +239,7 @@ export class PeerServer {
         w,
         timeoutMs,
         op,
+        ttlMs,
         minZones,
       );
       this.forwardedPuts.set(requestId, result);

@@ -18,6 +18,8 @@ export interface RemotePut {
   signal: AbortSignal | undefined;
   /** Operation id (see `newOpId`): the same for every candidate. */
   op: string;
+  /** The put's `ttlMs` (the coordinator makes the expiry). */
+  ttlMs: number | undefined;
   /** Acknowledgements must span this many zones (undefined: no zone condition). */
   minZones?: number;
 }
@@ -36,7 +38,17 @@ export async function putThroughReplicas(
 ): Promise<{ context: string; coordinator: string }> {
   const operation = put.value === null ? 'delete' : 'put';
   const failures: { node: string; reason: string }[] = [];
-  const message = [MessageType.CoordinatePut, put.key, put.value, put.context, put.w, put.timeoutMs, put.op];
+  // Eighth field the TTL (null: none), ninth the zone condition (absent: none).
+  const message: unknown[] = [
+    MessageType.CoordinatePut,
+    put.key,
+    put.value,
+    put.context,
+    put.w,
+    put.timeoutMs,
+    put.op,
+    put.ttlMs ?? null,
+  ];
   if (put.minZones !== undefined) message.push(put.minZones);
   for (const entry of candidates) {
     try {
