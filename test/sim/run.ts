@@ -47,7 +47,10 @@ const USAGE = `usage: npm run sim -- [flags]          (SEED=N npm run sim replay
   --seed S             run one seed (a number or a string) and print its full report
   --bench              5 nodes x 10,000 operations: wall time and CPU
   --lww                the last-write-wins control: how many acknowledged adds it loses
-  --workload W         sets (default), counter or orset (the data types)
+  --workload W         sets (default: get, merge, put with the read's context), chain (puts on
+                       the contexts puts return), client (through DynamoClients), update
+                       (node.update with a resolver), resolved (resolved get, then put), mixed
+                       (every path at random), counter, orset (the data types), ttl (ttlMs)
   --nodes N --ops N --clients N --keys N --register-keys N --retries N
   --zones N            spread the nodes over N zones (zone outages join the faults)
   --quorum n,r,w       default 3,2,2
