@@ -11,7 +11,8 @@
  * prints one line, `node <id> serving at <host:port>`, and serves until SIGINT / SIGTERM, when it
  * stops cleanly: data and membership stay on disk, and started again with the same --id and
  * --data it rejoins with its partitions and data. After `dynamo-engine leave` it exits by itself.
- * `--secret` (or DYNAMO_SECRET) makes every connection prove it knows a shared secret.
+ * `--secret` (or DYNAMO_SECRET) makes every connection prove it knows a shared secret; `--zone NAME`
+ * places the node in a failure domain (docs/operating/zones.md).
  */
 import { parseArgs } from 'node:util';
 import { DynamoNode, type Logger } from 'dynamo-engine';
@@ -26,6 +27,8 @@ const { values: args } = parseArgs({
     data: { type: 'string' },
     seeds: { type: 'string', default: '' },
     secret: { type: 'string', default: process.env.DYNAMO_SECRET },
+    // Failure domain (availability zone, rack): every key's replicas span min(N, zones) zones.
+    zone: { type: 'string' },
     n: { type: 'string', default: '3' },
     r: { type: 'string', default: '2' },
     w: { type: 'string', default: '2' },
@@ -35,7 +38,7 @@ const { values: args } = parseArgs({
 });
 if (!args.id || !args.data) {
   console.error(
-    'usage: tcp-node.ts --id ID --data DIR [--host 127.0.0.1] [--port 0] [--seeds host:port,...] [--secret S] [--n 3 --r 2 --w 2]',
+    'usage: tcp-node.ts --id ID --data DIR [--host 127.0.0.1] [--port 0] [--seeds host:port,...] [--secret S] [--zone Z] [--n 3 --r 2 --w 2]',
   );
   process.exit(2);
 }
@@ -56,6 +59,7 @@ const node = await DynamoNode.start<unknown>({
   }),
   storage: new LevelStorage({ path: args.data }),
   seeds: args.seeds.split(',').filter(Boolean),
+  ...(args.zone ? { zone: args.zone } : {}),
   quorum: { n: Number(args.n), r: Number(args.r), w: Number(args.w) },
   gossipIntervalMs: Number(args['gossip-ms']),
   waitUntilReady: { timeoutMs: 60_000 },

@@ -16,6 +16,12 @@ export interface DynamoNodeEvents {
   'member:leave': (e: { id: string }) => void;
   /** A new ring version arrived (`owners`: partition → member id). */
   'ring:change': (e: { version: number; owners: readonly string[] }) => void;
+  /**
+   * The current ring leaves `violations` partitions whose N replicas span fewer than `required`
+   * zones (the zones' layout cannot meet the guarantee; see `ringStatus().zones`). Emitted (and
+   * logged) whenever the ring or the members' zones change and violations remain.
+   */
+  'zone:violation': (e: { version: number; violations: number; required: number; zones: number }) => void;
   /** This node stored a hint for `target`, which was unreachable. */
   'hint:stored': (e: { key: Key; target: string }) => void;
   /** `target` acknowledged `count` hints (deleted here). */
@@ -54,6 +60,7 @@ export const EVENT_NAMES: Record<keyof DynamoNodeEvents, true> = {
   'member:join': true,
   'member:leave': true,
   'ring:change': true,
+  'zone:violation': true,
   'hint:stored': true,
   'hint:delivered': true,
   'repair:read': true,

@@ -39,7 +39,14 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady, whyNotReady } from './membership/ready.js';
-import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
+import {
+  memberViews,
+  type RingStatus,
+  ringStatus,
+  tooFewOwners,
+  zoneLookup,
+  zoneStatus,
+} from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import type {
   GetOptions,
@@ -135,6 +142,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly listing: KeyListing<V>;
   private readonly importer: Importer;
   private lastRingVersion = 0;
+  private lastZoneReport = '';
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -215,6 +223,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       incarnation: () => this.incarnation,
       address: () => this.transport.address,
       weight: this.options.weight,
+      zone: this.options.zone,
       n: this.options.quorum.n,
       partitions: this.options.partitions,
       gossipIntervalMs: this.options.gossipIntervalMs,
@@ -237,6 +246,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       sloppyQuorum: this.options.sloppyQuorum,
       ring: () => this.membership.state.ring,
       detector: this.detector,
+      zoneOf: () => zoneLookup(this.membership.state.members),
     });
     this.coordinator = new Coordinator({
       self: this.id,
@@ -252,6 +262,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.emit('repair:read', { key, replicas });
       },
       onBackgroundError: (error, context) => this.backgroundError(error, context),
+      zoneOf: () => zoneLookup(this.membership.state.members),
     });
     this.operations = new Operations<V>({
       options: this.options,
@@ -268,6 +279,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
       checkOwners: (operation, required) => this.checkOwners(operation, required),
+      zoneCount: () => zoneStatus(this.membership.state, this.options.quorum.n)?.required ?? 1,
+      zoneOf: () => zoneLookup(this.membership.state.members),
       coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
@@ -427,9 +440,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       incarnation: () => this.incarnation,
       serving: () => this.loaded && this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, op, ttlMs) =>
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op, ttlMs, minZones) =>
         this.coordinatePut(
-          { key, partition, value, context, w, timeoutMs, signal: undefined, op, ttlMs },
+          { key, partition, value, context, w, timeoutMs, signal: undefined, op, ttlMs, minZones },
           true,
         ),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
@@ -515,6 +528,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       (id) => this.detector.isUp(id),
       this.membership.openTasks(),
       (task) => this.membership.progressOf(task),
+      this.options.quorum.n,
     );
   }
 
@@ -870,7 +884,17 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op, ttlMs ?? null],
+          [
+            MessageType.CoordinatePut,
+            key,
+            value,
+            encodeContext(context),
+            w,
+            timeoutMs,
+            op,
+            ttlMs ?? null,
+            ...(put.minZones === undefined ? [] : [put.minZones]),
+          ],
           timeoutMs,
           signal,
         );
@@ -958,6 +982,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       this.lastRingVersion = after.ring.version;
       this.emit('ring:change', { version: after.ring.version, owners: after.ring.owners });
     }
+    this.checkZones(after);
     // Streams this node owes the rebalance in progress.
     this.transfer.assign(this.membership.openTasks().filter((t) => t.source === this.id));
     // A finished rebalance took partitions away: drop their data (the new owners have it).
@@ -973,6 +998,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       );
       if (lost.length > 0) this.dropping = this.dropping.then(() => this.dropPartitions(lost));
     }
+  }
+
+  /** Reports (event and log) a ring that leaves keys without enough zones; quiet while nothing changes. */
+  private checkZones(state: ClusterState): void {
+    if (state.ring.owners.length === 0) return;
+    const zones = zoneStatus(state, this.options.quorum.n);
+    const key = zones ? `${state.ring.version}:${zones.violations}:${zones.list.length}` : '';
+    if (key === this.lastZoneReport) return;
+    this.lastZoneReport = key;
+    if (!zones || zones.violations === 0) return;
+    const e = {
+      version: state.ring.version,
+      violations: zones.violations,
+      required: zones.required,
+      zones: zones.list.length,
+    };
+    this.logger.warn(e, 'zone guarantee not met: some keys have replicas in fewer zones than required');
+    this.emit('zone:violation', e);
   }
 
   private async dropPartitions(partitions: number[]): Promise<void> {

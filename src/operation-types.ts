@@ -12,6 +12,11 @@ export interface GetOptions {
   timeoutMs?: number;
   /** Aborting rejects the operation with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Ask the replicas in the caller's own `zone` first (default: the `preferLocalZone` option); the
+   * others only when those are not enough for R, fail, or (latency-aware) are slower than usual.
+   */
+  preferLocalZone?: boolean;
 }
 
 /** Options of `put` and `delete`. */
@@ -20,6 +25,11 @@ export interface PutOptions {
   context?: string;
   /** Durable stores to wait for (default: the node's quorum.w). */
   w?: number;
+  /**
+   * Stores must come from at least this many distinct zones, on top of W (default: the node's
+   * `minZones`, 1). `QuorumError` otherwise, with `zones`: the zones that acknowledged.
+   */
+  minZones?: number;
   /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs). */
   timeoutMs?: number;
   /** Aborting rejects the operation with the signal's reason (it may still have been stored). */

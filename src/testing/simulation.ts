@@ -138,6 +138,12 @@ export interface SimulationOptions {
   seed?: number | string;
   /** Node count (ids n1..nK). Default 5. */
   nodes?: number;
+  /**
+   * Spread the nodes over this many zones (`zone-1`...: n1 in zone-1, n2 in zone-2, ... round
+   * robin), so every key's replicas span min(N, zones) zones; enables the `zone-outage` fault.
+   * Default 0: no zones.
+   */
+  zones?: number;
   /** Default { n: 3, r: 2, w: 2 }. */
   quorum?: Partial<QuorumOptions>;
   /** Default true. */
@@ -236,6 +242,8 @@ export interface ResolvedSimulationOptions {
   seed: number | string;
   /** See `SimulationOptions.nodes`. */
   nodes: number;
+  /** See `SimulationOptions.zones` (0: no zones). */
+  zones: number;
   /** See `SimulationOptions.quorum`. */
   quorum: QuorumOptions;
   /** See `SimulationOptions.sloppyQuorum`. */
@@ -373,6 +381,8 @@ export class Simulation {
   private readonly storages = new Map<string, MemoryStorage>();
   private readonly clocks = new Map<string, SkewedClock>();
   private readonly generations = new Map<string, number>();
+  /** Nodes the clients cannot reach (a zone cut off by the nemesis). */
+  private unreachable: ReadonlySet<string> = new Set();
   private issued = 0;
   private nextElement = 0;
   private readRepairs = 0;
@@ -385,6 +395,9 @@ export class Simulation {
   constructor(options: SimulationOptions = {}) {
     const nodes = options.nodes ?? 5;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new RangeError('nodes must be in 1..64');
+    const zones = options.zones ?? 0;
+    if (!Number.isInteger(zones) || zones < 0 || zones > nodes)
+      throw new RangeError('zones must be in 0..nodes');
     const n = options.quorum?.n ?? Math.min(3, nodes);
     const quorum: QuorumOptions = {
       n,
@@ -425,6 +438,7 @@ export class Simulation {
     this.options = {
       seed: options.seed ?? 1,
       nodes,
+      zones,
       quorum,
       sloppyQuorum: options.sloppyQuorum ?? true,
       operations: options.operations ?? 1000,
@@ -600,6 +614,7 @@ export class Simulation {
       transport: this.network.connect(id),
       storage: this.storages.get(id)!,
       seeds,
+      ...(this.options.zones > 0 ? { zone: this.zoneOf(id) } : {}),
       clock: this.clocks.get(id)!,
       // A new stream per start: a wiped node must not draw the incarnation it had before.
       random: this.random.fork(`node:${id}:${generation}`),
@@ -617,6 +632,16 @@ export class Simulation {
 
   private running(): DynamoNode<SimValue>[] {
     return this.ids.map((id) => this.nodes.get(id)!).filter((n) => n.status === 'running');
+  }
+
+  /** Zone of node `id` (nodes dealt round robin over `zones`). */
+  private zoneOf(id: string): string {
+    return `zone-${(this.ids.indexOf(id) % this.options.zones) + 1}`;
+  }
+
+  /** The running nodes a client can reach (not in a zone the nemesis cut off). */
+  private reachable(): DynamoNode<SimValue>[] {
+    return this.running().filter((n) => !this.unreachable.has(n.id));
   }
 
   private nemesisTarget() {
@@ -638,6 +663,15 @@ export class Simulation {
       },
       setClockOffset: (id: string, offsetMs: number) => {
         this.clocks.get(id)!.offsetMs = offsetMs;
+      },
+      zones:
+        this.options.zones > 0
+          ? Array.from({ length: this.options.zones }, (_, z) =>
+              this.ids.filter((id) => this.zoneOf(id) === `zone-${z + 1}`),
+            )
+          : undefined,
+      setUnreachable: (ids: readonly string[]) => {
+        this.unreachable = new Set(ids);
       },
       sleep: (ms: number) => this.sleep(ms),
       record: (phase: 'start' | 'stop', f: string, value: string) => this.recorder.nemesis(phase, f, value),
@@ -704,7 +738,7 @@ export class Simulation {
     let seq = 0;
     const { keys, registerKeys, registerShare } = this.options;
     while (this.issued < this.options.operations) {
-      const running = this.running();
+      const running = this.reachable();
       if (running.length === 0) {
         await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
         continue;
@@ -992,7 +1026,7 @@ export class Simulation {
           code === 'DYNAMO_QUORUM' || code === 'DYNAMO_TIMEOUT' || code === 'DYNAMO_NOT_RUNNING';
         if (attempt >= this.options.retries || !retriable) throw err;
         await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
-        const running = this.running();
+        const running = this.reachable();
         if (!(target instanceof DynamoClient) && running.length > 0)
           target = running[random.int(running.length)]!;
       }
@@ -1253,7 +1287,7 @@ export function formatSimulationReport(
   const ok = ops.reduce((s, x) => s + x.ok, 0);
   const failed = ops.reduce((s, x) => s + x.fail, 0);
   const lines = [
-    `seed ${JSON.stringify(result.seed)}: ${result.ok ? 'ok' : 'FAILED'} — ${o.nodes} nodes, n=${o.quorum.n} r=${o.quorum.r} w=${o.quorum.w}${o.sloppyQuorum ? ' sloppy' : ' strict'}, resolver ${o.resolver}, ${o.operations} ops (${ok} ok, ${failed} failed), ${Math.round(result.stats.virtualMs)} virtual ms`,
+    `seed ${JSON.stringify(result.seed)}: ${result.ok ? 'ok' : 'FAILED'} — ${o.nodes} nodes${o.zones > 0 ? ` in ${o.zones} zones` : ''}, n=${o.quorum.n} r=${o.quorum.r} w=${o.quorum.w}${o.sloppyQuorum ? ' sloppy' : ' strict'}, resolver ${o.resolver}, ${o.operations} ops (${ok} ok, ${failed} failed), ${Math.round(result.stats.virtualMs)} virtual ms`,
     `  faults: ${
       Object.entries(result.stats.faults)
         .map(([k, v]) => `${k}×${v}`)

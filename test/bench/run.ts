@@ -17,6 +17,7 @@ import { benchTcp } from './micro-tcp.js';
 import { benchVersioning } from './micro-versioning.js';
 import { benchTcpClient } from './tcp-client.js';
 import { benchTcpCluster } from './tcp-cluster.js';
+import { benchZones } from './zones.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +29,7 @@ const { values } = parseArgs({
 const quick = values.quick;
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   ring: () => benchRing(),
+  zones: () => benchZones({ quick }),
   versioning: () => benchVersioning(),
   storage: () => benchStorage(quick ? { ops: 20_000, syncOps: 2_000 } : {}),
   'cluster-memory': () => benchCluster({ storage: 'memory', ops: quick ? 10_000 : 100_000 }),

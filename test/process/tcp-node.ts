@@ -60,6 +60,8 @@ const { values: args } = parseArgs({
     'start-timeout-ms': { type: 'string', default: '0' },
     // A shared secret authenticates every connection (HMAC handshake); also read from DYNAMO_SECRET.
     secret: { type: 'string' },
+    // Failure domain (availability zone, rack): every key's replicas span min(N, zones) zones.
+    zone: { type: 'string' },
     n: { type: 'string', default: '3' },
     r: { type: 'string', default: '2' },
     w: { type: 'string', default: '2' },
@@ -120,6 +122,7 @@ try {
       transport,
       storage,
       seeds,
+      ...(args.zone ? { zone: args.zone } : {}),
       on: {
         'join:attempt': (attempt) => {
           if (!announced) {
