@@ -47,15 +47,19 @@ export interface ZoneStatus {
   list: ZoneView[];
 }
 
+/** One zone in `ringStatus().zones.list`. */
 export interface ZoneView {
+  /** The zone's name (`''`: members without a zone). */
   zone: string;
   /** Members in the zone (removed ones excluded). */
   members: number;
-  /** Their total weight, and its fraction of all valid and joining members' weight. */
+  /** Their total weight. */
   weight: number;
+  /** `weight` as a fraction of all valid and joining members' weight. */
   weightShare: number;
-  /** Partitions the zone's members own in the current ring, and their fraction of Q. */
+  /** Partitions the zone's members own in the current ring. */
   partitions: number;
+  /** `partitions` as a fraction of Q. */
   share: number;
   /**
    * The fraction of Q the zone should own: its weighted share, clamped to what the guarantee lets
