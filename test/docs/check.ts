@@ -1,5 +1,6 @@
 /**
- * `npm run check:docs`: checks every code block of README.md and docs/ (see snippets.ts).
+ * `npm run check:docs`: checks every code block of README.md and docs/ (see snippets.ts), and
+ * every relative link and its anchor (links.ts).
  *
  *   npm run check:docs                      compile every ts block, run the `run` ones, parse the rest
  *   npm run check:docs -- --no-run          compile and parse only
@@ -11,6 +12,7 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { checkLinks } from './links.js';
 import { checkMarkdownFiles, formatProblems } from './snippets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -43,12 +45,13 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     displayRoot: ROOT,
     run: !args['no-run'],
   });
+  if (!args.installed) problems.push(...(await checkLinks(files, ROOT)));
   if (problems.length > 0) {
     console.error(formatProblems(problems));
     console.error(`\n${problems.length} problem${problems.length === 1 ? '' : 's'} in the docs' code blocks`);
     process.exit(1);
   }
   console.log(
-    `docs: every code block of ${files.length} files checked (${Math.round((Date.now() - started) / 1000)} s)`,
+    `docs: every code block and link of ${files.length} files checked (${Math.round((Date.now() - started) / 1000)} s)`,
   );
 }
