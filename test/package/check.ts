@@ -10,7 +10,8 @@
  * 3. There, it copies examples/ from the package and type-checks them under --strict, runs the
  *    examples the docs tell a user to run (the demo, the three-process TCP cluster, one HTTP
  *    service asked over HTTP, the CLI), and checks every code block of README.md and docs/
- *    against the installed package (test/docs/snippets.ts in `installed` mode: compile, run).
+ *    against the installed package (test/docs/snippets.ts in `installed` mode: compile, run), and
+ *    every relative link of those pages (test/docs/links.ts).
  *
  * Exits 1 with the reason on the first failure. `--keep` leaves the project directory behind.
  */
@@ -21,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { docFiles } from '../docs/check.js';
+import { checkLinks } from '../docs/links.js';
 import { checkMarkdownFiles, formatProblems, runProcess } from '../docs/snippets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -166,12 +168,10 @@ async function main(): Promise<void> {
     say('== npx dynamo-engine --help');
     await run(join(project, 'node_modules', '.bin', 'dynamo-engine'), ['--help'], project, 30_000);
 
-    say("== the docs' code blocks against the installed package");
-    const problems = await checkMarkdownFiles(await docFiles(ROOT), {
-      mode: 'installed',
-      root: project,
-      displayRoot: ROOT,
-    });
+    say("== the docs' code blocks against the installed package, and their links");
+    const pages = await docFiles(ROOT);
+    const problems = await checkMarkdownFiles(pages, { mode: 'installed', root: project, displayRoot: ROOT });
+    problems.push(...(await checkLinks(pages, ROOT)));
     if (problems.length > 0) fail(`the docs' code blocks against the package:\n${formatProblems(problems)}`);
     say('package: all good');
   } finally {
