@@ -331,6 +331,8 @@ export class Simulation {
   private readonly resolver: Resolver<SimValue> | undefined;
   private readonly nodeOptions: Partial<DynamoNodeOptions<SimValue>>;
   private readonly random: Random;
+  /** Which deletes pass no context (a stream of its own, so the other choices of a seed stay as they were). */
+  private readonly deleteRandom: Random;
   private readonly clock = new VirtualClock(EPOCH_MS);
   private readonly ids: string[];
   /** One DynamoClient per client process, in the workloads that use them. */
@@ -436,6 +438,7 @@ export class Simulation {
       this.nodeOptions = { ...this.nodeOptions, tombstoneGraceMs: TTL_TOMBSTONE_GRACE_MS };
     }
     this.random = seededRandom(this.options.seed);
+    this.deleteRandom = this.random.fork('delete-found');
     this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   }
 
@@ -993,13 +996,17 @@ export class Simulation {
     }
   }
 
-  /** Delete with the context of a fresh read: the tombstone covers everything that read saw. */
+  /**
+   * Delete with the context of a fresh read: the tombstone covers everything that read saw. One
+   * delete in three passes no context and lets the coordinator read and delete what it finds.
+   */
   private async remove(
     process: string,
     target: SimTarget,
     key: string,
     held: Map<string, Held>,
   ): Promise<void> {
+    if (this.deleteRandom.next() < 1 / 3) return this.removeFound(process, target, key, held);
     this.recorder.invoke(process, 'delete', key, target.id);
     let base: Held | undefined;
     try {
@@ -1025,6 +1032,26 @@ export class Simulation {
         undefined,
         base?.observed,
       );
+    }
+  }
+
+  /**
+   * `delete(key)` without a context. The caller holds no context afterwards: it never saw what
+   * was deleted, so what it writes next is a new sibling unless it reads first.
+   */
+  private async removeFound(
+    process: string,
+    target: SimTarget,
+    key: string,
+    held: Map<string, Held>,
+  ): Promise<void> {
+    this.recorder.invoke(process, 'delete-found', key, target.id);
+    held.delete(key);
+    try {
+      const result = await target.delete(key);
+      this.succeeded(process, 'delete-found', key, target, { resultContext: result.context });
+    } catch (err) {
+      this.failed(process, 'delete-found', key, target, err, false, undefined);
     }
   }
 
