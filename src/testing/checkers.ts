@@ -64,6 +64,8 @@ export interface FinalState {
   /** Hints still held for their owners after settling (0 once handoff has finished). */
   hintsPending: number;
   keys: FinalKeyState[];
+  /** The keys a listing (`allKeys()`) returned after the final reads (absent: none was made). */
+  listed?: string[];
 }
 
 export interface CheckProblem {
@@ -757,8 +759,79 @@ export function checkAll(
     checkCounters(history, final),
     checkOrSets(history, final),
     checkExpiredReads(history, options),
+    checkListing(history, final),
   ];
   return { ok: results.every((r) => r.ok), results };
+}
+
+/**
+ * Listing (`keys()` pages, `allKeys()`): no listing, during the run or after it, returns a key
+ * nothing had been written to by the time it completed. After settling, the final listing holds
+ * every set or register key whose final read found a value (unless it was written with a `ttlMs`,
+ * which may expire between the read and the listing) and no key whose final read found none
+ * (deleted and expired keys stay out). During the run a listing promises no more than "at least
+ * once for keys live on the replica asked", which faults make uncheckable, so only phantoms count.
+ */
+export function checkListing(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const ops = operations(history);
+  // When each key was first written to (any write-like invocation).
+  const firstWrite = new Map<string, number>();
+  const ttlKeys = new Set<string>();
+  for (const o of ops) {
+    if (o.f === 'read' || o.f === 'list' || isDelete(o) || o.f === 'srem') continue;
+    if (!firstWrite.has(o.key)) firstWrite.set(o.key, o.invokeTime);
+    if (o.ttlMs !== undefined) ttlKeys.add(o.key);
+  }
+  let listings = 0;
+  let keysListed = 0;
+  for (const o of ops) {
+    if (o.f !== 'list') continue;
+    if (o.process === 'final' && o.outcome !== 'ok')
+      problems.push({ message: `the final listing failed: ${o.completion?.error ?? 'it never completed'}` });
+    if (o.outcome !== 'ok') continue;
+    listings++;
+    const keys = Array.isArray(o.completion?.value) ? (o.completion.value as unknown[]) : [];
+    keysListed += keys.length;
+    for (const key of new Set(keys.map(String))) {
+      const first = firstWrite.get(key);
+      if (first === undefined || first > o.completeTime!) {
+        problems.push({
+          key,
+          message: `${o.process}'s listing at t=${o.invokeTime} (@${o.node}) returned ${key}, which nothing had been written to`,
+          at: [o.invokeTime],
+        });
+      }
+    }
+  }
+  let missing = 0;
+  let extra = 0;
+  if (final.listed !== undefined) {
+    const listed = new Set(final.listed);
+    for (const k of final.keys) {
+      if (k.kind !== 'set' && k.kind !== 'register') continue;
+      const live = k.values.length > 0;
+      if (live && !listed.has(k.key) && !ttlKeys.has(k.key)) {
+        missing++;
+        problems.push({
+          key: k.key,
+          message: `the final listing lacks ${k.key}, whose final read found a value`,
+        });
+      } else if (!live && listed.has(k.key)) {
+        extra++;
+        problems.push({
+          key: k.key,
+          message: `the final listing returned ${k.key}, whose final read found none`,
+        });
+      }
+    }
+  }
+  return result(
+    'listing',
+    problems,
+    { listings, keysListed, finalListed: final.listed?.length ?? 0, missing, extra },
+    final.listed === undefined ? 'no final listing' : undefined,
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ export {
   checkConvergence,
   checkCounters,
   checkExpiredReads,
+  checkListing,
   checkLostAdds,
   checkNoResurrection,
   checkOrSets,

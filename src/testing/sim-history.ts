@@ -30,7 +30,12 @@ export type OperationFunction =
   /** OR-set keys: read the set, then `node.set(key).remove(value, { context })` of an element it saw. */
   | 'srem'
   /** Any key: a read; `ok` carries the values returned. */
-  | 'read';
+  | 'read'
+  /**
+   * Every key, page by page (`keys({ limit, cursor })`); recorded under key `*`, its `ok` carries
+   * the keys listed.
+   */
+  | 'list';
 
 /** One client operation event. */
 export interface OperationEvent {

@@ -9,6 +9,7 @@
 import { Packr } from 'msgpackr';
 import { DynamoClient, type DynamoClientOptions } from '../client/client.js';
 import { DynamoError } from '../errors.js';
+import type { KeysPage } from '../listing/listing.js';
 import { DynamoNode } from '../node.js';
 import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
 import { dataKey } from '../replica/layout.js';
@@ -147,7 +148,7 @@ export interface SimulationOptions {
   quorum?: Partial<QuorumOptions>;
   /** Default true. */
   sloppyQuorum?: boolean;
-  /** Client operations in the run (adds, writes, deletes; the final reads come on top). Default 1000. */
+  /** Client operations in the run (adds, writes, deletes; listings and the final reads come on top). Default 1000. */
   operations?: number;
   /** Concurrent clients, each with one operation in flight at a time. Default 5. */
   clients?: number;
@@ -289,6 +290,8 @@ const SIM_PARTITIONS = 64;
 const TTL_TOMBSTONE_GRACE_MS = 10_000;
 /** Step of virtual time while driving (a client's think time and message latencies are finer). */
 const STEP_MS = 5;
+/** Share of client operations followed by a listing of every key. */
+const LIST_SHARE = 0.02;
 /** Virtual time starts here, so negative clock offsets still give positive timestamps. */
 const EPOCH_MS = 1_000_000_000;
 /** Longest a workload or settle phase may take in virtual time before the run is declared stuck. */
@@ -691,6 +694,9 @@ export class Simulation {
 
   private async client(index: number): Promise<void> {
     const random = this.random.fork(`client:${index}`);
+    // Whether to list the keys after an operation: a stream of its own, so that the operations
+    // themselves are those the seed always made.
+    const listing = this.random.fork(`list:${index}`);
     const process = `c${index}`;
     // The context this client last got back for each register key, with what its holder had been
     // shown: "stale" writes reuse it without reading first (the pattern that makes plain version
@@ -710,11 +716,13 @@ export class Simulation {
       const node = running[random.int(running.length)]!;
       if (this.options.workload === 'ttl') {
         await this.ttlOperation(process, node, random, held, `${process}:${seq++}`);
+        if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
       if (this.options.workload === 'counter' || this.options.workload === 'orset') {
         await this.typedOperation(process, node, random);
+        if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
@@ -735,7 +743,32 @@ export class Simulation {
           await this.write(process, target, key, `${process}:${seq++}`, stale, held);
         }
       }
+      if (listing.next() < LIST_SHARE) await this.list(process, dynamoClient ?? node, listing);
       await this.sleep(this.between(random, this.options.thinkTimeMs));
+    }
+  }
+
+  /**
+   * Lists every key through `target`, in pages of 1–4 keys (so cursors carry most of the
+   * listing), recorded as one `list` operation.
+   */
+  private async list(process: string, target: SimTarget, random: Random): Promise<void> {
+    this.recorder.invoke(process, 'list', '*', target.id);
+    const limit = 1 + random.int(4);
+    const keys: string[] = [];
+    try {
+      let cursor: string | undefined;
+      do {
+        const page: KeysPage<string> = await target.keys({
+          limit,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        keys.push(...page.keys);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      this.succeeded(process, 'list', '*', target, { value: keys });
+    } catch (err) {
+      this.failed(process, 'list', '*', target, err, true, undefined);
     }
   }
 
@@ -1191,6 +1224,7 @@ export class Simulation {
     }
     // Read repair triggered by the final reads (if any) lands before the snapshot.
     await this.clock.advance(this.settleOptions.roundMs);
+    const listed = await this.drive(this.listAll(reader), 'final listing');
     for (const { key, kind } of this.allKeys()) {
       keys.push({ key, kind, values: values.get(key) ?? [], replicas: await this.snapshot(key) });
     }
@@ -1201,7 +1235,23 @@ export class Simulation {
       maxSiblings: limits?.maxSiblings ?? 100,
       hintsPending: this.hintsPending(),
       keys,
+      ...(listed === undefined ? {} : { listed }),
     };
+  }
+
+  /** Every key `node.allKeys()` lists after settling, recorded as a `final` list (undefined: it failed). */
+  private async listAll(node: DynamoNode<SimValue>): Promise<string[] | undefined> {
+    this.recorder.invoke('final', 'list', '*', node.id);
+    try {
+      const keys: string[] = [];
+      // Pages of 2: the cursor carries the listing from partition to partition.
+      for await (const key of node.allKeys({ pageSize: 2 })) keys.push(key);
+      this.recorder.ok('final', 'list', '*', node.id, { value: keys });
+      return keys;
+    } catch (err) {
+      this.failed('final', 'list', '*', node, err, true, undefined);
+      return undefined;
+    }
   }
 
   /** The key's primaries, from the first node that sees all N of them up. */
