@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import { DynamoClient, type DynamoClientOptions } from '../client/client.js';
 import { DynamoError } from '../errors.js';
 import type { KeysPage } from '../listing/listing.js';
-import { DynamoNode } from '../node.js';
+import { DynamoNode, type PutOptions } from '../node.js';
 import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
 import { dataKey } from '../replica/layout.js';
 import { resolvers } from '../resolvers.js';
@@ -336,6 +336,8 @@ export class Simulation {
   private readonly random: Random;
   /** Which deletes pass no context (a stream of its own, so the other choices of a seed stay as they were). */
   private readonly deleteRandom: Random;
+  /** Which reads prefer the caller's zone and which writes need two zones (zoned clusters). */
+  private readonly zoneRandom: Random;
   private readonly clock = new VirtualClock(EPOCH_MS);
   private readonly ids: string[];
   /** One DynamoClient per client process, in the workloads that use them. */
@@ -442,6 +444,7 @@ export class Simulation {
     }
     this.random = seededRandom(this.options.seed);
     this.deleteRandom = this.random.fork('delete-found');
+    this.zoneRandom = this.random.fork('zone-modes');
     this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   }
 
@@ -546,6 +549,7 @@ export class Simulation {
             clock: this.clock,
             random: this.random.fork(`dynamo-client:${i}`),
             codec,
+            ...(this.options.zones > 0 ? { zone: `zone-${(i % this.options.zones) + 1}` } : {}),
           }),
           `starting ${id}`,
         );
@@ -991,7 +995,9 @@ export class Simulation {
 
   /** A client read, counted in the sibling histogram. */
   private async read(target: SimTarget, key: string): Promise<{ values: SimValue[]; context: string }> {
-    const read = await target.get(key);
+    // On a zoned cluster half the reads prefer the caller's zone.
+    const local = this.options.zones > 0 && this.zoneRandom.next() < 0.5;
+    const read = await target.get(key, local ? { preferLocalZone: true } : {});
     const n = read.values.length;
     this.siblingsRead[n] = (this.siblingsRead[n] ?? 0) + 1;
     return read;
@@ -1011,11 +1017,15 @@ export class Simulation {
     ttlMs?: number,
   ): Promise<{ context: string }> {
     const random = this.random.fork(`retry:${requestId}`);
+    // On a cluster of two zones or more, a third of the register writes need acknowledgements from two.
+    const minZones = this.options.zones >= 2 && this.zoneRandom.next() < 1 / 3;
     let target = first;
     for (let attempt = 0; ; attempt++) {
       try {
-        const options = this.options.retries > 0 ? { context, requestId } : { context };
-        return await target.put(key, value, ttlMs === undefined ? options : { ...options, ttlMs });
+        const options: PutOptions = this.options.retries > 0 ? { context, requestId } : { context };
+        if (ttlMs !== undefined) options.ttlMs = ttlMs;
+        if (minZones) options.minZones = 2;
+        return await target.put(key, value, options);
       } catch (err) {
         const code = err instanceof DynamoError ? err.code : undefined;
         const retriable =
