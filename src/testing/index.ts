@@ -13,6 +13,7 @@ export {
   checkConvergence,
   checkCounters,
   checkExpiredReads,
+  checkListing,
   checkLostAdds,
   checkNoResurrection,
   checkOrSets,

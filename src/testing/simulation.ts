@@ -9,7 +9,8 @@
 import { Packr } from 'msgpackr';
 import { DynamoClient, type DynamoClientOptions } from '../client/client.js';
 import { DynamoError } from '../errors.js';
-import { DynamoNode } from '../node.js';
+import type { KeysPage } from '../listing/listing.js';
+import { DynamoNode, type PutOptions } from '../node.js';
 import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
 import { dataKey } from '../replica/layout.js';
 import { resolvers } from '../resolvers.js';
@@ -148,7 +149,7 @@ export interface SimulationOptions {
   quorum?: Partial<QuorumOptions>;
   /** Default true. */
   sloppyQuorum?: boolean;
-  /** Client operations in the run (adds, writes, deletes; the final reads come on top). Default 1000. */
+  /** Client operations in the run (adds, writes, deletes; listings and the final reads come on top). Default 1000. */
   operations?: number;
   /** Concurrent clients, each with one operation in flight at a time. Default 5. */
   clients?: number;
@@ -328,6 +329,8 @@ const SIM_PARTITIONS = 64;
 const TTL_TOMBSTONE_GRACE_MS = 10_000;
 /** Step of virtual time while driving (a client's think time and message latencies are finer). */
 const STEP_MS = 5;
+/** Share of client operations followed by a listing of every key. */
+const LIST_SHARE = 0.02;
 /** Virtual time starts here, so negative clock offsets still give positive timestamps. */
 const EPOCH_MS = 1_000_000_000;
 /** Longest a workload or settle phase may take in virtual time before the run is declared stuck. */
@@ -371,6 +374,10 @@ export class Simulation {
   private readonly resolver: Resolver<SimValue> | undefined;
   private readonly nodeOptions: Partial<DynamoNodeOptions<SimValue>>;
   private readonly random: Random;
+  /** Which deletes pass no context (a stream of its own, so the other choices of a seed stay as they were). */
+  private readonly deleteRandom: Random;
+  /** Which reads prefer the caller's zone and which writes need two zones (zoned clusters). */
+  private readonly zoneRandom: Random;
   private readonly clock = new VirtualClock(EPOCH_MS);
   private readonly ids: string[];
   /** One DynamoClient per client process, in the workloads that use them. */
@@ -476,6 +483,8 @@ export class Simulation {
       this.nodeOptions = { ...this.nodeOptions, tombstoneGraceMs: TTL_TOMBSTONE_GRACE_MS };
     }
     this.random = seededRandom(this.options.seed);
+    this.deleteRandom = this.random.fork('delete-found');
+    this.zoneRandom = this.random.fork('zone-modes');
     this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   }
 
@@ -580,6 +589,7 @@ export class Simulation {
             clock: this.clock,
             random: this.random.fork(`dynamo-client:${i}`),
             codec,
+            ...(this.options.zones > 0 ? { zone: `zone-${(i % this.options.zones) + 1}` } : {}),
           }),
           `starting ${id}`,
         );
@@ -728,6 +738,9 @@ export class Simulation {
 
   private async client(index: number): Promise<void> {
     const random = this.random.fork(`client:${index}`);
+    // Whether to list the keys after an operation: a stream of its own, so that the operations
+    // themselves are those the seed always made.
+    const listing = this.random.fork(`list:${index}`);
     const process = `c${index}`;
     // The context this client last got back for each register key, with what its holder had been
     // shown: "stale" writes reuse it without reading first (the pattern that makes plain version
@@ -747,11 +760,13 @@ export class Simulation {
       const node = running[random.int(running.length)]!;
       if (this.options.workload === 'ttl') {
         await this.ttlOperation(process, node, random, held, `${process}:${seq++}`);
+        if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
       if (this.options.workload === 'counter' || this.options.workload === 'orset') {
         await this.typedOperation(process, node, random);
+        if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
@@ -772,7 +787,32 @@ export class Simulation {
           await this.write(process, target, key, `${process}:${seq++}`, stale, held);
         }
       }
+      if (listing.next() < LIST_SHARE) await this.list(process, dynamoClient ?? node, listing);
       await this.sleep(this.between(random, this.options.thinkTimeMs));
+    }
+  }
+
+  /**
+   * Lists every key through `target`, in pages of 1–4 keys (so cursors carry most of the
+   * listing), recorded as one `list` operation.
+   */
+  private async list(process: string, target: SimTarget, random: Random): Promise<void> {
+    this.recorder.invoke(process, 'list', '*', target.id);
+    const limit = 1 + random.int(4);
+    const keys: string[] = [];
+    try {
+      let cursor: string | undefined;
+      do {
+        const page: KeysPage<string> = await target.keys({
+          limit,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        keys.push(...page.keys);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      this.succeeded(process, 'list', '*', target, { value: keys });
+    } catch (err) {
+      this.failed(process, 'list', '*', target, err, true, undefined);
     }
   }
 
@@ -995,7 +1035,9 @@ export class Simulation {
 
   /** A client read, counted in the sibling histogram. */
   private async read(target: SimTarget, key: string): Promise<{ values: SimValue[]; context: string }> {
-    const read = await target.get(key);
+    // On a zoned cluster half the reads prefer the caller's zone.
+    const local = this.options.zones > 0 && this.zoneRandom.next() < 0.5;
+    const read = await target.get(key, local ? { preferLocalZone: true } : {});
     const n = read.values.length;
     this.siblingsRead[n] = (this.siblingsRead[n] ?? 0) + 1;
     return read;
@@ -1015,11 +1057,15 @@ export class Simulation {
     ttlMs?: number,
   ): Promise<{ context: string }> {
     const random = this.random.fork(`retry:${requestId}`);
+    // On a cluster of two zones or more, a third of the register writes need acknowledgements from two.
+    const minZones = this.options.zones >= 2 && this.zoneRandom.next() < 1 / 3;
     let target = first;
     for (let attempt = 0; ; attempt++) {
       try {
-        const options = this.options.retries > 0 ? { context, requestId } : { context };
-        return await target.put(key, value, ttlMs === undefined ? options : { ...options, ttlMs });
+        const options: PutOptions = this.options.retries > 0 ? { context, requestId } : { context };
+        if (ttlMs !== undefined) options.ttlMs = ttlMs;
+        if (minZones) options.minZones = 2;
+        return await target.put(key, value, options);
       } catch (err) {
         const code = err instanceof DynamoError ? err.code : undefined;
         const retriable =
@@ -1033,13 +1079,17 @@ export class Simulation {
     }
   }
 
-  /** Delete with the context of a fresh read: the tombstone covers everything that read saw. */
+  /**
+   * Delete with the context of a fresh read: the tombstone covers everything that read saw. One
+   * delete in three passes no context and lets the coordinator read and delete what it finds.
+   */
   private async remove(
     process: string,
     target: SimTarget,
     key: string,
     held: Map<string, Held>,
   ): Promise<void> {
+    if (this.deleteRandom.next() < 1 / 3) return this.removeFound(process, target, key, held);
     this.recorder.invoke(process, 'delete', key, target.id);
     let base: Held | undefined;
     try {
@@ -1065,6 +1115,26 @@ export class Simulation {
         undefined,
         base?.observed,
       );
+    }
+  }
+
+  /**
+   * `delete(key)` without a context. The caller holds no context afterwards: it never saw what
+   * was deleted, so what it writes next is a new sibling unless it reads first.
+   */
+  private async removeFound(
+    process: string,
+    target: SimTarget,
+    key: string,
+    held: Map<string, Held>,
+  ): Promise<void> {
+    this.recorder.invoke(process, 'delete-found', key, target.id);
+    held.delete(key);
+    try {
+      const result = await target.delete(key);
+      this.succeeded(process, 'delete-found', key, target, { resultContext: result.context });
+    } catch (err) {
+      this.failed(process, 'delete-found', key, target, err, false, undefined);
     }
   }
 
@@ -1204,6 +1274,7 @@ export class Simulation {
     }
     // Read repair triggered by the final reads (if any) lands before the snapshot.
     await this.clock.advance(this.settleOptions.roundMs);
+    const listed = await this.drive(this.listAll(reader), 'final listing');
     for (const { key, kind } of this.allKeys()) {
       keys.push({ key, kind, values: values.get(key) ?? [], replicas: await this.snapshot(key) });
     }
@@ -1214,7 +1285,23 @@ export class Simulation {
       maxSiblings: limits?.maxSiblings ?? 100,
       hintsPending: this.hintsPending(),
       keys,
+      ...(listed === undefined ? {} : { listed }),
     };
+  }
+
+  /** Every key `node.allKeys()` lists after settling, recorded as a `final` list (undefined: it failed). */
+  private async listAll(node: DynamoNode<SimValue>): Promise<string[] | undefined> {
+    this.recorder.invoke('final', 'list', '*', node.id);
+    try {
+      const keys: string[] = [];
+      // Pages of 2: the cursor carries the listing from partition to partition.
+      for await (const key of node.allKeys({ pageSize: 2 })) keys.push(key);
+      this.recorder.ok('final', 'list', '*', node.id, { value: keys });
+      return keys;
+    } catch (err) {
+      this.failed('final', 'list', '*', node, err, true, undefined);
+      return undefined;
+    }
   }
 
   /** The key's primaries, from the first node that sees all N of them up. */

@@ -4,6 +4,7 @@ import {
   checkCausal,
   checkConvergence,
   checkExpiredReads,
+  checkListing,
   checkLostAdds,
   checkNoResurrection,
   checkSiblingAntichain,
@@ -204,6 +205,25 @@ describe('causal checks (antichain, resurrection)', () => {
     );
   });
 
+  it('reports a value back after a delete without a context whose returned context covered it', () => {
+    const d = new HistoryRecorder(() => 0);
+    d.invoke('c0', 'write', 'reg:1', 'n1', 'v1');
+    d.ok('c0', 'write', 'reg:1', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]) });
+    d.invoke('c1', 'delete-found', 'reg:1', 'n2');
+    d.ok('c1', 'delete-found', 'reg:1', 'n2', { resultContext: ctx([['a', 2]]) });
+    const back = final([{ key: 'reg:1', kind: 'register', values: ['v1'], replicas: replicas(['v1']) }]);
+    const r = checkNoResurrection(d.events, back);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]!.message).toMatch(/was deleted by delete without a context \(c1 /);
+    // A delete whose coordinator had not read v1 (its context misses a:1) did not delete it.
+    const blind = new HistoryRecorder(() => 0);
+    blind.invoke('c0', 'write', 'reg:1', 'n1', 'v1');
+    blind.ok('c0', 'write', 'reg:1', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]) });
+    blind.invoke('c1', 'delete-found', 'reg:1', 'n2');
+    blind.ok('c1', 'delete-found', 'reg:1', 'n2', { resultContext: ctx([['b', 1]]) });
+    expect(checkNoResurrection(blind.events, back).ok).toBe(true);
+  });
+
   it('finds the writer of a set sibling by its last element', () => {
     const s = new HistoryRecorder(() => 0);
     s.invoke('c0', 'add', 'set:0', 'n1', 5);
@@ -265,6 +285,26 @@ describe('checkCausal (no write gone unless a writer had been shown it)', () => 
     expect(checkCausal(twoWrites(undefined), onlyV1).ok).toBe(true);
   });
 
+  it('accepts a write gone by a delete without a context that returned a context covering it, and only that', () => {
+    const deleted = (resultContext: string | undefined, ok = true) => {
+      const h = new HistoryRecorder(() => 0);
+      h.invoke('c0', 'write', 'reg:0', 'n1', 'v0');
+      h.ok('c0', 'write', 'reg:0', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]), observed: [] });
+      h.invoke('c1', 'delete-found', 'reg:0', 'n2');
+      if (ok) h.ok('c1', 'delete-found', 'reg:0', 'n2', { resultContext });
+      else h.fail('c1', 'delete-found', 'reg:0', 'n2', { error: 'DYNAMO_TIMEOUT', definite: false });
+      return h.events;
+    };
+    const gone = final([{ key: 'reg:0', kind: 'register', values: [], replicas: replicas([]) }]);
+    expect(checkCausal(deleted(ctx([['a', 2]])), gone).stats).toMatchObject({ superseded: 1, lost: 0 });
+    // Its coordinator read something else: v0 was not what it deleted.
+    const r = checkCausal(deleted(ctx([['b', 1]])), gone);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]!.message).toMatch(/acknowledged write "v0"/);
+    // A failed one may have read and deleted anything.
+    expect(checkCausal(deleted(undefined, false), gone).ok).toBe(true);
+  });
+
   it('accepts concurrent writes that are both still there', () => {
     const both = final([
       { key: 'reg:0', kind: 'register', values: ['v0', 'v1'], replicas: replicas(['v0', 'v1']) },
@@ -309,9 +349,65 @@ describe('checkAll', () => {
       'counters',
       'orsets',
       'expired-reads',
+      'listing',
     ]);
     expect(report.ok).toBe(true);
     expect(checkAll([], { ...f, hintsPending: 1 }).ok).toBe(false);
+  });
+});
+
+describe('checkListing', () => {
+  function history() {
+    let t = 0;
+    const h = new HistoryRecorder(() => t++);
+    h.invoke('c0', 'write', 'reg:0', 'n1', 'v0');
+    h.ok('c0', 'write', 'reg:0', 'n1', {});
+    h.invoke('c1', 'list', '*', 'n2');
+    h.ok('c1', 'list', '*', 'n2', { value: ['reg:0', 'reg:0'] });
+    h.invoke('c0', 'write', 'reg:1', 'n1', 'v1');
+    h.ok('c0', 'write', 'reg:1', 'n1', {});
+    h.invoke('c0', 'delete', 'reg:1', 'n1');
+    h.ok('c0', 'delete', 'reg:1', 'n1', {});
+    return h;
+  }
+  const keys: FinalKeyState[] = [
+    { key: 'reg:0', kind: 'register', values: ['v0'], replicas: replicas(['v0']) },
+    { key: 'reg:1', kind: 'register', values: [], replicas: replicas([]) },
+  ];
+
+  it('accepts listings of written keys (a key twice included) and a final listing of exactly the live keys', () => {
+    const r = checkListing(history().events, final(keys, { listed: ['reg:0'] }));
+    expect(r.ok).toBe(true);
+    expect(r.stats).toMatchObject({ listings: 1, keysListed: 2, finalListed: 1, missing: 0, extra: 0 });
+  });
+
+  it('reports a key listed before anything was written to it', () => {
+    const h = history();
+    h.invoke('c2', 'list', '*', 'n3');
+    h.ok('c2', 'list', '*', 'n3', { value: ['reg:0', 'reg:7'] });
+    const r = checkListing(h.events, final(keys, { listed: ['reg:0'] }));
+    expect(r.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(
+        /c2's listing at t=\d+ \(@n3\) returned reg:7, which nothing had been written to/,
+      ),
+    ]);
+  });
+
+  it('reports a live key the final listing lacks, and a deleted key it returns', () => {
+    const r = checkListing(history().events, final(keys, { listed: ['reg:1'] }));
+    expect(r.problems.map((p) => p.message)).toEqual([
+      'the final listing lacks reg:0, whose final read found a value',
+      'the final listing returned reg:1, whose final read found none',
+    ]);
+  });
+
+  it('reports a final listing that failed', () => {
+    const h = history();
+    h.invoke('final', 'list', '*', 'n1');
+    h.fail('final', 'list', '*', 'n1', { error: 'DYNAMO_QUORUM', definite: true });
+    expect(checkListing(h.events, final(keys)).problems[0]!.message).toBe(
+      'the final listing failed: DYNAMO_QUORUM',
+    );
   });
 });
 
