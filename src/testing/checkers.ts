@@ -769,7 +769,8 @@ export function checkAll(
  * nothing had been written to by the time it completed. After settling, the final listing holds
  * every set or register key whose final read found a value (unless it was written with a `ttlMs`,
  * which may expire between the read and the listing) and no key whose final read found none
- * (deleted and expired keys stay out). During the run a listing promises no more than "at least
+ * (deleted and expired keys stay out). An operation on `key/field` (a map's field) is a write to
+ * `key`. During the run a listing promises no more than "at least
  * once for keys live on the replica asked", which faults make uncheckable, so only phantoms count.
  */
 export function checkListing(history: readonly HistoryEvent[], final: FinalState): CheckResult {
@@ -780,7 +781,9 @@ export function checkListing(history: readonly HistoryEvent[], final: FinalState
   const ttlKeys = new Set<string>();
   for (const o of ops) {
     if (o.f === 'read' || o.f === 'list' || isDelete(o) || o.f === 'srem') continue;
-    if (!firstWrite.has(o.key)) firstWrite.set(o.key, o.invokeTime);
+    // A field of a map is recorded as `key/field`: a write to `key`.
+    for (const key of [o.key, o.key.split('/')[0]!])
+      if (!firstWrite.has(key)) firstWrite.set(key, o.invokeTime);
     if (o.ttlMs !== undefined) ttlKeys.add(o.key);
   }
   let listings = 0;

@@ -97,6 +97,8 @@ describe('simulation: data-type workloads', () => {
     ['counter', 2],
     ['orset', 1],
     ['orset', 3],
+    ['map', 1],
+    ['map', 2],
   ] as const) {
     it(`${workload} seed ${seed}: every checker passes`, async () => {
       const result = await runSimulation({ seed, workload, operations: 600 });
@@ -106,7 +108,15 @@ describe('simulation: data-type workloads', () => {
         (r) => r.checker === (workload === 'counter' ? 'counters' : 'orsets'),
       )!.stats;
       expect(stats.keys).toBe(5);
-      expect(stats.acknowledged).toBeGreaterThan(workload === 'counter' ? 1000 : 300);
+      expect(stats.acknowledged).toBeGreaterThan(
+        workload === 'counter' ? 1000 : workload === 'map' ? 150 : 300,
+      );
+      if (workload === 'map') {
+        // Both embedded counters (the map's and its embedded map's) of the 5 maps are checked.
+        const counters = result.report.results.find((r) => r.checker === 'counters')!.stats;
+        expect(counters.keys).toBe(10);
+        expect(counters.acknowledged).toBeGreaterThan(500);
+      }
     });
   }
 });
