@@ -18,6 +18,7 @@ import { loadHasher, partitionOf } from '../ring/index.js';
 import { MemoryStorage } from '../storage/memory.js';
 import { type LatencyRange, MemoryNetwork, type MemoryNetworkCounters } from '../transport/memory.js';
 import { decodeState, isTypedValue } from '../types/codec.js';
+import type { MapHandle } from '../types/handles.js';
 import { type MapValue, typeValue } from '../types/ops.js';
 import { VirtualClock } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
@@ -175,9 +176,10 @@ export interface SimulationOptions {
    * `node.counter(key)`; `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and
    * removes of an element a read saw, with that read's context, through `node.set(key)`; `map`:
    * `keys` maps (`map:0`, ...) changed through `node.map(key).update()`: increments of an embedded
-   * counter `n` and of the counter `n` of an embedded map `m`, adds to an embedded set `s`, and
-   * removes from it with a read's context — recorded, and checked, as counters `map:0/n`,
-   * `map:0/m/n` and OR-set `map:0/s`.
+   * counter `n` and of the counter `n` of an embedded map `m`, adds to an embedded set `s` and
+   * removes from it with a read's context, enables and disables of a flag `f`, assignments to a
+   * multi-value register `r` — recorded, and checked, as counters `map:0/n`, `map:0/m/n`, OR-set
+   * `map:0/s`, flag `map:0/f` and multi-value register `map:0/r`.
    * Expiry: `ttl`: `keys` register keys (`ttl:0`, ...) written with unique values, most of them with
    * a `ttlMs` (see `ttlMs`, `ttlShare`), with fresh or stale contexts, read, and sometimes deleted;
    * checked by `expired-reads` (no read returns a value whose expiry passed on every clock) and the
@@ -300,7 +302,7 @@ const TYPED_WORKLOADS: ReadonlySet<SimWorkload> = new Set(['counter', 'orset', '
 
 /**
  * A map's final value as the keys its fields were recorded under: counters `key/n` and `key/m/n`,
- * OR-set `key/s`, each with the map's replicas.
+ * OR-set `key/s`, flag `key/f`, multi-value register `key/r`, each with the map's replicas.
  */
 function mapFields(key: string, value: unknown, replicas: ReplicaSnapshot[]): FinalKeyState[] {
   const map = value as MapValue | undefined;
@@ -308,6 +310,8 @@ function mapFields(key: string, value: unknown, replicas: ReplicaSnapshot[]): Fi
     { key: `${key}/n`, kind: 'counter', values: [map?.counters.n ?? 0], replicas },
     { key: `${key}/m/n`, kind: 'counter', values: [map?.maps.m?.counters.n ?? 0], replicas },
     { key: `${key}/s`, kind: 'orset', values: [map?.sets.s ?? []], replicas },
+    { key: `${key}/f`, kind: 'flag', values: [map?.flags.f ?? false], replicas },
+    { key: `${key}/r`, kind: 'mvregister', values: [map?.mvRegisters.r ?? []], replicas },
   ];
 }
 
@@ -961,8 +965,9 @@ export class Simulation {
   ): Promise<void> {
     const map = node.map(key);
     const roll = random.next();
-    if (roll < 0.5) {
-      const nested = roll < 0.15;
+    if (roll >= 0.7) return this.mapFlagOrRegister(process, node, map, key, roll);
+    if (roll < 0.35) {
+      const nested = roll < 0.1;
       const field = nested ? `${key}/m/n` : `${key}/n`;
       const by = 1 + random.int(5);
       this.recorder.invoke(process, 'increment', field, node.id, by);
@@ -972,7 +977,7 @@ export class Simulation {
       return;
     }
     const field = `${key}/s`;
-    if (roll < 0.85) {
+    if (roll < 0.6) {
       const element = `e${this.nextElement++}`;
       this.recorder.invoke(process, 'sadd', field, node.id, element);
       await this.typed(process, 'sadd', field, node, () => map.update((m) => m.set('s').add(element)));
@@ -999,6 +1004,29 @@ export class Simulation {
       node,
       () => map.update((m) => m.set('s').remove(element), { context: seen.context }),
       element,
+    );
+  }
+
+  /** A map's flag `f` enabled or disabled, or a unique value assigned to its multi-value register `r`. */
+  private async mapFlagOrRegister(
+    process: string,
+    node: DynamoNode<SimValue>,
+    map: MapHandle,
+    key: string,
+    roll: number,
+  ): Promise<void> {
+    if (roll < 0.85) {
+      const f: OperationFunction = roll < 0.8 ? 'enable' : 'disable';
+      this.recorder.invoke(process, f, `${key}/f`, node.id);
+      await this.typed(process, f, `${key}/f`, node, () =>
+        map.update((m) => (f === 'enable' ? m.flag('f').enable() : m.flag('f').disable())),
+      );
+      return;
+    }
+    const value = `v${this.nextElement++}`;
+    this.recorder.invoke(process, 'assign', `${key}/r`, node.id, value);
+    await this.typed(process, 'assign', `${key}/r`, node, () =>
+      map.update((m) => m.mvRegister('r').assign(value)),
     );
   }
 
