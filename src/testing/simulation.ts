@@ -19,7 +19,8 @@ import { loadHasher, partitionOf } from '../ring/index.js';
 import { MemoryStorage } from '../storage/memory.js';
 import { type LatencyRange, MemoryNetwork, type MemoryNetworkCounters } from '../transport/memory.js';
 import { decodeState, isTypedValue } from '../types/codec.js';
-import { typeValue } from '../types/ops.js';
+import type { MapHandle } from '../types/handles.js';
+import { type MapValue, typeValue } from '../types/ops.js';
 import { VirtualClock } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
 import { decodeObject } from '../versioning/codec.js';
@@ -63,6 +64,7 @@ export type SimWorkload =
   | 'mixed'
   | 'counter'
   | 'orset'
+  | 'map'
   | 'ttl';
 
 /** Where a client sends an operation: a node, or its own DynamoClient. */
@@ -174,7 +176,12 @@ export interface SimulationOptions {
    *   at random; no register keys.
    * Typed: `counter`: `keys` counters (`counter:0`, ...) incremented by 1..5 through
    * `node.counter(key)`; `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and
-   * removes of an element a read saw, with that read's context, through `node.set(key)`.
+   * removes of an element a read saw, with that read's context, through `node.set(key)`; `map`:
+   * `keys` maps (`map:0`, ...) changed through `node.map(key).update()`: increments of an embedded
+   * counter `n` and of the counter `n` of an embedded map `m`, adds to an embedded set `s` and
+   * removes from it with a read's context, enables and disables of a flag `f`, assignments to a
+   * multi-value register `r` — recorded, and checked, as counters `map:0/n`, `map:0/m/n`, OR-set
+   * `map:0/s`, flag `map:0/f` and multi-value register `map:0/r`.
    * Expiry: `ttl`: `keys` register keys (`ttl:0`, ...) written with unique values, most of them with
    * a `ttlMs` (see `ttlMs`, `ttlShare`), with fresh or stale contexts, read, and sometimes deleted;
    * checked by `expired-reads` (no read returns a value whose expiry passed on every clock) and the
@@ -330,6 +337,24 @@ const SIM_PARTITIONS = 64;
 const TTL_TOMBSTONE_GRACE_MS = 10_000;
 /** Step of virtual time while driving (a client's think time and message latencies are finer). */
 const STEP_MS = 5;
+/** Workloads of data types: one operation per step through `node.counter` / `set` / `map`. */
+const TYPED_WORKLOADS: ReadonlySet<SimWorkload> = new Set(['counter', 'orset', 'map']);
+
+/**
+ * A map's final value as the keys its fields were recorded under: counters `key/n` and `key/m/n`,
+ * OR-set `key/s`, flag `key/f`, multi-value register `key/r`, each with the map's replicas.
+ */
+function mapFields(key: string, value: unknown, replicas: ReplicaSnapshot[]): FinalKeyState[] {
+  const map = value as MapValue | undefined;
+  return [
+    { key: `${key}/n`, kind: 'counter', values: [map?.counters.n ?? 0], replicas },
+    { key: `${key}/m/n`, kind: 'counter', values: [map?.maps.m?.counters.n ?? 0], replicas },
+    { key: `${key}/s`, kind: 'orset', values: [map?.sets.s ?? []], replicas },
+    { key: `${key}/f`, kind: 'flag', values: [map?.flags.f ?? false], replicas },
+    { key: `${key}/r`, kind: 'mvregister', values: [map?.mvRegisters.r ?? []], replicas },
+  ];
+}
+
 /** Share of client operations followed by a listing of every key. */
 const LIST_SHARE = 0.02;
 /** Virtual time starts here, so negative clock offsets still give positive timestamps. */
@@ -418,6 +443,7 @@ export class Simulation {
       !SET_WORKLOADS.includes(workload) &&
       workload !== 'counter' &&
       workload !== 'orset' &&
+      workload !== 'map' &&
       workload !== 'ttl'
     ) {
       throw new RangeError(`unknown workload ${JSON.stringify(workload)}`);
@@ -765,7 +791,7 @@ export class Simulation {
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
-      if (this.options.workload === 'counter' || this.options.workload === 'orset') {
+      if (TYPED_WORKLOADS.has(this.options.workload)) {
         await this.typedOperation(process, node, random);
         if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
@@ -936,6 +962,7 @@ export class Simulation {
       await this.typed(process, 'increment', key, node, () => node.counter(key).increment(by));
       return;
     }
+    if (this.options.workload === 'map') return this.mapOperation(process, node, random, `map:${i}`);
     const key = `orset:${i}`;
     if (random.next() < 0.7) {
       const element = `e${this.nextElement++}`;
@@ -964,6 +991,83 @@ export class Simulation {
       node,
       () => node.set(key).remove(element, { context: seen.context }),
       element,
+    );
+  }
+
+  /**
+   * One change to map `key` through `node.map(key).update()`, recorded under the field's own key:
+   * `key/n` and `key/m/n` (counters), `key/s` (OR-set).
+   */
+  private async mapOperation(
+    process: string,
+    node: DynamoNode<SimValue>,
+    random: Random,
+    key: string,
+  ): Promise<void> {
+    const map = node.map(key);
+    const roll = random.next();
+    if (roll >= 0.7) return this.mapFlagOrRegister(process, node, map, key, roll);
+    if (roll < 0.35) {
+      const nested = roll < 0.1;
+      const field = nested ? `${key}/m/n` : `${key}/n`;
+      const by = 1 + random.int(5);
+      this.recorder.invoke(process, 'increment', field, node.id, by);
+      await this.typed(process, 'increment', field, node, () =>
+        map.update((m) => (nested ? m.map('m') : m).counter('n').increment(by)),
+      );
+      return;
+    }
+    const field = `${key}/s`;
+    if (roll < 0.6) {
+      const element = `e${this.nextElement++}`;
+      this.recorder.invoke(process, 'sadd', field, node.id, element);
+      await this.typed(process, 'sadd', field, node, () => map.update((m) => m.set('s').add(element)));
+      return;
+    }
+    this.recorder.invoke(process, 'srem', field, node.id);
+    let seen: { value: MapValue; context: string };
+    try {
+      seen = await map.read();
+    } catch (err) {
+      this.failed(process, 'srem', field, node, err, true, undefined);
+      return;
+    }
+    const elements = seen.value.sets.s ?? [];
+    const element = elements.length ? elements[random.int(elements.length)] : undefined;
+    if (element === undefined) {
+      this.succeeded(process, 'srem', field, node, { value: null });
+      return;
+    }
+    await this.typed(
+      process,
+      'srem',
+      field,
+      node,
+      () => map.update((m) => m.set('s').remove(element), { context: seen.context }),
+      element,
+    );
+  }
+
+  /** A map's flag `f` enabled or disabled, or a unique value assigned to its multi-value register `r`. */
+  private async mapFlagOrRegister(
+    process: string,
+    node: DynamoNode<SimValue>,
+    map: MapHandle,
+    key: string,
+    roll: number,
+  ): Promise<void> {
+    if (roll < 0.85) {
+      const f: OperationFunction = roll < 0.8 ? 'enable' : 'disable';
+      this.recorder.invoke(process, f, `${key}/f`, node.id);
+      await this.typed(process, f, `${key}/f`, node, () =>
+        map.update((m) => (f === 'enable' ? m.flag('f').enable() : m.flag('f').disable())),
+      );
+      return;
+    }
+    const value = `v${this.nextElement++}`;
+    this.recorder.invoke(process, 'assign', `${key}/r`, node.id, value);
+    await this.typed(process, 'assign', `${key}/r`, node, () =>
+      map.update((m) => m.mvRegister('r').assign(value)),
     );
   }
 
@@ -1191,6 +1295,13 @@ export class Simulation {
     if (typed === 'counter' || typed === 'orset') {
       return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
     }
+    if (typed === 'map') {
+      // The map's embedded fields, each checked as a key of its own (see `mapFields`).
+      return Array.from({ length: this.options.keys }, (_, i) => ({
+        key: `map:${i}`,
+        kind: 'counter' as const,
+      }));
+    }
     return [
       ...Array.from({ length: this.options.keys }, (_, i) => ({ key: `set:${i}`, kind: 'set' as const })),
       ...Array.from({ length: this.options.registerKeys }, (_, i) => ({
@@ -1229,10 +1340,12 @@ export class Simulation {
     try {
       const r = this.options.quorum.n;
       const workload = this.options.workload;
-      if (workload === 'counter' || workload === 'orset') {
+      if (TYPED_WORKLOADS.has(workload)) {
         const value = await (workload === 'counter'
           ? node.counter(key).value({ r })
-          : node.set(key).value({ r }));
+          : workload === 'orset'
+            ? node.set(key).value({ r })
+            : node.map(key).value({ r }));
         this.recorder.ok(process, 'read', key, node.id, { value: [value], siblings: 1 });
         return [value];
       }
@@ -1277,7 +1390,9 @@ export class Simulation {
     await this.clock.advance(this.settleOptions.roundMs);
     const listed = await this.drive(this.listAll(reader), 'final listing');
     for (const { key, kind } of this.allKeys()) {
-      keys.push({ key, kind, values: values.get(key) ?? [], replicas: await this.snapshot(key) });
+      const replicas = await this.snapshot(key);
+      if (this.options.workload === 'map') keys.push(...mapFields(key, values.get(key)?.[0], replicas));
+      else keys.push({ key, kind, values: values.get(key) ?? [], replicas });
     }
     const limits = this.nodeOptions.limits;
     return {

@@ -348,6 +348,8 @@ describe('checkAll', () => {
       'causal',
       'counters',
       'orsets',
+      'flags',
+      'mv-registers',
       'expired-reads',
       'listing',
     ]);
