@@ -3,7 +3,8 @@
  * LevelStorage) and serves
  *
  *   GET    /kv/:key   200 the value | 300 JSON array of siblings | 404; context in X-Dynamo-Context
- *   PUT    /kv/:key   body = the value (text); send the X-Dynamo-Context of the read it is based on
+ *   PUT    /kv/:key   body = the value (text); send the X-Dynamo-Context of the read it is based on,
+ *                      and X-Dynamo-Ttl-Ms for a value that expires (1 ms .. 20 years; else 400)
  *   DELETE /kv/:key   with the X-Dynamo-Context of the read; without it, deletes what a read finds
  *   GET    /health    200 when requests can succeed: the ring settled with this node in it and at
  *                     least max(r, w) nodes owning partitions; else 503 with the reason; JSON either way
@@ -32,6 +33,7 @@ import { registerMetrics } from '../src/metrics/index.js';
 import { TcpTransport } from '../src/tcp/index.js';
 
 const CONTEXT_HEADER = 'x-dynamo-context';
+const TTL_HEADER = 'x-dynamo-ttl-ms';
 const env = process.env;
 const { values: args } = parseArgs({
   options: {
@@ -137,7 +139,10 @@ async function route(req: IncomingMessage): Promise<Answer> {
     }
     case 'PUT': {
       const body = await readBody(req, DEFAULTS.limits.maxValueBytes);
-      const { context: written } = await node.put(key, body, context);
+      const ttl = req.headers[TTL_HEADER];
+      // A malformed TTL becomes NaN: put refuses it with a RangeError (400), nothing written.
+      const expiry = typeof ttl === 'string' ? { ttlMs: /^\d+$/.test(ttl) ? Number(ttl) : Number.NaN } : {};
+      const { context: written } = await node.put(key, body, { ...context, ...expiry });
       return { status: 204, headers: { [CONTEXT_HEADER]: written } };
     }
     case 'DELETE': {

@@ -46,7 +46,7 @@ export class QuorumError extends DynamoError {
   readonly failures: ReplicaFailure[];
 
   constructor(
-    operation: 'get' | 'put' | 'delete',
+    operation: 'get' | 'put' | 'delete' | 'keys' | 'export' | 'import',
     required: number,
     acks: number,
     failures: ReplicaFailure[],

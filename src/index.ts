@@ -16,6 +16,20 @@ export {
   TypeMismatchError,
 } from './errors.js';
 export type { DynamoNodeEvents, Key } from './events.js';
+export type { DecodeExportOptions, ExportHeader, ExportSummary } from './export/format.js';
+export { decodeExport, EXPORT_FORMAT_VERSION, ExportEncoder } from './export/format.js';
+export type { ImportOptions, ImportResult } from './export/import.js';
+export type {
+  EntriesOptions,
+  Entry,
+  ExportPage,
+  ExportPageOptions,
+  ExportRecord,
+  KeyEncoding,
+  KeysPage,
+  ListKeysOptions,
+  ScanOptions,
+} from './listing/listing.js';
 export type { JoinAttempt, SeedAnswer } from './membership/bootstrap.js';
 export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
@@ -77,3 +91,4 @@ export type { Clock, Timer } from './util/clock.js';
 export { systemClock, VirtualClock } from './util/clock.js';
 export type { Random } from './util/random.js';
 export { seededRandom } from './util/random.js';
+export { MAX_TTL_MS } from './versioning/object.js';

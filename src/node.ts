@@ -4,6 +4,7 @@
  * storage, validates what callers pass in, and turns bytes into the application's values.
  */
 import { EventEmitter } from 'eventemitter3';
+import { DataAdminService } from './admin/data.js';
 import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { Coordinator, type Routing } from './coordinator/coordinator.js';
@@ -18,16 +19,29 @@ import {
   TransportError,
 } from './errors.js';
 import type { DynamoNodeEvents, Key } from './events.js';
+import { Importer, type ImportOptions, type ImportResult } from './export/import.js';
 import { HintedHandoff } from './handoff/hints.js';
 import { StrayData } from './handoff/strays.js';
 import { PartitionTransfer } from './handoff/transfer.js';
+import {
+  type EntriesOptions,
+  type Entry,
+  type ExportPage,
+  type ExportPageOptions,
+  type ExportRecord,
+  KeyListing,
+  type KeysPage,
+  type ListKeysOptions,
+  type ScanOptions,
+} from './listing/listing.js';
+import { ListingService } from './listing/service.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady, whyNotReady } from './membership/ready.js';
 import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
-import { maxContextEntries, newOpId, Operations, type PutRequest } from './operations.js';
+import { maxContextEntries, newOpId, Operations, type PutRequest, remainingTtl } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -59,7 +73,7 @@ import { onAbort } from './util/abort.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
-import { encodeContext } from './versioning/index.js';
+import { encodeContext, type Sibling } from './versioning/index.js';
 
 export interface GetOptions {
   /** Replies to wait for (default: the node's quorum.r). */
@@ -84,6 +98,12 @@ export interface PutOptions {
    * tombstone takes the key's memory with it.
    */
   requestId?: string;
+  /**
+   * Put only: the value expires this long after it is written (an integer, 1 ms .. 20 years; beyond:
+   * RangeError). The coordinator turns it into an absolute expiry on its own clock; from then on the
+   * value reads as absent and behaves as a tombstone everywhere (see "Expiry").
+   */
+  ttlMs?: number;
 }
 
 export interface GetResult<V> {
@@ -152,6 +172,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly operations: Operations<V>;
   private readonly admin: AdminService;
   private readonly types: TypedStore;
+  private readonly listingService: ListingService;
+  private readonly listing: KeyListing<V>;
+  private readonly importer: Importer;
   private lastRingVersion = 0;
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
@@ -226,6 +249,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     this.replica = new Replica(this.options.storage, {
       maxSiblings: this.options.limits.maxSiblings,
       maxClockEntries: this.options.limits.maxClockEntries,
+      now: () => this.clock.now(),
     });
     this.membership = new Membership({
       id: this.id,
@@ -340,6 +364,49 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       onError: (error, context) => this.backgroundError(error, context),
       logger: this.logger,
     });
+    this.listingService = new ListingService({
+      self: this.id,
+      partitions: this.options.partitions,
+      clock: this.clock,
+      rpc: this.rpc,
+      owners: () => this.membership.owners,
+      primaries: (owners, p) => this.router.primaries(owners, p),
+      isUp: (id) => this.detector.isUp(id),
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      maxObjectBytes,
+      local: {
+        storage: this.options.storage,
+        holds: (p) => this.router.primaries(this.membership.owners, p).includes(this.id),
+      },
+    });
+    this.listing = new KeyListing<V>({
+      lister: this.listingService.lister,
+      partitions: this.options.partitions,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      get: (key, options) => this.get(key, options),
+    });
+    this.importer = new Importer({
+      coordinator: this.coordinator,
+      router: this.router,
+      partitions: this.options.partitions,
+      quorum: this.options.quorum,
+      maxKeyBytes: this.options.limits.maxKeyBytes,
+      maxObjectBytes,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      checkOwners: (required) => this.checkOwners('import', required),
+    });
     this.strays = new StrayData({
       self: this.id,
       partitions: this.options.partitions,
@@ -373,6 +440,16 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       authenticated: () => this.transport.authenticated === true,
       now: () => this.clock.now(),
       onError: (error, context) => this.backgroundError(error, context),
+      data: new DataAdminService({
+        partitions: this.options.partitions,
+        maxKeyBytes: this.options.limits.maxKeyBytes,
+        maxObjectBytes,
+        keys: (cursor, limit) => this.keys({ cursor, limit, keyEncoding: 'bytes' }),
+        exportPage: (cursor, limit, maxBytes) => this.exportPage({ cursor, limit, maxBytes }),
+        importObjects: (records, w) => this.importObjects(records, w === undefined ? {} : { w }),
+        authenticated: () => this.transport.authenticated === true,
+        self: () => this.id,
+      }),
     });
     const limits = this.options.limits;
     this.server = new PeerServer({
@@ -391,18 +468,27 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       incarnation: () => this.incarnation,
       serving: () => this.loaded && this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, op) =>
-        this.coordinatePut({ key, partition, value, context, w, timeoutMs, signal: undefined, op }, true),
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op, ttlMs) =>
+        this.coordinatePut(
+          { key, partition, value, context, w, timeoutMs, signal: undefined, op, ttlMs },
+          true,
+        ),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
       admin: (message) => this.admin.handle(message),
+      list: (message) => this.listingService.handle(message),
     });
     this.types = new TypedStore(
       {
         read: async (key, options) => {
           const { object, context } = await this.operations.read(key, options, 'raw');
           const values: Uint8Array[] = [];
-          for (const s of object?.siblings ?? []) if (s.value !== null) values.push(s.value);
-          return { values, context };
+          const live: Sibling[] = [];
+          for (const s of object?.siblings ?? []) {
+            if (s.value === null) continue;
+            values.push(s.value);
+            live.push(s);
+          }
+          return { values, context, ttlMs: remainingTtl(live, this.clock.now()) };
         },
         write: (key, value, options) => this.operations.write('put', key, value, options),
         actor: () => this.actorId,
@@ -535,6 +621,55 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     options: GetOptions & Omit<PutOptions, 'context'> = {},
   ): Promise<UpdateResult<V>> {
     return this.operations.update(key, fn, options);
+  }
+
+  // --- listing and export (src/listing): the whole key space, one replica per partition ---
+
+  /**
+   * One page of the cluster's live keys (tombstones and expired values left out), `limit` at most;
+   * pass the returned `cursor` to get the next page (undefined: done). See "Listing keys".
+   */
+  keys(options?: ListKeysOptions & { keyEncoding?: 'utf8' }): Promise<KeysPage<string>>;
+  keys(options: ListKeysOptions & { keyEncoding: 'bytes' }): Promise<KeysPage<Uint8Array>>;
+  keys(options: ListKeysOptions = {}): Promise<KeysPage<Key>> {
+    return this.listing.keys(options);
+  }
+
+  /** Every live key of the cluster, page after page. */
+  allKeys(options?: ScanOptions & { keyEncoding?: 'utf8' }): AsyncGenerator<string>;
+  allKeys(options: ScanOptions & { keyEncoding: 'bytes' }): AsyncGenerator<Uint8Array>;
+  allKeys(options: ScanOptions = {}): AsyncGenerator<Key> {
+    return this.listing.allKeys(options);
+  }
+
+  /** Every live key with what `get` answers for it (a get per key, `concurrency` at a time). */
+  allEntries(options?: EntriesOptions & { keyEncoding?: 'utf8' }): AsyncGenerator<Entry<V, string>>;
+  allEntries(options: EntriesOptions & { keyEncoding: 'bytes' }): AsyncGenerator<Entry<V, Uint8Array>>;
+  allEntries(options: EntriesOptions = {}): AsyncGenerator<Entry<V, Key>> {
+    return this.listing.allEntries(options);
+  }
+
+  /** One page of stored objects (tombstones included), for a backup. See "Backup and restore". */
+  exportPage(options: ExportPageOptions = {}): Promise<ExportPage> {
+    return this.listing.exportPage(options);
+  }
+
+  /** Every key's stored object, page after page: what `importObjects` restores. */
+  exportObjects(
+    options: Omit<ExportPageOptions, 'limit'> & { pageSize?: number } = {},
+  ): AsyncGenerator<ExportRecord> {
+    return this.listing.exportObjects(options);
+  }
+
+  /**
+   * Merges exported objects into their keys' replicas (the replica merge: idempotent, loses
+   * nothing the cluster has, adds no sibling it has seen). See "Backup and restore".
+   */
+  importObjects(
+    records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
+    options: ImportOptions = {},
+  ): Promise<ImportResult> {
+    return this.importer.importObjects(records, options);
   }
 
   /** Joins the cluster through `seeds` (a node started without seeds can join one later). */
@@ -743,7 +878,18 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
-      .put(put.key, put.partition, routing, put.value, put.context, put.w, put.timeoutMs, put.signal, put.op)
+      .put(
+        put.key,
+        put.partition,
+        routing,
+        put.value,
+        put.context,
+        put.w,
+        put.timeoutMs,
+        put.signal,
+        put.op,
+        put.ttlMs,
+      )
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 
@@ -754,7 +900,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
    */
   private async forwardPut(put: PutRequest & { op: string }, first: Routing): Promise<PutResult> {
     this.counters.forwarded++;
-    const { key, value, context, w, timeoutMs, signal, op } = put;
+    const { key, value, context, w, timeoutMs, signal, op, ttlMs } = put;
     const failures: { node: string; reason: string }[] = [];
     const asked = new Set<string>();
     let routing = first;
@@ -764,7 +910,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op],
+          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op, ttlMs ?? null],
           timeoutMs,
           signal,
         );
@@ -902,7 +1048,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   }
 
   /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
-  private checkOwners(operation: 'get' | 'put' | 'delete', required: number): void {
+  private checkOwners(operation: 'get' | 'put' | 'delete' | 'import', required: number): void {
     const reason = tooFewOwners(this.membership.state, this.options.quorum.n, required);
     if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
   }

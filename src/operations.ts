@@ -27,6 +27,7 @@ import {
   emptyContext,
   encodeContext,
   MAX_OP_ENTRIES,
+  MAX_TTL_MS,
   type Sibling,
   type VersionedObject,
 } from './versioning/index.js';
@@ -43,6 +44,8 @@ export interface PutRequest {
   signal: AbortSignal | undefined;
   /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
   op: string | undefined;
+  /** The value expires this long after the coordinator's clock at write time (a put's `ttlMs`). */
+  ttlMs: number | undefined;
 }
 
 /** What `Operations.read` resolves to but for a plain get. */
@@ -212,7 +215,8 @@ export class Operations<V> {
         // Write the merge back so the siblings collapse; the caller gets the merge's context.
         try {
           const encoded = encodeValue(d.codec, merged, d.options.limits.maxValueBytes);
-          context = (await this.write('put', key, encoded, { context, timeoutMs })).context;
+          const ttlMs = remainingTtl(live, d.clock.now());
+          context = (await this.write('put', key, encoded, { context, timeoutMs, ttlMs })).context;
         } catch (err) {
           d.onBackgroundError(err as Error, 'writing back a resolved value');
         }
@@ -243,6 +247,7 @@ export class Operations<V> {
         : decodeContext(options.context, maxContextEntries(d.options.limits));
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs();
     const op = options.requestId === undefined ? undefined : opOfRequest(bytes, options.requestId);
+    const ttlMs = checkTtl(operation, options.ttlMs);
     throwIfAborted(options.signal);
     const started = d.clock.now();
     let ok = false;
@@ -258,6 +263,7 @@ export class Operations<V> {
         timeoutMs,
         signal: options.signal,
         op,
+        ttlMs,
       });
       ok = true;
       return result;
@@ -284,6 +290,32 @@ function distinctLiveSiblings(siblings: readonly Sibling[]): Sibling[] {
     if (s.value !== null && !live.some((l) => equalBytes(l.value!, s.value!))) live.push(s);
   }
   return live;
+}
+
+/**
+ * The `ttlMs` a write merging `siblings` (live ones) carries, so a merge written back expires when
+ * the last of them would have: undefined (never) when one of them never expires.
+ */
+export function remainingTtl(siblings: readonly Sibling[], now: number): number | undefined {
+  let latest = 0;
+  for (const s of siblings) {
+    if (s.expiresAt === undefined) return undefined;
+    if (s.expiresAt > latest) latest = s.expiresAt;
+  }
+  if (siblings.length === 0) return undefined;
+  return Math.min(MAX_TTL_MS, Math.max(1, Math.ceil(latest - now)));
+}
+
+/** A put's `ttlMs`, checked: an integer in 1..MAX_TTL_MS (RangeError), never on a delete (TypeError). */
+export function checkTtl(operation: 'put' | 'delete', ttlMs: unknown): number | undefined {
+  if (ttlMs === undefined) return undefined;
+  if (operation === 'delete') throw new TypeError('ttlMs applies to put, not delete');
+  if (typeof ttlMs !== 'number')
+    throw new TypeError(`ttlMs must be a number of milliseconds, got ${typeof ttlMs}`);
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
+    throw new RangeError(`ttlMs must be an integer in 1..${MAX_TTL_MS} (20 years), got ${ttlMs}`);
+  }
+  return ttlMs;
 }
 
 /** Most characters of a `requestId`. */

@@ -31,6 +31,7 @@ import {
   checkObject,
   decodeContext,
   MAX_OP_CHARS,
+  MAX_TTL_MS,
 } from './versioning/index.js';
 
 /** Forwarded puts remembered by request id, so a duplicate gets the first one's answer. */
@@ -67,10 +68,13 @@ export interface PeerServerDeps {
     w: number,
     timeoutMs: number,
     op: string,
+    ttlMs: number | undefined,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
   /** Serves an admin message (src/admin); throws on bad input or a refused action. */
   admin: (message: unknown[]) => Promise<unknown[]>;
+  /** Serves a List message (src/listing); throws on bad input or a partition not held. */
+  list: (message: unknown[]) => Promise<unknown[]>;
 }
 
 export class PeerServer {
@@ -196,6 +200,8 @@ export class PeerServer {
         return d.antiEntropy.handle(message);
       case MessageType.Admin:
         return d.admin(message);
+      case MessageType.List:
+        return d.list(message);
       default:
         throw new TypeError(`unknown message type ${String(type)}`);
     }
@@ -211,13 +217,17 @@ export class PeerServer {
     const timeoutMs = asInt(message[5], 'timeoutMs', 1, 3_600_000);
     const op = asString(message[6], 'op', MAX_OP_CHARS);
     if (op.length === 0) throw new TypeError('op must not be empty');
+    // Absent from nodes that predate expiry: no TTL.
+    const ttlMs =
+      message[7] === null || message[7] === undefined ? undefined : asInt(message[7], 'ttlMs', 1, MAX_TTL_MS);
+    if (ttlMs !== undefined && value === null) throw new TypeError('ttlMs applies to put, not delete');
     const requestId = `${from}\u0000${op}`;
     // A duplicated forward (the network delivered it twice) gets the first one's answer without
     // coordinating again. Correctness does not depend on it (a write whose op the replica has
     // seen adds no dot); a failed one is forgotten, so that a retry is coordinated afresh.
     let result = this.forwardedPuts.get(requestId);
     if (!result) {
-      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op);
+      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op, ttlMs);
       this.forwardedPuts.set(requestId, result);
       result.catch(() => {
         if (this.forwardedPuts.get(requestId) === result) this.forwardedPuts.delete(requestId);

@@ -40,17 +40,22 @@ export class AdminClient {
    * `TimeoutError` (unreachable), or `RemoteError` (the node refused or failed the command).
    */
   async call<C extends AdminCommand>(command: C, args: readonly string[] = []): Promise<AdminReports[C]> {
-    const reply = decodeReply(
-      await this.transport.request(this.address, encodeMessage(adminRequest(command, args)), {
-        timeoutMs: this.timeoutMs,
-      }),
-    );
+    const reply = await this.send(command, args);
     const json = asString(reply[0], 'admin reply', MAX_REPLY_CHARS);
     try {
       return JSON.parse(json) as AdminReports[C];
     } catch (err) {
       throw new WireError('admin reply is not JSON', { cause: err });
     }
+  }
+
+  /** Sends one admin message and returns the reply's fields as they came (the data commands carry bytes). */
+  async send(command: string, args: readonly unknown[]): Promise<unknown[]> {
+    return decodeReply(
+      await this.transport.request(this.address, encodeMessage(adminRequest(command, args)), {
+        timeoutMs: this.timeoutMs,
+      }),
+    );
   }
 
   close(): Promise<void> {

@@ -26,7 +26,7 @@ export function adminArity(command: AdminCommand): number {
   return command === 'remove' ? 1 : 0;
 }
 
-export function adminRequest(command: AdminCommand, args: readonly string[] = []): unknown[] {
+export function adminRequest(command: string, args: readonly unknown[] = []): unknown[] {
   return [MessageType.Admin, ADMIN_PROTOCOL_VERSION, command, ...args];
 }
 

@@ -7,6 +7,7 @@ import { AuthError, NotRunningError } from '../errors.js';
 import type { MemberView } from '../membership/types.js';
 import type { NodeStats } from '../stats.js';
 import { asString, WireError } from '../transport/wire.js';
+import { type DataAdminService, isDataCommand } from './data.js';
 import {
   type ActionReport,
   ADMIN_ACTIONS,
@@ -39,6 +40,8 @@ export interface AdminDeps {
   authenticated: () => boolean;
   now: () => number;
   onError: (error: Error, context: string) => void;
+  /** The data commands (keys, export, import; see data.ts). */
+  data?: DataAdminService;
 }
 
 export class AdminService {
@@ -53,6 +56,7 @@ export class AdminService {
       );
     }
     const command = asString(message[2], 'admin command', 32);
+    if (d.data && isDataCommand(command)) return d.data.handle(command, message.slice(3));
     if (!isAdminCommand(command)) throw new WireError(`unknown admin command ${JSON.stringify(command)}`);
     const args = message.slice(3);
     const arity = adminArity(command);

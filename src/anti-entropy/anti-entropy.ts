@@ -23,9 +23,10 @@
  *     timer) fired more than `BUSY_LAG_MS` after it was due — the node's CPU is saturated, and
  *     foreground latency with it.
  *
- * Tombstones. Deletes are tombstones and take part like any object. A tombstone is purged
- * (physically deleted) only when every sibling of the key is a tombstone, the newest is older than
- * `tombstoneGraceMs`, and every primary of the partition holds a byte-identical object: the first
+ * Tombstones. Deletes are tombstones and take part like any object; so do expired values, which
+ * behave as tombstones from their expiry on. A key is purged (physically deleted) only when every
+ * sibling is a tombstone or an expired value, the newest tombstone and the latest expiry are older
+ * than `tombstoneGraceMs`, and every primary of the partition holds a byte-identical object: the first
  * primary checks the others (`AePurge` phase 0), then asks each to purge (phase 1), then purges
  * its own copy. Each replica purges under the key's lock, and only if its object is still that
  * object and past the grace period by its own clock. A replica that missed the purge keeps its
@@ -45,7 +46,7 @@ import type { Rpc } from '../transport/rpc.js';
 import { asInt, MessageType, WireError } from '../transport/wire.js';
 import type { Clock, Timer } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { decodeObject, isDeleted } from '../versioning/index.js';
+import { deathTime, decodeObject } from '../versioning/index.js';
 import {
   DEFAULT_EXCHANGE_LIMITS,
   type ExchangeLimits,
@@ -470,12 +471,12 @@ export class AntiEntropy {
   // --- tombstone purge -----------------------------------------------------------------------
 
   private notePurgeTime(state: TreeState, object: Uint8Array): void {
-    const t = tombstoneTime(object);
+    const t = deathTimeOf(object);
     if (t !== undefined) state.purgeAt = Math.min(state.purgeAt, t + this.deps.tombstoneGraceMs);
   }
 
   private purgeable(object: Uint8Array, now: number): boolean {
-    const t = tombstoneTime(object);
+    const t = deathTimeOf(object);
     return t !== undefined && t <= now - this.deps.tombstoneGraceMs;
   }
 
@@ -491,7 +492,7 @@ export class AntiEntropy {
     // Writes during the scan lower purgeAt again through notePurgeTime.
     state.purgeAt = Number.POSITIVE_INFINITY;
     for await (const [key, object] of this.scan(partition)) {
-      const t = tombstoneTime(object);
+      const t = deathTimeOf(object);
       if (t === undefined) continue;
       if (t > now - grace) {
         next = Math.min(next, t + grace);
@@ -546,15 +547,14 @@ export class AntiEntropy {
 }
 
 /**
- * The newest sibling's timestamp when every sibling is a tombstone (-Infinity for no sibling at
- * all), else undefined. A tombstone is encoded with a msgpack nil (0xc0) and an empty sibling list
- * ends the object with 0x90, so objects with neither (most live values) skip the decode.
+ * When every sibling is or will be dead — the newest tombstone's timestamp or the latest expiry
+ * (-Infinity for no sibling at all) — else undefined (a value that never expires). A tombstone is
+ * encoded with a msgpack nil (0xc0), an empty sibling list ends the object with 0x90, and only
+ * objects of five fields (0x95) carry expiries, so objects with none of these (most live values)
+ * skip the decode.
  */
-function tombstoneTime(object: Uint8Array): number | undefined {
-  if (object.indexOf(0xc0) < 0 && object[object.byteLength - 1] !== 0x90) return undefined;
-  const o = decodeObject(object);
-  if (!isDeleted(o)) return undefined;
-  let newest = Number.NEGATIVE_INFINITY;
-  for (const s of o.siblings) newest = Math.max(newest, s.timestamp);
-  return newest;
+function deathTimeOf(object: Uint8Array): number | undefined {
+  if (object[0] !== 0x95 && object.indexOf(0xc0) < 0 && object[object.byteLength - 1] !== 0x90)
+    return undefined;
+  return deathTime(decodeObject(object));
 }

@@ -14,6 +14,7 @@ import { AuthError, DynamoError } from '../errors.js';
 import { parseAddress } from '../tcp/address.js';
 import { RemoteError } from '../transport/wire.js';
 import { systemClock } from '../util/clock.js';
+import { addDataCommands } from './data.js';
 import { formatAction, formatRing, formatStats, formatStatus, formatTransfers, rates } from './format.js';
 
 /** Exit codes (documented in the README, "Admin CLI"). */
@@ -184,6 +185,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return g.json ? accepted : formatAction(accepted, false);
     }),
   );
+
+  addDataCommands(program, act, io);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -19,6 +19,15 @@ import { putThroughReplicas } from '../coordinator/remote-put.js';
 import { Router } from '../coordinator/router.js';
 import { NotRunningError, QuorumError, TimeoutError, TransportError } from '../errors.js';
 import type { DynamoNodeEvents, Key } from '../events.js';
+import {
+  type EntriesOptions,
+  type Entry,
+  KeyListing,
+  type KeysPage,
+  type ListKeysOptions,
+  type ScanOptions,
+} from '../listing/listing.js';
+import { ListingService } from '../listing/service.js';
 import { FailureDetector } from '../membership/failure-detector.js';
 import { type SeedSource, seedSource } from '../membership/membership.js';
 import { memberViews, tooFewOwners } from '../membership/status.js';
@@ -144,6 +153,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
   private readonly coordinator: Coordinator;
   private readonly latency: LatencyRouting | undefined;
   private readonly operations: Operations<V>;
+  private readonly listing: KeyListing<V>;
   private currentStatus: NodeStatus = 'starting';
   /** Operations in progress: stop() waits for them. */
   private active = 0;
@@ -301,6 +311,30 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
+    const listingService = new ListingService({
+      self: this.id,
+      partitions: this.options.partitions,
+      clock: this.clock,
+      rpc: this.rpc,
+      owners: () => this.view.state.ring.owners,
+      primaries: (owners, p) => this.router.primaries(owners, p),
+      isUp: (id) => this.detector.isUp(id),
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      maxKeyBytes: limits.maxKeyBytes,
+      maxObjectBytes: limits.maxSiblings * (limits.maxValueBytes + 1024) + OBJECT_OVERHEAD_BYTES,
+    });
+    this.listing = new KeyListing<V>({
+      lister: listingService.lister,
+      partitions: this.options.partitions,
+      maxKeyBytes: limits.maxKeyBytes,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      ensureRunning: () => this.ensureRunning(),
+      enter: () => {
+        this.active++;
+      },
+      leave: this.untrack,
+      get: (key, options) => this.get(key, options),
+    });
   }
 
   /** The client's own transport address (members never dial it: it answers no requests). */
@@ -363,6 +397,27 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     return this.operations.update(key, fn, options);
   }
 
+  /** One page of the cluster's live keys, as `DynamoNode.keys` (the client asks the replicas). */
+  keys(options?: ListKeysOptions & { keyEncoding?: 'utf8' }): Promise<KeysPage<string>>;
+  keys(options: ListKeysOptions & { keyEncoding: 'bytes' }): Promise<KeysPage<Uint8Array>>;
+  keys(options: ListKeysOptions = {}): Promise<KeysPage<Key>> {
+    return this.listing.keys(options);
+  }
+
+  /** Every live key of the cluster, page after page. */
+  allKeys(options?: ScanOptions & { keyEncoding?: 'utf8' }): AsyncGenerator<string>;
+  allKeys(options: ScanOptions & { keyEncoding: 'bytes' }): AsyncGenerator<Uint8Array>;
+  allKeys(options: ScanOptions = {}): AsyncGenerator<Key> {
+    return this.listing.allKeys(options);
+  }
+
+  /** Every live key with what `get` answers for it. */
+  allEntries(options?: EntriesOptions & { keyEncoding?: 'utf8' }): AsyncGenerator<Entry<V, string>>;
+  allEntries(options: EntriesOptions & { keyEncoding: 'bytes' }): AsyncGenerator<Entry<V, Uint8Array>>;
+  allEntries(options: EntriesOptions = {}): AsyncGenerator<Entry<V, Key>> {
+    return this.listing.allEntries(options);
+  }
+
   /** Stops pulling state and probing, waits for operations in progress, stops the transport. */
   async stop(): Promise<void> {
     if (this.currentStatus === 'stopped' || this.currentStatus === 'stopping') return;
@@ -421,7 +476,16 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
         const { context: next, coordinator } = await putThroughReplicas(
           this.rpc,
           candidates,
-          { key, value, context, w, timeoutMs: Math.max(1, deadline - this.clock.now()), signal, op },
+          {
+            key,
+            value,
+            context,
+            w,
+            timeoutMs: Math.max(1, deadline - this.clock.now()),
+            signal,
+            op,
+            ttlMs: put.ttlMs,
+          },
           (id, err) => {
             this.counters.coordinatorFailovers++;
             if (err instanceof RemoteError) refusedBy ??= id;

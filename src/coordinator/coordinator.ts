@@ -13,7 +13,15 @@ import { asBytesOrNull, MessageType } from '../transport/wire.js';
 import { onAbort } from '../util/abort.js';
 import type { Clock } from '../util/clock.js';
 import { RequestTimeouts, type TimeoutBatch, type TimeoutLinks } from '../util/timeouts.js';
-import { type Context, decodeObject, encodeObject, sync, type VersionedObject } from '../versioning/index.js';
+import {
+  type CheckedObject,
+  type Context,
+  decodeObject,
+  encodeObject,
+  expire,
+  sync,
+  type VersionedObject,
+} from '../versioning/index.js';
 import type { HedgePlan } from './latency.js';
 import { QuorumTracker } from './quorum.js';
 
@@ -76,7 +84,7 @@ interface LocalPut {
 }
 
 interface FanOut<R> {
-  operation: 'get' | 'put' | 'delete';
+  operation: 'get' | 'put' | 'delete' | 'import';
   routing: Routing;
   required: number;
   timeoutMs: number;
@@ -140,6 +148,8 @@ export class Coordinator {
     timeoutMs: number,
     signal: AbortSignal | undefined,
     op?: string,
+    /** The value expires this long after the coordinator's clock at write time. */
+    ttlMs?: number,
   ): Promise<WrittenVersion> {
     const mine = routing.list.find((e) => e.id === this.deps.self);
     if (!mine) return Promise.reject(new RangeError('put: the coordinator must be in the preference list'));
@@ -167,6 +177,7 @@ export class Coordinator {
           });
         },
         op,
+        ttlMs,
       );
       // Until the version is made its failure is the put's (maxSiblings, a storage read); after, it
       // is the local replica's, which the fan-out counts.
@@ -222,6 +233,49 @@ export class Coordinator {
   }
 
   /**
+   * Merges an existing version (an imported object, bytes checked) into the key's replicas with
+   * the replica merge, as read repair and hints do, and resolves once `w` of them stored it. No
+   * new version is made: the merge keeps what each replica has that the object has not seen, and
+   * adds nothing the replica has seen already, so storing the same object twice changes nothing.
+   */
+  store(
+    key: Uint8Array,
+    partition: number,
+    routing: Routing,
+    object: CheckedObject,
+    w: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { self, replica, rpc, requestTimeoutMs } = this.deps;
+    const perRequestMs = Math.min(requestTimeoutMs, timeoutMs);
+    const entries = [[key, object.bytes]];
+    for (const entry of routing.extra ?? []) {
+      if (entry.id === self) continue;
+      rpc
+        .call(entry.id, [MessageType.Store, partition, null, entries], perRequestMs)
+        .catch((err) => this.deps.onBackgroundError(err as Error, `import to gaining node ${entry.id}`));
+    }
+    return this.fanOut<unknown, void>(
+      {
+        operation: 'import',
+        routing,
+        required: w,
+        timeoutMs,
+        signal,
+        send: (entry, ask) => {
+          const hintFor = entry.hintFor ?? null;
+          if (entry.id === self) ask.await(replica.merge(partition, key, object, hintFor));
+          else rpc.callWith(entry.id, [MessageType.Store, partition, hintFor, entries], perRequestMs, ask);
+        },
+        onReply: () => {},
+        fallbackAfterQuorum: true,
+      },
+      () => undefined,
+    );
+  }
+
+  /**
    * Sends to every replica of the routing, counts acknowledgements, replaces a replica that
    * fails with the next healthy node (sloppy quorum), and settles as soon as the outcome is
    * known: met, impossible, timed out or aborted. Resolves to what `answer` makes of the replies
@@ -257,7 +311,7 @@ export class Coordinator {
   repair(key: Uint8Array, partition: number, replies: Reply[], merge: RepliesMerge): void {
     let merged: MergedReplies | undefined;
     try {
-      merged = merge.fold(replies);
+      merged = merge.fold(replies, this.deps.clock.now());
     } catch (err) {
       this.deps.onBackgroundError(err as Error, 'read repair: corrupt replica object');
       return;
@@ -339,7 +393,10 @@ class ReadFanOut implements FanOut<Uint8Array | undefined> {
 
   /** Once R replied: a corrupt reply throws here, and the get rejects with it. */
   answer(): ReadResult {
-    return { object: this.merged.fold(this.replies)?.object, first: this.replies[0]?.entry.id };
+    return {
+      object: this.merged.fold(this.replies, this.deps.clock.now())?.object,
+      first: this.replies[0]?.entry.id,
+    };
   }
 }
 
@@ -535,7 +592,9 @@ type MergedReplies = { object: VersionedObject; bytes: Uint8Array };
  * Merge of the objects replicas returned, with its canonical encoding, folded in as replies
  * arrive: a get merges its first R replies for its answer, read repair folds in the rest. Replicas
  * usually agree, so a reply byte-equal to the merge so far is neither decoded nor merged, and the
- * merge is encoded only when it differs from every reply (once, when first asked for).
+ * merge is encoded only when it differs from every reply (once, when first asked for). Values that
+ * expired by the coordinator's clock are turned into tombstones in the merge (`expire`), so the
+ * answer leaves them out and read repair carries the tombstones to the replicas.
  */
 class RepliesMerge {
   private object: VersionedObject | undefined;
@@ -543,7 +602,7 @@ class RepliesMerge {
   private bytes: Uint8Array | undefined;
   private folded = 0;
 
-  fold(replies: readonly Reply[]): MergedReplies | undefined {
+  fold(replies: readonly Reply[], now: number): MergedReplies | undefined {
     for (; this.folded < replies.length; this.folded++) {
       const bytes = replies[this.folded]!.bytes;
       if (!bytes || (this.bytes && equalBytes(bytes, this.bytes))) continue;
@@ -557,6 +616,11 @@ class RepliesMerge {
       }
     }
     if (!this.object) return undefined;
+    const expired = expire(this.object, now);
+    if (expired !== this.object) {
+      this.object = expired;
+      this.bytes = undefined;
+    }
     this.bytes ??= encodeObject(this.object);
     return { object: this.object, bytes: this.bytes };
   }

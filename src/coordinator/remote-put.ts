@@ -18,6 +18,8 @@ export interface RemotePut {
   signal: AbortSignal | undefined;
   /** Operation id (see `newOpId`): the same for every candidate. */
   op: string;
+  /** The put's `ttlMs` (the coordinator makes the expiry). */
+  ttlMs: number | undefined;
 }
 
 /**
@@ -34,7 +36,16 @@ export async function putThroughReplicas(
 ): Promise<{ context: string; coordinator: string }> {
   const operation = put.value === null ? 'delete' : 'put';
   const failures: { node: string; reason: string }[] = [];
-  const message = [MessageType.CoordinatePut, put.key, put.value, put.context, put.w, put.timeoutMs, put.op];
+  const message = [
+    MessageType.CoordinatePut,
+    put.key,
+    put.value,
+    put.context,
+    put.w,
+    put.timeoutMs,
+    put.op,
+    put.ttlMs ?? null,
+  ];
   for (const entry of candidates) {
     try {
       const reply = await rpc.call(entry.id, message, put.timeoutMs, put.signal);

@@ -14,6 +14,7 @@ import {
   type Context,
   decodeObject,
   encodeObject,
+  expire,
   prune,
   sync,
   update,
@@ -27,6 +28,11 @@ import { KeyLocks } from './lock.js';
 export interface ReplicaOptions {
   maxSiblings: number;
   maxClockEntries: number;
+  /**
+   * This node's clock, ms: values that expired by then become tombstones when the replica rewrites
+   * a key (`expire`). Absent: never here (reads still leave expired values out).
+   */
+  now?: () => number;
 }
 
 /** Called after every local change of a data key (anti-entropy keeps its trees current with it). */
@@ -92,6 +98,10 @@ export class Replica {
     private readonly storage: Storage,
     private readonly options: ReplicaOptions,
   ) {}
+
+  private now(): number {
+    return this.options.now?.() ?? Number.NEGATIVE_INFINITY;
+  }
 
   onChange(listener: ChangeListener): void {
     this.listeners.push(listener);
@@ -167,9 +177,12 @@ export class Replica {
         after = bytes;
       } else {
         const object = checked ? incoming.object : incoming;
-        const merged = before
-          ? prune(sync(decodeObject(before), object), this.options.maxClockEntries)
-          : prune(object, this.options.maxClockEntries);
+        const merged = expire(
+          before
+            ? prune(sync(decodeObject(before), object), this.options.maxClockEntries)
+            : prune(object, this.options.maxClockEntries),
+          this.now(),
+        );
         after = encodeObject(merged);
       }
       if (before && equalBytes(before, after)) return { result: 'unchanged' };
@@ -204,20 +217,24 @@ export class Replica {
      */
     onVersion?: (version: WrittenVersion) => void,
     op?: string,
+    /** The value expires this long after `timestamp` (see `Sibling.expiresAt`). */
+    ttlMs?: number,
   ): Promise<WrittenVersion> {
     const storageKey = hintFor === null ? dataKey(partition, key) : hintKey(hintFor, partition, key);
     return this.schedule(storageKey, (before) => {
-      const local = before ? decodeObject(before) : undefined;
-      if (before && applied(local, op)) {
-        const own = local!.siblings.find((s) => s.op === op);
+      const stored = before ? decodeObject(before) : undefined;
+      if (before && applied(stored, op)) {
+        const own = stored!.siblings.find((s) => s.op === op);
         const version = {
-          object: local!,
+          object: stored!,
           bytes: before,
-          context: writtenContext(context, local!, own?.dot, op, timestamp),
+          context: writtenContext(context, stored!, own?.dot, op, timestamp),
         };
         onVersion?.(version);
         return { result: version };
       }
+      // Values that expired here become tombstones in the version this write makes.
+      const local = stored ? expire(stored, this.now()) : undefined;
       // A dot must never be reissued for a key whose local object forgot it: after a tombstone
       // purge (a stale copy elsewhere still covers the old dot and would drop the new write), or
       // in a fresh hint object when coordinating as a fallback. So each new counter is above every
@@ -227,7 +244,16 @@ export class Replica {
       const minCounter = Math.max(this.lastCounter + 1, clockFloor);
       const actor = hintFor === null ? baseActor : hintActor(baseActor, minCounter);
       const next = prune(
-        update(local, context, actor, value, timestamp, minCounter, op),
+        update(
+          local,
+          context,
+          actor,
+          value,
+          timestamp,
+          minCounter,
+          op,
+          ttlMs === undefined ? undefined : Math.max(1, Math.floor(timestamp)) + ttlMs,
+        ),
         this.options.maxClockEntries,
       );
       const live = next.siblings.length;

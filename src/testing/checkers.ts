@@ -17,9 +17,12 @@ export interface ReplicaSibling {
   dot: [string, number];
   /** The coordinator's (possibly skewed) clock at write time. */
   timestamp: number;
+  /** A tombstone, or a value expired by the replica's clock when the snapshot was taken. */
   tombstone: boolean;
   /** Decoded value (absent for a tombstone). */
   value?: unknown;
+  /** The value's expiry (ms, the writing coordinator's clock), for a value written with `ttlMs`. */
+  expiresAt?: number;
 }
 
 /** What one replica holds for one key, read straight from its storage (data region, not hints). */
@@ -93,6 +96,16 @@ export interface CheckOptions {
    * vectors each writing client leaves at most about one sibling). Default: unchecked.
    */
   registerSiblingBound?: number;
+  /**
+   * For the expiry check: how far any node's clock may be from the history's timeline, ms (the
+   * simulator's `clockSkewMs`). Default: the expiry check is skipped.
+   */
+  clockSkewMs?: number;
+  /**
+   * For the expiry check: how long after its caller saw it fail a put may still be coordinated
+   * (a forwarded put delayed in the network), ms. Default 1000.
+   */
+  lateMs?: number;
 }
 
 /** The result of every checker. */
@@ -505,8 +518,9 @@ export function checkNoResurrection(
  * shown it (its `observed` list, recorded from what its caller's reads returned and what the
  * contexts it chained through had written). A write that vanished although nobody who wrote had
  * seen it was dropped by a context that covered more than its holder observed. Set keys are left
- * to `checkLostAdds`, which is stricter there (a set add is never legitimately removed). Skipped
- * with a resolver, whose write-backs supersede siblings without a recorded write.
+ * to `checkLostAdds`, which is stricter there (a set add is never legitimately removed). A write
+ * with a `ttlMs` may be gone once it expired (`checkExpiredReads` checks those). Skipped with a
+ * resolver, whose write-backs supersede siblings without a recorded write.
  */
 export function checkCausal(history: readonly HistoryEvent[], final: FinalState): CheckResult {
   if (final.resolver !== 'siblings') {
@@ -517,6 +531,7 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
   let acknowledged = 0;
   let superseded = 0;
   let lost = 0;
+  let expired = 0;
   let keys = 0;
   for (const k of final.keys) {
     if (k.kind !== 'register') continue;
@@ -542,6 +557,10 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
       acknowledged++;
       const id = JSON.stringify(op.value);
       if (present.has(id)) continue;
+      if (op.ttlMs !== undefined) {
+        expired++;
+        continue;
+      }
       if (seen === undefined || seen.has(id)) {
         superseded++;
         continue;
@@ -554,7 +573,7 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
       });
     }
   }
-  return result('causal', problems, { keys, acknowledged, superseded, lost });
+  return result('causal', problems, { keys, acknowledged, superseded, lost, expired });
 }
 
 /** Operations that count as "may have been applied": acknowledged, indeterminate or pending. */
@@ -685,8 +704,63 @@ export function checkAll(
     checkCausal(history, plain),
     checkCounters(history, final),
     checkOrSets(history, final),
+    checkExpiredReads(history, options),
   ];
   return { ok: results.every((r) => r.ok), results };
+}
+
+/**
+ * Expiry (writes with `ttlMs`): no read returns a value whose expiry had passed on every node's
+ * clock. A value's expiry is its coordinator's clock at write time plus `ttlMs`; the coordinator
+ * wrote it before the put completed, on a clock at most `clockSkewMs` ahead of the history's
+ * timeline, so the value has expired by `end + ttlMs + clockSkewMs` on that timeline, where `end`
+ * is when the put completed (`lateMs` later for a put that failed indeterminately or never
+ * completed: it may still be coordinated after its caller gave up). Every node's clock is then
+ * past it `clockSkewMs` later, so a read invoked from then on — coordinated by any node, however
+ * its clock jumped within the skew — must leave the value out. With bounded skew this is also
+ * "an expired value never comes back once it read as absent everywhere": every later read comes
+ * later still. (That older values a TTL write superseded stay gone is `checkNoResurrection`'s.)
+ */
+export function checkExpiredReads(history: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
+  const skew = options.clockSkewMs;
+  const ops = operations(history);
+  const ttlWrites = ops.filter((o) => o.f === 'write' && o.ttlMs !== undefined);
+  if (skew === undefined) {
+    return result('expired-reads', [], { ttlWrites: ttlWrites.length }, 'skipped: no clockSkewMs given');
+  }
+  const late = options.lateMs ?? 1000;
+  const end = Math.max(0, ...ops.map((o) => o.completeTime ?? o.invokeTime));
+  /** Per key: value id → the time from which no read may return it. */
+  const deadline = new Map<string, Map<string, { at: number; op: Operation }>>();
+  for (const w of ttlWrites) {
+    if (w.outcome === 'fail' && w.completion?.definite) continue;
+    const done = w.outcome === 'ok' ? w.completeTime! : (w.completeTime ?? end) + late;
+    const at = done + w.ttlMs! + 2 * skew;
+    const byValue = deadline.get(w.key) ?? new Map();
+    byValue.set(JSON.stringify(w.value), { at, op: w });
+    deadline.set(w.key, byValue);
+  }
+  const problems: CheckProblem[] = [];
+  let readsChecked = 0;
+  let expiredChecked = 0;
+  for (const r of ops) {
+    if (r.f !== 'read' || r.outcome !== 'ok') continue;
+    const byValue = deadline.get(r.key);
+    if (!byValue) continue;
+    readsChecked++;
+    for (const { at } of byValue.values()) if (r.invokeTime >= at) expiredChecked++;
+    const values = Array.isArray(r.completion?.value) ? (r.completion.value as unknown[]) : [];
+    for (const v of values) {
+      const d = byValue.get(JSON.stringify(v));
+      if (!d || r.invokeTime < d.at) continue;
+      problems.push({
+        key: r.key,
+        message: `${r.process}'s read at t=${r.invokeTime} (@${r.node}) returned ${JSON.stringify(v)}, written by ${d.op.process} at t=${d.op.invokeTime} with ttlMs ${d.op.ttlMs}: expired on every clock by t=${d.at}`,
+        at: [d.op.invokeTime, r.invokeTime],
+      });
+    }
+  }
+  return result('expired-reads', problems, { ttlWrites: ttlWrites.length, readsChecked, expiredChecked });
 }
 
 /** Keys named by the problems of a report, in order of first mention. */

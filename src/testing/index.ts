@@ -9,6 +9,7 @@ export {
   checkCausal,
   checkConvergence,
   checkCounters,
+  checkExpiredReads,
   checkLostAdds,
   checkNoResurrection,
   checkOrSets,

@@ -59,6 +59,8 @@ export interface OperationEvent {
   siblings?: number;
   /** `fail`: the error code (`DYNAMO_QUORUM`, ...) or message. */
   error?: string;
+  /** invoke of `write`: the put's `ttlMs` (absent: the value never expires). */
+  ttlMs?: number;
   /**
    * `fail`: true when the operation certainly had no effect (it failed before anything was
    * written, or with a `LimitError`). Otherwise a failed write is indeterminate: it may have
@@ -99,9 +101,17 @@ export class HistoryRecorder {
 
   constructor(private readonly now: () => number) {}
 
-  invoke(process: string, f: OperationFunction, key: string, node: string, value?: unknown): void {
+  invoke(
+    process: string,
+    f: OperationFunction,
+    key: string,
+    node: string,
+    value?: unknown,
+    ttlMs?: number,
+  ): void {
     const e: OperationEvent = { index: 0, time: 0, process, type: 'invoke', f, key, node };
     if (value !== undefined) e.value = value;
+    if (ttlMs !== undefined) e.ttlMs = ttlMs;
     this.push(e);
   }
 
@@ -138,6 +148,8 @@ export interface Operation {
   node: string;
   /** The invocation's value (element added, value written). */
   value: unknown;
+  /** The invocation's `ttlMs` (a write that expires). */
+  ttlMs?: number;
   /** `pending`: invoked but never completed (the run ended first); treat like an indeterminate failure. */
   outcome: 'ok' | 'fail' | 'pending';
   invokeIndex: number;
@@ -161,6 +173,7 @@ export function operations(history: readonly HistoryEvent[]): Operation[] {
         key: e.key,
         node: e.node,
         value: e.value,
+        ...(e.ttlMs === undefined ? {} : { ttlMs: e.ttlMs }),
         outcome: 'pending',
         invokeIndex: e.index,
         invokeTime: e.time,
@@ -189,6 +202,7 @@ export function formatEvent(e: HistoryEvent): string {
   if (e.type === 'nemesis') return `${t}  nemesis  ${e.phase.padEnd(6)} ${e.f}: ${e.value}`;
   const parts = [t, e.process.padEnd(7), e.type.padEnd(6), e.f.padEnd(6), e.key, `@${e.node}`];
   if (e.value !== undefined) parts.push(shortJson(e.value));
+  if (e.ttlMs !== undefined) parts.push(`ttl=${e.ttlMs}`);
   if (e.siblings !== undefined) parts.push(`siblings=${e.siblings}`);
   if (e.error !== undefined) parts.push(`error=${e.error}${e.definite ? ' (definite)' : ''}`);
   if (e.context !== undefined) parts.push(`ctx ${formatContext(e.context)}`);

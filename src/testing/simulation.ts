@@ -52,7 +52,16 @@ export type SimValue = number[] | string;
  * takes — every way the public API lets an application read, modify and write — because a
  * guarantee holds only on the paths the checkers drive.
  */
-export type SimWorkload = 'sets' | 'chain' | 'client' | 'update' | 'resolved' | 'mixed' | 'counter' | 'orset';
+export type SimWorkload =
+  | 'sets'
+  | 'chain'
+  | 'client'
+  | 'update'
+  | 'resolved'
+  | 'mixed'
+  | 'counter'
+  | 'orset'
+  | 'ttl';
 
 /** Where a client sends an operation: a node, or its own DynamoClient. */
 type SimTarget = DynamoNode<SimValue> | DynamoClient<SimValue>;
@@ -157,8 +166,16 @@ export interface SimulationOptions {
    * Typed: `counter`: `keys` counters (`counter:0`, ...) incremented by 1..5 through
    * `node.counter(key)`; `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and
    * removes of an element a read saw, with that read's context, through `node.set(key)`.
+   * Expiry: `ttl`: `keys` register keys (`ttl:0`, ...) written with unique values, most of them with
+   * a `ttlMs` (see `ttlMs`, `ttlShare`), with fresh or stale contexts, read, and sometimes deleted;
+   * checked by `expired-reads` (no read returns a value whose expiry passed on every clock) and the
+   * register checks (no value a write superseded comes back once that write expired).
    */
   workload?: SimWorkload;
+  /** `ttl` workload: the range `ttlMs` is drawn from, ms. Default { min: 50, max: 2000 }. */
+  ttlMs?: LatencyRange;
+  /** `ttl` workload: share of writes with a `ttlMs` (the rest never expire), in [0, 1]. Default 0.8. */
+  ttlShare?: number;
   /**
    * Register keys (`reg:0`, ...), written with fresh or stale contexts and sometimes deleted.
    * Default 3 (0 for the typed workloads and those with a resolver).
@@ -217,6 +234,8 @@ export interface ResolvedSimulationOptions {
   keys: number;
   registerKeys: number;
   registerShare: number;
+  ttlMs: LatencyRange;
+  ttlShare: number;
   retries: number;
   resolver: 'siblings' | 'union' | 'lww' | 'custom';
   faults: readonly FaultKind[] | false;
@@ -258,6 +277,8 @@ export interface SimulationResult {
  * (membership plans, anti-entropy passes), which dominates the cost of a run at Q = 256.
  */
 const SIM_PARTITIONS = 64;
+/** `tombstoneGraceMs` of the `ttl` workload unless `nodeOptions` says otherwise. */
+const TTL_TOMBSTONE_GRACE_MS = 10_000;
 /** Step of virtual time while driving (a client's think time and message latencies are finer). */
 const STEP_MS = 5;
 /** Virtual time starts here, so negative clock offsets still give positive timestamps. */
@@ -332,7 +353,12 @@ export class Simulation {
     };
     if (n > nodes) throw new RangeError(`quorum.n (${n}) exceeds the node count (${nodes})`);
     const workload = options.workload ?? 'sets';
-    if (!SET_WORKLOADS.includes(workload) && workload !== 'counter' && workload !== 'orset') {
+    if (
+      !SET_WORKLOADS.includes(workload) &&
+      workload !== 'counter' &&
+      workload !== 'orset' &&
+      workload !== 'ttl'
+    ) {
       throw new RangeError(`unknown workload ${JSON.stringify(workload)}`);
     }
     const union = UNION_WORKLOADS.has(workload);
@@ -367,12 +393,15 @@ export class Simulation {
       keys: options.keys ?? 5,
       registerKeys: registers ? (options.registerKeys ?? 3) : 0,
       registerShare: options.registerShare ?? 0.25,
+      ttlMs: options.ttlMs ?? { min: 50, max: 2000 },
+      ttlShare: options.ttlShare ?? 0.8,
       retries: options.retries ?? 0,
       resolver: typeof resolver === 'function' ? 'custom' : resolver,
       faults: nemesis === false ? false : [...(nemesis.faults ?? FAULT_KINDS)],
       clockSkewMs: options.clockSkewMs ?? 250,
       latencyMs: options.latencyMs ?? { min: 0.5, max: 3 },
-      thinkTimeMs: options.thinkTimeMs ?? { min: 0, max: 20 },
+      // The ttl workload thinks longer: its run then spans several faults and many expiries.
+      thinkTimeMs: options.thinkTimeMs ?? { min: 0, max: workload === 'ttl' ? 60 : 20 },
     };
     if (this.options.keys < 1 && this.options.registerKeys < 1) throw new RangeError('no keys to work on');
     this.nemesisOptions = nemesis;
@@ -381,8 +410,17 @@ export class Simulation {
       roundMs: options.settle?.roundMs ?? 2_000,
       maxRounds: options.settle?.maxRounds ?? 6,
     };
-    this.checkOptions = { registerSiblingBound: clients + 2, ...options.check };
+    this.checkOptions = {
+      registerSiblingBound: clients + 2,
+      clockSkewMs: this.options.clockSkewMs,
+      ...options.check,
+    };
     this.nodeOptions = options.nodeOptions ?? {};
+    // Expired values are purged like tombstones: a grace period short enough for purges to happen
+    // during a run (while still outlasting every outage the nemesis causes, as it must).
+    if (workload === 'ttl' && this.nodeOptions.tombstoneGraceMs === undefined) {
+      this.nodeOptions = { ...this.nodeOptions, tombstoneGraceMs: TTL_TOMBSTONE_GRACE_MS };
+    }
     this.random = seededRandom(this.options.seed);
     this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   }
@@ -633,6 +671,11 @@ export class Simulation {
       }
       this.issued++;
       const node = running[random.int(running.length)]!;
+      if (this.options.workload === 'ttl') {
+        await this.ttlOperation(process, node, random, held, `${process}:${seq++}`);
+        await this.sleep(this.between(random, this.options.thinkTimeMs));
+        continue;
+      }
       if (this.options.workload === 'counter' || this.options.workload === 'orset') {
         await this.typedOperation(process, node, random);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
@@ -733,6 +776,42 @@ export class Simulation {
   }
 
   /** One operation of the `counter` or `orset` workload. */
+  /**
+   * One operation of the `ttl` workload on a random `ttl:` key: a read (20 %), a delete after a
+   * read (10 %), or a write of `value` (with a fresh or a stale context), most with a `ttlMs`.
+   */
+  private async ttlOperation(
+    process: string,
+    node: DynamoNode<SimValue>,
+    random: Random,
+    held: Map<string, Held>,
+    value: string,
+  ): Promise<void> {
+    const key = `ttl:${random.int(this.options.keys)}`;
+    const roll = random.next();
+    if (roll < 0.2) {
+      this.recorder.invoke(process, 'read', key, node.id);
+      try {
+        const read = await this.read(node, key);
+        this.succeeded(process, 'read', key, node, { value: read.values, siblings: read.values.length });
+      } catch (err) {
+        this.failed(process, 'read', key, node, err, true, undefined);
+      }
+      return;
+    }
+    if (roll < 0.3) {
+      await this.remove(process, node, key, held);
+      return;
+    }
+    const { min, max } = this.options.ttlMs;
+    const ttlMs =
+      random.next() < this.options.ttlShare
+        ? Math.max(1, Math.round(min + random.next() * (max - min)))
+        : undefined;
+    const stale = random.next() < 0.3 ? held.get(key) : undefined;
+    await this.write(process, node, key, value, stale, held, ttlMs);
+  }
+
   private async typedOperation(process: string, node: DynamoNode<SimValue>, random: Random): Promise<void> {
     const i = random.int(this.options.keys);
     if (this.options.workload === 'counter') {
@@ -799,8 +878,9 @@ export class Simulation {
     value: string,
     stale: Held | undefined,
     held: Map<string, Held>,
+    ttlMs?: number,
   ): Promise<void> {
-    this.recorder.invoke(process, 'write', key, target.id, value);
+    this.recorder.invoke(process, 'write', key, target.id, value, ttlMs);
     let base = stale;
     let wrote = false;
     try {
@@ -809,7 +889,14 @@ export class Simulation {
         base = { context: read.context, observed: read.values.filter((v) => typeof v === 'string') };
       }
       wrote = true;
-      const result = await this.putWithRetries(target, key, value, base.context, `${process}/${value}`);
+      const result = await this.putWithRetries(
+        target,
+        key,
+        value,
+        base.context,
+        `${process}/${value}`,
+        ttlMs,
+      );
       held.set(key, { context: result.context, observed: [...base.observed, value] });
       this.succeeded(process, 'write', key, target, {
         context: base.context,
@@ -851,12 +938,14 @@ export class Simulation {
     value: SimValue,
     context: string | undefined,
     requestId: string,
+    ttlMs?: number,
   ): Promise<{ context: string }> {
     const random = this.random.fork(`retry:${requestId}`);
     let target = first;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await target.put(key, value, this.options.retries > 0 ? { context, requestId } : { context });
+        const options = this.options.retries > 0 ? { context, requestId } : { context };
+        return await target.put(key, value, ttlMs === undefined ? options : { ...options, ttlMs });
       } catch (err) {
         const code = err instanceof DynamoError ? err.code : undefined;
         const retriable =
@@ -948,6 +1037,12 @@ export class Simulation {
 
   private allKeys(): { key: string; kind: FinalKeyState['kind'] }[] {
     const typed = this.options.workload;
+    if (typed === 'ttl') {
+      return Array.from({ length: this.options.keys }, (_, i) => ({
+        key: `ttl:${i}`,
+        kind: 'register' as const,
+      }));
+    }
     if (typed === 'counter' || typed === 'orset') {
       return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
     }
@@ -1078,8 +1173,14 @@ export class Simulation {
         encoded: Buffer.from(stored).toString('base64'),
         ctx: [...object.ctx].map(([a, c]) => [a, c] as [string, number]),
         siblings: object.siblings.map((s) =>
-          s.value === null
-            ? { dot: [s.dot[0], s.dot[1]], timestamp: s.timestamp, tombstone: true }
+          // An expired value is dead as a tombstone is (judged by this replica's clock).
+          s.value === null || (s.expiresAt !== undefined && s.expiresAt <= this.clocks.get(id)!.now())
+            ? {
+                dot: [s.dot[0], s.dot[1]],
+                timestamp: s.timestamp,
+                tombstone: true,
+                ...(s.expiresAt === undefined ? {} : { expiresAt: s.expiresAt }),
+              }
             : {
                 dot: [s.dot[0], s.dot[1]],
                 timestamp: s.timestamp,

@@ -12,7 +12,7 @@ export const MessageType = {
   Read: 1,
   /** Merge objects into the replica: [t, partition, hintFor | null, [[key, objBytes], ...]] → [] */
   Store: 2,
-  /** Coordinate a put on the receiver: [t, key, value | null, contextString, w | null, timeoutMs] → [contextString] */
+  /** Coordinate a put on the receiver: [t, key, value | null, contextString, w, timeoutMs, op, ttlMs | null] → [contextString] */
   CoordinatePut: 3,
   /**
    * A node asks to join: [t, memberWire, [partitions, n, incarnation]] →
@@ -40,6 +40,12 @@ export const MessageType = {
   Batch: 11,
   /** Operator commands (status, ring, transfers, stats, leave, remove): [t, version, command, ...args] → [reportJson]; see src/admin/protocol.ts */
   Admin: 12,
+  /**
+   * One bounded scan of the receiver's own data, for a listing or an export (src/listing/scan.ts):
+   * [t, partitions[], afterKey | null, maxKeys, maxBytes, mode (0 live keys, 1 objects)]
+   *   → [[partition, key, (objBytes), ...], [partition, lastKey | null] | null]
+   */
+  List: 13,
   /**
    * Read-only pull of the receiver's cluster state, for a DynamoClient (not a member: it must not
    * be merged into anyone's member table, as a Gossip would be): [t] → [stateWire, [id, partitions, n]]

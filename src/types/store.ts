@@ -35,6 +35,7 @@ import {
   TypeMismatchError,
 } from '../errors.js';
 import type { Key } from '../events.js';
+import { checkTtl } from '../operations.js';
 import { metaKey } from '../replica/layout.js';
 import type { Storage } from '../storage/types.js';
 import type { Clock } from '../util/clock.js';
@@ -103,6 +104,12 @@ export interface TypeOperationOptions {
    * added since survives). Default: what the operation's own read saw.
    */
   context?: string;
+  /**
+   * The whole key (this type's state) expires this long after this operation's write, ms (see
+   * "Expiry"): each operation that passes it sets the key's expiry anew, one that does not makes
+   * the key permanent again.
+   */
+  ttlMs?: number;
 }
 
 export type TypeReadOptions = Pick<TypeOperationOptions, 'r' | 'timeoutMs' | 'signal'>;
@@ -115,12 +122,18 @@ export interface TypeResult<T> {
 
 /** What the node gives the data types: its raw read and write paths and its identity. */
 export interface TypedStoreDeps {
-  /** Live siblings' bytes (tombstones left out) and the key's version context. */
-  read(key: Key, options: TypeReadOptions): Promise<{ values: Uint8Array[]; context: string }>;
+  /**
+   * Live siblings' bytes (tombstones and expired values left out), the key's version context, and
+   * the time the last of those values expires in (undefined: one never does).
+   */
+  read(
+    key: Key,
+    options: TypeReadOptions,
+  ): Promise<{ values: Uint8Array[]; context: string; ttlMs?: number }>;
   write(
     key: Key,
     value: Uint8Array,
-    options: { context: string; w?: number; timeoutMs?: number; signal?: AbortSignal },
+    options: { context: string; w?: number; timeoutMs?: number; signal?: AbortSignal; ttlMs?: number },
   ): Promise<unknown>;
   /** The node's actor, `${id}@${incarnation}`. */
   actor(): string;
@@ -140,6 +153,8 @@ interface Session {
    */
   lastDot: number;
   bytes: number;
+  /** When the last write's value expires by this node's clock (its `ttlMs`); undefined: never. */
+  expiresAt?: number;
 }
 
 /** What an evicted session leaves behind: enough to resume its actor, not its state. */
@@ -190,15 +205,18 @@ export class TypedStore {
     const merged = this.merge(type, read.values);
     if (read.values.length > 1) {
       try {
+        // The merge keeps the expiry of what it merges (the latest of them).
         await this.deps.write(key, encodeState(merged), {
           context: read.context,
           timeoutMs: options.timeoutMs,
+          ttlMs: read.ttlMs,
         });
       } catch (err) {
         this.deps.onBackgroundError(err as Error, 'writing back a merged data type');
       }
     }
     const session = this.sessions.get(id);
+    if (session) this.forgetExpired(session);
     const known = session ? session.lastType : this.retired.get(retiredKey(id))?.lastType;
     if (known !== undefined) knownType(known, type);
     const state = session?.last ? join(merged, session.last) : merged;
@@ -216,6 +234,7 @@ export class TypedStore {
     let observed: TypedState['ctx'] | undefined;
     try {
       id = keyId(key);
+      checkTtl('put', options.ttlMs);
       if (options.context !== undefined) {
         observed = decodeTypeContext(options.context, this.deps.maxValueBytes * 2);
       }
@@ -227,6 +246,7 @@ export class TypedStore {
       const read = await this.deps.read(key, options);
       const merged = this.merge(type, read.values);
       const session = this.session(id, prefix, type, merged.ctx);
+      this.forgetExpired(session);
       const base = session.last ? join(merged, session.last) : merged;
       const next = cloneState(base);
       const m = new Mutation(
@@ -245,12 +265,16 @@ export class TypedStore {
       // be missed by a read that has the actor's highest dot: resuming over it would undo it.
       const highest = highestDot(next.ctx, session.actor);
       session.lastDot = highest > highestDot(base.ctx, session.actor) ? highest : 0;
+      // Taken before the write: the coordinator's expiry comes later, so the session stops
+      // standing in for the key no later than the key expires (give or take clock skew).
+      session.expiresAt = options.ttlMs === undefined ? undefined : this.deps.clock.now() + options.ttlMs;
       try {
         await this.deps.write(key, bytes, {
           context: read.context,
           w: options.w,
           timeoutMs: options.timeoutMs,
           signal: options.signal,
+          ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
         });
       } catch (err) {
         // A write that may have reached a replica is part of this actor's history: the next
@@ -261,6 +285,18 @@ export class TypedStore {
       this.remember(id, session, type, next, bytes.length);
       return { value: typeValue(next.store) as TypeValues[T], context: encodeTypeContext(next.ctx) };
     });
+  }
+
+  /**
+   * A session whose last write expired by now no longer stands in for the key: its state is
+   * dropped (a read must not bring an expired value back), and so is its type, which the key no
+   * longer has. Its actor stays (its dots were issued).
+   */
+  private forgetExpired(s: Session): void {
+    if (s.expiresAt === undefined || s.expiresAt > this.deps.clock.now()) return;
+    s.last = undefined;
+    s.lastType = undefined;
+    s.expiresAt = undefined;
   }
 
   /** Sessions, retired sessions and queued operations currently held (for tests and stats). */

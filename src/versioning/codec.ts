@@ -12,8 +12,11 @@
  *    [index, op, ...] | nil,                              only when a sibling has an op id (or a
  *                                                         cloud follows): which (ascending sibling
  *                                                         index) and its id
- *    [actor, counter, ...]]                               only when the ctx has a dot cloud: its
- *                                                         dots, sorted, each above the ctx's entry
+ *    [actor, counter, ...] | nil,                         only when the ctx has a dot cloud (or
+ *                                                         expiries follow): its dots, sorted, each
+ *                                                         above the ctx's entry
+ *    [index, expiresAt, ...]]                             only when a sibling has an expiry: which
+ *                                                         (ascending sibling index) and when (ms)
  * Op ids live in the ctx as entries "\u0000" + op (see object.ts `opKey`).
  * Integers use their shortest form and timestamps are uint (float64 only when negative or
  * fractional), so equal objects always give equal bytes: `fingerprintInput` is that encoding.
@@ -120,7 +123,7 @@ export function decodeObject(b: Uint8Array): VersionedObject {
   try {
     const r = new Reader(b);
     const fields = r.arrayHeader();
-    if (fields < 2 || fields > 4) throw new FormatError('expected [ctx, siblings, ops?, cloud?]');
+    if (fields < 2 || fields > 5) throw new FormatError('expected [ctx, siblings, ops?, cloud?, expiries?]');
     const ctx = readVector(r, Number.POSITIVE_INFINITY);
     const n = r.arrayHeader();
     if (n % 4 !== 0) throw new FormatError('sibling array length is not a multiple of 4');
@@ -141,11 +144,15 @@ export function decodeObject(b: Uint8Array): VersionedObject {
     }
     if (fields === 3) readOps(r, siblings, ctx);
     let cloud: DotCloud | undefined;
-    if (fields === 4) {
+    if (fields >= 4) {
       if (r.isNil()) r.nil();
       else readOps(r, siblings, ctx);
-      cloud = readCloud(r, ctx);
-      if (cloud.size === 0) throw new FormatError('empty cloud');
+      if (fields === 5 && r.isNil()) r.nil();
+      else {
+        cloud = readCloud(r, ctx);
+        if (cloud.size === 0) throw new FormatError('empty cloud');
+      }
+      if (fields === 5) readExpiries(r, siblings);
     }
     if (!r.done) throw new FormatError('trailing bytes');
     if (!sorted) {
@@ -409,7 +416,9 @@ function writeObject(o: VersionedObject): void {
     }
   }
   const cloud = o.cloud !== undefined && hasCloudDots(o.ctx, o.cloud);
-  writer.arrayHeader(cloud ? 4 : ops === 0 ? 2 : 3);
+  let expiries = 0;
+  for (const s of siblings) if (s.expiresAt !== undefined) expiries++;
+  writer.arrayHeader(expiries > 0 ? 5 : cloud ? 4 : ops === 0 ? 2 : 3);
   writeVector(o.ctx);
   writer.arrayHeader(siblings.length * 4);
   for (const s of siblings) {
@@ -422,21 +431,44 @@ function writeObject(o: VersionedObject): void {
     if (s.value === null) writer.nil();
     else writer.bin(s.value);
   }
-  if (ops === 0) {
-    if (cloud) {
-      writer.nil();
-      writeCloud(o.ctx, o.cloud!);
+  if (ops === 0 && !cloud && expiries === 0) return;
+  if (ops === 0) writer.nil();
+  else {
+    writer.arrayHeader(ops * 2);
+    for (let i = 0; i < siblings.length; i++) {
+      const op = siblings[i]!.op;
+      if (op === undefined) continue;
+      writer.uint(i);
+      writer.str(op);
     }
-    return;
-  }
-  writer.arrayHeader(ops * 2);
-  for (let i = 0; i < siblings.length; i++) {
-    const op = siblings[i]!.op;
-    if (op === undefined) continue;
-    writer.uint(i);
-    writer.str(op);
   }
   if (cloud) writeCloud(o.ctx, o.cloud!);
+  else if (expiries > 0) writer.nil();
+  if (expiries === 0) return;
+  writer.arrayHeader(expiries * 2);
+  for (let i = 0; i < siblings.length; i++) {
+    const at = siblings[i]!.expiresAt;
+    if (at === undefined) continue;
+    if (!Number.isSafeInteger(at) || at < 1)
+      throw new RangeError(`expiresAt must be a positive integer, got ${at}`);
+    writer.uint(i);
+    writer.uint(at);
+  }
+}
+
+/** The expiry list of an object: ascending sibling indexes, each with a positive integer time. */
+function readExpiries(r: Reader, siblings: Sibling[]): void {
+  const n = r.arrayHeader();
+  if (n === 0 || n % 2 !== 0 || n / 2 > siblings.length) throw new FormatError('bad expiry list length');
+  let last = -1;
+  for (let i = 0; i < n; i += 2) {
+    const index = r.uint();
+    const at = r.uint();
+    if (index <= last || index >= siblings.length) throw new FormatError('expiry list index out of order');
+    if (at === 0) throw new FormatError('expiry 0');
+    last = index;
+    siblings[index]!.expiresAt = at;
+  }
 }
 
 /** True when the cloud has a dot the vector does not cover (only those are written). */

@@ -33,6 +33,14 @@ import { compareActors, type Dot, mergeVectors, type VersionVector } from './vec
  */
 export const OP_PREFIX = '\u0000';
 
+/**
+ * Longest `ttlMs` a put accepts: 20 years, as Cassandra's cap. Expiries are whole ms in a safe
+ * integer, so nothing overflows (CASSANDRA-14092: a TTL that overflowed a 32-bit expiry field
+ * made data expire at once); the cap keeps a unit mistake (seconds given as ms, or the reverse)
+ * from going unnoticed as a key that never expires.
+ */
+export const MAX_TTL_MS = 20 * 365 * 86_400_000;
+
 /** Most op entries an object keeps beyond those of its live siblings (the dedupe window per key). */
 export const MAX_OP_ENTRIES = 64;
 
@@ -64,6 +72,13 @@ export interface Sibling {
   value: Uint8Array | null;
   /** Coordinator's clock at write time, ms (used only by last-write-wins resolvers and tombstone grace). */
   timestamp: number;
+  /**
+   * When the value expires, ms on the coordinator's clock (a put's `ttlMs` added to its clock at
+   * write time); absent: never. From then on the sibling is dead, as a tombstone is (see `isDead`):
+   * reads leave it out, it still shadows what its write superseded, and it is purged like a
+   * tombstone. `expire` turns it into one for good (value dropped, `expiresAt` kept).
+   */
+  expiresAt?: number;
   /**
    * Identity of the client write, when it may reach more than one coordinator (a forwarded put,
    * or a put with a `requestId`): copies made by different coordinators ("twins", under different
@@ -120,6 +135,8 @@ export function update(
   timestamp: number,
   minCounter = 0,
   op?: string,
+  /** The new value's expiry (see `Sibling.expiresAt`); ignored for a tombstone. */
+  expiresAt?: number,
 ): VersionedObject {
   if (!Number.isFinite(timestamp)) throw new RangeError(`timestamp must be finite, got ${timestamp}`);
   if (!Number.isSafeInteger(minCounter) || minCounter < 0) {
@@ -152,7 +169,9 @@ export function update(
   }
   const ctx = localCtx === undefined ? new Map(vector) : mergeVectors(localCtx, vector);
   if (op !== undefined) ctx.set(opKey(op), Math.max(ctx.get(opKey(op)) ?? 0, opStamp(timestamp)));
-  siblings.push(op === undefined ? { dot, value, timestamp } : { dot, value, timestamp, op });
+  const written: Sibling = op === undefined ? { dot, value, timestamp } : { dot, value, timestamp, op };
+  if (expiresAt !== undefined && value !== null) written.expiresAt = expiresAt;
+  siblings.push(written);
   sortSiblings(siblings);
   // counter > both inputs' entries for actor, so a plain set is the join with the new dot.
   ctx.set(actor, counter);
@@ -255,6 +274,52 @@ export function isDeleted(o: VersionedObject): boolean {
   return true;
 }
 
+/** True when the sibling is a tombstone, or its value expired by `now` (ms). */
+export function isDead(s: Sibling, now: number): boolean {
+  return s.value === null || (s.expiresAt !== undefined && s.expiresAt <= now);
+}
+
+/** True when no sibling is live at `now`: every one a tombstone or expired. */
+export function isDeadAt(o: VersionedObject, now: number): boolean {
+  for (const s of o.siblings) if (!isDead(s, now)) return false;
+  return true;
+}
+
+/**
+ * When the object became (or will become) dead as a whole: the latest of its tombstones'
+ * timestamps and its values' expiries; undefined when a value never expires. A tombstone purge
+ * waits `tombstoneGraceMs` past this.
+ */
+export function deathTime(o: VersionedObject): number | undefined {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const s of o.siblings) {
+    const t = s.expiresAt ?? (s.value === null ? s.timestamp : undefined);
+    if (t === undefined) return undefined;
+    if (t > latest) latest = t;
+  }
+  return latest;
+}
+
+/**
+ * The object with every value that expired by `now` turned into a tombstone (its value dropped,
+ * its dot, timestamp and `expiresAt` kept), or `o` itself when none did. Causally nothing changes
+ * (the same dots, the same context), so every path may apply it with its own clock: once any node
+ * has seen a value expired, the tombstone wins the merge of that dot (`pickSame`) and travels as
+ * one, so a clock running behind elsewhere cannot bring the value back, and its bytes are freed
+ * long before the purge.
+ */
+export function expire(o: VersionedObject, now: number): VersionedObject {
+  let siblings: Sibling[] | undefined;
+  for (let i = 0; i < o.siblings.length; i++) {
+    const s = o.siblings[i]!;
+    if (s.value === null || s.expiresAt === undefined || s.expiresAt > now) continue;
+    siblings ??= o.siblings.slice();
+    siblings[i] = { ...s, value: null };
+  }
+  if (!siblings) return o;
+  return o.cloud ? { ctx: o.ctx, siblings, cloud: o.cloud } : { ctx: o.ctx, siblings };
+}
+
 /**
  * Deterministic pruning of ctx to at most `maxEntries` actors (op entries are pruned to
  * `MAX_OP_ENTRIES` on their own, the ops of current siblings never): an actor with a dot in a current
@@ -340,20 +405,36 @@ function sortSiblings(siblings: Sibling[]): void {
 
 /**
  * Two siblings with one dot are the same write (actors are incarnations, so dots are never
- * reused) and normally identical. Twins (one op, two dots) are the same write too: keep the
- * smaller dot, so every replica keeps the same one. Should same-dot siblings differ anyway
- * (corruption, a reused dot), pick by a total order so that sync stays commutative and
- * associative: later timestamp, then live over tombstone, then longer value, then bytes.
+ * reused) and normally identical, but for one legitimate difference: a value one replica already
+ * turned into a tombstone on expiry (`expire`), which wins, so an expired value never comes back.
+ * Twins (one op, two dots) are the same write too: keep the one that expires first (two
+ * coordinators computed the expiry from their own clocks), then the smaller dot, so every replica
+ * keeps the same one. Should same-dot siblings differ otherwise (corruption, a reused dot), pick by
+ * a total order so that sync stays commutative and associative: later timestamp, then expired
+ * over live, then live over tombstone, then longer value, then bytes, then earlier expiry.
  */
 function pickSame(a: Sibling, b: Sibling): Sibling {
   const byDot = compareDots(a.dot, b.dot);
-  if (byDot !== 0) return byDot < 0 ? a : b;
+  if (byDot !== 0) {
+    const ea = a.expiresAt ?? Number.POSITIVE_INFINITY;
+    const eb = b.expiresAt ?? Number.POSITIVE_INFINITY;
+    if (ea !== eb) return ea < eb ? a : b;
+    return byDot < 0 ? a : b;
+  }
   if (a.timestamp !== b.timestamp) return a.timestamp > b.timestamp ? a : b;
+  const xa = a.value === null && a.expiresAt !== undefined;
+  const xb = b.value === null && b.expiresAt !== undefined;
+  if (xa !== xb) return xa ? a : b;
   const va = a.value;
   const vb = b.value;
-  if (va === vb) return a;
-  if (va === null) return b;
-  if (vb === null) return a;
-  if (va.length !== vb.length) return va.length > vb.length ? a : b;
-  return Buffer.compare(va, vb) >= 0 ? a : b;
+  if (va !== vb) {
+    if (va === null) return b;
+    if (vb === null) return a;
+    if (va.length !== vb.length) return va.length > vb.length ? a : b;
+    const order = Buffer.compare(va, vb);
+    if (order !== 0) return order > 0 ? a : b;
+  }
+  const ea = a.expiresAt ?? Number.POSITIVE_INFINITY;
+  const eb = b.expiresAt ?? Number.POSITIVE_INFINITY;
+  return eb < ea ? b : a;
 }

@@ -11,6 +11,7 @@ import { benchCluster, benchCounter, benchFailover, benchJoin } from './cluster.
 import { benchFloor } from './floor.js';
 import { benchLatencyRouting } from './latency-routing.js';
 import { type BenchRow, formatTable } from './lib.js';
+import { benchListing } from './listing.js';
 import { benchRing } from './micro-ring.js';
 import { benchStorage } from './micro-storage.js';
 import { benchTcp } from './micro-tcp.js';
@@ -39,6 +40,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   counter: () => benchCounter(quick ? 5_000 : 30_000),
   join: () => benchJoin(quick ? 10_000 : 100_000),
   'anti-entropy': () => benchAntiEntropy(),
+  listing: () => benchListing({ keys: quick ? 20_000 : 100_000 }),
   'latency-routing': () => benchLatencyRouting({ ops: quick ? 5_000 : 20_000 }),
   tcp: () => benchTcp(),
   'tcp-cluster': () => benchTcpCluster({ ops: quick ? 20_000 : 100_000 }),

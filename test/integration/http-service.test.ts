@@ -128,6 +128,19 @@ it('serves PUT / GET / DELETE with contexts, siblings as 300, health and metrics
   expect(deleted.status).toBe(204);
   expect((await call(c, 'GET', '/kv/greeting')).status).toBe(404);
 
+  // A value with X-Dynamo-Ttl-Ms reads as absent once it expired (real time: polled, bounded).
+  // Through c, so that a's request counters below stay as they are.
+  const expiring = await call(c, 'PUT', '/kv/session', 'token', { 'x-dynamo-ttl-ms': '4000' });
+  expect(expiring.status).toBe(204);
+  expect((await call(b, 'GET', '/kv/session')).status).toBe(200);
+  await waitFor(
+    'the session to expire',
+    async () => (await call(c, 'GET', '/kv/session')).status === 404,
+    20_000,
+    100,
+  );
+  expect((await call(c, 'PUT', '/kv/session', 'token', { 'x-dynamo-ttl-ms': 'soon' })).status).toBe(400);
+  expect((await call(c, 'PUT', '/kv/session', 'token', { 'x-dynamo-ttl-ms': '0' })).status).toBe(400);
   // DELETE without a context deletes what a read finds: both siblings here.
   expect((await call(a, 'PUT', '/kv/pair', 'one')).status).toBe(204);
   expect((await call(c, 'PUT', '/kv/pair', 'two')).status).toBe(204);

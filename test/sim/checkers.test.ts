@@ -3,6 +3,7 @@ import {
   checkAll,
   checkCausal,
   checkConvergence,
+  checkExpiredReads,
   checkLostAdds,
   checkNoResurrection,
   checkSiblingAntichain,
@@ -307,6 +308,7 @@ describe('checkAll', () => {
       'causal',
       'counters',
       'orsets',
+      'expired-reads',
     ]);
     expect(report.ok).toBe(true);
     expect(checkAll([], { ...f, hintsPending: 1 }).ok).toBe(false);
@@ -325,5 +327,58 @@ describe('SkewedClock', () => {
     expect(fired).toEqual([1040, 1050]);
     skewed.offsetMs = 500;
     expect(skewed.now()).toBe(1600);
+  });
+});
+
+describe('checkExpiredReads', () => {
+  /** A write of `value` with `ttlMs` from t=0 to t=10, then reads at the given times returning `returns`. */
+  function history(
+    ttlMs: number,
+    reads: [number, string[]][],
+    outcome: 'ok' | 'fail' = 'ok',
+    definite = false,
+  ) {
+    let t = 0;
+    const h = new HistoryRecorder(() => t);
+    h.invoke('c0', 'write', 'ttl:0', 'n1', 'c0:1', ttlMs);
+    t = 10;
+    if (outcome === 'ok') h.ok('c0', 'write', 'ttl:0', 'n1', {});
+    else h.fail('c0', 'write', 'ttl:0', 'n1', { error: 'DYNAMO_QUORUM', definite });
+    for (const [at, values] of reads) {
+      t = at;
+      h.invoke('c1', 'read', 'ttl:0', 'n2');
+      h.ok('c1', 'read', 'ttl:0', 'n2', { value: values });
+    }
+    return h.events;
+  }
+
+  it('allows a value until its expiry passed on every clock, and flags it after', () => {
+    // Expiry at most 10 + 1000 + 250 on the timeline; every clock past it 250 ms later: t = 1510.
+    const ok = checkExpiredReads(
+      history(1000, [
+        [1509, ['c0:1']],
+        [1600, []],
+      ]),
+      { clockSkewMs: 250 },
+    );
+    expect(ok.ok).toBe(true);
+    expect(ok.stats).toMatchObject({ ttlWrites: 1, readsChecked: 2, expiredChecked: 1 });
+    const late = checkExpiredReads(history(1000, [[1510, ['c0:1']]]), { clockSkewMs: 250 });
+    expect(late.ok).toBe(false);
+    expect(late.problems[0]!.message).toMatch(/returned "c0:1".*ttlMs 1000.*t=1510/);
+  });
+
+  it('gives an indeterminate put lateMs more, and ignores a put that certainly failed', () => {
+    expect(checkExpiredReads(history(1000, [[2000, ['c0:1']]], 'fail'), { clockSkewMs: 250 }).ok).toBe(true);
+    expect(checkExpiredReads(history(1000, [[2510, ['c0:1']]], 'fail'), { clockSkewMs: 250 }).ok).toBe(false);
+    expect(checkExpiredReads(history(1000, [[9000, ['c0:1']]], 'fail', true), { clockSkewMs: 250 }).ok).toBe(
+      true,
+    );
+  });
+
+  it('is skipped without a clock skew bound', () => {
+    const r = checkExpiredReads(history(10, [[9000, ['c0:1']]]));
+    expect(r.ok).toBe(true);
+    expect(r.note).toMatch(/skipped/);
   });
 });

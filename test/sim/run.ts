@@ -13,6 +13,8 @@
  *   npm run sim -- --seeds 300 --workload mixed     every path above, at random per add
  *   npm run sim -- --seeds 300 --workload counter   counters (node.counter): final value vs acknowledged increments
  *   npm run sim -- --seeds 300 --workload orset     OR-sets (node.set): no lost add, no removed element back
+ *   npm run sim -- --seeds 300 --workload ttl       puts with ttlMs: no read returns a value expired on every clock,
+ *                                                   no value a write superseded comes back once that write expired
  *
  * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
  * --no-faults --faults crash,isolate --max-sessions N (data-type sessions a node keeps: small values
@@ -159,7 +161,7 @@ function simulationOptions(seed: number | string): SimulationOptions {
   if (args['latency-aware']) options.nodeOptions = { latencyAware: true };
   if (args.lww) options.resolver = 'lww';
   if (args.workload !== undefined) {
-    const all = [...SET_WORKLOADS, 'counter', 'orset'];
+    const all = [...SET_WORKLOADS, 'counter', 'orset', 'ttl'];
     if (!all.includes(args.workload as SimWorkload)) {
       throw new RangeError(`--workload must be one of ${all.join(', ')}, got ${args.workload}`);
     }
@@ -209,7 +211,9 @@ function figures(result: SimulationResult, wallMs: number): SeedFigures {
         ? result.report.results.find((r) => r.checker === 'counters')?.stats
         : result.options.workload === 'orset'
           ? result.report.results.find((r) => r.checker === 'orsets')?.stats
-          : undefined,
+          : result.options.workload === 'ttl'
+            ? result.report.results.find((r) => r.checker === 'expired-reads')?.stats
+            : undefined,
   };
 }
 
