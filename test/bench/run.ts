@@ -52,7 +52,7 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
     benchYcsb({
       workloads: workloadsNamed(values.workload),
       records: quick ? 10_000 : 100_000,
-      operations: quick ? 20_000 : 100_000,
+      operations: quick ? 10_000 : 100_000,
     }),
 };
 const selected = values.only ? values.only.split(',') : Object.keys(suites);

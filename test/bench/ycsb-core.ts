@@ -340,6 +340,8 @@ export function dynamoTarget(nodes: readonly DynamoLike[]): YcsbTarget {
 export interface PhaseMeasure {
   ops: number;
   failures: number;
+  /** Failures by error code (`DYNAMO_TIMEOUT`, ...; the error's name when it has none). */
+  failureKinds: Record<string, number>;
   /** Per operation kind: latency histogram and count. */
   latency: Map<YcsbOp, Histogram>;
   /** Versions returned per read (READ and the read of READ-MODIFY-WRITE), count by number. */
@@ -370,6 +372,7 @@ function newMeasure(): PhaseMeasure {
   return {
     ops: 0,
     failures: 0,
+    failureKinds: {},
     latency: new Map(YCSB_OPS.map((op) => [op, latencyHistogram()])),
     siblings: [],
     notFound: 0,
@@ -379,6 +382,14 @@ function newMeasure(): PhaseMeasure {
 function countSiblings(m: PhaseMeasure, versions: number): void {
   if (versions === 0) m.notFound++;
   m.siblings[versions] = (m.siblings[versions] ?? 0) + 1;
+}
+
+/** An error's code (its name if it has none); a QuorumError's with its first replica's reason: `DYNAMO_QUORUM/DYNAMO_TIMEOUT`. */
+function failureKind(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown; failures?: { reason?: unknown }[] };
+  const kind = String(e?.code ?? e?.name ?? 'unknown');
+  const reason = e?.failures?.[0]?.reason;
+  return reason === undefined ? kind : `${kind}/${String(reason)}`;
 }
 
 /** Closed loop: `inFlight` workers run `run(i)` for i in [0, total); latency per kind. */
@@ -397,8 +408,10 @@ async function closedLoop(
       const t0 = performance.now();
       try {
         await run(i);
-      } catch {
+      } catch (err) {
         m.failures++;
+        const kind = failureKind(err);
+        m.failureKinds[kind] = (m.failureKinds[kind] ?? 0) + 1;
         continue;
       }
       m.latency.get(kindOf(i))!.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
@@ -520,6 +533,7 @@ export function siblingSummary(counts: readonly number[]): { mean: number; multi
 export interface YcsbResult {
   ops: number;
   failures: number;
+  failureKinds: Record<string, number>;
   notFound: number;
   /** Epoch ms (sub-ms precision), comparable across processes on one machine. */
   startMs: number;
@@ -547,6 +561,7 @@ export async function measurePhase(phase: () => Promise<PhaseMeasure>): Promise<
   return {
     ops: m.ops,
     failures: m.failures,
+    failureKinds: m.failureKinds,
     notFound: m.notFound,
     startMs,
     endMs,
@@ -568,6 +583,7 @@ export interface OpFigures {
 export interface YcsbPhase extends Omit<OpFigures, 'count'> {
   ops: number;
   failures: number;
+  failureKinds: Record<string, number>;
   notFound: number;
   cpuUsPerOp: number;
   perOp: Partial<Record<YcsbOp, OpFigures>>;
@@ -599,6 +615,10 @@ export function combineYcsb(results: readonly YcsbResult[]): YcsbPhase {
     merged.destroy();
   }
   const ops = results.reduce((s, r) => s + r.ops, 0);
+  const failureKinds: Record<string, number> = {};
+  for (const r of results)
+    for (const [kind, n] of Object.entries(r.failureKinds))
+      failureKinds[kind] = (failureKinds[kind] ?? 0) + n;
   const siblings: number[] = [];
   for (const r of results)
     r.siblings.forEach((c, n) => {
@@ -609,6 +629,7 @@ export function combineYcsb(results: readonly YcsbResult[]): YcsbPhase {
     opsPerSec: ops / seconds,
     ...figures(all),
     failures: results.reduce((s, r) => s + r.failures, 0),
+    failureKinds,
     notFound: results.reduce((s, r) => s + r.notFound, 0),
     cpuUsPerOp: (results.reduce((s, r) => s + r.cpuMs, 0) * 1000) / ops,
     perOp,

@@ -149,7 +149,13 @@ function rows(setup: YcsbSetup, r: SetupResult, o: Required<YcsbBenchOptions>): 
     p999Ms: p.p999Ms,
   });
   const problems = (p: YcsbPhase) => ({
-    ...(p.failures ? { failures: p.failures } : {}),
+    ...(p.failures
+      ? {
+          failures: `${p.failures}(${Object.entries(p.failureKinds)
+            .map(([kind, n]) => `${kind}:${n}`)
+            .join(',')})`,
+        }
+      : {}),
     ...(p.notFound ? { notFound: p.notFound } : {}),
   });
   const out: BenchRow[] = [

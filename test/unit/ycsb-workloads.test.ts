@@ -3,8 +3,12 @@
  * only comparable with other stores' YCSB runs if it draws keys and operations as YCSB does.
  */
 import { describe, expect, it } from 'vitest';
+import { createCluster, drive } from '../../src/testing/index.js';
 import {
+  combineYcsb,
+  dynamoTarget,
   keyName,
+  measurePhase,
   prepareLoad,
   prepareRun,
   ScrambledZipfian,
@@ -121,5 +125,40 @@ describe('YCSB workloads', () => {
     expect(stored.has(keyName(500))).toBe(false);
     expect(stored.size).toBe(500 + sequence.inserts);
     expect(m.latency.get('READ')!.totalCount).toBe(sequence.kinds.filter((k) => k === 0).length);
+  });
+
+  it('runs every workload against a 3-node cluster: no failure, every read finds its record, siblings counted', async () => {
+    const cluster = await createCluster<Uint8Array>({
+      nodes: 3,
+      nodeOptions: { codec: { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b } },
+    });
+    try {
+      await cluster.settle();
+      const target = dynamoTarget(cluster.nodes);
+      const run = <T>(phase: () => Promise<T>) => drive(cluster.clock, phase());
+      const load = combineYcsb([await run(() => measurePhase(prepareLoad(target, 200, 16)))]);
+      expect(load.ops).toBe(200);
+      expect(load.failures).toBe(0);
+      for (const w of WORKLOADS) {
+        const sequence = new Sequence(w, 200, 400, 'smoke');
+        const phase = combineYcsb([await run(() => measurePhase(prepareRun(target, sequence, 16)))]);
+        expect({ workload: w.name, failures: phase.failures, notFound: phase.notFound }).toEqual({
+          workload: w.name,
+          failures: 0,
+          notFound: 0,
+        });
+        const reads = sequence.kinds.filter((k) => k === 0 || k === 3).length;
+        // One versions count per READ and per READ-MODIFY-WRITE, each at least 1.
+        expect(phase.siblings.reduce((s, c) => s + (c ?? 0), 0)).toBe(reads);
+        expect(phase.siblings[0] ?? 0).toBe(0);
+        for (const [op, f] of Object.entries(phase.perOp))
+          expect(f!.count, `${w.name} ${op}`).toBe(
+            sequence.kinds.filter((k) => k === ['READ', 'UPDATE', 'INSERT', 'READ-MODIFY-WRITE'].indexOf(op))
+              .length,
+          );
+      }
+    } finally {
+      await cluster.stop();
+    }
   });
 });
