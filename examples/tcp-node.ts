@@ -6,6 +6,8 @@
  *   npx tsx examples/tcp-node.ts --id b --port 7002 --data ./data/b --seeds 127.0.0.1:7001
  *   npx tsx examples/tcp-node.ts --id c --port 7003 --data ./data/c --seeds 127.0.0.1:7001
  *
+ * `--zone NAME` places the node in a failure domain (see the README, "Zones").
+ *
  * Each waits until the cluster's ring is settled with it in it (`waitUntilReady`) before it says
  * it is serving, so the first write through any of them finds every replica in place.
  *
@@ -69,6 +71,8 @@ const { values: args } = parseArgs({
     'start-timeout-ms': { type: 'string', default: '0' },
     // A shared secret authenticates every connection (HMAC handshake); also read from DYNAMO_SECRET.
     secret: { type: 'string' },
+    // Failure domain (availability zone, rack): every key's replicas span min(N, zones) zones.
+    zone: { type: 'string' },
     n: { type: 'string', default: '3' },
     r: { type: 'string', default: '2' },
     w: { type: 'string', default: '2' },
@@ -129,6 +133,7 @@ try {
       transport,
       storage,
       seeds,
+      ...(args.zone ? { zone: args.zone } : {}),
       on: {
         'join:attempt': (attempt) => {
           if (!announced) {

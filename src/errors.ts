@@ -44,23 +44,35 @@ export class QuorumError extends DynamoError {
   readonly required: number;
   readonly acks: number;
   readonly failures: ReplicaFailure[];
+  /** A put with `minZones` above 1: the zones it needed acknowledgements from (else undefined). */
+  readonly requiredZones: number | undefined;
+  /** With `requiredZones`: the distinct zones of the replicas that acknowledged (`''`: no zone). */
+  readonly zones: string[] | undefined;
 
   constructor(
     operation: 'get' | 'put' | 'delete' | 'keys' | 'export' | 'import',
     required: number,
     acks: number,
     failures: ReplicaFailure[],
-    options?: { cause?: unknown; reason?: string },
+    options?: { cause?: unknown; reason?: string; requiredZones?: number; zones?: string[] },
   ) {
     const detail = failures.map((f) => `${f.node}: ${f.reason}`).join('; ');
+    const z = options?.requiredZones;
+    const zones = options?.zones ?? [];
+    const inZones =
+      z === undefined
+        ? ''
+        : ` in ${z} zones, got ${acks} in ${zones.length} zone${zones.length === 1 ? '' : 's'}${zones.length ? ` (${zones.map((x) => x || '(none)').join(', ')})` : ''}`;
     super(
       'DYNAMO_QUORUM',
-      `${operation} needed ${required} replica${required === 1 ? '' : 's'}, got ${acks}${detail ? ` (${detail})` : ''}${options?.reason ? `: ${options.reason}` : ''}`,
+      `${operation} needed ${required} replica${required === 1 ? '' : 's'}${inZones || `, got ${acks}`}${detail ? ` (${detail})` : ''}${options?.reason ? `: ${options.reason}` : ''}`,
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.required = required;
     this.acks = acks;
     this.failures = failures;
+    this.requiredZones = z;
+    this.zones = z === undefined ? undefined : zones;
   }
 }
 

@@ -11,6 +11,12 @@ export interface DynamoNodeEvents {
   'member:join': (e: { id: string; address: string }) => void;
   'member:leave': (e: { id: string }) => void;
   'ring:change': (e: { version: number; owners: readonly string[] }) => void;
+  /**
+   * The current ring leaves `violations` partitions whose N replicas span fewer than `required`
+   * zones (the zones' layout cannot meet the guarantee; see `ringStatus().zones`). Emitted (and
+   * logged) whenever the ring or the members' zones change and violations remain.
+   */
+  'zone:violation': (e: { version: number; violations: number; required: number; zones: number }) => void;
   'hint:stored': (e: { key: Key; target: string }) => void;
   'hint:delivered': (e: { target: string; count: number }) => void;
   'repair:read': (e: { key: Key; replicas: string[] }) => void;
@@ -43,6 +49,7 @@ export const EVENT_NAMES: Record<keyof DynamoNodeEvents, true> = {
   'member:join': true,
   'member:leave': true,
   'ring:change': true,
+  'zone:violation': true,
   'hint:stored': true,
   'hint:delivered': true,
   'repair:read': true,

@@ -33,7 +33,7 @@ export type {
 export type { JoinAttempt, SeedAnswer } from './membership/bootstrap.js';
 export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
-export type { RingStatus, TransferView } from './membership/status.js';
+export type { RingStatus, TransferView, ZoneStatus, ZoneView } from './membership/status.js';
 export type { MemberView, NodeStatus } from './membership/types.js';
 export type {
   GetOptions,

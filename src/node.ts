@@ -39,7 +39,14 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { Membership, type SeedSource, seedSource } from './membership/membership.js';
 import { heldPartitions } from './membership/plan.js';
 import { type ReadyOptions, waitUntilReady, whyNotReady } from './membership/ready.js';
-import { memberViews, type RingStatus, ringStatus, tooFewOwners } from './membership/status.js';
+import {
+  memberViews,
+  type RingStatus,
+  ringStatus,
+  tooFewOwners,
+  zoneLookup,
+  zoneStatus,
+} from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
 import { maxContextEntries, newOpId, Operations, type PutRequest, remainingTtl } from './operations.js';
 import {
@@ -81,6 +88,11 @@ export interface GetOptions {
   /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs, room for one round of fallbacks). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Ask the replicas in the caller's own `zone` first (default: the `preferLocalZone` option); the
+   * others only when those are not enough for R, fail, or (latency-aware) are slower than usual.
+   */
+  preferLocalZone?: boolean;
 }
 
 export interface PutOptions {
@@ -88,6 +100,11 @@ export interface PutOptions {
   context?: string;
   /** Durable stores to wait for (default: the node's quorum.w). */
   w?: number;
+  /**
+   * Stores must come from at least this many distinct zones, on top of W (default: the node's
+   * `minZones`, 1). `QuorumError` otherwise, with `zones`: the zones that acknowledged.
+   */
+  minZones?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
   /**
@@ -176,6 +193,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
   private readonly listing: KeyListing<V>;
   private readonly importer: Importer;
   private lastRingVersion = 0;
+  private lastZoneReport = '';
   /** Requests inside the node (client operations and peer requests): stop() waits for them. */
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -256,6 +274,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       incarnation: () => this.incarnation,
       address: () => this.transport.address,
       weight: this.options.weight,
+      zone: this.options.zone,
       n: this.options.quorum.n,
       partitions: this.options.partitions,
       gossipIntervalMs: this.options.gossipIntervalMs,
@@ -278,6 +297,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       sloppyQuorum: this.options.sloppyQuorum,
       ring: () => this.membership.state.ring,
       detector: this.detector,
+      zoneOf: () => zoneLookup(this.membership.state.members),
     });
     this.coordinator = new Coordinator({
       self: this.id,
@@ -293,6 +313,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         this.emit('repair:read', { key, replicas });
       },
       onBackgroundError: (error, context) => this.backgroundError(error, context),
+      zoneOf: () => zoneLookup(this.membership.state.members),
     });
     this.operations = new Operations<V>({
       options: this.options,
@@ -309,6 +330,8 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
       checkOwners: (operation, required) => this.checkOwners(operation, required),
+      zoneCount: () => zoneStatus(this.membership.state, this.options.quorum.n)?.required ?? 1,
+      zoneOf: () => zoneLookup(this.membership.state.members),
       coordinatePut: (put) => this.coordinatePut(put),
       onBackgroundError: (error, context) => this.backgroundError(error, context),
     });
@@ -468,9 +491,9 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       incarnation: () => this.incarnation,
       serving: () => this.loaded && this.currentStatus !== 'stopped',
       ensureRunning: () => this.ensureRunning(),
-      coordinatePut: (key, partition, value, context, w, timeoutMs, op, ttlMs) =>
+      coordinatePut: (key, partition, value, context, w, timeoutMs, op, ttlMs, minZones) =>
         this.coordinatePut(
-          { key, partition, value, context, w, timeoutMs, signal: undefined, op, ttlMs },
+          { key, partition, value, context, w, timeoutMs, signal: undefined, op, ttlMs, minZones },
           true,
         ),
       onHintStored: (key, target) => this.emit('hint:stored', { key, target }),
@@ -554,6 +577,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       (id) => this.detector.isUp(id),
       this.membership.openTasks(),
       (task) => this.membership.progressOf(task),
+      this.options.quorum.n,
     );
   }
 
@@ -889,6 +913,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
         put.signal,
         put.op,
         put.ttlMs,
+        put.minZones,
       )
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
@@ -910,7 +935,17 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       try {
         const reply = await this.rpc.call(
           entry.id,
-          [MessageType.CoordinatePut, key, value, encodeContext(context), w, timeoutMs, op, ttlMs ?? null],
+          [
+            MessageType.CoordinatePut,
+            key,
+            value,
+            encodeContext(context),
+            w,
+            timeoutMs,
+            op,
+            ttlMs ?? null,
+            ...(put.minZones === undefined ? [] : [put.minZones]),
+          ],
           timeoutMs,
           signal,
         );
@@ -998,6 +1033,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       this.lastRingVersion = after.ring.version;
       this.emit('ring:change', { version: after.ring.version, owners: after.ring.owners });
     }
+    this.checkZones(after);
     // Streams this node owes the rebalance in progress.
     this.transfer.assign(this.membership.openTasks().filter((t) => t.source === this.id));
     // A finished rebalance took partitions away: drop their data (the new owners have it).
@@ -1013,6 +1049,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
       );
       if (lost.length > 0) this.dropping = this.dropping.then(() => this.dropPartitions(lost));
     }
+  }
+
+  /** Reports (event and log) a ring that leaves keys without enough zones; quiet while nothing changes. */
+  private checkZones(state: ClusterState): void {
+    if (state.ring.owners.length === 0) return;
+    const zones = zoneStatus(state, this.options.quorum.n);
+    const key = zones ? `${state.ring.version}:${zones.violations}:${zones.list.length}` : '';
+    if (key === this.lastZoneReport) return;
+    this.lastZoneReport = key;
+    if (!zones || zones.violations === 0) return;
+    const e = {
+      version: state.ring.version,
+      violations: zones.violations,
+      required: zones.required,
+      zones: zones.list.length,
+    };
+    this.logger.warn(e, 'zone guarantee not met: some keys have replicas in fewer zones than required');
+    this.emit('zone:violation', e);
   }
 
   private async dropPartitions(partitions: number[]): Promise<void> {

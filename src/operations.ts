@@ -5,15 +5,16 @@
  * where the two differ (a node coordinates a put or forwards it; a client always sends it to a
  * replica).
  */
-import type { Coordinator } from './coordinator/coordinator.js';
+import type { Coordinator, Routing } from './coordinator/coordinator.js';
+import { type HedgePlan, planLocalRead } from './coordinator/latency.js';
 import type { LatencyRouting } from './coordinator/latency-routing.js';
 import type { Router } from './coordinator/router.js';
-import { TypeMismatchError } from './errors.js';
+import { QuorumError, TypeMismatchError } from './errors.js';
 import type { Key } from './events.js';
 import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
-import { type Codec, type ResolvedOptions, validateQuorumPart } from './options.js';
+import { type Codec, type ResolvedOptions, validateMinZones, validateQuorumPart } from './options.js';
 import { equalBytes } from './replica/replica.js';
-import { hash64, partitionOf } from './ring/index.js';
+import { hash64, type PreferenceEntry, partitionOf } from './ring/index.js';
 import type { OperationRecorder } from './stats.js';
 import { isTypedValue, typeOfValue } from './types/codec.js';
 import { throwIfAborted } from './util/abort.js';
@@ -46,6 +47,8 @@ export interface PutRequest {
   op: string | undefined;
   /** The value expires this long after the coordinator's clock at write time (a put's `ttlMs`). */
   ttlMs: number | undefined;
+  /** Acknowledgements must span this many zones (absent: 1, no zone condition). */
+  minZones?: number;
 }
 
 /** What `Operations.read` resolves to but for a plain get. */
@@ -57,7 +60,18 @@ export interface FullRead<V> {
 }
 
 export interface OperationsDeps<V> {
-  options: Pick<ResolvedOptions<V>, 'quorum' | 'limits' | 'partitions' | 'resolver' | 'requestTimeoutMs'>;
+  options: Pick<
+    ResolvedOptions<V>,
+    | 'id'
+    | 'quorum'
+    | 'limits'
+    | 'partitions'
+    | 'resolver'
+    | 'requestTimeoutMs'
+    | 'minZones'
+    | 'preferLocalZone'
+    | 'zone'
+  >;
   codec: Codec<V>;
   clock: Clock;
   router: Router;
@@ -72,6 +86,10 @@ export interface OperationsDeps<V> {
   recordSiblings(key: Key, count: number): void;
   /** QuorumError saying why, before anything is sent, when too few nodes own partitions. */
   checkOwners(operation: 'get' | 'put' | 'delete', required: number): void;
+  /** Zones among the ring's owners (1 without zones): a put with a larger `minZones` cannot succeed. */
+  zoneCount(): number;
+  /** Members' zones (undefined: no member has one), for reads that prefer the caller's zone. */
+  zoneOf(): ((id: string) => string | undefined) | undefined;
   /** Has the put coordinated (here or by a replica); resolves to the new context. */
   coordinatePut(put: PutRequest): Promise<PutResult>;
   onBackgroundError(error: Error, context: string): void;
@@ -172,7 +190,15 @@ export class Operations<V> {
     try {
       const partition = partitionOf(bytes, d.options.partitions);
       const routing = d.router.route(partition);
-      const plan = d.latency?.planRead(routing, r);
+      const isLocal = this.localZone(options.preferLocalZone);
+      const plan = d.latency
+        ? d.latency.planRead(routing, r, isLocal)
+        : isLocal
+          ? localPlan(
+              routing,
+              planLocalRead(routing.list, r, d.options.id, isLocal, d.options.requestTimeoutMs),
+            )
+          : undefined;
       const { object, first } = await d.coordinator.get(
         bytes,
         partition,
@@ -241,6 +267,20 @@ export class Operations<V> {
     const w =
       options.w === undefined ? d.options.quorum.w : validateQuorumPart('w', options.w, d.options.quorum.n);
     d.checkOwners(operation, w);
+    const minZones =
+      options.minZones === undefined
+        ? d.options.minZones
+        : validateMinZones(options.minZones, d.options.quorum.n);
+    if (minZones > 1) {
+      const zones = d.zoneCount();
+      if (minZones > zones) {
+        throw new QuorumError(operation, w, 0, [], {
+          requiredZones: minZones,
+          zones: [],
+          reason: `the ring's owners are in ${zones} zone${zones === 1 ? '' : 's'}`,
+        });
+      }
+    }
     const context: Context =
       options.context === undefined
         ? emptyContext()
@@ -263,6 +303,7 @@ export class Operations<V> {
         timeoutMs,
         signal: options.signal,
         op,
+        ...(minZones > 1 ? { minZones } : {}),
         ttlMs,
       });
       ok = true;
@@ -273,10 +314,34 @@ export class Operations<V> {
     }
   }
 
+  /**
+   * Whether a replica is in the caller's zone, when this read prefers it (the option or `prefer`)
+   * and zones are known; undefined otherwise.
+   */
+  private localZone(prefer: boolean | undefined): ((id: string) => boolean) | undefined {
+    const d = this.deps;
+    if (prefer !== undefined && typeof prefer !== 'boolean')
+      throw new TypeError('preferLocalZone must be a boolean');
+    if (!(prefer ?? d.options.preferLocalZone)) return undefined;
+    const own = d.options.zone;
+    if (own === undefined)
+      throw new TypeError('preferLocalZone needs the zone option (the zone this process runs in)');
+    const zoneOf = d.zoneOf();
+    if (zoneOf === undefined) return undefined;
+    return (id) => zoneOf(id) === own;
+  }
+
   /** Whole-operation default: room for one round of fallbacks after a replica times out. */
   private defaultTimeoutMs(): number {
     return this.deps.options.requestTimeoutMs * 2;
   }
+}
+
+function localPlan(
+  routing: Routing,
+  plan: { list: PreferenceEntry[]; hedge: HedgePlan | undefined },
+): { routing: Routing; hedge: HedgePlan | undefined } {
+  return { routing: { ...routing, list: plan.list }, hedge: plan.hedge };
 }
 
 /**

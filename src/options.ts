@@ -80,6 +80,24 @@ export interface DynamoNodeOptions<V> {
   partitions?: number;
   /** Relative capacity: this node's share of partitions. Positive integer. */
   weight?: number;
+  /**
+   * Failure domain (availability zone, rack, data centre): 1..256 characters. With members in two
+   * or more zones every key's N replicas span min(N, zones) zones (see the README, "Zones").
+   * Default none: the whole cluster is one zone. On a DynamoClient: the zone it runs in, for
+   * `preferLocalZone`.
+   */
+  zone?: string;
+  /**
+   * Reads ask the replicas in this node's own `zone` first, and the other zones' only when those
+   * are not enough for R, fail, or are slower than usual (the hedge of latency-aware routing).
+   * Overridden per get. Default false.
+   */
+  preferLocalZone?: boolean;
+  /**
+   * Puts (and deletes) wait for acknowledgements from at least this many distinct zones, on top
+   * of W (`QuorumError` otherwise, naming the zones that answered). Overridden per put. Default 1.
+   */
+  minZones?: number;
   resolver?: Resolver<V>;
   /** Timeout of one request to one replica, ms. */
   requestTimeoutMs?: number;
@@ -151,6 +169,8 @@ export const DEFAULTS = {
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
   tombstoneGraceMs: 86_400_000,
   latencyAware: false,
+  preferLocalZone: false,
+  minZones: 1,
   maxHedgeRatio: 0.1,
   /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
   readyTimeoutMs: 60_000,
@@ -174,6 +194,9 @@ export interface ResolvedOptions<V> {
   sloppyQuorum: boolean;
   partitions: number;
   weight: number;
+  zone: string | undefined;
+  preferLocalZone: boolean;
+  minZones: number;
   resolver: Resolver<V> | undefined;
   requestTimeoutMs: number;
   readRepair: boolean;
@@ -200,6 +223,9 @@ export const NODE_OPTION_NAMES = names<keyof DynamoNodeOptions<unknown>>({
   sloppyQuorum: true,
   partitions: true,
   weight: true,
+  zone: true,
+  preferLocalZone: true,
+  minZones: true,
   resolver: true,
   requestTimeoutMs: true,
   readRepair: true,
@@ -252,6 +278,14 @@ function nonNegative(name: string, value: unknown): number {
   }
   if (value < 0) throw new RangeError(`${name} must be >= 0, got ${value}`);
   return value;
+}
+
+/** Longest `zone`, in characters (as gossiped member records allow). */
+export const MAX_ZONE_CHARS = 256;
+
+/** Validates `minZones` (option or per put): 1 ≤ minZones ≤ n. */
+export function validateMinZones(value: unknown, n: number): number {
+  return positiveInt('minZones', value, n);
 }
 
 /** Validates r/w overrides against n (programmer mistakes throw at once). */
@@ -327,6 +361,16 @@ export function resolveOptionsWithoutStorage<V>(
   if (options.resolver !== undefined && typeof options.resolver !== 'function') {
     throw new TypeError('resolver must be a function');
   }
+  const zone = options.zone;
+  if (zone !== undefined && (typeof zone !== 'string' || zone.length === 0 || zone.length > MAX_ZONE_CHARS)) {
+    throw new TypeError(`zone must be a string of 1..${MAX_ZONE_CHARS} characters`);
+  }
+  const preferLocalZone = options.preferLocalZone ?? DEFAULTS.preferLocalZone;
+  if (typeof preferLocalZone !== 'boolean') throw new TypeError('preferLocalZone must be a boolean');
+  if (preferLocalZone && zone === undefined) {
+    throw new TypeError('preferLocalZone needs the zone option (the zone this process runs in)');
+  }
+  const minZones = validateMinZones(options.minZones ?? DEFAULTS.minZones, n);
   const maxHedgeRatio = nonNegative('maxHedgeRatio', options.maxHedgeRatio ?? DEFAULTS.maxHedgeRatio);
   if (maxHedgeRatio > 1) throw new RangeError(`maxHedgeRatio must be in [0, 1], got ${maxHedgeRatio}`);
   return {
@@ -337,6 +381,9 @@ export function resolveOptionsWithoutStorage<V>(
     sloppyQuorum: options.sloppyQuorum ?? DEFAULTS.sloppyQuorum,
     partitions,
     weight: positiveInt('weight', options.weight ?? DEFAULTS.weight, 1024),
+    zone,
+    preferLocalZone,
+    minZones,
     resolver: options.resolver,
     requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
     readRepair: options.readRepair ?? DEFAULTS.readRepair,

@@ -69,6 +69,8 @@ export interface PeerServerDeps {
     timeoutMs: number,
     op: string,
     ttlMs: number | undefined,
+    /** Acknowledgements must span this many zones (undefined: no zone condition). */
+    minZones: number | undefined,
   ) => Promise<{ context: string }>;
   onHintStored: (key: Uint8Array, target: string) => void;
   /** Serves an admin message (src/admin); throws on bad input or a refused action. */
@@ -221,13 +223,25 @@ export class PeerServer {
     const ttlMs =
       message[7] === null || message[7] === undefined ? undefined : asInt(message[7], 'ttlMs', 1, MAX_TTL_MS);
     if (ttlMs !== undefined && value === null) throw new TypeError('ttlMs applies to put, not delete');
+    // A ninth field: the put's minZones (absent: none).
+    const minZones = message.length > 8 ? asInt(message[8], 'minZones', 1, d.n) : undefined;
     const requestId = `${from}\u0000${op}`;
     // A duplicated forward (the network delivered it twice) gets the first one's answer without
     // coordinating again. Correctness does not depend on it (a write whose op the replica has
     // seen adds no dot); a failed one is forgotten, so that a retry is coordinated afresh.
     let result = this.forwardedPuts.get(requestId);
     if (!result) {
-      result = d.coordinatePut(key, partitionOf(key, d.partitions), value, context, w, timeoutMs, op, ttlMs);
+      result = d.coordinatePut(
+        key,
+        partitionOf(key, d.partitions),
+        value,
+        context,
+        w,
+        timeoutMs,
+        op,
+        ttlMs,
+        minZones,
+      );
       this.forwardedPuts.set(requestId, result);
       result.catch(() => {
         if (this.forwardedPuts.get(requestId) === result) this.forwardedPuts.delete(requestId);

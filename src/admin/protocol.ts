@@ -5,6 +5,7 @@
  * only on a transport that authenticates its peers (`Transport.authenticated`). Replies are JSON:
  * small, versioned by `ADMIN_PROTOCOL_VERSION`, and exactly what `dynamo-engine --json` prints.
  */
+import type { ZoneStatus } from '../membership/status.js';
 import type { MemberView, NodeStatus } from '../membership/types.js';
 import type { NodeStats } from '../stats.js';
 import { MessageType } from '../transport/wire.js';
@@ -40,7 +41,15 @@ export interface NodeIdentity {
 /** `status`: every member as the answering node sees it, like `nodetool status`. */
 export interface StatusReport {
   node: NodeIdentity;
-  ring: { version: number; settled: boolean; claimant: string; partitions: number; n: number };
+  ring: {
+    version: number;
+    settled: boolean;
+    claimant: string;
+    partitions: number;
+    n: number;
+    /** Zones each key's replicas must span and the partitions that fall short (null without zones). */
+    zones?: { required: number; violations: number } | null;
+  };
   /** `ownership`: the member's fraction of the ring's partitions (0..1). */
   members: (MemberView & { ownership: number })[];
 }
@@ -57,11 +66,18 @@ export interface RingReport {
     id: string;
     status: MemberView['status'];
     weight: number;
+    /** The member's zone, when it has one. */
+    zone?: string;
     partitions: number;
-    /** Fraction of the partitions it owns, and its fair share (weight / total weight of the members that stay). */
+    /**
+     * Fraction of the partitions it owns, and its fair share (weight / total weight of the members
+     * that stay; with zones, its weighted share of what the guarantee lets its zone hold).
+     */
     share: number;
     idealShare: number;
   }[];
+  /** Per zone, and how the ring meets the zone guarantee (null or absent without zones). */
+  zones?: ZoneStatus | null;
   /** Largest and smallest share / idealShare over the members that stay (1 = perfect balance). */
   balance: { maxOverIdeal: number; minOverIdeal: number };
   pendingTransfers: number;

@@ -4,7 +4,9 @@
  * arguments) is a WireError reply and changes nothing. Actions need an authenticated transport.
  */
 import { AuthError, NotRunningError } from '../errors.js';
+import type { ZoneStatus } from '../membership/status.js';
 import type { MemberView } from '../membership/types.js';
+import { claimShares } from '../ring/index.js';
 import type { NodeStats } from '../stats.js';
 import { asString, WireError } from '../transport/wire.js';
 import { type DataAdminService, isDataCommand } from './data.js';
@@ -31,6 +33,7 @@ export interface AdminDeps {
     claimant: string;
     pending: readonly TransferReportEntry[];
     members: readonly MemberView[];
+    zones?: ZoneStatus | null;
   };
   stats: () => NodeStats;
   /** Starts leaving; the promise settles once the node has left and stopped. */
@@ -88,6 +91,7 @@ export class AdminService {
             claimant: ring.claimant,
             partitions: d.partitions,
             n: d.n,
+            zones: ring.zones ? { required: ring.zones.required, violations: ring.zones.violations } : null,
           },
           members: ring.members.map((m) => ({ ...m, ownership: m.partitions / d.partitions })),
         };
@@ -116,13 +120,28 @@ export class AdminService {
     // Leaving members end up with nothing: the fair shares are those of the members that stay.
     const staying = ring.members.filter((m) => m.status !== 'leaving');
     const totalWeight = staying.reduce((sum, m) => sum + m.weight, 0);
+    // With zones a member's fair share is its share of what the guarantee lets its zone hold.
+    const zoned =
+      ring.zones && staying.length > 0
+        ? claimShares(
+            staying.map((m) => ({ id: m.id, weight: m.weight, zone: m.zone ?? '' })),
+            d.n,
+            d.partitions,
+          )
+        : undefined;
     const members = ring.members.map((m) => ({
       id: m.id,
       status: m.status,
       weight: m.weight,
+      ...(m.zone === undefined ? {} : { zone: m.zone }),
       partitions: m.partitions,
       share: m.partitions / d.partitions,
-      idealShare: m.status === 'leaving' || totalWeight === 0 ? 0 : m.weight / totalWeight,
+      idealShare:
+        m.status === 'leaving' || totalWeight === 0
+          ? 0
+          : zoned
+            ? (zoned.get(m.id) ?? 0) / d.partitions
+            : m.weight / totalWeight,
     }));
     const ratios = members.filter((m) => m.idealShare > 0).map((m) => m.share / m.idealShare);
     return {
@@ -138,6 +157,7 @@ export class AdminService {
         minOverIdeal: ratios.length ? Math.min(...ratios) : 0,
       },
       pendingTransfers: ring.pending.length,
+      zones: ring.zones ?? null,
     };
   }
 

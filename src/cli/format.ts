@@ -29,29 +29,51 @@ export function formatStatus(r: StatusReport): string {
   const counts = new Map<string, number>();
   for (const m of r.members) counts.set(m.status, (counts.get(m.status) ?? 0) + 1);
   const summary = [...counts].map(([status, count]) => `${count} ${status}`).join(', ');
+  const zoned = r.ring.zones !== null && r.ring.zones !== undefined;
   return [
     `${who(r.node)}. ${ringLine(r.ring)}`,
-    `${r.members.length} member${r.members.length === 1 ? '' : 's'}: ${summary}.`,
+    `${r.members.length} member${r.members.length === 1 ? '' : 's'}: ${summary}.${zoned ? ` ${zoneLine(r.ring.zones!)}` : ''}`,
     '',
     table(
-      ['Status', 'ID', 'Address', 'Weight', 'Partitions', 'Owns'],
-      r.members.map((m) => [m.status, m.id, m.address, m.weight, m.partitions, percent(m.ownership)]),
+      ['Status', 'ID', 'Address', ...(zoned ? ['Zone'] : []), 'Weight', 'Partitions', 'Owns'],
+      r.members.map((m) => [
+        m.status,
+        m.id,
+        m.address,
+        ...(zoned ? [zoneName(m.zone)] : []),
+        m.weight,
+        m.partitions,
+        percent(m.ownership),
+      ]),
     ),
     '',
   ].join('\n');
 }
 
+/** The zone guarantee in one sentence. */
+function zoneLine(z: { required: number; violations: number }): string {
+  return z.violations === 0
+    ? `Zones: every key's replicas span ${z.required} zone${z.required === 1 ? '' : 's'}.`
+    : `WARNING: ${z.violations} partition${z.violations === 1 ? ' has' : 's have'} replicas in fewer than ${z.required} zones (the zones cannot meet the guarantee as configured).`;
+}
+
+function zoneName(zone: string | undefined): string {
+  return zone === undefined || zone === '' ? '(none)' : zone;
+}
+
 export function formatRing(r: RingReport): string {
   const pending =
     r.pendingTransfers === 0 ? 'no transfers pending' : `${r.pendingTransfers} transfers pending`;
-  return [
+  const zones = r.zones ?? null;
+  const lines = [
     `${ringLine(r)} ${capitalize(pending)}.`,
     '',
     table(
-      ['ID', 'Status', 'Weight', 'Partitions', 'Share', 'Fair share', 'Ratio'],
+      ['ID', 'Status', ...(zones ? ['Zone'] : []), 'Weight', 'Partitions', 'Share', 'Fair share', 'Ratio'],
       r.members.map((m) => [
         m.id,
         m.status,
+        ...(zones ? [zoneName(m.zone)] : []),
         m.weight,
         m.partitions,
         percent(m.share),
@@ -61,8 +83,38 @@ export function formatRing(r: RingReport): string {
     ),
     '',
     `Balance: the largest share is ${r.balance.maxOverIdeal.toFixed(2)}x its fair share, the smallest ${r.balance.minOverIdeal.toFixed(2)}x.`,
-    '',
-  ].join('\n');
+  ];
+  if (zones) {
+    lines.push(
+      '',
+      table(
+        ['Zone', 'Members', 'Weight', 'Partitions', 'Share', 'Target share'],
+        zones.list.map((z) => [
+          zoneName(z.zone),
+          z.members,
+          percent(z.weightShare),
+          z.partitions,
+          percent(z.share),
+          percent(z.targetShare),
+        ]),
+      ),
+      '',
+      zoneLine(zones),
+    );
+    const skewed = zones.list.filter((z) => Math.abs(z.targetShare - z.weightShare) > 0.005);
+    if (skewed.length > 0) {
+      lines.push(
+        `Zone capacities are uneven for the guarantee: ${skewed
+          .map(
+            (z) =>
+              `${zoneName(z.zone)} holds ${percent(z.targetShare)} for ${percent(z.weightShare)} of the weight`,
+          )
+          .join(', ')}.`,
+      );
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
 }
 
 export function formatTransfers(r: TransfersReport): string {

@@ -30,7 +30,7 @@ import {
 import { ListingService } from '../listing/service.js';
 import { FailureDetector } from '../membership/failure-detector.js';
 import { type SeedSource, seedSource } from '../membership/membership.js';
-import { memberViews, tooFewOwners } from '../membership/status.js';
+import { memberViews, tooFewOwners, zoneLookup, zoneStatus } from '../membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from '../membership/types.js';
 import type {
   GetOptions,
@@ -272,6 +272,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       sloppyQuorum: this.options.sloppyQuorum,
       ring: () => this.view.state.ring,
       detector: this.detector,
+      zoneOf: () => zoneLookup(this.view.state.members),
     });
     this.coordinator = new Coordinator({
       self: this.id,
@@ -304,6 +305,8 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
       },
       leave: this.untrack,
       recordSiblings: (key, count) => this.recordSiblings(key, count),
+      zoneCount: () => zoneStatus(this.view.state, this.options.quorum.n)?.required ?? 1,
+      zoneOf: () => zoneLookup(this.view.state.members),
       checkOwners: (operation, required) => {
         const reason = tooFewOwners(this.view.state, this.options.quorum.n, required);
         if (reason !== undefined) throw new QuorumError(operation, required, 0, [], { reason });
@@ -485,6 +488,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
             signal,
             op,
             ttlMs: put.ttlMs,
+            ...(put.minZones === undefined ? {} : { minZones: put.minZones }),
           },
           (id, err) => {
             this.counters.coordinatorFailovers++;

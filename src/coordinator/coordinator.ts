@@ -37,6 +37,8 @@ export interface CoordinatorDeps {
   maxObjectBytes: number;
   onReadRepair: (key: Uint8Array, replicas: string[]) => void;
   onBackgroundError: (error: Error, context: string) => void;
+  /** Members' zones (undefined: no member has one), for puts with `minZones`. */
+  zoneOf?: () => ((id: string) => string | undefined) | undefined;
 }
 
 /** Where a request for one partition goes. */
@@ -49,7 +51,7 @@ export interface Routing {
    * Sloppy quorum only: the next healthy node on the ring not in `exclude`, to stand in for a
    * replica that failed during this request.
    */
-  nextFallback?: (exclude: ReadonlySet<string>) => string | undefined;
+  nextFallback?: (exclude: ReadonlySet<string>, failed?: ReadonlySet<string>) => string | undefined;
   /** Writes also go here, without counting towards W (nodes gaining the partition in a rebalance). */
   extra?: readonly PreferenceEntry[];
 }
@@ -75,6 +77,8 @@ interface LocalPut {
   mine: PreferenceEntry;
   value: Uint8Array | null;
   w: number;
+  /** Acknowledgements must come from at least this many distinct zones (1: no zone condition). */
+  minZones: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
   /** The local store: settles once the version is durable here. */
@@ -105,6 +109,9 @@ interface FanOut<R> {
   onAllSettled?: () => void;
   /** Latency-aware reads: ask only the first replicas at once, the others later (see HedgePlan). */
   hedge?: HedgePlan;
+  /** Puts: the acknowledgements must also span this many zones (counted like W). */
+  minZones?: number;
+  zoneOf?: (id: string) => string | undefined;
 }
 
 export class Coordinator {
@@ -150,13 +157,26 @@ export class Coordinator {
     op?: string,
     /** The value expires this long after the coordinator's clock at write time. */
     ttlMs?: number,
+    minZones = 1,
   ): Promise<WrittenVersion> {
     const mine = routing.list.find((e) => e.id === this.deps.self);
     if (!mine) return Promise.reject(new RangeError('put: the coordinator must be in the preference list'));
     // One promise for the whole put, settled by the fan-out (callbacks, not an async function).
     return new Promise<WrittenVersion>((resolve, reject) => {
       let made = false;
-      const put: LocalPut = { key, partition, routing, mine, value, w, timeoutMs, signal, resolve, reject };
+      const put: LocalPut = {
+        key,
+        partition,
+        routing,
+        mine,
+        value,
+        w,
+        minZones,
+        timeoutMs,
+        signal,
+        resolve,
+        reject,
+      };
       put.stored = this.deps.replica.coordinate(
         partition,
         key,
@@ -221,6 +241,7 @@ export class Coordinator {
           },
           onReply: () => {},
           fallbackAfterQuorum: true,
+          ...(put.minZones > 1 ? { minZones: put.minZones, zoneOf: this.deps.zoneOf?.() ?? noZone } : {}),
         },
         () => version,
         put.resolve,
@@ -339,6 +360,9 @@ export class Coordinator {
     }
   }
 }
+
+/** Without zones the whole cluster is one zone. */
+const noZone = (): string | undefined => undefined;
 
 /**
  * A get's side of its fan-out: one object per get holding what its callbacks share, rather than a
@@ -464,8 +488,29 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     this.finish(
       new QuorumError(operation, t.required, t.acked.length, failures, {
         cause: new TimeoutError(`${operation} timed out`),
+        ...this.zoneDetail(),
       }),
     );
+  }
+
+  /**
+   * With `minZones`: whether the zones of the replicas that acknowledged are enough ('met'), can
+   * still become enough with those still asked ('pending'), or cannot ('failed').
+   */
+  private zoneOutcome(): 'met' | 'pending' | 'failed' {
+    const { minZones, zoneOf } = this.f;
+    const acked = new Set(this.tracker.acked.map((id) => zoneOf!(id)));
+    if (acked.size >= minZones!) return 'met';
+    for (const id of this.waiting) acked.add(zoneOf!(id));
+    return acked.size >= minZones! ? 'pending' : 'failed';
+  }
+
+  /** The QuorumError fields of a minZones put: zones needed, zones that acknowledged. */
+  private zoneDetail(): { requiredZones?: number; zones?: string[] } {
+    const { minZones, zoneOf } = this.f;
+    if (minZones === undefined) return {};
+    const zones = [...new Set(this.tracker.acked.map((id) => zoneOf!(id) ?? ''))].sort();
+    return { requiredZones: minZones, zones };
   }
 
   private launch(entry: PreferenceEntry): void {
@@ -508,7 +553,9 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
     }
     if (nextFallback && (!this.settled || this.f.fallbackAfterQuorum)) {
       this.tried ??= new Set([...(this.f.acked ?? []), ...list.map((e) => e.id), ...unavailable]);
-      fallback = nextFallback(this.tried);
+      // The replicas that failed: with zones, a fallback is chosen from a zone the others lack.
+      const failed = new Set(this.tracker.failures.map((f) => f.node)).add(entry.id);
+      fallback = nextFallback(this.tried, failed);
       if (fallback !== undefined) this.tried.add(fallback);
     }
     if (fallback !== undefined) {
@@ -533,10 +580,18 @@ class FanOutRun implements TimeoutLinks<FanOutRun> {
 
   private check(): void {
     const t = this.tracker;
-    const outcome = t.outcome;
+    let outcome = t.outcome;
+    if (this.f.minZones !== undefined && outcome !== 'failed') {
+      // minZones counts like W: the put waits for both, and fails once either is out of reach.
+      const zones = this.zoneOutcome();
+      if (zones === 'failed') outcome = 'failed';
+      else if (zones === 'pending') outcome = 'pending';
+    }
     if (outcome === 'met') this.finish(undefined);
     else if (outcome === 'failed')
-      this.finish(new QuorumError(this.f.operation, t.required, t.acked.length, t.failures));
+      this.finish(
+        new QuorumError(this.f.operation, t.required, t.acked.length, t.failures, this.zoneDetail()),
+      );
   }
 
   private finish(error: unknown): void {

@@ -50,8 +50,15 @@ export class LatencyRouting {
 
   private readonly maxHedgeDelayMs: number;
 
-  /** The routing reordered fastest first, and the hedge plan when r is below the list's length. */
-  planRead(routing: Routing, r: number): { routing: Routing; hedge: HedgePlan | undefined } {
+  /**
+   * The routing reordered fastest first (with `isLocal`, the caller's own zone first), and the hedge
+   * plan when r is below the list's length.
+   */
+  planRead(
+    routing: Routing,
+    r: number,
+    isLocal?: (id: string) => boolean,
+  ): { routing: Routing; hedge: HedgePlan | undefined } {
     const plan = planRead(
       routing.list,
       r,
@@ -60,6 +67,7 @@ export class LatencyRouting {
       this.self,
       this.maxHedgeDelayMs,
       this.isUp,
+      isLocal,
     );
     return { routing: { ...routing, list: plan.list }, hedge: plan.hedge };
   }

@@ -36,6 +36,8 @@ const SLOWER_FACTOR = 2;
 const FALLBACK_RANK_MS = 1e9;
 /** Ranking offset of peers believed down: behind every healthy replica, fallbacks included (ms). */
 const DOWN_RANK_MS = 1e12;
+/** Ranking offset of a replica in another zone when the read prefers its own: behind every local primary. */
+const REMOTE_ZONE_RANK_MS = 1e6;
 
 interface PeerLatency {
   srttMs: number;
@@ -93,11 +95,13 @@ export class LatencyEstimator {
     entries: readonly E[],
     self?: string,
     isUp?: (id: string) => boolean,
+    isLocal?: (id: string) => boolean,
   ): E[] {
     const key = (e: E) => {
       if (e.id === self) return -1;
       const down = isUp !== undefined && !isUp(e.id) ? DOWN_RANK_MS : 0;
-      return down + (e.kind === 'fallback' ? FALLBACK_RANK_MS : 0) + (this.estimate(e.id) ?? 0);
+      const zone = isLocal && !isLocal(e.id) ? REMOTE_ZONE_RANK_MS : 0;
+      return down + (e.kind === 'fallback' ? FALLBACK_RANK_MS : 0) + zone + (this.estimate(e.id) ?? 0);
     };
     return entries
       .map((e, i) => ({ e, i, k: key(e) }))
@@ -160,8 +164,9 @@ export function planRead(
   self: string,
   maxDelayMs: number,
   isUp?: (id: string) => boolean,
+  isLocal?: (id: string) => boolean,
 ): { list: PreferenceEntry[]; hedge: HedgePlan | undefined } {
-  const ranked = estimator.rank(list, self, isUp);
+  const ranked = estimator.rank(list, self, isUp, isLocal);
   if (r >= ranked.length) return { list: ranked, hedge: undefined };
   budget.onRead();
   let delayMs = MIN_HEDGE_DELAY_MS;
@@ -177,9 +182,37 @@ export function planRead(
   // them the slow ones (the TCP bench: p50 5.5 ms against 3.6 asking all N).
   let first = r;
   const slower = delayMs * SLOWER_FACTOR;
-  while (first < ranked.length && (estimator.estimate(ranked[first]!.id) ?? 0) <= slower) first++;
+  // Preferring the own zone, a replica in another zone is held back however fast it is.
+  const eager = (e: PreferenceEntry) =>
+    (!isLocal || isLocal(e.id)) && (estimator.estimate(e.id) ?? 0) <= slower;
+  while (first < ranked.length && eager(ranked[first]!)) first++;
   if (first === ranked.length) return { list: ranked, hedge: undefined };
   return { list: ranked, hedge: { first, delayMs, allow: () => budget.take() } };
+}
+
+/**
+ * A read that prefers the caller's own zone, without latency awareness: this node first, then the
+ * replicas in its zone (primaries before fallbacks), then the others in ring order. It asks the
+ * local ones (at least r replicas) and holds the others back until one it asked fails. (With
+ * latency awareness `planRead` also asks them once the read is slower than usual.)
+ */
+export function planLocalRead(
+  list: readonly PreferenceEntry[],
+  r: number,
+  self: string,
+  isLocal: (id: string) => boolean,
+  timeoutMs: number,
+): { list: PreferenceEntry[]; hedge: HedgePlan | undefined } {
+  const rankOf = (e: PreferenceEntry) =>
+    e.id === self ? 0 : (e.kind === 'fallback' ? 2 : 0) + (isLocal(e.id) ? 0 : 1) + 1;
+  const ranked = list
+    .map((e, i) => ({ e, i, k: rankOf(e) }))
+    .sort((a, b) => a.k - b.k || a.i - b.i)
+    .map((x) => x.e);
+  let first = 0;
+  while (first < ranked.length && (first < r || isLocal(ranked[first]!.id))) first++;
+  if (first >= ranked.length) return { list: ranked, hedge: undefined };
+  return { list: ranked, hedge: { first, delayMs: timeoutMs, allow: () => false } };
 }
 
 /**

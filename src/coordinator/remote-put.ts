@@ -20,6 +20,8 @@ export interface RemotePut {
   op: string;
   /** The put's `ttlMs` (the coordinator makes the expiry). */
   ttlMs: number | undefined;
+  /** Acknowledgements must span this many zones (undefined: no zone condition). */
+  minZones?: number;
 }
 
 /**
@@ -36,7 +38,8 @@ export async function putThroughReplicas(
 ): Promise<{ context: string; coordinator: string }> {
   const operation = put.value === null ? 'delete' : 'put';
   const failures: { node: string; reason: string }[] = [];
-  const message = [
+  // Eighth field the TTL (null: none), ninth the zone condition (absent: none).
+  const message: unknown[] = [
     MessageType.CoordinatePut,
     put.key,
     put.value,
@@ -46,6 +49,7 @@ export async function putThroughReplicas(
     put.op,
     put.ttlMs ?? null,
   ];
+  if (put.minZones !== undefined) message.push(put.minZones);
   for (const entry of candidates) {
     try {
       const reply = await rpc.call(entry.id, message, put.timeoutMs, put.signal);

@@ -16,6 +16,8 @@ export interface RouterDeps {
   ring: () => { owners: readonly string[]; pending: { owners: readonly string[] } | null };
   /** This node's failure detector. */
   detector: { isUp(id: string): boolean; readonly downCount: number };
+  /** Members' zones, when any member has one (fallbacks then keep writes spread over zones). */
+  zoneOf?: () => ((id: string) => string | undefined) | undefined;
 }
 
 export class Router {
@@ -75,7 +77,14 @@ export class Router {
       return routing;
     }
     const isUp = (id: string) => id === self || detector.isUp(id);
-    const list: PreferenceEntry[] = preferenceList(owners, partition, n, isUp, sloppyQuorum);
+    const list: PreferenceEntry[] = preferenceList(
+      owners,
+      partition,
+      n,
+      isUp,
+      sloppyQuorum,
+      this.deps.zoneOf?.(),
+    );
     const covered = new Set<string>();
     for (const e of list) covered.add(e.hintFor ?? e.id);
     const unavailable = this.primaries(owners, partition).filter((id) => !covered.has(id));
@@ -90,17 +99,29 @@ export class Router {
     return { list, unavailable, nextFallback: this.fallbackFinder(partition) };
   }
 
-  /** Sloppy quorum: the next healthy owner clockwise from the partition not yet asked. */
+  /**
+   * Sloppy quorum: the next healthy owner clockwise from the partition not yet asked; with zones,
+   * the first one from a zone that the replicas asked and not failed lack, if any.
+   */
   private fallbackFinder(partition: number): Routing['nextFallback'] {
     if (!this.deps.sloppyQuorum) return undefined;
-    return (exclude) => {
+    return (exclude, failed) => {
       const owners = this.deps.ring().owners;
+      const zoneOf = this.deps.zoneOf?.();
       const q = owners.length;
+      let covered: Set<string | undefined> | undefined;
+      if (zoneOf) {
+        covered = new Set();
+        for (const id of exclude) if (!failed?.has(id)) covered.add(zoneOf(id));
+      }
+      let first: string | undefined;
       for (let k = 0; k < q; k++) {
         const id = owners[(partition + k) % q]!;
-        if (!exclude.has(id) && (id === this.deps.self || this.deps.detector.isUp(id))) return id;
+        if (exclude.has(id) || (id !== this.deps.self && !this.deps.detector.isUp(id))) continue;
+        if (!covered?.has(zoneOf!(id))) return id;
+        first ??= id;
       }
-      return undefined;
+      return first;
     };
   }
 }

@@ -12,7 +12,7 @@
 import { Packr } from 'msgpackr';
 import { IdInUseError } from '../errors.js';
 import { metaKey } from '../replica/layout.js';
-import { claim } from '../ring/index.js';
+import { type ClaimMember, claim, zonesMatter } from '../ring/index.js';
 import type { Storage } from '../storage/types.js';
 import type { Rpc } from '../transport/rpc.js';
 import { MessageType, RemoteError } from '../transport/wire.js';
@@ -34,7 +34,15 @@ import {
 import type { FailureDetector } from './failure-detector.js';
 import { type TransferTask, taskId, transferPlan } from './plan.js';
 import { type TaskProgress, TransferProgress } from './progress.js';
-import { checkState, claimantOf, mergeMembers, mergeState, sameState, stateToWire } from './state.js';
+import {
+  checkState,
+  claimantOf,
+  memberToWire,
+  mergeMembers,
+  mergeState,
+  sameState,
+  stateToWire,
+} from './state.js';
 import type { ClusterState, MemberRecord } from './types.js';
 
 const STATE_KEY = metaKey('cluster');
@@ -70,6 +78,8 @@ export interface MembershipDeps {
   incarnation: () => string;
   address: () => string;
   weight: number;
+  /** This node's failure domain (undefined: the default zone). */
+  zone: string | undefined;
   n: number;
   partitions: number;
   gossipIntervalMs: number;
@@ -101,6 +111,11 @@ export class Membership {
   constructor(private readonly deps: MembershipDeps) {
     this.current = { members: [], ring: { version: 0, owners: [], claimant: '', pending: null } };
     this.progress = new TransferProgress(deps.partitions * deps.n);
+  }
+
+  /** Replicas per key (N), as the ring is laid out for. */
+  get n(): number {
+    return this.deps.n;
   }
 
   get isStopped(): boolean {
@@ -241,10 +256,12 @@ export class Membership {
     if (!bytes) return false;
     this.current = checkState(packr.unpack(bytes), this.deps.partitions);
     this.progress.forRing(this.current.ring.version);
-    // The address may differ after a restart (ephemeral ports): announce the new one.
+    // The address may differ after a restart (ephemeral ports), and the zone if the operator
+    // moved the node: announce the new ones (a zone change makes the claimant lay the ring out again).
     const self = this.member(this.deps.id);
-    if (self && self.address !== this.deps.address()) {
-      this.updateSelf({ ...self, address: this.deps.address(), version: self.version + 1 });
+    if (self && (self.address !== this.deps.address() || self.zone !== this.deps.zone)) {
+      const { zone: _old, ...rest } = self;
+      this.updateSelf(this.withZone({ ...rest, address: this.deps.address(), version: self.version + 1 }));
     }
     return true;
   }
@@ -259,20 +276,17 @@ export class Membership {
       .filter((m) => m.state === 'joining' && m.id !== self)
       .map((m) => ({ ...m, state: 'valid', version: m.version + 1 }));
     const known = this.member(self);
-    placed.push({
-      id: self,
-      address: this.deps.address(),
-      weight: this.deps.weight,
-      state: 'valid',
-      version: (known?.version ?? 0) + 1,
-    });
-    placed.sort(byId);
-    const owners = claim(
-      undefined,
-      placed.map((m) => ({ id: m.id, weight: m.weight })),
-      this.deps.n,
-      this.deps.partitions,
+    placed.push(
+      this.withZone({
+        id: self,
+        address: this.deps.address(),
+        weight: this.deps.weight,
+        state: 'valid',
+        version: (known?.version ?? 0) + 1,
+      }),
     );
+    placed.sort(byId);
+    const owners = claim(undefined, placed.map(claimMember), this.deps.n, this.deps.partitions);
     this.replace({
       members: mergeMembers(this.current.members, placed),
       ring: { version: this.current.ring.version + 1, owners, claimant: self, pending: null },
@@ -358,22 +372,25 @@ export class Membership {
     const known = this.member(this.deps.id);
     const address = this.deps.address();
     if (!known) {
-      const self: MemberRecord = {
+      const self: MemberRecord = this.withZone({
         id: this.deps.id,
         address,
         weight: this.deps.weight,
         state: 'joining',
         version: 0,
-      };
+      });
       this.replace({ members: [...this.current.members, self].sort(byId), ring: this.current.ring });
     } else if (known.state === 'removed') {
-      this.updateSelf({
-        ...known,
-        address,
-        weight: this.deps.weight,
-        state: 'joining',
-        version: known.version + 1,
-      });
+      const { zone: _old, ...rest } = known;
+      this.updateSelf(
+        this.withZone({
+          ...rest,
+          address,
+          weight: this.deps.weight,
+          state: 'joining',
+          version: known.version + 1,
+        }),
+      );
     } else if (known.address !== address) {
       this.updateSelf({ ...known, address, version: known.version + 1 });
     }
@@ -705,14 +722,22 @@ export class Membership {
     }
     const active = members.filter((m) => m.state === 'valid' || m.state === 'joining');
     const activeIds = new Set(active.map((m) => m.id));
-    const needed = members.some((m) => m.state === 'joining') || ring.owners.some((o) => !activeIds.has(o));
-    if (!needed || active.length === 0) return;
-    const target = claim(
-      ring.owners.length ? ring.owners : undefined,
-      active.map((m) => ({ id: m.id, weight: m.weight })),
-      this.deps.n,
-      this.deps.partitions,
-    );
+    const joinsOrLeaves =
+      members.some((m) => m.state === 'joining') || ring.owners.some((o) => !activeIds.has(o));
+    if (active.length === 0) return;
+    let target: string[] | undefined;
+    if (joinsOrLeaves) {
+      target = claim(
+        ring.owners.length ? ring.owners : undefined,
+        active.map(claimMember),
+        this.deps.n,
+        this.deps.partitions,
+      );
+    } else {
+      // Zones (or weights) of members changed since the ring was laid out: lay it out again.
+      target = this.zoneRelayout(ring.owners, active);
+      if (target === undefined) return;
+    }
     const plan = ring.owners.length
       ? transferPlan(ring.owners, target, this.deps.n, (id) => this.canSend(id))
       : [];
@@ -741,6 +766,30 @@ export class Membership {
     });
     this.broadcast(removedNow);
     if (plan.length === 0) this.claimIfClaimant();
+  }
+
+  /**
+   * With zones, the ring the claim makes for these members when it differs from `owners` (a
+   * member's zone or weight changed after it was placed), else undefined. Without zones the ring
+   * changes only with joins and leaves, as it always has. Memoised: asked after every merge.
+   */
+  private zoneRelayout(owners: readonly string[], active: readonly MemberRecord[]): string[] | undefined {
+    if (owners.length === 0 || !active.some((m) => m.zone !== undefined)) return undefined;
+    const zones = new Set(active.map((m) => m.zone ?? '')).size;
+    if (!zonesMatter(active.length, zones, this.deps.n, this.deps.partitions)) return undefined;
+    const key = active.map((m) => `${m.id}\u0000${m.weight}\u0000${m.zone ?? ''}`).join('\u0001');
+    const cached = this.relayoutCache;
+    if (cached && cached.owners === owners && cached.key === key) return cached.target;
+    const next = claim(owners, active.map(claimMember), this.deps.n, this.deps.partitions);
+    const target = next.every((o, i) => o === owners[i]) ? undefined : next;
+    this.relayoutCache = { owners, key, target };
+    return target;
+  }
+  private relayoutCache: { owners: readonly string[]; key: string; target: string[] | undefined } | undefined;
+
+  /** A record of this node with its zone (the field absent without one). */
+  private withZone(record: MemberRecord): MemberRecord {
+    return this.deps.zone === undefined ? record : { ...record, zone: this.deps.zone };
   }
 
   private canSend(id: string): boolean {
@@ -824,12 +873,12 @@ export class Membership {
   }
 }
 
-function byId(a: MemberRecord, b: MemberRecord): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+function claimMember(m: MemberRecord): ClaimMember {
+  return m.zone === undefined ? { id: m.id, weight: m.weight } : { id: m.id, weight: m.weight, zone: m.zone };
 }
 
-function memberToWire(m: MemberRecord): unknown[] {
-  return [m.id, m.address, m.weight, m.state, m.version];
+function byId(a: MemberRecord, b: MemberRecord): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /**

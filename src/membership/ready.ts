@@ -41,7 +41,7 @@ export async function waitUntilReady(
         failed,
         new Promise<void>((resolve) => {
           const check = () => {
-            if (!membership.isStopped && !isReady(membership.state, self)) return false;
+            if (!membership.isStopped && !isReady(membership.state, self, membership.n)) return false;
             resolve();
             return true;
           };
@@ -51,7 +51,7 @@ export async function waitUntilReady(
       if (membership.isStopped) throw new NotRunningError(`node ${self} stopped while waiting to be ready`);
       await Promise.race([failed, membership.syncRing()]);
       // A peer may have answered with a newer ring (a join meanwhile): wait for that one too.
-      if (isReady(membership.state, self)) return;
+      if (isReady(membership.state, self, membership.n)) return;
     }
   } finally {
     unwatch();

@@ -2,6 +2,7 @@
  * Pure merge rules for gossiped cluster state. Deterministic: any two nodes that have seen the
  * same states hold the same result, whatever order the states arrived in.
  */
+import { MAX_ZONE_CHARS } from '../options.js';
 import type { ClusterState, MemberRecord, RingState } from './types.js';
 
 const STATE_RANK: Record<MemberRecord['state'], number> = { joining: 0, valid: 1, leaving: 2, removed: 3 };
@@ -11,7 +12,8 @@ export function newerRecord(a: MemberRecord, b: MemberRecord): MemberRecord {
   if (a.version !== b.version) return a.version > b.version ? a : b;
   if (a.state !== b.state) return STATE_RANK[a.state] > STATE_RANK[b.state] ? a : b;
   if (a.address !== b.address) return a.address > b.address ? a : b;
-  return a.weight >= b.weight ? a : b;
+  if (a.weight !== b.weight) return a.weight > b.weight ? a : b;
+  return (a.zone ?? '') >= (b.zone ?? '') ? a : b;
 }
 
 /**
@@ -68,6 +70,7 @@ export function sameState(a: ClusterState, b: ClusterState): boolean {
     const y = b.members[i]!;
     if (x.id !== y.id || x.version !== y.version || x.state !== y.state || x.address !== y.address)
       return false;
+    if (x.zone !== y.zone) return false;
   }
   return (
     a.ring.owners.length === b.ring.owners.length && a.ring.owners.every((o, i) => o === b.ring.owners[i])
@@ -94,8 +97,10 @@ export function checkState(value: unknown, partitions: number): ClusterState {
   if (!Array.isArray(rawMembers) || rawMembers.length > 10_000)
     throw new TypeError('cluster state: bad members');
   const members: MemberRecord[] = rawMembers.map((m) => {
-    if (!Array.isArray(m) || m.length !== 5) throw new TypeError('cluster state: bad member');
-    const [id, address, weight, state, version] = m as unknown[];
+    // A sixth field is the member's zone (absent for members without one).
+    if (!Array.isArray(m) || (m.length !== 5 && m.length !== 6))
+      throw new TypeError('cluster state: bad member');
+    const [id, address, weight, state, version, zone] = m as unknown[];
     if (typeof id !== 'string' || typeof address !== 'string')
       throw new TypeError('cluster state: bad member id');
     if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1)
@@ -105,7 +110,10 @@ export function checkState(value: unknown, partitions: number): ClusterState {
     }
     if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
       throw new TypeError('bad version');
-    return { id, address, weight, state, version };
+    if (m.length === 6 && !isZone(zone)) throw new TypeError('cluster state: bad zone');
+    return m.length === 6
+      ? { id, address, weight, state, version, zone: zone as string }
+      : { id, address, weight, state, version };
   });
   if (!Array.isArray(rawRing) || rawRing.length !== 5) throw new TypeError('cluster state: bad ring');
   const [version, owners, claimant, pendingOwners, done] = rawRing as unknown[];
@@ -139,11 +147,23 @@ export function checkState(value: unknown, partitions: number): ClusterState {
   return { members, ring: { version, owners: owners as string[], claimant, pending } };
 }
 
+/** A zone name: a non-empty string of at most MAX_ZONE_CHARS characters. */
+export function isZone(zone: unknown): zone is string {
+  return typeof zone === 'string' && zone.length > 0 && zone.length <= MAX_ZONE_CHARS;
+}
+
+/** A member on the wire: five fields, and the zone as a sixth when it has one. */
+export function memberToWire(m: MemberRecord): unknown[] {
+  const fields: unknown[] = [m.id, m.address, m.weight, m.state, m.version];
+  if (m.zone !== undefined) fields.push(m.zone);
+  return fields;
+}
+
 /** Wire/storage form of a state: arrays only, so decoding untrusted bytes builds no objects from keys. */
 export function stateToWire(s: ClusterState): unknown {
   const r = s.ring;
   return [
-    s.members.map((m) => [m.id, m.address, m.weight, m.state, m.version]),
+    s.members.map(memberToWire),
     [r.version, r.owners, r.claimant, r.pending ? r.pending.owners : null, r.pending ? r.pending.done : []],
   ];
 }

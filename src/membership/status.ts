@@ -3,8 +3,9 @@
  * ring, whether it is settled, and the transfers of a rebalance with their progress. Riak's
  * `ring-status` / `transfers` and Cassandra's `nodetool status` / `netstats` in one answer.
  */
+import { claimShares, zoneReport } from '../ring/index.js';
 import type { TransferTask } from './plan.js';
-import type { ClusterState, MemberView } from './types.js';
+import type { ClusterState, MemberRecord, MemberView } from './types.js';
 
 /** One partition moving to a new owner (`node.ringStatus().pending`). */
 export interface TransferView {
@@ -30,6 +31,37 @@ export interface RingStatus {
   /** Transfers of the rebalance in progress that are not done yet (every node's, not only ours). */
   pending: TransferView[];
   members: MemberView[];
+  /** The members' zones and how this ring meets the zone guarantee; null when no member has a zone. */
+  zones: ZoneStatus | null;
+}
+
+/** `node.ringStatus().zones`. */
+export interface ZoneStatus {
+  /** Zones each key's N replicas must span: min(N, zones that own partitions). */
+  required: number;
+  /** Partitions whose replicas span fewer zones than `required`: 0 when the guarantee holds. */
+  violations: number;
+  /** One entry per zone, by name (`''`: members without a zone). */
+  list: ZoneView[];
+}
+
+export interface ZoneView {
+  zone: string;
+  /** Members in the zone (removed ones excluded). */
+  members: number;
+  /** Their total weight, and its fraction of all valid and joining members' weight. */
+  weight: number;
+  weightShare: number;
+  /** Partitions the zone's members own in the current ring, and their fraction of Q. */
+  partitions: number;
+  share: number;
+  /**
+   * The fraction of Q the zone should own: its weighted share, clamped to what the guarantee lets
+   * one zone hold (with Z ≥ N at most 1/N; with Z < N at least 1/N). Differs from `weightShare`
+   * when the zones' capacities are too uneven for the guarantee: the difference is load moved
+   * between zones, shown rather than hidden.
+   */
+  targetShare: number;
 }
 
 /** Members except removed ones, as `node.members()` reports them. */
@@ -50,15 +82,17 @@ export function memberViews(state: ClusterState, self: string, isUp: (id: string
               : 'down',
       weight: m.weight,
       partitions: owned.get(m.id) ?? 0,
+      ...(m.zone === undefined ? {} : { zone: m.zone }),
     }));
 }
 
 /**
  * Settled: the ring has owners, no rebalance is pending, no member is joining or leaving, every
  * owner is a valid member, and every valid member owns at least ⌊Q·w/Σw⌋ partitions (the lower
- * bound claim guarantees). Down members count: down is a local opinion and changes no ownership.
+ * bound claim guarantees; with zones, ⌊share⌋ of the share the guarantee gives it, which needs
+ * `n`). Down members count: down is a local opinion and changes no ownership.
  */
-export function isSettled(state: ClusterState): boolean {
+export function isSettled(state: ClusterState, n?: number): boolean {
   const { ring, members } = state;
   if (ring.pending !== null || ring.owners.length === 0) return false;
   const valid = new Map<string, number>();
@@ -73,6 +107,14 @@ export function isSettled(state: ClusterState): boolean {
   const owned = ownedCounts(ring.owners);
   for (const id of owned.keys()) if (!valid.has(id)) return false;
   const q = ring.owners.length;
+  const zoned = n !== undefined && members.some((m) => m.state === 'valid' && m.zone !== undefined);
+  if (zoned) {
+    const shares = sharesOf(members, n, q);
+    for (const id of valid.keys()) {
+      if ((owned.get(id) ?? 0) < Math.floor(shares.get(id)! + 1e-9)) return false;
+    }
+    return true;
+  }
   for (const [id, weight] of valid) {
     if ((owned.get(id) ?? 0) < Math.floor((q * weight) / totalWeight)) return false;
   }
@@ -80,8 +122,81 @@ export function isSettled(state: ClusterState): boolean {
 }
 
 /** Settled, and this node is a valid member of it (ready to serve with the cluster's full ring). */
-export function isReady(state: ClusterState, self: string): boolean {
-  return isSettled(state) && state.members.some((m) => m.id === self && m.state === 'valid');
+export function isReady(state: ClusterState, self: string, n?: number): boolean {
+  return isSettled(state, n) && state.members.some((m) => m.id === self && m.state === 'valid');
+}
+
+const sharesCache = new WeakMap<readonly MemberRecord[], { key: string; shares: Map<string, number> }>();
+
+/** The valid members' shares of the ring (claimShares), memoised per member table. */
+function sharesOf(members: readonly MemberRecord[], n: number, q: number): Map<string, number> {
+  const key = `${n}:${q}`;
+  const hit = sharesCache.get(members);
+  if (hit && hit.key === key) return hit.shares;
+  const valid = members.filter((m) => m.state === 'valid');
+  const shares = claimShares(
+    valid.map((m) =>
+      m.zone === undefined ? { id: m.id, weight: m.weight } : { id: m.id, weight: m.weight, zone: m.zone },
+    ),
+    n,
+    q,
+  );
+  sharesCache.set(members, { key, shares });
+  return shares;
+}
+
+const zoneCache = new WeakMap<
+  readonly string[],
+  { members: readonly MemberRecord[]; n: number; status: ZoneStatus }
+>();
+
+/**
+ * The zones of the members and the guarantee's state on this ring (null when no member has a
+ * zone). Memoised per ring and member table: metrics scrapes ask for it.
+ */
+export function zoneStatus(state: ClusterState, n: number): ZoneStatus | null {
+  const { members, ring } = state;
+  const listed = members.filter((m) => m.state !== 'removed');
+  if (!listed.some((m) => m.zone !== undefined)) return null;
+  const hit = zoneCache.get(ring.owners);
+  if (hit && hit.members === members && hit.n === n) return hit.status;
+  const zoneById = new Map(listed.map((m) => [m.id, m.zone ?? '']));
+  const report = zoneReport(ring.owners, (id) => zoneById.get(id), n);
+  const q = ring.owners.length;
+  const owned = ownedCounts(ring.owners);
+  const placed = listed.filter((m) => m.state === 'valid' || m.state === 'joining');
+  const totalWeight = placed.reduce((a, m) => a + m.weight, 0);
+  const shares =
+    q > 0 && placed.length > 0
+      ? claimShares(
+          placed.map((m) => ({ id: m.id, weight: m.weight, zone: m.zone ?? '' })),
+          n,
+          q,
+        )
+      : new Map<string, number>();
+  const byZone = new Map<string, ZoneView>();
+  for (const m of listed) {
+    const zone = m.zone ?? '';
+    let v = byZone.get(zone);
+    if (!v) {
+      v = { zone, members: 0, weight: 0, weightShare: 0, partitions: 0, share: 0, targetShare: 0 };
+      byZone.set(zone, v);
+    }
+    v.members++;
+    v.partitions += owned.get(m.id) ?? 0;
+    if (m.state === 'valid' || m.state === 'joining') {
+      v.weight += m.weight;
+      v.targetShare += q > 0 ? (shares.get(m.id) ?? 0) / q : 0;
+    }
+  }
+  const list = [...byZone.values()].sort((a, b) => (a.zone < b.zone ? -1 : a.zone > b.zone ? 1 : 0));
+  for (const v of list) {
+    v.weightShare = totalWeight > 0 ? v.weight / totalWeight : 0;
+    v.share = q > 0 ? v.partitions / q : 0;
+  }
+  const status: ZoneStatus = { required: report.required, violations: report.violations, list };
+  zoneCache.set(ring.owners, { members, n, status });
+  return status;
 }
 
 export function ringStatus(
@@ -90,10 +205,12 @@ export function ringStatus(
   isUp: (id: string) => boolean,
   openTasks: readonly TransferTask[],
   progressOf: (task: TransferTask) => { keysSent: number; total: number | null } | undefined,
+  /** N: needed for the zones (without it `zones` is null). */
+  n?: number,
 ): RingStatus {
   return {
     version: state.ring.version,
-    settled: isSettled(state),
+    settled: isSettled(state, n),
     claimant: state.ring.claimant,
     pending: openTasks.map((t) => ({
       partition: t.partition,
@@ -102,6 +219,7 @@ export function ringStatus(
       ...(progressOf(t) ?? { keysSent: 0, total: null }),
     })),
     members: memberViews(state, self, isUp),
+    zones: n === undefined ? null : zoneStatus(state, n),
   };
 }
 
@@ -132,4 +250,23 @@ function ownedCounts(owners: readonly string[]): Map<string, number> {
   const owned = new Map<string, number>();
   for (const o of owners) owned.set(o, (owned.get(o) ?? 0) + 1);
   return owned;
+}
+
+const lookupCache = new WeakMap<readonly MemberRecord[], ((id: string) => string | undefined) | undefined>();
+
+/**
+ * id → zone for a member table (members without a zone: the default zone `''`), or undefined
+ * when no member has a zone (so zoneless clusters take none of the zone-aware paths). Memoised.
+ */
+export function zoneLookup(
+  members: readonly MemberRecord[],
+): ((id: string) => string | undefined) | undefined {
+  if (lookupCache.has(members)) return lookupCache.get(members);
+  let lookup: ((id: string) => string | undefined) | undefined;
+  if (members.some((m) => m.zone !== undefined)) {
+    const byId = new Map(members.map((m) => [m.id, m.zone ?? '']));
+    lookup = (id) => byId.get(id);
+  }
+  lookupCache.set(members, lookup);
+  return lookup;
 }

@@ -9,6 +9,8 @@ export interface MemberView {
   weight: number;
   /** Partitions this member owns in the current ring. */
   partitions: number;
+  /** The member's failure domain (its `zone` option); absent for a member without one. */
+  zone?: string;
 }
 
 /**
@@ -21,6 +23,8 @@ export interface MemberRecord {
   weight: number;
   state: 'joining' | 'valid' | 'leaving' | 'removed';
   version: number;
+  /** Failure domain; absent: the default zone (a cluster without zones is one zone). */
+  zone?: string;
 }
 
 /** Owners of each partition, with a version: the higher version wins when two rings meet. */

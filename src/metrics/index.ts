@@ -186,6 +186,24 @@ export function registerMetrics<V>(
   gauge('partitions_owned', 'Partitions this node owns in the current ring.', [], (set) =>
     set({}, ring().members.find((m) => m.id === node.id)?.partitions ?? 0),
   );
+  gauge('zone_info', "This node's zone (the label; 1 while it has one).", ['zone'], (set) => {
+    const zone = ring().members.find((m) => m.id === node.id)?.zone;
+    if (zone !== undefined) set({ zone }, 1);
+  });
+  gauge(
+    'zone_partitions',
+    'Partitions owned by the members of each zone (no samples without zones).',
+    ['zone'],
+    (set) => {
+      for (const z of ring().zones?.list ?? []) set({ zone: z.zone }, z.partitions);
+    },
+  );
+  gauge(
+    'zone_violations',
+    'Partitions whose N replicas span fewer zones than min(N, zones): 0 when the zone guarantee holds.',
+    [],
+    (set) => set({}, ring().zones?.violations ?? 0),
+  );
 
   names.push(`${prefix}request_duration_seconds`);
   const duration = new Histogram<'op' | 'outcome'>({

@@ -18,11 +18,19 @@
  * Internally members are indices into the id-sorted member list and owners an Int32Array (−1 = free).
  */
 
+import { claimZoned, ringDistance, zonedShares, zoneIndex, zonesMatter } from './zones.js';
+
 /** A member of the ring as claim sees it. */
 export interface ClaimMember {
   id: string;
   /** Relative capacity, a positive integer: the member's share is Q·w/Σw partitions. */
   weight: number;
+  /**
+   * Failure domain (availability zone, rack). Members without one share the default zone. With
+   * two or more zones the ring is laid out by `claimZoned` (see zones.ts); with one, zones change
+   * nothing.
+   */
+  zone?: string;
 }
 
 const MAX_PARTITIONS = 65_536;
@@ -74,9 +82,20 @@ export function claim(
       throw new RangeError(`weight of ${m.id} must be an integer in 1..${MAX_WEIGHT}, got ${m.weight}`);
     }
     if (i > 0 && sorted[i - 1]!.id === m.id) throw new RangeError(`duplicate member id ${m.id}`);
+    if (m.zone !== undefined && typeof m.zone !== 'string')
+      throw new TypeError(`zone of ${m.id} must be a string`);
   }
 
   const ids = sorted.map((m) => m.id);
+  const zones = zoneIndex(sorted.map((m) => m.zone));
+  if (zonesMatter(sorted.length, zones.names.length, n, partitions)) {
+    const index = new Map(ids.map((id, i) => [id, i]));
+    const prev = new Int32Array(partitions).fill(-1);
+    if (previous !== undefined) for (let p = 0; p < partitions; p++) prev[p] = index.get(previous[p]!) ?? -1;
+    const zoned = sorted.map((m, i) => ({ weight: m.weight, zone: zones.of[i]! }));
+    const own = claimZoned(zoned, zones.names.length, n, partitions, prev);
+    return Array.from(own, (m) => ids[m]!);
+  }
   const st = newState(
     partitions,
     n,
@@ -98,6 +117,36 @@ export function claim(
     claimFrom(st);
   }
   return Array.from(st.own, (m) => ids[m]!);
+}
+
+/**
+ * Each member's share of the partitions, real-valued: Q·w/Σw, or with zones what the guarantee
+ * lets its zone hold split by weight (see zones.ts). `claim` gives every member ⌊share⌋ or
+ * ⌈share⌉ partitions.
+ */
+export function claimShares(
+  members: readonly ClaimMember[],
+  n: number,
+  partitions: number,
+): Map<string, number> {
+  const sorted = [...members].sort((a, b) => compareIds(a.id, b.id));
+  const zones = zoneIndex(sorted.map((m) => m.zone));
+  const out = new Map<string, number>();
+  if (zonesMatter(sorted.length, zones.names.length, n, partitions)) {
+    const shares = zonedShares(
+      sorted.map((m, i) => ({ weight: m.weight, zone: zones.of[i]! })),
+      zones.names.length,
+      n,
+      partitions,
+    );
+    sorted.forEach((m, i) => {
+      out.set(m.id, shares.member[i]!);
+    });
+    return out;
+  }
+  const total = sorted.reduce((a, m) => a + m.weight, 0);
+  for (const m of sorted) out.set(m.id, (partitions * m.weight) / total);
+  return out;
 }
 
 function compareIds(a: string, b: string): number {
@@ -373,31 +422,7 @@ function claimFrom(st: State): void {
 
 /** dist[p] = ring distance from p to the nearest partition of m (Q when m has none). */
 function distanceTo(st: State, m: number, dist: Int32Array): void {
-  const { q, own, mask } = st;
-  let first = -1;
-  for (let p = 0; p < q; p++) {
-    if (own[p] === m) {
-      first = p;
-      break;
-    }
-  }
-  if (first < 0) {
-    dist.fill(q);
-    return;
-  }
-  // Two sweeps starting at an occurrence, so wrap-around is handled without special cases.
-  let d = 0;
-  for (let k = 0; k < q; k++) {
-    const p = (first + k) & mask;
-    d = own[p] === m ? 0 : d + 1;
-    dist[p] = d;
-  }
-  d = 0;
-  for (let k = 0; k < q; k++) {
-    const p = (first - k) & mask;
-    d = own[p] === m ? 0 : d + 1;
-    if (d < dist[p]!) dist[p] = d;
-  }
+  ringDistance(st.own, m, dist);
 }
 
 /**

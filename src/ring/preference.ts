@@ -46,7 +46,8 @@ export function primaries(owners: readonly string[], partition: number, n: numbe
  * - sloppy: every primary that is down keeps its slot but is replaced by a fallback
  *   (`hintFor` = that primary): fallbacks are the distinct owners found walking further clockwise
  *   past the last primary, skipping nodes that are down or already in the list, handed to the down
- *   primaries' slots in order.
+ *   primaries' slots in order. With `zoneOf` (members in zones), a fallback from a zone the list
+ *   lacks comes before one from a zone it already has, so the write spans as many zones as it can.
  *
  * Returns fewer than N entries when the ring has fewer usable nodes. `isUp` is called at most once
  * per distinct node.
@@ -57,11 +58,19 @@ export function preferenceList(
   n: number,
   isUp: (id: string) => boolean,
   sloppy: boolean,
+  zoneOf?: (id: string) => string | undefined,
 ): PreferenceEntry[] {
   checkArgs(owners, partition, n);
   const { ids, visited } = walk(owners, partition, n);
-  return fillFallbacks(owners, partition, ids, visited, isUp, sloppy);
+  return fillFallbacks(owners, partition, ids, visited, isUp, sloppy, zoneOf);
 }
+
+/**
+ * Distinct candidates a zone-aware fallback search looks at before settling for the next one
+ * clockwise: on a zoned ring every live zone shows up within a few windows, so this only bounds
+ * the search when no live member is in a zone the list lacks (a whole zone is down).
+ */
+const MAX_ZONE_CANDIDATES = 64;
 
 function fillFallbacks(
   owners: readonly string[],
@@ -70,6 +79,7 @@ function fillFallbacks(
   visited: number,
   isUp: (id: string) => boolean,
   sloppy: boolean,
+  zoneOf?: (id: string) => string | undefined,
 ): PreferenceEntry[] {
   const up = ids.map((id) => isUp(id));
   const out: PreferenceEntry[] = [];
@@ -93,14 +103,47 @@ function fillFallbacks(
     }
     return undefined;
   };
+  if (zoneOf === undefined) {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (up[i]) {
+        out.push({ id, kind: 'primary' });
+        continue;
+      }
+      const fallback = nextFallback();
+      if (fallback !== undefined) out.push({ id: fallback, kind: 'fallback', hintFor: id });
+    }
+    return out;
+  }
+  // Zones: each fallback is the first candidate clockwise from a zone the list does not have yet
+  // (the write then spans as many zones as are reachable), else the first candidate.
+  const covered = new Set<string | undefined>();
+  for (let i = 0; i < ids.length; i++) if (up[i]) covered.add(zoneOf(ids[i]!));
+  const skipped: string[] = [];
+  let looked = 0;
+  const zonedFallback = (): string | undefined => {
+    for (let j = 0; j < skipped.length; j++) {
+      if (!covered.has(zoneOf(skipped[j]!))) return skipped.splice(j, 1)[0];
+    }
+    while (looked < MAX_ZONE_CANDIDATES) {
+      const id = nextFallback();
+      if (id === undefined) break;
+      looked++;
+      if (!covered.has(zoneOf(id))) return id;
+      skipped.push(id);
+    }
+    return skipped.shift() ?? nextFallback();
+  };
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (up[i]) {
       out.push({ id, kind: 'primary' });
       continue;
     }
-    const fallback = nextFallback();
-    if (fallback !== undefined) out.push({ id: fallback, kind: 'fallback', hintFor: id });
+    const fallback = zonedFallback();
+    if (fallback === undefined) continue;
+    covered.add(zoneOf(fallback));
+    out.push({ id: fallback, kind: 'fallback', hintFor: id });
   }
   return out;
 }
@@ -139,8 +182,13 @@ export class PreferenceTable {
   }
 
   /** Same result as the free function `preferenceList`, reusing the cached primaries. */
-  preferenceList(partition: number, isUp: (id: string) => boolean, sloppy: boolean): PreferenceEntry[] {
+  preferenceList(
+    partition: number,
+    isUp: (id: string) => boolean,
+    sloppy: boolean,
+    zoneOf?: (id: string) => string | undefined,
+  ): PreferenceEntry[] {
     const ids = this.primaries(partition);
-    return fillFallbacks(this.owners, partition, ids, this.visited[partition]!, isUp, sloppy);
+    return fillFallbacks(this.owners, partition, ids, this.visited[partition]!, isUp, sloppy, zoneOf);
   }
 }

@@ -7,8 +7,8 @@
  * in a sentence what went wrong, so a failing seed explains itself.
  */
 import { decodeContext } from '../versioning/codec.js';
-import { type Context, descendsContext } from '../versioning/context.js';
-import type { VersionVector } from '../versioning/vector.js';
+import { type Context, coversDot, descendsContext } from '../versioning/context.js';
+import type { Dot, VersionVector } from '../versioning/vector.js';
 import { type HistoryEvent, type Operation, operations } from './sim-history.js';
 
 /** One sibling as a replica stores it, with its value decoded. */
@@ -330,12 +330,24 @@ function writerLookup(
   options: CheckOptions,
 ): (value: unknown) => WriteOp | undefined {
   const byId = new Map<string, WriteOp>();
-  for (const w of ops) if (w.op.f !== 'delete') byId.set(JSON.stringify(w.op.value), w);
+  for (const w of ops) if (!isDelete(w.op)) byId.set(JSON.stringify(w.op.value), w);
   const id = options.writeId ?? defaultWriteId;
   return (value) => {
     const v = id(k, value);
     return v === undefined ? undefined : byId.get(JSON.stringify(v));
   };
+}
+
+function isDelete(op: Operation): boolean {
+  return op.f === 'delete' || op.f === 'delete-found';
+}
+
+/**
+ * What a write had seen, as a context: the one it was sent with, or for a delete without a
+ * context the one it returned (the coordinator's read, which it deleted, plus its tombstone).
+ */
+function seenContext(w: WriteOp): Context | undefined {
+  return w.op.f === 'delete-found' ? w.result : w.sent;
 }
 
 function defaultWriteId(k: FinalKeyState, value: unknown): unknown {
@@ -345,7 +357,12 @@ function defaultWriteId(k: FinalKeyState, value: unknown): unknown {
 
 function describeOp(w: WriteOp): string {
   const o = w.op;
-  const what = o.f === 'delete' ? 'delete' : `${o.f} ${JSON.stringify(o.value)}`;
+  const what =
+    o.f === 'delete'
+      ? 'delete'
+      : o.f === 'delete-found'
+        ? 'delete without a context'
+        : `${o.f} ${JSON.stringify(o.value)}`;
   return `${what} (${o.process} at t=${o.invokeTime}${o.outcome === 'ok' ? ', acknowledged' : `, ${o.outcome}`})`;
 }
 
@@ -465,8 +482,10 @@ export function checkSiblingBounds(
  * write or delete that had seen it (sent with a context descending the context the first write
  * returned) must not be in the final read nor live on any replica. For a delete this is the
  * classic tombstone resurrection: a key whose last acknowledged operation was a delete with a
- * context covering every acknowledged write, and no later write, must read as []. Skipped with
- * a resolver (its write-backs may legitimately write an old value again under a new version).
+ * context covering every acknowledged write, and no later write, must read as []. A delete
+ * without a context counts with the context it returned (what its coordinator read and deleted).
+ * Skipped with a resolver (its write-backs may legitimately write an old value again under a new
+ * version).
  */
 export function checkNoResurrection(
   history: readonly HistoryEvent[],
@@ -483,8 +502,8 @@ export function checkNoResurrection(
   for (const k of final.keys) {
     const keyOps = ops.get(k.key) ?? [];
     const writerOf = writerLookup(k, keyOps, options);
-    const acked = keyOps.filter((w) => w.op.outcome === 'ok' && w.sent !== undefined);
-    if (acked[acked.length - 1]?.op.f === 'delete') deletedKeys++;
+    const acked = keyOps.filter((w) => w.op.outcome === 'ok' && seenContext(w) !== undefined);
+    if (acked.length > 0 && isDelete(acked[acked.length - 1]!.op)) deletedKeys++;
     // Each live value once, with every place it was found.
     const where = new Map<string, { value: unknown; places: string[] }>();
     const note = (value: unknown, place: string) => {
@@ -499,9 +518,9 @@ export function checkNoResurrection(
       checked++;
       const w = writerOf(value);
       if (!w?.result) continue;
-      const superseder = acked.find((a) => a !== w && descendsContext(a.sent!, w.result!));
+      const superseder = acked.find((a) => a !== w && descendsContext(seenContext(a)!, w.result!));
       if (!superseder) continue;
-      const kind = superseder.op.f === 'delete' ? 'deleted' : 'overwritten';
+      const kind = isDelete(superseder.op) ? 'deleted' : 'overwritten';
       problems.push({
         key: k.key,
         message: `the value of ${describeOp(w)} was ${kind} by ${describeOp(superseder)} with a context that had seen it, yet is live in ${places.join(', ')}`,
@@ -519,7 +538,9 @@ export function checkNoResurrection(
  * contexts it chained through had written). A write that vanished although nobody who wrote had
  * seen it was dropped by a context that covered more than its holder observed. Set keys are left
  * to `checkLostAdds`, which is stricter there (a set add is never legitimately removed). A write
- * with a `ttlMs` may be gone once it expired (`checkExpiredReads` checks those). Skipped with a
+ * with a `ttlMs` may be gone once it expired (`checkExpiredReads` checks those). A delete without
+ * a context was shown nothing, but deleted what its coordinator read: an acknowledged one may have
+ * removed the writes its returned context covers; one that failed, anything. Skipped with a
  * resolver, whose write-backs supersede siblings without a recorded write.
  */
 export function checkCausal(history: readonly HistoryEvent[], final: FinalState): CheckResult {
@@ -527,7 +548,7 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
     return result('causal', [], {}, `skipped: reads use a resolver (${final.resolver})`);
   }
   const problems: CheckProblem[] = [];
-  const ops = byKey(operations(history).filter((o) => o.f === 'write' || o.f === 'delete'));
+  const ops = byKey(operations(history).filter((o) => o.f === 'write' || isDelete(o)));
   let acknowledged = 0;
   let superseded = 0;
   let lost = 0;
@@ -542,8 +563,17 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
       for (const s of r.siblings) if (!s.tombstone) present.add(JSON.stringify(s.value));
     // What the writers that may have been applied had seen; undefined: one of them saw anything.
     let seen: Set<string> | undefined = new Set();
+    // Contexts returned by acknowledged deletes without a context: what they deleted.
+    const deletedFound: Context[] = [];
     for (const op of keyOps) {
       if (!mayHaveApplied(op)) continue;
+      if (op.f === 'delete-found') {
+        const deleted = op.outcome === 'ok' ? safeContext(op.completion?.resultContext) : undefined;
+        if (deleted === undefined) seen = undefined;
+        else deletedFound.push(deleted);
+        if (seen === undefined) break;
+        continue;
+      }
       const observed = op.completion?.observed;
       if (observed === undefined) {
         if (op.completion?.context !== undefined || op.outcome === 'pending') seen = undefined;
@@ -561,7 +591,12 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
         expired++;
         continue;
       }
-      if (seen === undefined || seen.has(id)) {
+      const dots = newDots(op);
+      if (
+        seen === undefined ||
+        seen.has(id) ||
+        (dots.length > 0 && deletedFound.some((d) => dots.every((dot) => coversDot(d.vector, d.cloud, dot))))
+      ) {
         superseded++;
         continue;
       }
@@ -574,6 +609,23 @@ export function checkCausal(history: readonly HistoryEvent[], final: FinalState)
     }
   }
   return result('causal', problems, { keys, acknowledged, superseded, lost, expired });
+}
+
+/**
+ * The dots an acknowledged write added: those of the context it returned that the one it was sent
+ * with did not cover. (Comparing whole contexts would not do: contexts drop old entries at
+ * `maxContextEntries`, so a later context may lack an entry an earlier one had.)
+ */
+function newDots(op: Operation): Dot[] {
+  const result = safeContext(op.completion?.resultContext);
+  if (result === undefined) return [];
+  const sent = safeContext(op.completion?.context);
+  const seen = (dot: Dot) => sent !== undefined && coversDot(sent.vector, sent.cloud, dot);
+  const dots: Dot[] = [];
+  for (const [actor, counter] of result.vector) if (!seen([actor, counter])) dots.push([actor, counter]);
+  for (const [actor, counters] of result.cloud)
+    for (const counter of counters) if (!seen([actor, counter])) dots.push([actor, counter]);
+  return dots;
 }
 
 /** Operations that count as "may have been applied": acknowledged, indeterminate or pending. */

@@ -17,6 +17,12 @@ export type OperationFunction =
   | 'write'
   /** Register keys: delete with the context of a fresh read. */
   | 'delete'
+  /**
+   * Register keys: `delete(key)` without a context: the coordinator reads at its quorum and
+   * deletes what it found. Its `ok` carries the returned context (what it deleted) and no
+   * `observed`: the caller never saw the values.
+   */
+  | 'delete-found'
   /** Counter keys (`workload: 'counter'`): `node.counter(key).increment(value)`. */
   | 'increment'
   /** OR-set keys (`workload: 'orset'`): `node.set(key).add(value)`, a unique element. */

@@ -29,6 +29,11 @@ export const FAULT_KINDS = [
   'crash-wipe',
   /** Jump one node's clock to a new offset within ± `clockSkewMs` (not undone). */
   'clock-jump',
+  /**
+   * A whole zone lost (zoned simulations only): every node of one zone partitioned away from the
+   * others (and from the clients, which run in the other zones), or every one of them crashed.
+   */
+  'zone-outage',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -61,11 +66,15 @@ export interface NemesisTarget {
   crash(id: string): Promise<void>;
   restart(id: string, wipe: boolean): Promise<void>;
   setClockOffset(id: string, offsetMs: number): void;
+  /** The nodes of each zone (zoned simulations; absent or one group: no zone outage). */
+  readonly zones?: readonly (readonly string[])[];
+  /** Nodes the clients cannot reach (their zone is cut off), or [] once it is back. */
+  setUnreachable?(ids: readonly string[]): void;
   sleep(ms: number): Promise<void>;
   record(phase: 'start' | 'stop', f: string, value: string): void;
 }
 
-type Category = 'partition' | 'network' | 'process' | 'clock';
+type Category = 'partition' | 'network' | 'process' | 'clock' | 'zone';
 
 const CATEGORY: Record<FaultKind, Category> = {
   'partition-halves': 'partition',
@@ -78,11 +87,12 @@ const CATEGORY: Record<FaultKind, Category> = {
   crash: 'process',
   'crash-wipe': 'process',
   'clock-jump': 'clock',
+  'zone-outage': 'zone',
 };
 
 // Undo order: restarts come last, after partitions are healed, so a restarting node can reach
 // its seeds (a wiped node must join again before it serves).
-const UNDO_ORDER: Category[] = ['clock', 'network', 'partition', 'process'];
+const UNDO_ORDER: Category[] = ['clock', 'network', 'partition', 'process', 'zone'];
 
 interface Applied {
   kind: FaultKind;
@@ -105,7 +115,13 @@ export class Nemesis {
     private readonly random: Random,
     options: NemesisOptions = {},
   ) {
-    this.faults = (options.faults ?? FAULT_KINDS).filter((f) => f !== 'bridge' || target.ids.length >= 3);
+    // Faults that cannot apply are left out of the choice (so a run without zones draws exactly as
+    // it did before zone outages existed).
+    this.faults = (options.faults ?? FAULT_KINDS).filter(
+      (f) =>
+        (f !== 'bridge' || target.ids.length >= 3) &&
+        (f !== 'zone-outage' || (target.zones?.length ?? 0) >= 2),
+    );
     for (const f of this.faults) {
       if (!FAULT_KINDS.includes(f)) throw new RangeError(`unknown fault ${String(f)}`);
     }
@@ -231,6 +247,31 @@ export class Nemesis {
         const offset = Math.round((this.random.next() * 2 - 1) * t.clockSkewMs);
         t.setClockOffset(id, offset);
         return { kind, description: `${id} offset ${offset} ms`, undo: () => {} };
+      }
+      case 'zone-outage': {
+        const zone = [...this.pick(t.zones!)].sort();
+        const others = ids.filter((id) => !zone.includes(id)).sort();
+        if (this.random.next() < 0.5) {
+          net.partition(zone, others);
+          t.setUnreachable?.(zone);
+          return {
+            kind,
+            description: `${zone.join(' ')} partitioned away`,
+            undo: () => {
+              net.heal();
+              t.setUnreachable?.([]);
+            },
+          };
+        }
+        const crashed = zone.filter((id) => t.running().includes(id));
+        for (const id of crashed) await t.crash(id);
+        return {
+          kind,
+          description: `${zone.join(' ')} crashed`,
+          undo: async () => {
+            for (const id of crashed) await t.restart(id, false);
+          },
+        };
       }
     }
   }

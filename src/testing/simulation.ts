@@ -137,6 +137,12 @@ export interface SimulationOptions {
   seed?: number | string;
   /** Node count (ids n1..nK). Default 5. */
   nodes?: number;
+  /**
+   * Spread the nodes over this many zones (`zone-1`...: n1 in zone-1, n2 in zone-2, ... round
+   * robin), so every key's replicas span min(N, zones) zones; enables the `zone-outage` fault.
+   * Default 0: no zones.
+   */
+  zones?: number;
   /** Default { n: 3, r: 2, w: 2 }. */
   quorum?: Partial<QuorumOptions>;
   /** Default true. */
@@ -226,6 +232,8 @@ export interface SimulationOptions {
 export interface ResolvedSimulationOptions {
   seed: number | string;
   nodes: number;
+  /** 0: no zones. */
+  zones: number;
   quorum: QuorumOptions;
   sloppyQuorum: boolean;
   operations: number;
@@ -323,6 +331,8 @@ export class Simulation {
   private readonly resolver: Resolver<SimValue> | undefined;
   private readonly nodeOptions: Partial<DynamoNodeOptions<SimValue>>;
   private readonly random: Random;
+  /** Which deletes pass no context (a stream of its own, so the other choices of a seed stay as they were). */
+  private readonly deleteRandom: Random;
   private readonly clock = new VirtualClock(EPOCH_MS);
   private readonly ids: string[];
   /** One DynamoClient per client process, in the workloads that use them. */
@@ -333,6 +343,8 @@ export class Simulation {
   private readonly storages = new Map<string, MemoryStorage>();
   private readonly clocks = new Map<string, SkewedClock>();
   private readonly generations = new Map<string, number>();
+  /** Nodes the clients cannot reach (a zone cut off by the nemesis). */
+  private unreachable: ReadonlySet<string> = new Set();
   private issued = 0;
   private nextElement = 0;
   private readRepairs = 0;
@@ -345,6 +357,9 @@ export class Simulation {
   constructor(options: SimulationOptions = {}) {
     const nodes = options.nodes ?? 5;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new RangeError('nodes must be in 1..64');
+    const zones = options.zones ?? 0;
+    if (!Number.isInteger(zones) || zones < 0 || zones > nodes)
+      throw new RangeError('zones must be in 0..nodes');
     const n = options.quorum?.n ?? Math.min(3, nodes);
     const quorum: QuorumOptions = {
       n,
@@ -385,6 +400,7 @@ export class Simulation {
     this.options = {
       seed: options.seed ?? 1,
       nodes,
+      zones,
       quorum,
       sloppyQuorum: options.sloppyQuorum ?? true,
       operations: options.operations ?? 1000,
@@ -422,6 +438,7 @@ export class Simulation {
       this.nodeOptions = { ...this.nodeOptions, tombstoneGraceMs: TTL_TOMBSTONE_GRACE_MS };
     }
     this.random = seededRandom(this.options.seed);
+    this.deleteRandom = this.random.fork('delete-found');
     this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   }
 
@@ -560,6 +577,7 @@ export class Simulation {
       transport: this.network.connect(id),
       storage: this.storages.get(id)!,
       seeds,
+      ...(this.options.zones > 0 ? { zone: this.zoneOf(id) } : {}),
       clock: this.clocks.get(id)!,
       // A new stream per start: a wiped node must not draw the incarnation it had before.
       random: this.random.fork(`node:${id}:${generation}`),
@@ -577,6 +595,16 @@ export class Simulation {
 
   private running(): DynamoNode<SimValue>[] {
     return this.ids.map((id) => this.nodes.get(id)!).filter((n) => n.status === 'running');
+  }
+
+  /** Zone of node `id` (nodes dealt round robin over `zones`). */
+  private zoneOf(id: string): string {
+    return `zone-${(this.ids.indexOf(id) % this.options.zones) + 1}`;
+  }
+
+  /** The running nodes a client can reach (not in a zone the nemesis cut off). */
+  private reachable(): DynamoNode<SimValue>[] {
+    return this.running().filter((n) => !this.unreachable.has(n.id));
   }
 
   private nemesisTarget() {
@@ -598,6 +626,15 @@ export class Simulation {
       },
       setClockOffset: (id: string, offsetMs: number) => {
         this.clocks.get(id)!.offsetMs = offsetMs;
+      },
+      zones:
+        this.options.zones > 0
+          ? Array.from({ length: this.options.zones }, (_, z) =>
+              this.ids.filter((id) => this.zoneOf(id) === `zone-${z + 1}`),
+            )
+          : undefined,
+      setUnreachable: (ids: readonly string[]) => {
+        this.unreachable = new Set(ids);
       },
       sleep: (ms: number) => this.sleep(ms),
       record: (phase: 'start' | 'stop', f: string, value: string) => this.recorder.nemesis(phase, f, value),
@@ -664,7 +701,7 @@ export class Simulation {
     let seq = 0;
     const { keys, registerKeys, registerShare } = this.options;
     while (this.issued < this.options.operations) {
-      const running = this.running();
+      const running = this.reachable();
       if (running.length === 0) {
         await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
         continue;
@@ -952,20 +989,24 @@ export class Simulation {
           code === 'DYNAMO_QUORUM' || code === 'DYNAMO_TIMEOUT' || code === 'DYNAMO_NOT_RUNNING';
         if (attempt >= this.options.retries || !retriable) throw err;
         await this.sleep(this.between(random, this.options.thinkTimeMs) + STEP_MS);
-        const running = this.running();
+        const running = this.reachable();
         if (!(target instanceof DynamoClient) && running.length > 0)
           target = running[random.int(running.length)]!;
       }
     }
   }
 
-  /** Delete with the context of a fresh read: the tombstone covers everything that read saw. */
+  /**
+   * Delete with the context of a fresh read: the tombstone covers everything that read saw. One
+   * delete in three passes no context and lets the coordinator read and delete what it finds.
+   */
   private async remove(
     process: string,
     target: SimTarget,
     key: string,
     held: Map<string, Held>,
   ): Promise<void> {
+    if (this.deleteRandom.next() < 1 / 3) return this.removeFound(process, target, key, held);
     this.recorder.invoke(process, 'delete', key, target.id);
     let base: Held | undefined;
     try {
@@ -991,6 +1032,26 @@ export class Simulation {
         undefined,
         base?.observed,
       );
+    }
+  }
+
+  /**
+   * `delete(key)` without a context. The caller holds no context afterwards: it never saw what
+   * was deleted, so what it writes next is a new sibling unless it reads first.
+   */
+  private async removeFound(
+    process: string,
+    target: SimTarget,
+    key: string,
+    held: Map<string, Held>,
+  ): Promise<void> {
+    this.recorder.invoke(process, 'delete-found', key, target.id);
+    held.delete(key);
+    try {
+      const result = await target.delete(key);
+      this.succeeded(process, 'delete-found', key, target, { resultContext: result.context });
+    } catch (err) {
+      this.failed(process, 'delete-found', key, target, err, false, undefined);
     }
   }
 
@@ -1213,7 +1274,7 @@ export function formatSimulationReport(
   const ok = ops.reduce((s, x) => s + x.ok, 0);
   const failed = ops.reduce((s, x) => s + x.fail, 0);
   const lines = [
-    `seed ${JSON.stringify(result.seed)}: ${result.ok ? 'ok' : 'FAILED'} — ${o.nodes} nodes, n=${o.quorum.n} r=${o.quorum.r} w=${o.quorum.w}${o.sloppyQuorum ? ' sloppy' : ' strict'}, resolver ${o.resolver}, ${o.operations} ops (${ok} ok, ${failed} failed), ${Math.round(result.stats.virtualMs)} virtual ms`,
+    `seed ${JSON.stringify(result.seed)}: ${result.ok ? 'ok' : 'FAILED'} — ${o.nodes} nodes${o.zones > 0 ? ` in ${o.zones} zones` : ''}, n=${o.quorum.n} r=${o.quorum.r} w=${o.quorum.w}${o.sloppyQuorum ? ' sloppy' : ' strict'}, resolver ${o.resolver}, ${o.operations} ops (${ok} ok, ${failed} failed), ${Math.round(result.stats.virtualMs)} virtual ms`,
     `  faults: ${
       Object.entries(result.stats.faults)
         .map(([k, v]) => `${k}×${v}`)

@@ -99,7 +99,12 @@ export function failureOf(err: unknown): unknown[] {
 }
 
 function errorDetails(e: Error): unknown[] {
-  if (e instanceof QuorumError) return [e.required, e.acks, e.failures.map((f) => [f.node, f.reason])];
+  if (e instanceof QuorumError) {
+    const fields: unknown[] = [e.required, e.acks, e.failures.map((f) => [f.node, f.reason])];
+    // A minZones failure: how many zones were needed and which answered.
+    if (e.requiredZones !== undefined) fields.push(e.requiredZones, e.zones ?? []);
+    return fields;
+  }
   if (e instanceof LimitError) return [e.limit, e.actual, e.max];
   return [];
 }
@@ -199,7 +204,11 @@ export function rebuildRemoteError(err: RemoteError, operation: 'put' | 'delete'
     const failures = (d[2] as unknown[])
       .filter(Array.isArray)
       .map((f) => ({ node: String(f[0]), reason: String(f[1]) }));
-    return new QuorumError(operation, d[0], d[1], failures, { cause: err });
+    const zoned = typeof d[3] === 'number' && Array.isArray(d[4]);
+    return new QuorumError(operation, d[0], d[1], failures, {
+      cause: err,
+      ...(zoned ? { requiredZones: d[3] as number, zones: (d[4] as unknown[]).map(String) } : {}),
+    });
   }
   if (
     err.code === 'DYNAMO_LIMIT' &&

@@ -20,6 +20,7 @@ import { benchTcpClient } from './tcp-client.js';
 import { benchTcpCluster } from './tcp-cluster.js';
 import { benchYcsb } from './ycsb.js';
 import { workloadsNamed } from './ycsb-core.js';
+import { benchZones } from './zones.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +33,7 @@ const { values } = parseArgs({
 const quick = values.quick;
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   ring: () => benchRing(),
+  zones: () => benchZones({ quick }),
   versioning: () => benchVersioning(),
   storage: () => benchStorage(quick ? { ops: 20_000, syncOps: 2_000 } : {}),
   'cluster-memory': () => benchCluster({ storage: 'memory', ops: quick ? 10_000 : 100_000 }),

@@ -204,6 +204,25 @@ describe('causal checks (antichain, resurrection)', () => {
     );
   });
 
+  it('reports a value back after a delete without a context whose returned context covered it', () => {
+    const d = new HistoryRecorder(() => 0);
+    d.invoke('c0', 'write', 'reg:1', 'n1', 'v1');
+    d.ok('c0', 'write', 'reg:1', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]) });
+    d.invoke('c1', 'delete-found', 'reg:1', 'n2');
+    d.ok('c1', 'delete-found', 'reg:1', 'n2', { resultContext: ctx([['a', 2]]) });
+    const back = final([{ key: 'reg:1', kind: 'register', values: ['v1'], replicas: replicas(['v1']) }]);
+    const r = checkNoResurrection(d.events, back);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]!.message).toMatch(/was deleted by delete without a context \(c1 /);
+    // A delete whose coordinator had not read v1 (its context misses a:1) did not delete it.
+    const blind = new HistoryRecorder(() => 0);
+    blind.invoke('c0', 'write', 'reg:1', 'n1', 'v1');
+    blind.ok('c0', 'write', 'reg:1', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]) });
+    blind.invoke('c1', 'delete-found', 'reg:1', 'n2');
+    blind.ok('c1', 'delete-found', 'reg:1', 'n2', { resultContext: ctx([['b', 1]]) });
+    expect(checkNoResurrection(blind.events, back).ok).toBe(true);
+  });
+
   it('finds the writer of a set sibling by its last element', () => {
     const s = new HistoryRecorder(() => 0);
     s.invoke('c0', 'add', 'set:0', 'n1', 5);
@@ -263,6 +282,26 @@ describe('checkCausal (no write gone unless a writer had been shown it)', () => 
 
   it('assumes a write with a context but no record of what it was shown may have seen anything', () => {
     expect(checkCausal(twoWrites(undefined), onlyV1).ok).toBe(true);
+  });
+
+  it('accepts a write gone by a delete without a context that returned a context covering it, and only that', () => {
+    const deleted = (resultContext: string | undefined, ok = true) => {
+      const h = new HistoryRecorder(() => 0);
+      h.invoke('c0', 'write', 'reg:0', 'n1', 'v0');
+      h.ok('c0', 'write', 'reg:0', 'n1', { context: ctx([]), resultContext: ctx([['a', 1]]), observed: [] });
+      h.invoke('c1', 'delete-found', 'reg:0', 'n2');
+      if (ok) h.ok('c1', 'delete-found', 'reg:0', 'n2', { resultContext });
+      else h.fail('c1', 'delete-found', 'reg:0', 'n2', { error: 'DYNAMO_TIMEOUT', definite: false });
+      return h.events;
+    };
+    const gone = final([{ key: 'reg:0', kind: 'register', values: [], replicas: replicas([]) }]);
+    expect(checkCausal(deleted(ctx([['a', 2]])), gone).stats).toMatchObject({ superseded: 1, lost: 0 });
+    // Its coordinator read something else: v0 was not what it deleted.
+    const r = checkCausal(deleted(ctx([['b', 1]])), gone);
+    expect(r.ok).toBe(false);
+    expect(r.problems[0]!.message).toMatch(/acknowledged write "v0"/);
+    // A failed one may have read and deleted anything.
+    expect(checkCausal(deleted(undefined, false), gone).ok).toBe(true);
   });
 
   it('accepts concurrent writes that are both still there', () => {

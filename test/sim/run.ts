@@ -16,8 +16,11 @@
  *   npm run sim -- --seeds 300 --workload ttl       puts with ttlMs: no read returns a value expired on every clock,
  *                                                   no value a write superseded comes back once that write expired
  *
- * Settings: --nodes 5 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
- * --no-faults --faults crash,isolate --max-sessions N (data-type sessions a node keeps: small values
+ *   npm run sim -- --seeds 300 --zones 3 --nodes 6   6 nodes in 3 zones: every fault, zone outages too
+ *
+ * Settings: --nodes 5 --zones 0 --ops 1000 --clients 5 --keys 5 --register-keys 3 --retries 0 --quorum 3,2,2 --strict
+ * --no-faults --faults crash,isolate --fault-interval-ms 200,1500 (quiet time before each fault)
+ * --max-sessions N (data-type sessions a node keeps: small values
  * make nodes evict and resume actors) --from 1 --history FILE (one seed: write its history as JSON)
  * --latency-aware (every node with latencyAware: hedged reads, latency-ranked put coordinators)
  * --json FILE (write per-seed figures), --trace KEY [--trace-from MS --trace-to MS --trace-element N]
@@ -44,12 +47,17 @@ const USAGE = `usage: npm run sim -- [flags]          (SEED=N npm run sim replay
   --seed S             run one seed (a number or a string) and print its full report
   --bench              5 nodes x 10,000 operations: wall time and CPU
   --lww                the last-write-wins control: how many acknowledged adds it loses
-  --workload W         sets (default), counter or orset (the data types)
+  --workload W         sets (default: get, merge, put with the read's context), chain (puts on
+                       the contexts puts return), client (through DynamoClients), update
+                       (node.update with a resolver), resolved (resolved get, then put), mixed
+                       (every path at random), counter, orset (the data types), ttl (ttlMs)
   --nodes N --ops N --clients N --keys N --register-keys N --retries N
+  --zones N            spread the nodes over N zones (zone outages join the faults)
   --quorum n,r,w       default 3,2,2
   --strict             strict quorum (sloppyQuorum: false)
   --latency-aware      every node with latencyAware
   --no-faults          no fault schedule; --faults crash,isolate,... picks the kinds
+  --fault-interval-ms MIN,MAX   quiet time before each fault (default 200,1500)
   --max-sessions N     data-type sessions a node keeps
   --history FILE       (one seed) write its history as JSON
   --json FILE          write per-seed figures
@@ -77,6 +85,7 @@ const FLAGS = {
   lww: { type: 'boolean', default: false },
   workload: { type: 'string' },
   nodes: { type: 'string' },
+  zones: { type: 'string' },
   ops: { type: 'string' },
   clients: { type: 'string' },
   keys: { type: 'string' },
@@ -86,6 +95,7 @@ const FLAGS = {
   strict: { type: 'boolean', default: false },
   'latency-aware': { type: 'boolean', default: false },
   'no-faults': { type: 'boolean', default: false },
+  'fault-interval-ms': { type: 'string' },
   faults: { type: 'string' },
   history: { type: 'string' },
   json: { type: 'string' },
@@ -119,6 +129,7 @@ function replayFlags(): string[] {
     'lww',
     'workload',
     'nodes',
+    'zones',
     'ops',
     'clients',
     'keys',
@@ -128,6 +139,7 @@ function replayFlags(): string[] {
     'strict',
     'latency-aware',
     'no-faults',
+    'fault-interval-ms',
     'faults',
     'max-sessions',
   ];
@@ -148,6 +160,7 @@ function simulationOptions(seed: number | string): SimulationOptions {
   const options: SimulationOptions = { seed };
   if (args.bench) Object.assign(options, { nodes: 5, operations: 10_000, keys: 50, registerKeys: 10 });
   options.nodes = int('nodes', args.nodes) ?? options.nodes;
+  options.zones = int('zones', args.zones) ?? options.zones;
   options.operations = int('ops', args.ops) ?? options.operations;
   options.clients = int('clients', args.clients) ?? options.clients;
   options.keys = int('keys', args.keys) ?? options.keys;
@@ -170,7 +183,15 @@ function simulationOptions(seed: number | string): SimulationOptions {
   const maxSessions = int('max-sessions', args['max-sessions']);
   if (maxSessions !== undefined) options.nodeOptions = { ...options.nodeOptions, dataTypes: { maxSessions } };
   if (args['no-faults']) options.nemesis = false;
-  else if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
+  else {
+    if (args.faults) options.nemesis = { faults: args.faults.split(',') as FaultKind[] };
+    if (args['fault-interval-ms']) {
+      const [min, max] = args['fault-interval-ms'].split(',').map(Number);
+      if (!(Number.isFinite(min) && Number.isFinite(max) && min! >= 0 && max! >= min!))
+        throw new RangeError('--fault-interval-ms must be MIN,MAX (ms)');
+      options.nemesis = { ...(options.nemesis || {}), intervalMs: { min: min!, max: max! } };
+    }
+  }
   return options;
 }
 

@@ -12,7 +12,7 @@ import {
   type StatusReport,
   type TransfersReport,
 } from '../../src/admin/protocol.js';
-import { formatRing, formatTransfers } from '../../src/cli/format.js';
+import { formatRing, formatStatus, formatTransfers } from '../../src/cli/format.js';
 import { EXIT, runCli } from '../../src/cli/run.js';
 import { DynamoNode, MemoryNetwork, MemoryStorage, type Transport } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
@@ -286,5 +286,115 @@ describe('CLI text output', () => {
     expect(text).toMatch(/^a +up +2 +128 +50\.0% +50\.0% +1\.00$/m);
     expect(text).toMatch(/^b +down +1 +64 +25\.0% +25\.0% +1\.00$/m);
     expect(text).toContain('Balance: the largest share is 1.00x its fair share, the smallest 1.00x.');
+  });
+
+  it('ring with zones: a zone column, the zone table, and the guarantee in one line', () => {
+    const zones = {
+      required: 3,
+      violations: 0,
+      list: [
+        {
+          zone: 'az-a',
+          members: 3,
+          weight: 3,
+          weightShare: 3 / 7,
+          partitions: 86,
+          share: 86 / 256,
+          targetShare: 1 / 3,
+        },
+        {
+          zone: 'az-b',
+          members: 2,
+          weight: 2,
+          weightShare: 2 / 7,
+          partitions: 85,
+          share: 85 / 256,
+          targetShare: 1 / 3,
+        },
+        {
+          zone: 'az-c',
+          members: 2,
+          weight: 2,
+          weightShare: 2 / 7,
+          partitions: 85,
+          share: 85 / 256,
+          targetShare: 1 / 3,
+        },
+      ],
+    };
+    const text = formatRing({
+      node,
+      version: 4,
+      settled: true,
+      claimant: 'a',
+      partitions: 256,
+      n: 3,
+      members: [
+        {
+          id: 'a',
+          status: 'up',
+          weight: 1,
+          zone: 'az-a',
+          partitions: 29,
+          share: 29 / 256,
+          idealShare: 1 / 9,
+        },
+        {
+          id: 'd',
+          status: 'up',
+          weight: 1,
+          zone: 'az-b',
+          partitions: 43,
+          share: 43 / 256,
+          idealShare: 1 / 6,
+        },
+      ],
+      balance: { maxOverIdeal: 1.02, minOverIdeal: 1 },
+      pendingTransfers: 0,
+      zones,
+    });
+    expect(text).toMatch(/^ID +Status +Zone +Weight +Partitions +Share +Fair share +Ratio$/m);
+    expect(text).toMatch(/^a +up +az-a +1 +29 +11\.3% +11\.1% +1\.02$/m);
+    expect(text).toMatch(/^Zone +Members +Weight +Partitions +Share +Target share$/m);
+    expect(text).toMatch(/^az-a +3 +42\.9% +86 +33\.6% +33\.3%$/m);
+    expect(text).toContain("Zones: every key's replicas span 3 zones.");
+    expect(text).toContain(
+      'Zone capacities are uneven for the guarantee: az-a holds 33.3% for 42.9% of the weight',
+    );
+    const violated = formatRing({
+      node,
+      version: 5,
+      settled: true,
+      claimant: 'a',
+      partitions: 8,
+      n: 5,
+      members: [],
+      balance: { maxOverIdeal: 1, minOverIdeal: 1 },
+      pendingTransfers: 0,
+      zones: { ...zones, required: 5, violations: 2 },
+    });
+    expect(violated).toContain('WARNING: 2 partitions have replicas in fewer than 5 zones');
+  });
+
+  it('status with zones: a zone column and the guarantee', () => {
+    const text = formatStatus({
+      node,
+      ring: {
+        version: 3,
+        settled: true,
+        claimant: 'a',
+        partitions: 256,
+        n: 3,
+        zones: { required: 3, violations: 0 },
+      },
+      members: [
+        { id: 'a', address: 'h:1', status: 'up', weight: 1, partitions: 128, zone: 'az-a', ownership: 0.5 },
+        { id: 'b', address: 'h:2', status: 'up', weight: 1, partitions: 128, ownership: 0.5 },
+      ],
+    });
+    expect(text).toContain("Zones: every key's replicas span 3 zones.");
+    expect(text).toMatch(/^Status +ID +Address +Zone +Weight +Partitions +Owns$/m);
+    expect(text).toMatch(/^up +a +h:1 +az-a +1 +128 +50\.0%$/m);
+    expect(text).toMatch(/^up +b +h:2 +\(none\) +1 +128 +50\.0%$/m);
   });
 });

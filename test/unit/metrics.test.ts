@@ -139,4 +139,37 @@ describe('entry points', () => {
     expect(imported).not.toContain('prom-client');
     expect(imported).not.toContain('commander');
   });
+
+  it("zones: the node's zone, partitions per zone, and the guarantee's violations", async () => {
+    const zoned = await createCluster<string>({
+      nodes: ['a1', 'a2', 'b1', 'b2', 'c1', 'c2'],
+      nodeOptions: (id) => ({ zone: `az-${id[0]}`, antiEntropy: { enabled: false, intervalMs: 60_000 } }),
+    });
+    try {
+      const registry = new Registry();
+      registerMetrics(zoned.node('b1'), registry);
+      const text = await registry.metrics();
+      expect(sample(text, 'dynamo_zone_info', { zone: 'az-b' })).toBe(1);
+      const perZone = ['az-a', 'az-b', 'az-c'].map(
+        (zone) => sample(text, 'dynamo_zone_partitions', { zone })!,
+      );
+      expect(perZone.reduce((a, b) => a + b, 0)).toBe(256);
+      for (const p of perZone) expect(Math.abs(p - 256 / 3)).toBeLessThan(1);
+      expect(sample(text, 'dynamo_zone_violations')).toBe(0);
+    } finally {
+      await zoned.stop();
+    }
+    // Without zones: no zone samples, violations 0.
+    const plain = await createCluster<string>({ nodes: 3 });
+    try {
+      const registry = new Registry();
+      registerMetrics(plain.nodes[0]!, registry);
+      const text = await registry.metrics();
+      expect(text).not.toMatch(/^dynamo_zone_info\{/m);
+      expect(text).not.toMatch(/^dynamo_zone_partitions\{/m);
+      expect(sample(text, 'dynamo_zone_violations')).toBe(0);
+    } finally {
+      await plain.stop();
+    }
+  });
 });

@@ -91,3 +91,58 @@ export function expectedRepeatedWindows(q: number, s: number, n: number): number
   if (s === n) return n - 1;
   return undefined;
 }
+
+/** A member with a zone, for the zone properties. */
+export interface ZonedClaimMember extends ClaimMember {
+  zone: string;
+}
+
+/**
+ * Partitions whose preference list (first n distinct owners clockwise) spans fewer than
+ * min(n, Q, zones among the owners) zones: an independent count of what the zone guarantee forbids.
+ */
+export function zoneSpanViolations(
+  owners: readonly string[],
+  members: readonly ZonedClaimMember[],
+  n: number,
+): number[] {
+  const zone = new Map(members.map((m) => [m.id, m.zone]));
+  const q = owners.length;
+  const distinct = [...new Set(owners)];
+  const zones = new Set(distinct.map((o) => zone.get(o)));
+  const required = Math.min(n, q, zones.size);
+  const out: number[] = [];
+  for (let p = 0; p < q; p++) {
+    const ids: string[] = [];
+    for (let k = 0; k < q && ids.length < Math.min(n, distinct.length); k++) {
+      const o = owners[(p + k) % q]!;
+      if (!ids.includes(o)) ids.push(o);
+    }
+    if (new Set(ids.map((id) => zone.get(id))).size < required) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * The share of the partitions each zone may hold so that every key's replicas can span
+ * K = min(n, Q, zones) zones: with every zone required, at least 1 of L replicas; at most
+ * min(members, L − K + 1) of them (L = min(n, Q)).
+ */
+export function zoneBand(members: readonly ZonedClaimMember[], n: number, q: number) {
+  const zones = [...new Set(members.map((m) => m.zone))];
+  const l = Math.min(n, q);
+  const k = Math.min(l, zones.length);
+  return new Map(
+    zones.map((z) => {
+      const count = members.filter((m) => m.zone === z).length;
+      return [z, { lo: k === zones.length ? 1 / l : 0, hi: Math.min(count, l - k + 1) / l }];
+    }),
+  );
+}
+
+export function zoneCounts(owners: readonly string[], members: readonly ZonedClaimMember[]) {
+  const zone = new Map(members.map((m) => [m.id, m.zone]));
+  const c = new Map<string, number>();
+  for (const o of owners) c.set(zone.get(o)!, (c.get(zone.get(o)!) ?? 0) + 1);
+  return c;
+}

@@ -180,3 +180,41 @@ describe('preferenceList', () => {
     );
   });
 });
+
+describe('preferenceList with zones', () => {
+  const zone = (id: string) => id[0];
+  // Zones a, b, c; walking on from the primaries a1 b1 c1 the next owners are b2 c2 a2.
+  const owners = ['a1', 'b1', 'c1', 'b2', 'c2', 'a2', 'b3', 'c3'];
+
+  it('a fallback for a down primary comes from a zone the list lacks: the write still spans every zone', () => {
+    expect(preferenceList(owners, 0, 3, upExcept('a1'), true)).toEqual([
+      { id: 'b2', kind: 'fallback', hintFor: 'a1' },
+      { id: 'b1', kind: 'primary' },
+      { id: 'c1', kind: 'primary' },
+    ]);
+    expect(preferenceList(owners, 0, 3, upExcept('a1'), true, zone)).toEqual([
+      { id: 'a2', kind: 'fallback', hintFor: 'a1' },
+      { id: 'b1', kind: 'primary' },
+      { id: 'c1', kind: 'primary' },
+    ]);
+    const table = new PreferenceTable(owners, 3);
+    expect(table.preferenceList(0, upExcept('a1'), true, zone)).toEqual(
+      preferenceList(owners, 0, 3, upExcept('a1'), true, zone),
+    );
+  });
+
+  it('a whole zone down: the fallbacks come from the zones that are left (as many zones as are reachable)', () => {
+    const list = preferenceList(owners, 0, 3, upExcept('a1', 'a2'), true, zone);
+    expect(list.map((e) => e.id)).toEqual(['b2', 'b1', 'c1']);
+    // Two primaries down: one fallback from each zone the list lacks, when it can.
+    const two = preferenceList(owners, 0, 3, upExcept('a1', 'b1'), true, zone);
+    expect(two.map((e) => e.id)).toEqual(['b2', 'a2', 'c1']);
+    expect(new Set(two.map((e) => zone(e.id))).size).toBe(3);
+  });
+
+  it('strict quorum: zones change nothing', () => {
+    expect(preferenceList(owners, 0, 3, upExcept('a1'), false, zone)).toEqual(
+      preferenceList(owners, 0, 3, upExcept('a1'), false),
+    );
+  });
+});
