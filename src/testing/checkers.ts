@@ -40,9 +40,10 @@ export interface FinalKeyState {
   key: string;
   /**
    * `set`: values are arrays of elements merged by union; `register`: single values; `counter`:
-   * one number (a `node.counter` key); `orset`: one array of elements (a `node.set` key).
+   * one number (a `node.counter` key); `orset`: one array of elements (a `node.set` key); `flag`:
+   * one boolean; `mvregister`: one array of the values assigned concurrently.
    */
-  kind: 'set' | 'register' | 'counter' | 'orset';
+  kind: 'set' | 'register' | 'counter' | 'orset' | 'flag' | 'mvregister';
   /** What a read at r = n returned after settling (every sibling, or the resolver's one value). */
   values: unknown[];
   /** The key's primary replicas (N of them when the ring is healthy). */
@@ -64,6 +65,8 @@ export interface FinalState {
   /** Hints still held for their owners after settling (0 once handoff has finished). */
   hintsPending: number;
   keys: FinalKeyState[];
+  /** The keys a listing (`allKeys()`) returned after the final reads (absent: none was made). */
+  listed?: string[];
 }
 
 export interface CheckProblem {
@@ -674,6 +677,97 @@ export function checkCounters(history: readonly HistoryEvent[], final: FinalStat
 }
 
 /**
+ * May `later` have seen what `earlier` wrote? Its own read may come any time until it completes
+ * (never, for one that failed without effect); one that failed indeterminately or never completed
+ * may still read and write after its caller gave up.
+ */
+function mayHaveSeen(later: Operation, earlier: Operation): boolean {
+  if (!mayHaveApplied(later)) return false;
+  if (later.outcome !== 'ok') return true;
+  return later.completeTime! > earlier.invokeTime;
+}
+
+/**
+ * Enable-wins flags: a flag an acknowledged enable set reads true at the end unless a disable
+ * that may have seen that enable may have been applied (a disable removes only the enables its
+ * read observed). Whether a flag must read false is not checked: a disable's read may miss an
+ * acknowledged enable under sloppy quorum.
+ */
+export function checkFlags(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const all = operations(history);
+  const enables = byKey(all.filter((o) => o.f === 'enable'));
+  const disables = byKey(all.filter((o) => o.f === 'disable'));
+  let keys = 0;
+  let mustBeOn = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'flag') continue;
+    keys++;
+    const value = k.values.length === 1 && typeof k.values[0] === 'boolean' ? k.values[0] : undefined;
+    if (value === undefined) {
+      problems.push({ key: k.key, message: `final read ${JSON.stringify(k.values)} is not one boolean` });
+      continue;
+    }
+    const unseen = (enables.get(k.key) ?? []).find(
+      (e) => e.outcome === 'ok' && !(disables.get(k.key) ?? []).some((d) => mayHaveSeen(d, e)),
+    );
+    if (!unseen) continue;
+    mustBeOn++;
+    if (!value) {
+      problems.push({
+        key: k.key,
+        message: `the flag reads false, yet its enable (${unseen.process} at t=${unseen.invokeTime}) was acknowledged and no disable could have seen it`,
+        at: [unseen.invokeTime],
+      });
+    }
+  }
+  return result('flags', problems, { keys, mustBeOn });
+}
+
+/**
+ * Multi-value registers (each assignment a unique value): every final value was assigned by
+ * someone, and an acknowledged assignment is in the final value unless another assignment that
+ * may have seen it may have been applied (an assignment supersedes what its read observed).
+ */
+export function checkMvRegisters(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const assigns = byKey(operations(history).filter((o) => o.f === 'assign'));
+  let keys = 0;
+  let acknowledged = 0;
+  let superseded = 0;
+  for (const k of final.keys) {
+    if (k.kind !== 'mvregister') continue;
+    keys++;
+    const value =
+      k.values.length === 1 && Array.isArray(k.values[0]) ? (k.values[0] as unknown[]) : undefined;
+    if (!value) {
+      problems.push({ key: k.key, message: `final read ${JSON.stringify(k.values)} is not one array` });
+      continue;
+    }
+    const ops = assigns.get(k.key) ?? [];
+    const present = new Set(value.map((v) => JSON.stringify(v)));
+    const written = new Set(ops.map((o) => JSON.stringify(o.value)));
+    for (const v of present)
+      if (!written.has(v)) problems.push({ key: k.key, message: `final value ${v} was never assigned` });
+    for (const a of ops) {
+      if (a.outcome !== 'ok') continue;
+      acknowledged++;
+      if (present.has(JSON.stringify(a.value))) continue;
+      if (ops.some((b) => b !== a && mayHaveSeen(b, a))) {
+        superseded++;
+        continue;
+      }
+      problems.push({
+        key: k.key,
+        message: `acknowledged assignment ${JSON.stringify(a.value)} (${a.process} at t=${a.invokeTime}) is gone, and no assignment could have seen it`,
+        at: [a.invokeTime],
+      });
+    }
+  }
+  return result('mv-registers', problems, { keys, acknowledged, superseded });
+}
+
+/**
  * OR-sets (`node.set`, elements added once each): no acknowledged add is missing from the final
  * set unless a remove of it (which had seen it: the workload removes only elements its read saw)
  * may have been applied; no element whose remove was acknowledged is in the final set; every
@@ -756,9 +850,85 @@ export function checkAll(
     checkCausal(history, plain),
     checkCounters(history, final),
     checkOrSets(history, final),
+    checkFlags(history, final),
+    checkMvRegisters(history, final),
     checkExpiredReads(history, options),
+    checkListing(history, final),
   ];
   return { ok: results.every((r) => r.ok), results };
+}
+
+/**
+ * Listing (`keys()` pages, `allKeys()`): no listing, during the run or after it, returns a key
+ * nothing had been written to by the time it completed. After settling, the final listing holds
+ * every set or register key whose final read found a value (unless it was written with a `ttlMs`,
+ * which may expire between the read and the listing) and no key whose final read found none
+ * (deleted and expired keys stay out). An operation on `key/field` (a map's field) is a write to
+ * `key`. During the run a listing promises no more than "at least
+ * once for keys live on the replica asked", which faults make uncheckable, so only phantoms count.
+ */
+export function checkListing(history: readonly HistoryEvent[], final: FinalState): CheckResult {
+  const problems: CheckProblem[] = [];
+  const ops = operations(history);
+  // When each key was first written to (any write-like invocation).
+  const firstWrite = new Map<string, number>();
+  const ttlKeys = new Set<string>();
+  for (const o of ops) {
+    if (o.f === 'read' || o.f === 'list' || isDelete(o) || o.f === 'srem') continue;
+    // A field of a map is recorded as `key/field`: a write to `key`.
+    for (const key of [o.key, o.key.split('/')[0]!])
+      if (!firstWrite.has(key)) firstWrite.set(key, o.invokeTime);
+    if (o.ttlMs !== undefined) ttlKeys.add(o.key);
+  }
+  let listings = 0;
+  let keysListed = 0;
+  for (const o of ops) {
+    if (o.f !== 'list') continue;
+    if (o.process === 'final' && o.outcome !== 'ok')
+      problems.push({ message: `the final listing failed: ${o.completion?.error ?? 'it never completed'}` });
+    if (o.outcome !== 'ok') continue;
+    listings++;
+    const keys = Array.isArray(o.completion?.value) ? (o.completion.value as unknown[]) : [];
+    keysListed += keys.length;
+    for (const key of new Set(keys.map(String))) {
+      const first = firstWrite.get(key);
+      if (first === undefined || first > o.completeTime!) {
+        problems.push({
+          key,
+          message: `${o.process}'s listing at t=${o.invokeTime} (@${o.node}) returned ${key}, which nothing had been written to`,
+          at: [o.invokeTime],
+        });
+      }
+    }
+  }
+  let missing = 0;
+  let extra = 0;
+  if (final.listed !== undefined) {
+    const listed = new Set(final.listed);
+    for (const k of final.keys) {
+      if (k.kind !== 'set' && k.kind !== 'register') continue;
+      const live = k.values.length > 0;
+      if (live && !listed.has(k.key) && !ttlKeys.has(k.key)) {
+        missing++;
+        problems.push({
+          key: k.key,
+          message: `the final listing lacks ${k.key}, whose final read found a value`,
+        });
+      } else if (!live && listed.has(k.key)) {
+        extra++;
+        problems.push({
+          key: k.key,
+          message: `the final listing returned ${k.key}, whose final read found none`,
+        });
+      }
+    }
+  }
+  return result(
+    'listing',
+    problems,
+    { listings, keysListed, finalListed: final.listed?.length ?? 0, missing, extra },
+    final.listed === undefined ? 'no final listing' : undefined,
+  );
 }
 
 /**

@@ -29,8 +29,19 @@ export type OperationFunction =
   | 'sadd'
   /** OR-set keys: read the set, then `node.set(key).remove(value, { context })` of an element it saw. */
   | 'srem'
+  /** Flag keys (a map's flag field, `workload: 'map'`): enable it. */
+  | 'enable'
+  /** Flag keys: disable it (what the operation's own read observed). */
+  | 'disable'
+  /** Multi-value register keys (a map's mvRegister field): assign a unique value. */
+  | 'assign'
   /** Any key: a read; `ok` carries the values returned. */
-  | 'read';
+  | 'read'
+  /**
+   * Every key, page by page (`keys({ limit, cursor })`); recorded under key `*`, its `ok` carries
+   * the keys listed.
+   */
+  | 'list';
 
 /** One client operation event. */
 export interface OperationEvent {

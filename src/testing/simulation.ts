@@ -9,7 +9,8 @@
 import { Packr } from 'msgpackr';
 import { DynamoClient, type DynamoClientOptions } from '../client/client.js';
 import { DynamoError } from '../errors.js';
-import { DynamoNode } from '../node.js';
+import type { KeysPage } from '../listing/listing.js';
+import { DynamoNode, type PutOptions } from '../node.js';
 import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
 import { dataKey } from '../replica/layout.js';
 import { resolvers } from '../resolvers.js';
@@ -17,7 +18,8 @@ import { loadHasher, partitionOf } from '../ring/index.js';
 import { MemoryStorage } from '../storage/memory.js';
 import { type LatencyRange, MemoryNetwork, type MemoryNetworkCounters } from '../transport/memory.js';
 import { decodeState, isTypedValue } from '../types/codec.js';
-import { typeValue } from '../types/ops.js';
+import type { MapHandle } from '../types/handles.js';
+import { type MapValue, typeValue } from '../types/ops.js';
 import { VirtualClock } from '../util/clock.js';
 import { type Random, seededRandom } from '../util/random.js';
 import { decodeObject } from '../versioning/codec.js';
@@ -61,6 +63,7 @@ export type SimWorkload =
   | 'mixed'
   | 'counter'
   | 'orset'
+  | 'map'
   | 'ttl';
 
 /** Where a client sends an operation: a node, or its own DynamoClient. */
@@ -147,7 +150,7 @@ export interface SimulationOptions {
   quorum?: Partial<QuorumOptions>;
   /** Default true. */
   sloppyQuorum?: boolean;
-  /** Client operations in the run (adds, writes, deletes; the final reads come on top). Default 1000. */
+  /** Client operations in the run (adds, writes, deletes; listings and the final reads come on top). Default 1000. */
   operations?: number;
   /** Concurrent clients, each with one operation in flight at a time. Default 5. */
   clients?: number;
@@ -171,7 +174,12 @@ export interface SimulationOptions {
    *   at random; no register keys.
    * Typed: `counter`: `keys` counters (`counter:0`, ...) incremented by 1..5 through
    * `node.counter(key)`; `orset`: `keys` OR-sets (`orset:0`, ...): adds of unique elements, and
-   * removes of an element a read saw, with that read's context, through `node.set(key)`.
+   * removes of an element a read saw, with that read's context, through `node.set(key)`; `map`:
+   * `keys` maps (`map:0`, ...) changed through `node.map(key).update()`: increments of an embedded
+   * counter `n` and of the counter `n` of an embedded map `m`, adds to an embedded set `s` and
+   * removes from it with a read's context, enables and disables of a flag `f`, assignments to a
+   * multi-value register `r` — recorded, and checked, as counters `map:0/n`, `map:0/m/n`, OR-set
+   * `map:0/s`, flag `map:0/f` and multi-value register `map:0/r`.
    * Expiry: `ttl`: `keys` register keys (`ttl:0`, ...) written with unique values, most of them with
    * a `ttlMs` (see `ttlMs`, `ttlShare`), with fresh or stale contexts, read, and sometimes deleted;
    * checked by `expired-reads` (no read returns a value whose expiry passed on every clock) and the
@@ -289,6 +297,26 @@ const SIM_PARTITIONS = 64;
 const TTL_TOMBSTONE_GRACE_MS = 10_000;
 /** Step of virtual time while driving (a client's think time and message latencies are finer). */
 const STEP_MS = 5;
+/** Workloads of data types: one operation per step through `node.counter` / `set` / `map`. */
+const TYPED_WORKLOADS: ReadonlySet<SimWorkload> = new Set(['counter', 'orset', 'map']);
+
+/**
+ * A map's final value as the keys its fields were recorded under: counters `key/n` and `key/m/n`,
+ * OR-set `key/s`, flag `key/f`, multi-value register `key/r`, each with the map's replicas.
+ */
+function mapFields(key: string, value: unknown, replicas: ReplicaSnapshot[]): FinalKeyState[] {
+  const map = value as MapValue | undefined;
+  return [
+    { key: `${key}/n`, kind: 'counter', values: [map?.counters.n ?? 0], replicas },
+    { key: `${key}/m/n`, kind: 'counter', values: [map?.maps.m?.counters.n ?? 0], replicas },
+    { key: `${key}/s`, kind: 'orset', values: [map?.sets.s ?? []], replicas },
+    { key: `${key}/f`, kind: 'flag', values: [map?.flags.f ?? false], replicas },
+    { key: `${key}/r`, kind: 'mvregister', values: [map?.mvRegisters.r ?? []], replicas },
+  ];
+}
+
+/** Share of client operations followed by a listing of every key. */
+const LIST_SHARE = 0.02;
 /** Virtual time starts here, so negative clock offsets still give positive timestamps. */
 const EPOCH_MS = 1_000_000_000;
 /** Longest a workload or settle phase may take in virtual time before the run is declared stuck. */
@@ -333,6 +361,8 @@ export class Simulation {
   private readonly random: Random;
   /** Which deletes pass no context (a stream of its own, so the other choices of a seed stay as they were). */
   private readonly deleteRandom: Random;
+  /** Which reads prefer the caller's zone and which writes need two zones (zoned clusters). */
+  private readonly zoneRandom: Random;
   private readonly clock = new VirtualClock(EPOCH_MS);
   private readonly ids: string[];
   /** One DynamoClient per client process, in the workloads that use them. */
@@ -372,6 +402,7 @@ export class Simulation {
       !SET_WORKLOADS.includes(workload) &&
       workload !== 'counter' &&
       workload !== 'orset' &&
+      workload !== 'map' &&
       workload !== 'ttl'
     ) {
       throw new RangeError(`unknown workload ${JSON.stringify(workload)}`);
@@ -439,6 +470,7 @@ export class Simulation {
     }
     this.random = seededRandom(this.options.seed);
     this.deleteRandom = this.random.fork('delete-found');
+    this.zoneRandom = this.random.fork('zone-modes');
     this.ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   }
 
@@ -543,6 +575,7 @@ export class Simulation {
             clock: this.clock,
             random: this.random.fork(`dynamo-client:${i}`),
             codec,
+            ...(this.options.zones > 0 ? { zone: `zone-${(i % this.options.zones) + 1}` } : {}),
           }),
           `starting ${id}`,
         );
@@ -691,6 +724,9 @@ export class Simulation {
 
   private async client(index: number): Promise<void> {
     const random = this.random.fork(`client:${index}`);
+    // Whether to list the keys after an operation: a stream of its own, so that the operations
+    // themselves are those the seed always made.
+    const listing = this.random.fork(`list:${index}`);
     const process = `c${index}`;
     // The context this client last got back for each register key, with what its holder had been
     // shown: "stale" writes reuse it without reading first (the pattern that makes plain version
@@ -710,11 +746,13 @@ export class Simulation {
       const node = running[random.int(running.length)]!;
       if (this.options.workload === 'ttl') {
         await this.ttlOperation(process, node, random, held, `${process}:${seq++}`);
+        if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
-      if (this.options.workload === 'counter' || this.options.workload === 'orset') {
+      if (TYPED_WORKLOADS.has(this.options.workload)) {
         await this.typedOperation(process, node, random);
+        if (listing.next() < LIST_SHARE) await this.list(process, node, listing);
         await this.sleep(this.between(random, this.options.thinkTimeMs));
         continue;
       }
@@ -735,7 +773,32 @@ export class Simulation {
           await this.write(process, target, key, `${process}:${seq++}`, stale, held);
         }
       }
+      if (listing.next() < LIST_SHARE) await this.list(process, dynamoClient ?? node, listing);
       await this.sleep(this.between(random, this.options.thinkTimeMs));
+    }
+  }
+
+  /**
+   * Lists every key through `target`, in pages of 1–4 keys (so cursors carry most of the
+   * listing), recorded as one `list` operation.
+   */
+  private async list(process: string, target: SimTarget, random: Random): Promise<void> {
+    this.recorder.invoke(process, 'list', '*', target.id);
+    const limit = 1 + random.int(4);
+    const keys: string[] = [];
+    try {
+      let cursor: string | undefined;
+      do {
+        const page: KeysPage<string> = await target.keys({
+          limit,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        keys.push(...page.keys);
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      this.succeeded(process, 'list', '*', target, { value: keys });
+    } catch (err) {
+      this.failed(process, 'list', '*', target, err, true, undefined);
     }
   }
 
@@ -858,6 +921,7 @@ export class Simulation {
       await this.typed(process, 'increment', key, node, () => node.counter(key).increment(by));
       return;
     }
+    if (this.options.workload === 'map') return this.mapOperation(process, node, random, `map:${i}`);
     const key = `orset:${i}`;
     if (random.next() < 0.7) {
       const element = `e${this.nextElement++}`;
@@ -886,6 +950,83 @@ export class Simulation {
       node,
       () => node.set(key).remove(element, { context: seen.context }),
       element,
+    );
+  }
+
+  /**
+   * One change to map `key` through `node.map(key).update()`, recorded under the field's own key:
+   * `key/n` and `key/m/n` (counters), `key/s` (OR-set).
+   */
+  private async mapOperation(
+    process: string,
+    node: DynamoNode<SimValue>,
+    random: Random,
+    key: string,
+  ): Promise<void> {
+    const map = node.map(key);
+    const roll = random.next();
+    if (roll >= 0.7) return this.mapFlagOrRegister(process, node, map, key, roll);
+    if (roll < 0.35) {
+      const nested = roll < 0.1;
+      const field = nested ? `${key}/m/n` : `${key}/n`;
+      const by = 1 + random.int(5);
+      this.recorder.invoke(process, 'increment', field, node.id, by);
+      await this.typed(process, 'increment', field, node, () =>
+        map.update((m) => (nested ? m.map('m') : m).counter('n').increment(by)),
+      );
+      return;
+    }
+    const field = `${key}/s`;
+    if (roll < 0.6) {
+      const element = `e${this.nextElement++}`;
+      this.recorder.invoke(process, 'sadd', field, node.id, element);
+      await this.typed(process, 'sadd', field, node, () => map.update((m) => m.set('s').add(element)));
+      return;
+    }
+    this.recorder.invoke(process, 'srem', field, node.id);
+    let seen: { value: MapValue; context: string };
+    try {
+      seen = await map.read();
+    } catch (err) {
+      this.failed(process, 'srem', field, node, err, true, undefined);
+      return;
+    }
+    const elements = seen.value.sets.s ?? [];
+    const element = elements.length ? elements[random.int(elements.length)] : undefined;
+    if (element === undefined) {
+      this.succeeded(process, 'srem', field, node, { value: null });
+      return;
+    }
+    await this.typed(
+      process,
+      'srem',
+      field,
+      node,
+      () => map.update((m) => m.set('s').remove(element), { context: seen.context }),
+      element,
+    );
+  }
+
+  /** A map's flag `f` enabled or disabled, or a unique value assigned to its multi-value register `r`. */
+  private async mapFlagOrRegister(
+    process: string,
+    node: DynamoNode<SimValue>,
+    map: MapHandle,
+    key: string,
+    roll: number,
+  ): Promise<void> {
+    if (roll < 0.85) {
+      const f: OperationFunction = roll < 0.8 ? 'enable' : 'disable';
+      this.recorder.invoke(process, f, `${key}/f`, node.id);
+      await this.typed(process, f, `${key}/f`, node, () =>
+        map.update((m) => (f === 'enable' ? m.flag('f').enable() : m.flag('f').disable())),
+      );
+      return;
+    }
+    const value = `v${this.nextElement++}`;
+    this.recorder.invoke(process, 'assign', `${key}/r`, node.id, value);
+    await this.typed(process, 'assign', `${key}/r`, node, () =>
+      map.update((m) => m.mvRegister('r').assign(value)),
     );
   }
 
@@ -958,7 +1099,9 @@ export class Simulation {
 
   /** A client read, counted in the sibling histogram. */
   private async read(target: SimTarget, key: string): Promise<{ values: SimValue[]; context: string }> {
-    const read = await target.get(key);
+    // On a zoned cluster half the reads prefer the caller's zone.
+    const local = this.options.zones > 0 && this.zoneRandom.next() < 0.5;
+    const read = await target.get(key, local ? { preferLocalZone: true } : {});
     const n = read.values.length;
     this.siblingsRead[n] = (this.siblingsRead[n] ?? 0) + 1;
     return read;
@@ -978,11 +1121,15 @@ export class Simulation {
     ttlMs?: number,
   ): Promise<{ context: string }> {
     const random = this.random.fork(`retry:${requestId}`);
+    // On a cluster of two zones or more, a third of the register writes need acknowledgements from two.
+    const minZones = this.options.zones >= 2 && this.zoneRandom.next() < 1 / 3;
     let target = first;
     for (let attempt = 0; ; attempt++) {
       try {
-        const options = this.options.retries > 0 ? { context, requestId } : { context };
-        return await target.put(key, value, ttlMs === undefined ? options : { ...options, ttlMs });
+        const options: PutOptions = this.options.retries > 0 ? { context, requestId } : { context };
+        if (ttlMs !== undefined) options.ttlMs = ttlMs;
+        if (minZones) options.minZones = 2;
+        return await target.put(key, value, options);
       } catch (err) {
         const code = err instanceof DynamoError ? err.code : undefined;
         const retriable =
@@ -1107,6 +1254,13 @@ export class Simulation {
     if (typed === 'counter' || typed === 'orset') {
       return Array.from({ length: this.options.keys }, (_, i) => ({ key: `${typed}:${i}`, kind: typed }));
     }
+    if (typed === 'map') {
+      // The map's embedded fields, each checked as a key of its own (see `mapFields`).
+      return Array.from({ length: this.options.keys }, (_, i) => ({
+        key: `map:${i}`,
+        kind: 'counter' as const,
+      }));
+    }
     return [
       ...Array.from({ length: this.options.keys }, (_, i) => ({ key: `set:${i}`, kind: 'set' as const })),
       ...Array.from({ length: this.options.registerKeys }, (_, i) => ({
@@ -1145,10 +1299,12 @@ export class Simulation {
     try {
       const r = this.options.quorum.n;
       const workload = this.options.workload;
-      if (workload === 'counter' || workload === 'orset') {
+      if (TYPED_WORKLOADS.has(workload)) {
         const value = await (workload === 'counter'
           ? node.counter(key).value({ r })
-          : node.set(key).value({ r }));
+          : workload === 'orset'
+            ? node.set(key).value({ r })
+            : node.map(key).value({ r }));
         this.recorder.ok(process, 'read', key, node.id, { value: [value], siblings: 1 });
         return [value];
       }
@@ -1191,8 +1347,11 @@ export class Simulation {
     }
     // Read repair triggered by the final reads (if any) lands before the snapshot.
     await this.clock.advance(this.settleOptions.roundMs);
+    const listed = await this.drive(this.listAll(reader), 'final listing');
     for (const { key, kind } of this.allKeys()) {
-      keys.push({ key, kind, values: values.get(key) ?? [], replicas: await this.snapshot(key) });
+      const replicas = await this.snapshot(key);
+      if (this.options.workload === 'map') keys.push(...mapFields(key, values.get(key)?.[0], replicas));
+      else keys.push({ key, kind, values: values.get(key) ?? [], replicas });
     }
     const limits = this.nodeOptions.limits;
     return {
@@ -1201,7 +1360,23 @@ export class Simulation {
       maxSiblings: limits?.maxSiblings ?? 100,
       hintsPending: this.hintsPending(),
       keys,
+      ...(listed === undefined ? {} : { listed }),
     };
+  }
+
+  /** Every key `node.allKeys()` lists after settling, recorded as a `final` list (undefined: it failed). */
+  private async listAll(node: DynamoNode<SimValue>): Promise<string[] | undefined> {
+    this.recorder.invoke('final', 'list', '*', node.id);
+    try {
+      const keys: string[] = [];
+      // Pages of 2: the cursor carries the listing from partition to partition.
+      for await (const key of node.allKeys({ pageSize: 2 })) keys.push(key);
+      this.recorder.ok('final', 'list', '*', node.id, { value: keys });
+      return keys;
+    } catch (err) {
+      this.failed('final', 'list', '*', node, err, true, undefined);
+      return undefined;
+    }
   }
 
   /** The key's primaries, from the first node that sees all N of them up. */

@@ -4,6 +4,7 @@ import {
   checkCausal,
   checkConvergence,
   checkExpiredReads,
+  checkListing,
   checkLostAdds,
   checkNoResurrection,
   checkSiblingAntichain,
@@ -347,10 +348,68 @@ describe('checkAll', () => {
       'causal',
       'counters',
       'orsets',
+      'flags',
+      'mv-registers',
       'expired-reads',
+      'listing',
     ]);
     expect(report.ok).toBe(true);
     expect(checkAll([], { ...f, hintsPending: 1 }).ok).toBe(false);
+  });
+});
+
+describe('checkListing', () => {
+  function history() {
+    let t = 0;
+    const h = new HistoryRecorder(() => t++);
+    h.invoke('c0', 'write', 'reg:0', 'n1', 'v0');
+    h.ok('c0', 'write', 'reg:0', 'n1', {});
+    h.invoke('c1', 'list', '*', 'n2');
+    h.ok('c1', 'list', '*', 'n2', { value: ['reg:0', 'reg:0'] });
+    h.invoke('c0', 'write', 'reg:1', 'n1', 'v1');
+    h.ok('c0', 'write', 'reg:1', 'n1', {});
+    h.invoke('c0', 'delete', 'reg:1', 'n1');
+    h.ok('c0', 'delete', 'reg:1', 'n1', {});
+    return h;
+  }
+  const keys: FinalKeyState[] = [
+    { key: 'reg:0', kind: 'register', values: ['v0'], replicas: replicas(['v0']) },
+    { key: 'reg:1', kind: 'register', values: [], replicas: replicas([]) },
+  ];
+
+  it('accepts listings of written keys (a key twice included) and a final listing of exactly the live keys', () => {
+    const r = checkListing(history().events, final(keys, { listed: ['reg:0'] }));
+    expect(r.ok).toBe(true);
+    expect(r.stats).toMatchObject({ listings: 1, keysListed: 2, finalListed: 1, missing: 0, extra: 0 });
+  });
+
+  it('reports a key listed before anything was written to it', () => {
+    const h = history();
+    h.invoke('c2', 'list', '*', 'n3');
+    h.ok('c2', 'list', '*', 'n3', { value: ['reg:0', 'reg:7'] });
+    const r = checkListing(h.events, final(keys, { listed: ['reg:0'] }));
+    expect(r.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(
+        /c2's listing at t=\d+ \(@n3\) returned reg:7, which nothing had been written to/,
+      ),
+    ]);
+  });
+
+  it('reports a live key the final listing lacks, and a deleted key it returns', () => {
+    const r = checkListing(history().events, final(keys, { listed: ['reg:1'] }));
+    expect(r.problems.map((p) => p.message)).toEqual([
+      'the final listing lacks reg:0, whose final read found a value',
+      'the final listing returned reg:1, whose final read found none',
+    ]);
+  });
+
+  it('reports a final listing that failed', () => {
+    const h = history();
+    h.invoke('final', 'list', '*', 'n1');
+    h.fail('final', 'list', '*', 'n1', { error: 'DYNAMO_QUORUM', definite: true });
+    expect(checkListing(h.events, final(keys)).problems[0]!.message).toBe(
+      'the final listing failed: DYNAMO_QUORUM',
+    );
   });
 });
 

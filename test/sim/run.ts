@@ -50,7 +50,7 @@ const USAGE = `usage: npm run sim -- [flags]          (SEED=N npm run sim replay
   --workload W         sets (default: get, merge, put with the read's context), chain (puts on
                        the contexts puts return), client (through DynamoClients), update
                        (node.update with a resolver), resolved (resolved get, then put), mixed
-                       (every path at random), counter, orset (the data types), ttl (ttlMs)
+                       (every path at random), counter, orset, map (the data types), ttl (ttlMs)
   --nodes N --ops N --clients N --keys N --register-keys N --retries N
   --zones N            spread the nodes over N zones (zone outages join the faults)
   --quorum n,r,w       default 3,2,2
@@ -174,7 +174,7 @@ function simulationOptions(seed: number | string): SimulationOptions {
   if (args['latency-aware']) options.nodeOptions = { latencyAware: true };
   if (args.lww) options.resolver = 'lww';
   if (args.workload !== undefined) {
-    const all = [...SET_WORKLOADS, 'counter', 'orset', 'ttl'];
+    const all = [...SET_WORKLOADS, 'counter', 'orset', 'map', 'ttl'];
     if (!all.includes(args.workload as SimWorkload)) {
       throw new RangeError(`--workload must be one of ${all.join(', ')}, got ${args.workload}`);
     }
@@ -230,7 +230,7 @@ function figures(result: SimulationResult, wallMs: number): SeedFigures {
     typed:
       result.options.workload === 'counter'
         ? result.report.results.find((r) => r.checker === 'counters')?.stats
-        : result.options.workload === 'orset'
+        : result.options.workload === 'orset' || result.options.workload === 'map'
           ? result.report.results.find((r) => r.checker === 'orsets')?.stats
           : result.options.workload === 'ttl'
             ? result.report.results.find((r) => r.checker === 'expired-reads')?.stats
@@ -335,7 +335,7 @@ async function many(from: number, count: number): Promise<number> {
   const perSeedLoss = all.map((x) => (x.acknowledged ? x.lost / x.acknowledged : 0)).sort((a, b) => a - b);
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   console.log(
-    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : `${args.workload ?? 'sets'} workload${args.workload === 'counter' || args.workload === 'orset' ? ' (data types)' : ''}`}`,
+    `\nsummary: ${count} seeds (${from}..${from + count - 1}), ${args.lww ? 'last-write-wins control' : `${args.workload ?? 'sets'} workload${args.workload === 'counter' || args.workload === 'orset' || args.workload === 'map' ? ' (data types)' : ''}`}`,
   );
   const typed: Record<string, number> = {};
   for (const x of all) for (const [k, v] of Object.entries(x.typed ?? {})) typed[k] = (typed[k] ?? 0) + v;
