@@ -106,7 +106,10 @@ class PutDeadline implements TimeoutLinks<PutDeadline> {
   expired(): void {
     const { put } = this;
     // Replicating: the fan-out's error says which replicas answered.
-    if (put.run) return put.run.timedOut();
+    if (put.run) {
+      put.run.timedOut();
+      return;
+    }
     const operation = put.value === null ? 'delete' : 'put';
     put.reject(
       new QuorumError(operation, put.w, 0, [{ node: this.self, reason: 'DYNAMO_TIMEOUT' }], {
