@@ -83,8 +83,40 @@ interface LocalPut {
   signal: AbortSignal | undefined;
   /** The local store: settles once the version is durable here. */
   stored?: Promise<unknown>;
+  /** Its fan-out, once the version is made and replicated. */
+  run?: FanOutRun;
   resolve(version: WrittenVersion): void;
   reject(error: unknown): void;
+}
+
+/**
+ * A put's `timeoutMs`, counted from the put's start: the fan-out's own timeout starts only once
+ * the version is made, after the key's lock and the local storage read, which can take long (a
+ * queue of writes to one key, a storage that stopped answering).
+ */
+class PutDeadline implements TimeoutLinks<PutDeadline> {
+  timeoutBatch: TimeoutBatch<PutDeadline> | undefined = undefined;
+  timeoutPrev: PutDeadline | undefined = undefined;
+  timeoutNext: PutDeadline | undefined = undefined;
+  constructor(
+    readonly put: LocalPut,
+    readonly self: string,
+  ) {}
+
+  expired(): void {
+    const { put } = this;
+    // Replicating: the fan-out's error says which replicas answered.
+    if (put.run) {
+      put.run.timedOut();
+      return;
+    }
+    const operation = put.value === null ? 'delete' : 'put';
+    put.reject(
+      new QuorumError(operation, put.w, 0, [{ node: this.self, reason: 'DYNAMO_TIMEOUT' }], {
+        cause: new TimeoutError(`${operation} timed out before its version was made`),
+      }),
+    );
+  }
 }
 
 interface FanOut<R> {
@@ -143,10 +175,13 @@ export class Coordinator {
   private readonly timeouts: RequestTimeouts<FanOutRun>;
   /** Hedge delays of latency-aware reads, the same way: a shared timer per turn and delay. */
   private readonly hedges: RequestTimeouts<HedgeWait>;
+  /** Puts coordinated here, from their start (see PutDeadline). */
+  private readonly deadlines: RequestTimeouts<PutDeadline>;
 
   constructor(private readonly deps: CoordinatorDeps) {
     this.timeouts = new RequestTimeouts<FanOutRun>(deps.clock, (run) => run.timedOut());
     this.hedges = new RequestTimeouts<HedgeWait>(deps.clock, (wait) => wait.run.hedgeNow());
+    this.deadlines = new RequestTimeouts<PutDeadline>(deps.clock, (deadline) => deadline.expired());
   }
 
   get(
@@ -186,9 +221,17 @@ export class Coordinator {
         minZones,
         timeoutMs,
         signal,
-        resolve,
-        reject,
+        resolve: (version) => {
+          this.deadlines.remove(deadline);
+          resolve(version);
+        },
+        reject: (error) => {
+          this.deadlines.remove(deadline);
+          reject(error);
+        },
       };
+      const deadline = new PutDeadline(put, this.deps.self);
+      this.deadlines.add(deadline, timeoutMs);
       put.stored = this.deps.replica.coordinate(
         partition,
         key,
@@ -204,7 +247,7 @@ export class Coordinator {
             try {
               this.replicate(put, version);
             } catch (err) {
-              reject(err);
+              put.reject(err);
             }
           });
         },
@@ -214,7 +257,7 @@ export class Coordinator {
       // Until the version is made its failure is the put's (maxSiblings, a storage read); after, it
       // is the local replica's, which the fan-out counts.
       put.stored.catch((err: unknown) => {
-        if (!made) reject(err);
+        if (!made) put.reject(err);
       });
     });
   }
@@ -232,8 +275,8 @@ export class Coordinator {
         .call(entry.id, [MessageType.Store, partition, null, entries], perRequestMs)
         .catch((err) => this.deps.onBackgroundError(err as Error, `write to gaining node ${entry.id}`));
     }
-    const fanOut = (doomed: boolean) =>
-      this.startFanOut<unknown, WrittenVersion>(
+    const fanOut = (doomed: boolean) => {
+      put.run = this.startFanOut<unknown, WrittenVersion>(
         {
           operation: put.value === null ? 'delete' : 'put',
           routing: doomed ? { ...routing, list: routing.list.filter((e) => e !== mine) } : routing,
@@ -259,6 +302,7 @@ export class Coordinator {
         put.resolve,
         put.reject,
       );
+    };
     // When the listed replicas cannot make W (the others known down, strict quorum), the put fails
     // at once; its own store is awaited first so that the QuorumError counts it.
     if (routing.list.length < w) stored.then(() => fanOut(true), put.reject);
@@ -324,7 +368,7 @@ export class Coordinator {
     answer: () => T,
     resolve: (answer: T) => void,
     reject: (error: unknown) => void,
-  ): void {
+  ): FanOutRun {
     // The answer is made a microtask after the quorum is met, as an `await` of the fan-out
     // would: replies that arrive in the same turn (a batch of replies from one peer, the
     // deliveries of one network drain) are folded in too.
@@ -337,7 +381,9 @@ export class Coordinator {
     };
     const met = () => queueMicrotask(make);
     // FanOutRun only hands what `f.send` resolved to back to `f.onReply`, so R need not be kept.
-    new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, met, reject).start();
+    const run = new FanOutRun(f as FanOut<unknown>, this.timeouts, this.hedges, met, reject);
+    run.start();
+    return run;
   }
 
   /** Sends the merged object to every replica that answered with something older or nothing. */

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { DynamoNode, Storage } from '../../src/index.js';
+import type { DynamoNode, DynamoNodeOptions, Storage } from '../../src/index.js';
 import { bundleChild, OPEN_LOADS } from './children.js';
 import { type BenchRow, formatTable, runClosedLoop, runOpenLoop } from './lib.js';
 import { medianRows } from './tcp-cluster.js';
@@ -29,7 +29,7 @@ const OPEN_LOOP_MS = 2000;
 type Systems = typeof import('./inprocess-systems.js');
 let loaded: Promise<Systems> | undefined;
 /** The engine and the floor from an esbuild bundle of `inprocess-systems.ts` (built once per run). */
-function systems(): Promise<Systems> {
+export function systems(): Promise<Systems> {
   loaded ??= bundleChild(
     fileURLToPath(new URL('./inprocess-systems.ts', import.meta.url)),
     'inprocess-systems',
@@ -43,10 +43,10 @@ export interface ClusterBenchOptions {
   inFlight?: number;
 }
 
-async function startCluster(
+export async function startCluster(
   makeStorage: (id: string) => Storage,
   ids: string[],
-  extra: Partial<Parameters<typeof DynamoNode.start<Uint8Array>>[0]> = {},
+  extra: Partial<DynamoNodeOptions<Uint8Array>> = {},
 ) {
   const { DynamoNode, MemoryNetwork } = await systems();
   const network = new MemoryNetwork();

@@ -196,7 +196,8 @@ export async function benchFloor(options: FloorBenchOptions = {}): Promise<Bench
     const label = `floor: 3 processes TCP loopback, classic-level, ${flush} flush`;
     const inFlight = `${PROCESSES}×${IN_FLIGHT_PER_PROCESS} in flight`;
     const rowAt = (kind: 'put' | 'get', l: (typeof loads)[number]) => {
-      const at = options.halfRate === undefined ? l.name : `${options.halfRate * 2 * l.fraction} ops/s`;
+      const at =
+        options.halfRate === undefined ? l.name : `${Math.round(options.halfRate * 2 * l.fraction)} ops/s`;
       const r = row(`${label}: ${kind} at ${at} (open loop)`, l[kind]);
       const net = netCpuUsPerOp(l[kind], idle);
       r.extra = {

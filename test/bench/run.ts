@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --json FILE] [--quick] [--only NAME,...]`: every benchmark, one table.
+ * `npm run bench [-- --json FILE] [--quick] [--only NAME,...] [--workload a,b,c,d,f]`: every
+ * benchmark, one table (`--workload` chooses the YCSB workloads of the `ycsb` suite).
  * Figures are wall-clock ops/s and latency percentiles on this machine; quote medians of
  * several runs (the machine is shared and noisy).
  */
@@ -17,6 +18,8 @@ import { benchTcp } from './micro-tcp.js';
 import { benchVersioning } from './micro-versioning.js';
 import { benchTcpClient } from './tcp-client.js';
 import { benchTcpCluster } from './tcp-cluster.js';
+import { benchYcsb } from './ycsb.js';
+import { workloadsNamed } from './ycsb-core.js';
 import { benchZones } from './zones.js';
 
 const { values } = parseArgs({
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     json: { type: 'string' },
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    workload: { type: 'string', default: 'a,b,c,d,f' },
   },
 });
 const quick = values.quick;
@@ -45,6 +49,13 @@ const suites: Record<string, () => Promise<BenchRow[]>> = {
   'tcp-client': () => benchTcpClient({ ops: quick ? 10_000 : 20_000 }),
   // The same work as tcp-cluster without the engine: what this machine allows at best.
   'tcp-floor': () => benchFloor({ ops: quick ? 20_000 : 100_000 }),
+  // YCSB core workloads in one process (MemoryStorage, LevelStorage) and over TCP.
+  ycsb: () =>
+    benchYcsb({
+      workloads: workloadsNamed(values.workload),
+      records: quick ? 10_000 : 100_000,
+      operations: quick ? 10_000 : 100_000,
+    }),
 };
 const selected = values.only ? values.only.split(',') : Object.keys(suites);
 const rows: BenchRow[] = [];

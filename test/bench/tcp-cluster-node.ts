@@ -15,6 +15,14 @@ import { DynamoNode } from '../../src/index.js';
 import { LevelStorage } from '../../src/level/index.js';
 import { TcpTransport } from '../../src/tcp/index.js';
 import { closedLoad, type LoadResult, latencyHistogram, openLoad, profiled, serveCommands } from './load.js';
+import {
+  dynamoTarget,
+  measurePhase,
+  prepareLoad,
+  prepareRun,
+  Sequence,
+  workloadsNamed,
+} from './ycsb-core.js';
 
 export type BenchCommand =
   | { seq: number; cmd: 'members' }
@@ -31,6 +39,20 @@ export type BenchCommand =
       keyCount: number;
     }
   | { seq: number; cmd: 'stats' }
+  /** YCSB (`ycsb.ts`): this process is one client, loading records first, first + stride, ... */
+  | { seq: number; cmd: 'ycsb-load'; records: number; inFlight: number; first: number; stride: number }
+  /** YCSB run phase; D's inserts are numbered records + firstInsert + k * insertStride. */
+  | {
+      seq: number;
+      cmd: 'ycsb-run';
+      workload: string;
+      records: number;
+      operations: number;
+      inFlight: number;
+      seed: string;
+      firstInsert: number;
+      insertStride: number;
+    }
   | { seq: number; cmd: 'stop' };
 
 const { values: args } = parseArgs({
@@ -146,6 +168,9 @@ function openLoop(c: Extract<BenchCommand, { cmd: 'open' }>): Promise<EngineResu
   );
 }
 
+/** This process as one YCSB client: one target for its whole life, so it keeps the contexts it saw. */
+const ycsb = dynamoTarget([node]);
+
 async function run(c: BenchCommand): Promise<unknown> {
   switch (c.cmd) {
     case 'members':
@@ -154,6 +179,15 @@ async function run(c: BenchCommand): Promise<unknown> {
       return closedLoop(c);
     case 'open':
       return openLoop(c);
+    case 'ycsb-load': {
+      const load = prepareLoad(ycsb, c.records, c.inFlight, c.first, c.stride);
+      return measurePhase(() => profiled(`ycsb-${args.id}-load`, load));
+    }
+    case 'ycsb-run': {
+      const sequence = new Sequence(workloadsNamed(c.workload)[0]!, c.records, c.operations, c.seed);
+      const phase = prepareRun(ycsb, sequence, c.inFlight, c.firstInsert, c.insertStride);
+      return measurePhase(() => profiled(`ycsb-${args.id}-${c.workload}`, phase));
+    }
     case 'stats':
       return { transport: transport.stats(), storage: storage.stats, node: node.stats() };
     case 'stop':

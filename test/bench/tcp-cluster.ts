@@ -64,14 +64,14 @@ export interface TcpClusterBenchOptions {
  * The node process script: the source under tsx, or a bundle whose dependencies stay external
  * (so it lives under node_modules/.cache, where they resolve).
  */
-async function childCommand(tsx: boolean | undefined): Promise<string[]> {
+export async function childCommand(tsx: boolean | undefined): Promise<string[]> {
   if (tsx) return ['--import', 'tsx', CHILD];
   return [await bundleChild(CHILD, 'tcp-cluster-node')];
 }
 
-type BenchNode = BenchChild<BenchCommand> & { readonly id: string };
+export type BenchNode = BenchChild<BenchCommand> & { readonly id: string };
 
-async function startNode(
+export async function startNode(
   id: string,
   dataDir: string,
   seeds: string[],
@@ -101,7 +101,7 @@ async function rawBaseline(dir: string, ops: number) {
   return { put, get };
 }
 
-async function settled(nodes: BenchNode[]): Promise<void> {
+export async function settled(nodes: BenchNode[]): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const views = await Promise.all(nodes.map((n) => n.call<MemberView[]>({ cmd: 'members' })));
