@@ -26,11 +26,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { DEFAULTS, DynamoError, DynamoNode, LimitError } from 'dynamo-engine';
+import { LevelStorage } from 'dynamo-engine/level';
+import { registerMetrics } from 'dynamo-engine/metrics';
+import { TcpTransport } from 'dynamo-engine/tcp';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { DEFAULTS, DynamoError, DynamoNode, LimitError } from '../src/index.js';
-import { LevelStorage } from '../src/level/index.js';
-import { registerMetrics } from '../src/metrics/index.js';
-import { TcpTransport } from '../src/tcp/index.js';
 
 const CONTEXT_HEADER = 'x-dynamo-context';
 const TTL_HEADER = 'x-dynamo-ttl-ms';

@@ -7,7 +7,7 @@
  *
  * Runs on the real clock with short timeouts so it finishes in a few seconds.
  */
-import { DynamoNode, MemoryNetwork, MemoryStorage, QuorumError } from '../src/index.js';
+import { DynamoNode, MemoryNetwork, MemoryStorage, QuorumError } from 'dynamo-engine';
 
 const say = (text: string) => console.log(text);
 const show = (cart: string[]) => (cart.length > 0 ? `[${cart.join(', ')}]` : '(empty)');

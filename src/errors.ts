@@ -1,6 +1,6 @@
 /**
  * Every error the engine raises on purpose is a `DynamoError` with a stable `code` (documented in
- * the README, one heading each). Programmer mistakes (r > n, a key of the wrong type) throw
+ * docs/api/errors.md, one heading each). Programmer mistakes (r > n, a key of the wrong type) throw
  * `TypeError` / `RangeError` at once instead.
  */
 export type DynamoErrorCode =
@@ -16,7 +16,9 @@ export type DynamoErrorCode =
   | 'DYNAMO_CORRUPT_VALUE'
   | 'DYNAMO_ID_IN_USE';
 
+/** Every error the engine raises on purpose: `code` is stable (docs/api/errors.md), `cause` optional. */
 export class DynamoError extends Error {
+  /** Stable machine-readable code, one per error class. */
   readonly code: DynamoErrorCode;
 
   constructor(code: DynamoErrorCode, message: string, options?: { cause?: unknown }) {
@@ -41,8 +43,11 @@ export interface ReplicaFailure {
  * message; nothing was sent then.
  */
 export class QuorumError extends DynamoError {
+  /** Replies (get) or acknowledgements (put, delete) the operation needed. */
   readonly required: number;
+  /** How many it got. */
   readonly acks: number;
+  /** The replicas that did not count, and why. */
   readonly failures: ReplicaFailure[];
   /** A put with `minZones` above 1: the zones it needed acknowledgements from (else undefined). */
   readonly requiredZones: number | undefined;
@@ -92,8 +97,11 @@ export class NotRunningError extends DynamoError {
 
 /** A key, value, sibling set or frame exceeds a configured limit; nothing was written. */
 export class LimitError extends DynamoError {
+  /** The limit's name (`maxValueBytes`, `maxSiblings`, `maxFrameBytes`, ...). */
   readonly limit: string;
+  /** The size found. */
   readonly actual: number;
+  /** The limit's value. */
   readonly max: number;
 
   constructor(limit: string, actual: number, max: number, message?: string) {

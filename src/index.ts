@@ -1,5 +1,9 @@
-/** dynamo-engine: an embeddable implementation of Amazon's Dynamo. */
+/**
+ * dynamo-engine: an embeddable implementation of Amazon's Dynamo.
+ * @module dynamo-engine
+ */
 
+export type { AntiEntropyStats } from './anti-entropy/anti-entropy.js';
 export type { DynamoErrorCode, ReplicaFailure } from './errors.js';
 export {
   AuthError,
@@ -35,6 +39,7 @@ export type { SeedSource } from './membership/membership.js';
 export type { ReadyOptions } from './membership/ready.js';
 export type { RingStatus, TransferView, ZoneStatus, ZoneView } from './membership/status.js';
 export type { MemberView, NodeStatus } from './membership/types.js';
+export { DynamoNode } from './node.js';
 export type {
   GetOptions,
   GetResult,
@@ -43,8 +48,7 @@ export type {
   PutResult,
   UpdateFunction,
   UpdateResult,
-} from './node.js';
-export { DynamoNode } from './node.js';
+} from './operation-types.js';
 export type {
   AntiEntropyOptions,
   Codec,

@@ -7,7 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import { DataAdminService } from './admin/data.js';
 import { AdminService } from './admin/server.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import { Coordinator, type Routing } from './coordinator/coordinator.js';
+import { Coordinator, type PutRequest, type Routing } from './coordinator/coordinator.js';
 import { LatencyRouting } from './coordinator/latency-routing.js';
 import { Router } from './coordinator/router.js';
 import {
@@ -48,7 +48,16 @@ import {
   zoneStatus,
 } from './membership/status.js';
 import type { ClusterState, MemberView, NodeStatus } from './membership/types.js';
-import { maxContextEntries, newOpId, Operations, type PutRequest, remainingTtl } from './operations.js';
+import type {
+  GetOptions,
+  GetResult,
+  PreferenceListEntry,
+  PutOptions,
+  PutResult,
+  UpdateFunction,
+  UpdateResult,
+} from './operation-types.js';
+import { maxContextEntries, newOpId, Operations, remainingTtl } from './operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -82,71 +91,6 @@ import { cryptoSeededRandom, type Random } from './util/random.js';
 import { defaultCodec, silentLogger } from './values.js';
 import { encodeContext, type Sibling } from './versioning/index.js';
 
-export interface GetOptions {
-  /** Replies to wait for (default: the node's quorum.r). */
-  r?: number;
-  /** Whole-operation timeout, ms (default: 2 × requestTimeoutMs, room for one round of fallbacks). */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /**
-   * Ask the replicas in the caller's own `zone` first (default: the `preferLocalZone` option); the
-   * others only when those are not enough for R, fail, or (latency-aware) are slower than usual.
-   */
-  preferLocalZone?: boolean;
-}
-
-export interface PutOptions {
-  /** The context of the read this write is based on; without one the write becomes a sibling. */
-  context?: string;
-  /** Durable stores to wait for (default: the node's quorum.w). */
-  w?: number;
-  /**
-   * Stores must come from at least this many distinct zones, on top of W (default: the node's
-   * `minZones`, 1). `QuorumError` otherwise, with `zones`: the zones that acknowledged.
-   */
-  minZones?: number;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /**
-   * Idempotency key (any string of 1..1024 characters, unique per intended write): a put retried
-   * with the same `requestId`, through any node, is stored once, under one dot, as long as the key
-   * still remembers it (its last `MAX_OP_ENTRIES` = 64 such writes; see "Retrying safely"). A put
-   * whose id the key remembers is acknowledged without being applied, whatever its value; a purged
-   * tombstone takes the key's memory with it.
-   */
-  requestId?: string;
-  /**
-   * Put only: the value expires this long after it is written (an integer, 1 ms .. 20 years; beyond:
-   * RangeError). The coordinator turns it into an absolute expiry on its own clock; from then on the
-   * value reads as absent and behaves as a tombstone everywhere (see "Expiry").
-   */
-  ttlMs?: number;
-}
-
-export interface GetResult<V> {
-  /** Every concurrent sibling, or with a resolver at most one merged value; [] when absent or deleted. */
-  values: V[];
-  /** Opaque; pass it to the put that follows this read. */
-  context: string;
-}
-
-export interface PutResult {
-  context: string;
-}
-
-export interface UpdateResult<V> {
-  value: V;
-  context: string;
-}
-
-export type UpdateFunction<V> = (current: V | undefined, siblings: V[]) => V | Promise<V>;
-
-export interface PreferenceListEntry {
-  id: string;
-  address: string;
-  kind: 'primary' | 'fallback';
-}
-
 const INCARNATION_KEY = metaKey('incarnation');
 /**
  * Storage instances held by a node that is starting or running, with its id: one storage serves
@@ -159,7 +103,12 @@ const PROBE_INITIAL_MS = 200;
 /** Most bytes accepted for one replica object on the wire. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
 
+/**
+ * One member of a cluster: stores a share of the data, coordinates requests, gossips. Start one
+ * with `DynamoNode.start(options)` (docs/api/node.md); `V` is the type of the values.
+ */
 export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
+  /** The node's stable id (`options.id`). */
   readonly id: string;
   private readonly options: ResolvedOptions<V>;
   private readonly transport: Transport;
@@ -556,10 +505,12 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     return new FlagHandle(this.types, key, 'flag');
   }
 
+  /** Where peers reach this node (its transport's address). */
   get address(): string {
     return this.transport.address;
   }
 
+  /** `starting`, `running`, `stopping` or `stopped`. */
   get status(): NodeStatus {
     return this.currentStatus;
   }
@@ -606,6 +557,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     }));
   }
 
+  /** What this node did since it started: requests, siblings, repairs, hints, anti-entropy, bytes. */
   stats(): NodeStats {
     return {
       get: this.recorders.get.snapshot(),
@@ -625,15 +577,24 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     };
   }
 
+  /**
+   * Every concurrent value of `key` (or the resolver's merge) and a context for the next write;
+   * waits for `r` replies.
+   */
   get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
     return this.operations.get(key, options);
   }
 
+  /**
+   * Writes `value`: with `context`, superseding exactly what that context has seen; without, as a
+   * sibling of whatever exists. Resolves after `w` durable stores with the caller's context plus
+   * this write.
+   */
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.put(key, value, options);
   }
 
-  /** Writes a tombstone covering what `context` has seen. */
+  /** Writes a tombstone covering what `context` has seen; without a context, what a read finds. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.delete(key, options);
   }
@@ -651,7 +612,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /**
    * One page of the cluster's live keys (tombstones and expired values left out), `limit` at most;
-   * pass the returned `cursor` to get the next page (undefined: done). See "Listing keys".
+   * pass the returned `cursor` to get the next page (undefined: done). See docs/api/listing.md.
    */
   keys(options?: ListKeysOptions & { keyEncoding?: 'utf8' }): Promise<KeysPage<string>>;
   keys(options: ListKeysOptions & { keyEncoding: 'bytes' }): Promise<KeysPage<Uint8Array>>;
@@ -673,7 +634,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
     return this.listing.allEntries(options);
   }
 
-  /** One page of stored objects (tombstones included), for a backup. See "Backup and restore". */
+  /** One page of stored objects (tombstones included), for a backup. See docs/operating/backup-and-restore.md. */
   exportPage(options: ExportPageOptions = {}): Promise<ExportPage> {
     return this.listing.exportPage(options);
   }
@@ -687,7 +648,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   /**
    * Merges exported objects into their keys' replicas (the replica merge: idempotent, loses
-   * nothing the cluster has, adds no sibling it has seen). See "Backup and restore".
+   * nothing the cluster has, adds no sibling it has seen). See docs/operating/backup-and-restore.md.
    */
   importObjects(
     records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>,
@@ -902,19 +863,7 @@ export class DynamoNode<V = unknown> extends EventEmitter<DynamoNodeEvents> {
 
   private putHere(put: PutRequest, routing: Routing): Promise<PutResult> {
     return this.coordinator
-      .put(
-        put.key,
-        put.partition,
-        routing,
-        put.value,
-        put.context,
-        put.w,
-        put.timeoutMs,
-        put.signal,
-        put.op,
-        put.ttlMs,
-        put.minZones,
-      )
+      .put(put, routing)
       .then((version): PutResult => ({ context: encodeContext(version.context) }));
   }
 

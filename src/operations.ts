@@ -5,13 +5,20 @@
  * where the two differ (a node coordinates a put or forwards it; a client always sends it to a
  * replica).
  */
-import type { Coordinator, Routing } from './coordinator/coordinator.js';
+import type { Coordinator, PutRequest, Routing } from './coordinator/coordinator.js';
 import { type HedgePlan, planLocalRead } from './coordinator/latency.js';
 import type { LatencyRouting } from './coordinator/latency-routing.js';
 import type { Router } from './coordinator/router.js';
 import { QuorumError, TypeMismatchError } from './errors.js';
 import type { Key } from './events.js';
-import type { GetOptions, GetResult, PutOptions, PutResult, UpdateFunction, UpdateResult } from './node.js';
+import type {
+  GetOptions,
+  GetResult,
+  PutOptions,
+  PutResult,
+  UpdateFunction,
+  UpdateResult,
+} from './operation-types.js';
 import { type Codec, type ResolvedOptions, validateMinZones, validateQuorumPart } from './options.js';
 import { equalBytes } from './replica/replica.js';
 import { hash64, type PreferenceEntry, partitionOf } from './ring/index.js';
@@ -32,24 +39,6 @@ import {
   type Sibling,
   type VersionedObject,
 } from './versioning/index.js';
-
-/** One put (or delete: `value` null) on its way to a coordinator. */
-export interface PutRequest {
-  key: Uint8Array;
-  partition: number;
-  value: Uint8Array | null;
-  /** What the caller's context covers (empty without one). */
-  context: Context;
-  w: number;
-  timeoutMs: number;
-  signal: AbortSignal | undefined;
-  /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
-  op: string | undefined;
-  /** The value expires this long after the coordinator's clock at write time (a put's `ttlMs`). */
-  ttlMs: number | undefined;
-  /** Acknowledgements must span this many zones (absent: 1, no zone condition). */
-  minZones?: number;
-}
 
 /** What `Operations.read` resolves to but for a plain get. */
 export interface FullRead<V> {

@@ -10,25 +10,40 @@ import type { Random } from './util/random.js';
 /** How divergent versions become one value. Receives every concurrent sibling (never tombstones). */
 export type Resolver<V> = (siblings: V[], info: ResolverInfo) => V;
 
+/** What a resolver is told besides the siblings. */
 export interface ResolverInfo {
+  /** The key being read. */
   key: string | Uint8Array;
   /** One entry per sibling, same order: the coordinator's clock at write time and its node id. */
-  versions: { timestamp: number; nodeId: string }[];
+  versions: {
+    /** The coordinator's clock when the sibling was written, ms. */
+    timestamp: number;
+    /** The node that coordinated the write. */
+    nodeId: string;
+  }[];
 }
 
+/** How values become bytes and back (default: MessagePack through msgpackr). */
 export interface Codec<V> {
+  /** The bytes stored for `value`; throw to refuse a value (the put rejects, nothing written). */
   encode(value: V): Uint8Array;
+  /** The value of bytes `encode` made (on any node, of any version of your code still writing). */
   decode(bytes: Uint8Array): V;
 }
 
 /** pino-compatible subset: `logger.warn({ err }, 'message')`. Silent by default. */
 export interface Logger {
+  /** Detail for debugging (gossip rounds, probes). */
   debug(obj: object, msg?: string): void;
+  /** Lifecycle: started, joined, stopped. */
   info(obj: object, msg?: string): void;
+  /** Something degraded that the node works around (a peer down, a hint refused). */
   warn(obj: object, msg?: string): void;
+  /** A background task failed (also emitted as the `error` event). */
   error(obj: object, msg?: string): void;
 }
 
+/** Replication and quorums (`quorum` option): 1 ≤ r, w ≤ n. */
 export interface QuorumOptions {
   /** Replicas per key (N). */
   n: number;
@@ -38,6 +53,7 @@ export interface QuorumOptions {
   w: number;
 }
 
+/** Size bounds (`limits` option); violations throw LimitError with nothing written. */
 export interface LimitOptions {
   /** Largest key, in bytes (UTF-8 for string keys). */
   maxKeyBytes: number;
@@ -49,6 +65,7 @@ export interface LimitOptions {
   maxClockEntries: number;
 }
 
+/** Hinted handoff (`hintedHandoff` option). */
 export interface HintedHandoffOptions {
   /** How often stored hints are offered to their owners. */
   intervalMs: number;
@@ -56,15 +73,21 @@ export interface HintedHandoffOptions {
   maxHints: number;
 }
 
+/** Merkle-tree anti-entropy (`antiEntropy` option). */
 export interface AntiEntropyOptions {
+  /** How often each partition is compared with another replica, ms (±25 % jitter). */
   intervalMs: number;
+  /** False: no anti-entropy (hints and read repair only). */
   enabled: boolean;
 }
 
+/** `DynamoNode.start` options (docs/api/options.md has them in one table). Unknown names are errors. */
 export interface DynamoNodeOptions<V> {
   /** Stable identity; survives restarts (with the same storage). */
   id: string;
+  /** How this node reaches its peers: `MemoryNetwork.connect(id)`, `TcpTransport`. */
   transport: Transport;
+  /** Where this node keeps its data, ring and hints: `MemoryStorage`, `LevelStorage`; one node per instance. */
   storage: Storage;
   /**
    * Addresses contacted on start / join. Empty, or only this node's own address: a new cluster.
@@ -73,6 +96,7 @@ export interface DynamoNodeOptions<V> {
    * listing only this node's own address forms a new cluster.
    */
   seeds?: string[] | (() => Promise<readonly string[]>);
+  /** N, R and W. Default { n: 3, r: 2, w: 2 }. */
   quorum?: Partial<QuorumOptions>;
   /** `false`: only the top-N primaries count towards quorums (strict quorum). */
   sloppyQuorum?: boolean;
@@ -82,7 +106,7 @@ export interface DynamoNodeOptions<V> {
   weight?: number;
   /**
    * Failure domain (availability zone, rack, data centre): 1..256 characters. With members in two
-   * or more zones every key's N replicas span min(N, zones) zones (see the README, "Zones").
+   * or more zones every key's N replicas span min(N, zones) zones (docs/operating/zones.md).
    * Default none: the whole cluster is one zone. On a DynamoClient: the zone it runs in, for
    * `preferLocalZone`.
    */
@@ -98,10 +122,13 @@ export interface DynamoNodeOptions<V> {
    * of W (`QuorumError` otherwise, naming the zones that answered). Overridden per put. Default 1.
    */
   minZones?: number;
+  /** Merges siblings into one value on read (and writes the merge back). Default: none, every sibling returned. */
   resolver?: Resolver<V>;
   /** Timeout of one request to one replica, ms. */
   requestTimeoutMs?: number;
+  /** Send the merged object to replicas a get found stale. Default true. */
   readRepair?: boolean;
+  /** Membership gossip period, ms (±25 % jitter). Default 1000. */
   gossipIntervalMs?: number;
   /**
    * Longest spacing of the liveness probes sent to a peer believed down, ms: a healed peer is seen
@@ -109,7 +136,9 @@ export interface DynamoNodeOptions<V> {
    * the peer went down and their spacing doubles up to it.
    */
   probeIntervalMs?: number;
+  /** Hint delivery period and hint store bound. */
   hintedHandoff?: Partial<HintedHandoffOptions>;
+  /** Merkle-tree exchange period, or off. */
   antiEntropy?: Partial<AntiEntropyOptions>;
   /** Tombstones are purged only after this long, and only when all N primaries hold them. */
   tombstoneGraceMs?: number;
@@ -121,6 +150,7 @@ export interface DynamoNodeOptions<V> {
   latencyAware?: boolean;
   /** Most timed hedges per latency-aware read, as a fraction of reads (a token bucket). */
   maxHedgeRatio?: number;
+  /** Key, value, sibling and clock bounds. */
   limits?: Partial<LimitOptions>;
   /**
    * `DynamoNode.start` also waits for `node.ready()` (the ring settled with this node in it), and
@@ -134,9 +164,13 @@ export interface DynamoNodeOptions<V> {
    * (`join:attempt`, `status`, `error`, `member:join`, ...) reach them: `{ 'join:attempt': (e) => … }`.
    */
   on?: NodeListeners;
+  /** Time source (default `systemClock`); a `VirtualClock` makes a test deterministic. */
   clock?: Clock;
+  /** Randomness source (default crypto-seeded); `seededRandom(seed)` for reproducible runs. */
   random?: Random;
+  /** pino-compatible logger; silent by default. */
   logger?: Logger;
+  /** Value encoding (default MessagePack). */
   codec?: Codec<V>;
 }
 
@@ -155,27 +189,45 @@ export interface StartOptions {
   signal?: AbortSignal;
 }
 
+/** The defaults of `DynamoNodeOptions` (each documented there). */
 export const DEFAULTS = {
+  /** No seeds: a new cluster. */
   seeds: [] as string[],
+  /** N = 3, R = 2, W = 2. */
   quorum: { n: 3, r: 2, w: 2 } satisfies QuorumOptions,
+  /** Fallbacks and hints on. */
   sloppyQuorum: true,
+  /** Q = 256. */
   partitions: 256,
+  /** One share. */
   weight: 1,
+  /** One second per replica request. */
   requestTimeoutMs: 1000,
+  /** Read repair on. */
   readRepair: true,
+  /** Gossip every second. */
   gossipIntervalMs: 1000,
+  /** Probes of a down peer at most every half second. */
   probeIntervalMs: 500,
+  /** Hints offered every second; at most a million held. */
   hintedHandoff: { intervalMs: 1000, maxHints: 1_000_000 } satisfies HintedHandoffOptions,
+  /** An exchange per partition every minute. */
   antiEntropy: { intervalMs: 60_000, enabled: true } satisfies AntiEntropyOptions,
+  /** A day. */
   tombstoneGraceMs: 86_400_000,
+  /** Off on a node (a client's default is on). */
   latencyAware: false,
+  /** No zone preference: reads ask the replicas in ring order. */
   preferLocalZone: false,
+  /** Writes need no zone spread beyond W. */
   minZones: 1,
+  /** One read in ten may hedge. */
   maxHedgeRatio: 0.1,
   /** `node.ready()` and `waitUntilReady` give up after this long, ms. */
   readyTimeoutMs: 60_000,
   /** `DynamoNode.start` without `waitUntilReady` gives up after this long, ms (see StartOptions). */
   startTimeoutMs: 60_000,
+  /** 1 KiB keys, 1 MiB values, 100 siblings, 50 clock entries. */
   limits: {
     maxKeyBytes: 1024,
     maxValueBytes: 1_048_576,

@@ -34,4 +34,12 @@ function merge<V>(fn: (a: V, b: V) => V): Resolver<V> {
   return (siblings) => siblings.reduce((acc, v) => fn(acc, v));
 }
 
-export const resolvers = { lastWriteWins, keepSiblings, merge };
+/** Ready-made resolvers for the `resolver` option: `lastWriteWins()`, `keepSiblings()`, `merge(fn)`. */
+export const resolvers = {
+  /** Keeps the sibling with the newest timestamp (ties: the larger node id); loses concurrent updates by design. */
+  lastWriteWins,
+  /** No resolver: `get` returns every concurrent sibling and the application decides (the default). */
+  keepSiblings,
+  /** Folds siblings pairwise with a commutative, associative `fn` (e.g. set union). */
+  merge,
+};

@@ -3,25 +3,52 @@ import * as hdr from 'hdr-histogram-js';
 import type { AntiEntropyStats } from './anti-entropy/anti-entropy.js';
 import type { TransportByteStats } from './transport/types.js';
 
+/** Counts and latency percentiles of one kind of request since the node started. */
 export interface OperationStats {
+  /** Calls completed, successful or not. */
   count: number;
+  /** Calls that rejected. */
   failures: number;
-  /** Latency percentiles of successful and failed calls, ms. */
+  /** Median latency of successful and failed calls, ms. */
   p50Ms: number;
+  /** 99th-percentile latency, ms. */
   p99Ms: number;
+  /** 99.9th-percentile latency, ms. */
   p999Ms: number;
 }
 
+/** `node.stats()`: what a node did since it started (counters only grow). */
 export interface NodeStats {
+  /** `get` calls coordinated here. */
   get: OperationStats;
+  /** `put` calls (and `update` writes) coordinated or forwarded here. */
   put: OperationStats;
+  /** `delete` calls. */
   delete: OperationStats;
-  /** Reads that found more than one concurrent sibling, and the most siblings seen on one read. */
-  siblings: { conflictedReads: number; maxSeen: number; histogram: Record<number, number> };
+  /** Sibling counts seen by reads coordinated here. */
+  siblings: {
+    /** Reads that found more than one concurrent sibling. */
+    conflictedReads: number;
+    /** The most siblings seen on one read. */
+    maxSeen: number;
+    /** Reads by sibling count (count → reads). */
+    histogram: Record<number, number>;
+  };
+  /** Replicas sent the merged object after a read found them stale or missing it. */
   readRepairs: number;
   /** Puts this node forwarded to a replica of the key (it was not one). */
   forwarded: number;
-  hints: { stored: number; delivered: number; refused: number; pending: number };
+  /** Hinted handoff on this node. */
+  hints: {
+    /** Hints written here for an unreachable owner. */
+    stored: number;
+    /** Hints the owner acknowledged (then deleted here). */
+    delivered: number;
+    /** Writes not taken as hints because the hint store was full (`maxHints`). */
+    refused: number;
+    /** Hints held now. */
+    pending: number;
+  };
   /** Requests served for peers, by message kind. */
   served: Record<string, number>;
   /** Anti-entropy totals since start (exchanges this node started, tombstones it purged). */

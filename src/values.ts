@@ -14,7 +14,7 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
  * arrays, `Map` (any keys), `Set`, `Date`, `undefined`, `BigInt` (any size), typed arrays
  * (`Buffer`s as `Uint8Array`s), `RegExp`, `Error`, `NaN` and `±Infinity`. Class instances come
  * back as plain objects with their own enumerable fields; `-0` comes back as `0`; functions come
- * back as `undefined`; a symbol cannot be encoded (the put rejects). The README lists the same.
+ * back as `undefined`; a symbol cannot be encoded (the put rejects). docs/api/node.md lists the same.
  *
  * Plain MessagePack cannot tell a `Map` from an object, so objects are written as msgpackr
  * records (their keys once per shape, in the value itself) and maps as maps, behind a 2-byte

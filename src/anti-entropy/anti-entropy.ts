@@ -78,11 +78,15 @@ export interface SyncCompleteEvent {
   bytes: number;
 }
 
+/** Anti-entropy totals since the node started (`node.stats().antiEntropy`). */
 export interface AntiEntropyStats {
-  /** Exchanges completed / failed (peer unreachable, timeout, error). */
+  /** Exchanges completed. */
   exchanges: number;
+  /** Exchanges failed (peer unreachable, timeout, error). */
   failed: number;
+  /** Keys compared in differing segments. */
   keysCompared: number;
+  /** Keys whose objects were merged because replicas differed. */
   keysRepaired: number;
   /** Bytes sent and received by exchanges this node started. */
   bytes: number;

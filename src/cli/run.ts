@@ -17,7 +17,7 @@ import { systemClock } from '../util/clock.js';
 import { addDataCommands } from './data.js';
 import { formatAction, formatRing, formatStats, formatStatus, formatTransfers, rates } from './format.js';
 
-/** Exit codes (documented in the README, "Admin CLI"). */
+/** Exit codes (documented in docs/operating/cli.md). */
 export const EXIT = {
   ok: 0,
   /** The node answered with an error (unknown member, node not running, malformed request). */

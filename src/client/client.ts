@@ -12,7 +12,7 @@
  * non-replica node forwarding the put costs the same hop after its own.
  */
 import { EventEmitter } from 'eventemitter3';
-import { Coordinator } from '../coordinator/coordinator.js';
+import { Coordinator, type PutRequest } from '../coordinator/coordinator.js';
 import { coordinatorOrder } from '../coordinator/latency.js';
 import { LatencyRouting, type LatencyStats } from '../coordinator/latency-routing.js';
 import { putThroughReplicas } from '../coordinator/remote-put.js';
@@ -40,8 +40,8 @@ import type {
   PutResult,
   UpdateFunction,
   UpdateResult,
-} from '../node.js';
-import { newOpId, Operations, type PutRequest } from '../operations.js';
+} from '../operation-types.js';
+import { newOpId, Operations } from '../operations.js';
 import {
   type Codec,
   type DynamoNodeOptions,
@@ -85,8 +85,17 @@ const CLIENT_OPTION_NAMES = NODE_OPTION_NAMES.filter(
  */
 export type DynamoClientOptions<V> = Omit<
   DynamoNodeOptions<V>,
-  (typeof NODE_ONLY)[number] | 'seeds' | 'on'
+  | 'storage'
+  | 'weight'
+  | 'hintedHandoff'
+  | 'antiEntropy'
+  | 'tombstoneGraceMs'
+  | 'waitUntilReady'
+  | 'dataTypes'
+  | 'seeds'
+  | 'on'
 > & {
+  /** Members' addresses, or a function resolving to them (asked before every round of the start). */
   seeds: string[] | SeedSource;
   /** Listeners attached before the client starts (see the node's `on`). */
   on?: { [E in keyof DynamoClientEvents]?: DynamoClientEvents[E] };
@@ -106,11 +115,22 @@ export type DynamoClientEvents = Pick<
   | 'error'
 >;
 
+/** `client.stats()`: what the client did since it started. */
 export interface ClientStats {
+  /** `get` calls. */
   get: OperationStats;
+  /** `put` calls (and `update` writes). */
   put: OperationStats;
+  /** `delete` calls. */
   delete: OperationStats;
-  siblings: { conflictedReads: number; maxSeen: number };
+  /** Sibling counts seen by reads. */
+  siblings: {
+    /** Reads that found more than one concurrent sibling. */
+    conflictedReads: number;
+    /** The most siblings seen on one read. */
+    maxSeen: number;
+  };
+  /** Replicas sent the merged object after a read found them stale or missing it. */
   readRepairs: number;
   /** Puts whose first chosen coordinator could not take them (unreachable, or not a replica). */
   coordinatorFailovers: number;
@@ -138,7 +158,12 @@ const PROBE_INITIAL_MS = 200;
 /** Most bytes accepted for one replica object on the wire, beyond the siblings' values. */
 const OBJECT_OVERHEAD_BYTES = 64 * 1024;
 
+/**
+ * Reads and writes a cluster without being part of it: holds the ring, stores nothing, sends
+ * each request straight to the key's replicas (docs/api/client.md). `DynamoClient.start(options)`.
+ */
 export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> {
+  /** The client's id, for logs (not a member id). */
   readonly id: string;
   private readonly options: ReturnType<typeof resolveOptionsWithoutStorage<V>>;
   private readonly transport: Transport;
@@ -345,6 +370,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     return this.transport.address;
   }
 
+  /** `starting`, `running`, `stopping` or `stopped`. */
   get status(): NodeStatus {
     return this.currentStatus;
   }
@@ -364,6 +390,7 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     }));
   }
 
+  /** What this client did since it started. */
   stats(): ClientStats {
     const c = this.counters;
     return {
@@ -378,15 +405,17 @@ export class DynamoClient<V = unknown> extends EventEmitter<DynamoClientEvents> 
     };
   }
 
+  /** As `DynamoNode.get`: fans out from here to the key's replicas. */
   get(key: Key, options: GetOptions = {}): Promise<GetResult<V>> {
     return this.operations.get(key, options);
   }
 
+  /** As `DynamoNode.put`: sent to a replica of the key, which coordinates it. */
   put(key: Key, value: V, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.put(key, value, options);
   }
 
-  /** Writes a tombstone covering what `context` has seen. */
+  /** Writes a tombstone covering what `context` has seen; without a context, what a read finds. */
   delete(key: Key, options: PutOptions = {}): Promise<PutResult> {
     return this.operations.delete(key, options);
   }

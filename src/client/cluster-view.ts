@@ -187,7 +187,7 @@ export class ClusterView {
   private async pullAddress(address: string): Promise<void> {
     const reply = await this.deps.rpc.callAddress(address, [MessageType.State], this.deps.requestTimeoutMs);
     // The client refuses a cluster of another shape rather than adopting it: its own r, w and
-    // the application's expectations were chosen for its n (see the README, DynamoClient).
+    // the application's expectations were chosen for its n (see docs/api/client.md).
     const info = seedInfoFromWire(reply[1]);
     const mismatch = info && incompatibility(this.deps, info);
     if (mismatch) {

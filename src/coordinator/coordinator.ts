@@ -146,6 +146,30 @@ interface FanOut<R> {
   zoneOf?: (id: string) => string | undefined;
 }
 
+/** A put as a coordinator runs it: the key's bytes and partition, the encoded value and the rest. */
+export interface PutRequest {
+  /** The key, as bytes. */
+  key: Uint8Array;
+  /** The key's partition. */
+  partition: number;
+  /** The encoded value; null for a delete's tombstone. */
+  value: Uint8Array | null;
+  /** What the caller's context covers (empty without one). */
+  context: Context;
+  /** Durable stores to wait for. */
+  w: number;
+  /** Whole-operation timeout, ms. */
+  timeoutMs: number;
+  /** Aborts the put. */
+  signal: AbortSignal | undefined;
+  /** Operation id: the caller's `requestId`, or made for a forwarded put (which may reach several coordinators). */
+  op: string | undefined;
+  /** The value expires this long after the coordinator's clock at write time (a put's `ttlMs`). */
+  ttlMs: number | undefined;
+  /** Acknowledgements must span this many zones (absent: 1, no zone condition). */
+  minZones?: number;
+}
+
 export class Coordinator {
   /** Operation timeouts: one shared timer per turn, not one per request (see RequestTimeouts). */
   private readonly timeouts: RequestTimeouts<FanOutRun>;
@@ -177,23 +201,11 @@ export class Coordinator {
    * Coordinates a put on this node, which must be in the routing list. The new version depends on
    * the local object, so it is made here first; it goes to the other replicas as soon as it exists,
    * while the local write is under way, and the local store counts towards W once durable like
-   * any other. `op` is the write's operation id when it may reach other coordinators too (see
-   * `Replica.coordinate`).
+   * any other. `request.op` is the write's operation id when it may reach other coordinators too
+   * (see `Replica.coordinate`).
    */
-  put(
-    key: Uint8Array,
-    partition: number,
-    routing: Routing,
-    value: Uint8Array | null,
-    context: Context,
-    w: number,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    op?: string,
-    /** The value expires this long after the coordinator's clock at write time. */
-    ttlMs?: number,
-    minZones = 1,
-  ): Promise<WrittenVersion> {
+  put(request: PutRequest, routing: Routing): Promise<WrittenVersion> {
+    const { key, partition, value, context, w, timeoutMs, signal, op, ttlMs, minZones = 1 } = request;
     const mine = routing.list.find((e) => e.id === this.deps.self);
     if (!mine) return Promise.reject(new RangeError('put: the coordinator must be in the preference list'));
     // One promise for the whole put, settled by the fan-out (callbacks, not an async function).

@@ -20,6 +20,7 @@ export const COORDINATOR_MEMORY_MS = 10_000;
 /** Contexts remembered at most (oldest forgotten first). */
 export const COORDINATOR_MEMORY_ENTRIES = 10_000;
 
+/** Latency-aware routing counters (`client.stats().latency`). */
 export interface LatencyStats {
   /** Reads whose held-back replicas were asked after the hedge delay. */
   hedged: number;

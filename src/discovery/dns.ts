@@ -8,13 +8,29 @@ import { promises as dns } from 'node:dns';
 import { formatAddress } from '../tcp/address.js';
 import { checkOptionNames } from '../util/option-names.js';
 
-/** The part of `node:dns/promises` (or a `Resolver`) that `dnsSeeds` uses; tests inject one. */
-export interface DnsResolver {
-  resolve4(hostname: string): Promise<string[]>;
-  resolve6(hostname: string): Promise<string[]>;
-  resolveSrv(hostname: string): Promise<{ name: string; port: number; priority: number; weight: number }[]>;
+/** One SRV record (as `node:dns` gives it). */
+export interface SrvRecord {
+  /** The target host. */
+  name: string;
+  /** The target port. */
+  port: number;
+  /** Lower is preferred (not used: every target is a seed). */
+  priority: number;
+  /** Relative weight among equal priorities (not used). */
+  weight: number;
 }
 
+/** The part of `node:dns/promises` (or a `Resolver`) that `dnsSeeds` uses; tests inject one. */
+export interface DnsResolver {
+  /** IPv4 addresses of `hostname` (A records). */
+  resolve4(hostname: string): Promise<string[]>;
+  /** IPv6 addresses of `hostname` (AAAA records). */
+  resolve6(hostname: string): Promise<string[]>;
+  /** SRV records of `hostname`: each target's name and port. */
+  resolveSrv(hostname: string): Promise<SrvRecord[]>;
+}
+
+/** Options of `dnsSeeds`. */
 export interface DnsSeedsOptions {
   /**
    * `'addresses'` (default): A and AAAA records of `name`, each with `port`. `'srv'`: SRV records

@@ -1,4 +1,7 @@
-/** `dynamo-engine/discovery`: seed sources for `seeds` (DNS for containers). Uses `node:dns`. */
+/**
+ * `dynamo-engine/discovery`: seed sources for `seeds` (DNS for containers). Uses `node:dns`.
+ * @module dynamo-engine/discovery
+ */
 
-export type { DnsResolver, DnsSeedsOptions } from './dns.js';
+export type { DnsResolver, DnsSeedsOptions, SrvRecord } from './dns.js';
 export { dnsSeeds, MAX_DNS_SEEDS } from './dns.js';

@@ -1,5 +1,5 @@
 /**
- * The export file format (README, "Backup and restore"): a header, one record per key, a trailer.
+ * The export file format (docs/operating/backup-and-restore.md): a header, one record per key, a trailer.
  * All integers big-endian.
  *
  *   header   "DYNAMOEX" (8 bytes) | u32 length | that many bytes of UTF-8 JSON:
@@ -20,6 +20,7 @@ import { CorruptValueError } from '../errors.js';
 import type { ExportRecord } from '../listing/listing.js';
 
 export const EXPORT_MAGIC = 'DYNAMOEX';
+/** The export file format version this engine writes and reads. */
 export const EXPORT_FORMAT_VERSION = 1;
 /** Longest header JSON accepted, bytes. */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -28,17 +29,25 @@ const RECORD_TAG = Uint8Array.of(RECORD);
 const TRAILER = 0x00;
 const DIGEST_BYTES = 32;
 
+/** What an export file's header says (UTF-8 JSON after the magic bytes and their length). */
 export interface ExportHeader {
+  /** Always `dynamo-engine-export`. */
   format: 'dynamo-engine-export';
+  /** `EXPORT_FORMAT_VERSION` of the engine that wrote it. */
   version: number;
   /** The exporting cluster's partition count (informational: import places keys by the target's ring). */
   partitions: number;
+  /** The `createdAt` the writer gave `header()`, ISO 8601. */
   createdAt: string;
+  /** Where the data came from, as the writer named it (the CLI: the id of the node asked). */
   source: string;
 }
 
+/** What a whole export file held: its header and its record count. */
 export interface ExportSummary {
+  /** The file's header. */
   header: ExportHeader;
+  /** Records in the file (the trailer's count, checked). */
   records: number;
 }
 
@@ -47,6 +56,7 @@ export class ExportEncoder {
   private count = 0;
   private readonly digest: Hash = createHash('sha256');
 
+  /** The file's first bytes: the magic, the header's length and the header. */
   header(info: { partitions: number; createdAt: Date; source: string }): Uint8Array {
     const header: ExportHeader = {
       format: 'dynamo-engine-export',
@@ -63,6 +73,7 @@ export class ExportEncoder {
     return out;
   }
 
+  /** One record's bytes (its key and object), counted and added to the checksum. */
   record(record: ExportRecord): Uint8Array {
     const { key, object } = record;
     const out = Buffer.alloc(9 + key.byteLength + object.byteLength);
@@ -76,6 +87,7 @@ export class ExportEncoder {
     return out;
   }
 
+  /** The file's last bytes: the record count and the SHA-256 of every record's bytes. */
   trailer(): Uint8Array {
     const out = Buffer.alloc(9 + DIGEST_BYTES);
     out[0] = TRAILER;
@@ -84,11 +96,13 @@ export class ExportEncoder {
     return out;
   }
 
+  /** Records encoded so far. */
   get records(): number {
     return this.count;
   }
 }
 
+/** Limits and hooks of `decodeExport`. */
 export interface DecodeExportOptions {
   /** Longest key accepted (the target cluster's `limits.maxKeyBytes`). */
   maxKeyBytes: number;

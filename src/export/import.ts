@@ -15,6 +15,7 @@ import { partitionOf } from '../ring/index.js';
 import { throwIfAborted } from '../util/abort.js';
 import { type CheckedObject, CorruptObjectError, checkObject } from '../versioning/index.js';
 
+/** Options of `importObjects()`. */
 export interface ImportOptions {
   /** Replicas that must store each object (default: the node's quorum.w). */
   w?: number;
@@ -22,11 +23,13 @@ export interface ImportOptions {
   timeoutMs?: number;
   /** Objects being stored at once. Default 16. */
   concurrency?: number;
+  /** Aborting stops the import (what was stored stays stored) with the signal's reason. */
   signal?: AbortSignal;
   /** Told the number of objects imported so far, after each one. */
   onProgress?: (imported: number) => void;
 }
 
+/** What `importObjects()` resolves with. */
 export interface ImportResult {
   /** Objects stored on at least W replicas. */
   imported: number;

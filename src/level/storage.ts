@@ -6,6 +6,7 @@ import { nextTurn } from '../util/clock.js';
 import { checkOptionNames, names } from '../util/option-names.js';
 import { CopyArena, Scratch } from './copies.js';
 
+/** `new LevelStorage(options)`. Unknown names are errors. */
 export interface LevelStorageOptions {
   /** Directory of the LevelDB database; created (with its parents) on `open()` when missing. */
   path: string;
@@ -105,7 +106,9 @@ const DEFAULT_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
  * With group commit, batches are applied to LevelDB in the order `batch()` was called.
  */
 export class LevelStorage implements Storage {
+  /** Data survives a restart: `permanence` is true. */
   readonly supports: { readonly permanence: boolean } = Object.freeze({ permanence: true });
+  /** The database directory. */
   readonly path: string;
 
   readonly #sync: boolean;
@@ -178,7 +181,7 @@ export class LevelStorage implements Storage {
    * Writing through it bypasses group commit and its ordering. Its `write` events and prewrite hooks
    * may see keys and values of 64 bytes or less in buffers that LevelStorage reuses at once.
    */
-  get db(): Db {
+  get db(): ClassicLevel<Uint8Array, Uint8Array> {
     if (!this.#db || this.#state !== 'open' || this.#closeRequested)
       throw new StorageError(`LevelStorage is not open (${this.path})`);
     return this.#db;
@@ -231,7 +234,7 @@ export class LevelStorage implements Storage {
     });
   }
 
-  get(key: Uint8Array): Promise<Value> {
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
     let db: Db;
     try {
       checkBytes(key, 'get(key): key');
@@ -254,7 +257,7 @@ export class LevelStorage implements Storage {
     }
   }
 
-  async getMany(keys: Uint8Array[]): Promise<Value[]> {
+  async getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     if (!Array.isArray(keys)) throw new TypeError('getMany(keys): keys must be an array of Uint8Array');
     for (let i = 0; i < keys.length; i++) checkBytes(keys[i], `getMany(keys): keys[${i}]`);
     const db = this.#openDb('getMany');

@@ -2,20 +2,22 @@
  * Key listing and export as callers see them, shared by DynamoNode and DynamoClient: options
  * checked, cursors encoded, keys decoded, and the async iterators built on pages.
  *
- * Guarantee (README, "Listing keys"): a listing visits partitions in order, each from one replica,
+ * Guarantee (docs/api/listing.md): a listing visits partitions in order, each from one replica,
  * and resumes strictly after the last key it visited. So every key that is live on the replica
  * asked for its partition, from the start of the listing to its end, is returned at least once; a
  * key written, deleted or expiring during the listing may or may not be. There is no snapshot.
  */
 import type { Key } from '../events.js';
-import type { GetOptions, GetResult } from '../node.js';
+import type { GetOptions, GetResult } from '../operation-types.js';
 import { throwIfAborted } from '../util/abort.js';
 import { decodeCursor, encodeCursor, type ListPosition } from './cursor.js';
 import type { Lister, ListPage } from './lister.js';
 import { MAX_LIST_BYTES, MAX_LIST_KEYS } from './scan.js';
 
+/** How listed keys come out: `utf8` as strings, `bytes` as `Uint8Array`s. */
 export type KeyEncoding = 'utf8' | 'bytes';
 
+/** Options of `keys()`: one page of the cluster's live keys. */
 export interface ListKeysOptions {
   /** Keys per page, 1..10,000. Default 1000. */
   limit?: number;
@@ -23,17 +25,21 @@ export interface ListKeysOptions {
   cursor?: string;
   /** Bound on the page, failovers included, ms. Default 10 × requestTimeoutMs. */
   timeoutMs?: number;
+  /** Aborting rejects the page with the signal's reason. */
   signal?: AbortSignal;
   /** `utf8` (default): keys as strings (keys written as bytes that are not UTF-8 come out with U+FFFD); `bytes`: as Uint8Array. */
   keyEncoding?: KeyEncoding;
 }
 
+/** One page of live keys, and where the next one starts. */
 export interface KeysPage<K extends Key = string> {
+  /** At most `limit` keys, in partition order (not key order). */
   keys: K[];
   /** Pass it to the next call; undefined once the listing is complete. */
   cursor: string | undefined;
 }
 
+/** Options of `allKeys()`: every live key, page after page. */
 export interface ScanOptions {
   /** Keys fetched per page. Default 1000. */
   pageSize?: number;
@@ -41,10 +47,13 @@ export interface ScanOptions {
   cursor?: string;
   /** Bound on each page, ms. Default 10 × requestTimeoutMs. */
   timeoutMs?: number;
+  /** Aborting ends the iteration with the signal's reason. */
   signal?: AbortSignal;
+  /** As for `keys()`: `utf8` (default) or `bytes`. */
   keyEncoding?: KeyEncoding;
 }
 
+/** Options of `allEntries()`: `allKeys()`'s, and those of the get made for each key. */
 export interface EntriesOptions extends ScanOptions {
   /** Read quorum of each key's get (default: the node's quorum.r). */
   r?: number;
@@ -52,31 +61,43 @@ export interface EntriesOptions extends ScanOptions {
   concurrency?: number;
 }
 
+/** One key of `allEntries()` and what a get of it answered. */
 export interface Entry<V, K extends Key = string> {
+  /** The key. */
   key: K;
   /** As `get` answers: siblings, or the resolver's merge. */
   values: V[];
+  /** The get's context: pass it to a put that follows. */
   context: string;
 }
 
+/** Options of `exportPage()`: one page of stored objects for a backup. */
 export interface ExportPageOptions {
   /** Objects per page, 1..10,000. Default 1000. */
   limit?: number;
   /** Bytes of keys and objects per page (one larger object comes alone). Default 4 MiB. */
   maxBytes?: number;
+  /** Where to continue: the `cursor` of the previous page (omit for the first page). */
   cursor?: string;
+  /** Bound on the page, failovers included, ms. Default 10 × requestTimeoutMs. */
   timeoutMs?: number;
+  /** Aborting rejects the page with the signal's reason. */
   signal?: AbortSignal;
 }
 
 /** One key's stored object: the bytes `encodeObject` makes (values, siblings, causal context). */
 export interface ExportRecord {
+  /** The key, as bytes. */
   key: Uint8Array;
+  /** The stored object, tombstones and expiries included. */
   object: Uint8Array;
 }
 
+/** One page of stored objects, and where the next one starts. */
 export interface ExportPage {
+  /** At most `limit` records of at most `maxBytes` together, in partition order. */
   records: ExportRecord[];
+  /** Pass it to the next call; undefined once the export is complete. */
   cursor: string | undefined;
 }
 

@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js';
 import type { Membership } from './membership.js';
 import { isReady } from './status.js';
 
+/** Options of `node.ready()` (and of `waitUntilReady` on start). */
 export interface ReadyOptions {
   /** Longest wait, ms; then `ready()` rejects with TimeoutError. Default `DEFAULTS.readyTimeoutMs`. */
   timeoutMs?: number;

@@ -9,6 +9,7 @@ import type { ClusterState, MemberRecord, MemberView } from './types.js';
 
 /** One partition moving to a new owner (`node.ringStatus().pending`). */
 export interface TransferView {
+  /** The partition (0 … Q−1). */
   partition: number;
   /** The member streaming the partition. */
   from: string;
@@ -30,6 +31,7 @@ export interface RingStatus {
   claimant: string;
   /** Transfers of the rebalance in progress that are not done yet (every node's, not only ours). */
   pending: TransferView[];
+  /** The members of this ring, as `node.members()` reports them. */
   members: MemberView[];
   /** The members' zones and how this ring meets the zone guarantee; null when no member has a zone. */
   zones: ZoneStatus | null;
@@ -45,15 +47,19 @@ export interface ZoneStatus {
   list: ZoneView[];
 }
 
+/** One zone in `ringStatus().zones.list`. */
 export interface ZoneView {
+  /** The zone's name (`''`: members without a zone). */
   zone: string;
   /** Members in the zone (removed ones excluded). */
   members: number;
-  /** Their total weight, and its fraction of all valid and joining members' weight. */
+  /** Their total weight. */
   weight: number;
+  /** `weight` as a fraction of all valid and joining members' weight. */
   weightShare: number;
-  /** Partitions the zone's members own in the current ring, and their fraction of Q. */
+  /** Partitions the zone's members own in the current ring. */
   partitions: number;
+  /** `partitions` as a fraction of Q. */
   share: number;
   /**
    * The fraction of Q the zone should own: its weighted share, clamped to what the guarantee lets

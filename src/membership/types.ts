@@ -3,9 +3,13 @@ export type NodeStatus = 'starting' | 'running' | 'stopping' | 'stopped';
 
 /** A member as this node sees it (`node.members()`). `down` is local failure detection, not gossip. */
 export interface MemberView {
+  /** The member's stable id (`DynamoNodeOptions.id`). */
   id: string;
+  /** Where peers reach it (its transport's address). */
   address: string;
+  /** `down` is this node's failure detector's opinion; `joining` and `leaving` come from the ring. */
   status: 'joining' | 'up' | 'down' | 'leaving';
+  /** Relative capacity: its share of partitions (`DynamoNodeOptions.weight`). */
   weight: number;
   /** Partitions this member owns in the current ring. */
   partitions: number;

@@ -6,6 +6,7 @@
  * Most values are read from `node.stats()` when the registry is scraped (one snapshot per scrape,
  * shared by every metric); request latencies are observed as they happen (`request:complete`),
  * since a Prometheus histogram needs every observation.
+ * @module dynamo-engine/metrics
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DynamoNode } from '../node.js';
@@ -13,6 +14,7 @@ import type { NodeStats } from '../stats.js';
 import { MessageType } from '../transport/wire.js';
 import { checkOptionNames } from '../util/option-names.js';
 
+/** Options of `registerMetrics`. Unknown names are errors. */
 export interface MetricsOptions {
   /** Prefix of every metric name. Default `'dynamo_'`. */
   prefix?: string;
@@ -23,11 +25,13 @@ export interface MetricsOptions {
   durationBucketsSeconds?: number[];
 }
 
+/** What `registerMetrics` returns. */
 export interface NodeMetrics {
   /** Stops observing the node and removes its metrics from the registry. */
   unregister(): void;
 }
 
+/** The request-latency histogram's default buckets, seconds: 0.5 ms to 5 s. */
 export const DEFAULT_DURATION_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
@@ -40,7 +44,7 @@ const MESSAGE_NAMES = new Map<string, string>(
 );
 
 /**
- * Registers `node`'s metrics with `registry` (names in the README, "Metrics"). One node per
+ * Registers `node`'s metrics with `registry` (names in docs/operating/metrics.md). One node per
  * registry and prefix: registering a second node under the same names throws (prom-client refuses
  * duplicate names), so give each node of a multi-node process its own registry or prefix.
  */

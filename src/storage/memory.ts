@@ -39,6 +39,7 @@ const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
  *   survives the process. Calls while closed reject with `StorageError`.
  */
 export class MemoryStorage implements Storage {
+  /** Nothing survives the process: `permanence` is false. */
   readonly supports: { readonly permanence: boolean } = Object.freeze({ permanence: false });
 
   #tree: Tree = new BTree<string, string>(undefined, compareKeys);

@@ -1,4 +1,7 @@
-/** `dynamo-engine/tcp`: the TCP (optionally TLS) transport. */
+/**
+ * `dynamo-engine/tcp`: the TCP (optionally TLS) transport.
+ * @module dynamo-engine/tcp
+ */
 
 export type { TcpTlsOptions, TcpTransportOptions } from './options.js';
 export { TCP_DEFAULTS } from './options.js';

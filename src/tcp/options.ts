@@ -20,6 +20,7 @@ export interface TcpTlsOptions extends SecureContextOptions {
   servername?: string;
 }
 
+/** `new TcpTransport(options)`; every bound has a default (TCP_DEFAULTS). Unknown names are errors. */
 export interface TcpTransportOptions {
   /** Bind address. Default `'127.0.0.1'`. A non-loopback host needs `tls` or `secret` (or `insecure`). */
   host?: string;
@@ -81,7 +82,12 @@ export interface TcpTransportOptions {
    * already); default `{ initial: 50, max: 1000 }`. Until it has passed, requests to that peer
    * fail at once. Reset by a successful handshake, and by an inbound connection from the peer.
    */
-  reconnectBackoffMs?: { initial: number; max: number };
+  reconnectBackoffMs?: {
+    /** First delay, ms. */
+    initial: number;
+    /** Largest delay, ms. */
+    max: number;
+  };
   /** Time source for every timeout and the backoff. Default `systemClock`. */
   clock?: Clock;
 }
@@ -104,17 +110,29 @@ export interface ResolvedOptions {
   clock: Clock;
 }
 
+/** The defaults of `TcpTransportOptions` (each documented there). */
 export const TCP_DEFAULTS = {
+  /** Loopback only. */
   host: '127.0.0.1',
+  /** Ephemeral. */
   port: 0,
+  /** 16 MiB. */
   maxFrameBytes: 16 * 1024 * 1024,
+  /** One second. */
   connectTimeoutMs: 1000,
+  /** One minute. */
   idleTimeoutMs: 60_000,
+  /** A second of silence with a request timed out. */
   deadConnectionMs: 1000,
+  /** Two seconds. */
   handshakeTimeoutMs: 2000,
+  /** Inbound connections. */
   maxConnections: 1024,
+  /** Per connection, each way. */
   maxInFlightPerConnection: 1024,
+  /** 64 MiB. */
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
+  /** 50 ms doubling to 1 s. */
   reconnectBackoffMs: { initial: 50, max: 1000 },
 } as const;
 

@@ -38,10 +38,13 @@ import { type ResolvedOptions, resolveOptions, type TcpTransportOptions } from '
 export interface TcpTransportStats {
   /** Frames written (requests, responses, handshake). */
   framesSent: number;
+  /** Frames read. */
   framesReceived: number;
   /** `socket.write` calls: far fewer than `framesSent` under load thanks to per-turn coalescing. */
   writes: number;
+  /** Bytes written to sockets. */
   bytesSent: number;
+  /** Bytes read from sockets. */
   bytesReceived: number;
   /** Gauge: accepted sockets currently open (including ones still in their handshake). */
   inboundConnections: number;
@@ -51,9 +54,11 @@ export interface TcpTransportStats {
   requestsInFlight: number;
   /** Gauge: handler calls running. */
   handlersInFlight: number;
+  /** Inbound connections accepted. */
   connectionsAccepted: number;
   /** Inbound connections closed on accept because `maxConnections` was reached. */
   connectionsRejected: number;
+  /** Outbound connection attempts. */
   connectAttempts: number;
   /** Handshakes that failed authentication (secret or certificate), either direction. */
   authFailures: number;
@@ -152,6 +157,11 @@ const MAX_ERROR_MESSAGE_BYTES = 1024;
  */
 const STALE_ATTEMPT_MS = 250;
 
+/**
+ * The production transport: length-prefixed frames over `node:net` / `node:tls`, one pooled
+ * connection per peer, per-turn write coalescing, optional mutual TLS and shared-secret
+ * authentication, a bound on every frame, queue and connection (docs/tcp.md).
+ */
 export class TcpTransport implements Transport {
   private readonly o: ResolvedOptions;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -230,6 +240,7 @@ export class TcpTransport implements Transport {
     };
   }
 
+  /** Binds the port (then `address` is known) and serves requests with `handler`. */
   async start(handler: RequestHandler): Promise<void> {
     if (typeof handler !== 'function') throw new TypeError('TcpTransport.start: handler must be a function');
     if (this.state === 'stopped') throw new TransportError('TcpTransport: stopped; create a new transport');
@@ -291,6 +302,7 @@ export class TcpTransport implements Transport {
     this.state = 'running';
   }
 
+  /** Sends a request to the peer at `to` (`host:port`) over its pooled connection. */
   request(to: string, payload: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const { timeoutMs, signal } = options;
@@ -347,6 +359,7 @@ export class TcpTransport implements Transport {
     });
   }
 
+  /** Closes the server and every connection; requests in flight reject with `TransportError`. */
   stop(): Promise<void> {
     this.stopPromise ??= this.doStop();
     return this.stopPromise;

@@ -13,7 +13,7 @@ import { type HistoryEvent, type Operation, operations } from './sim-history.js'
 
 /** One sibling as a replica stores it, with its value decoded. */
 export interface ReplicaSibling {
-  /** [actor, counter]: the write that created this sibling. */
+  /** `[actor, counter]`: the write that created this sibling. */
   dot: [string, number];
   /** The coordinator's (possibly skewed) clock at write time. */
   timestamp: number;
@@ -27,16 +27,19 @@ export interface ReplicaSibling {
 
 /** What one replica holds for one key, read straight from its storage (data region, not hints). */
 export interface ReplicaSnapshot {
+  /** The replica's node id. */
   node: string;
   /** base64 of the canonical encoded object (`encodeObject`), null when the replica has nothing. */
   encoded: string | null;
   /** The object's causal context: [actor, counter] pairs. */
   ctx: [string, number][];
+  /** The versions it holds. */
   siblings: ReplicaSibling[];
 }
 
 /** The end state of one key. */
 export interface FinalKeyState {
+  /** The key. */
   key: string;
   /**
    * `set`: values are arrays of elements merged by union; `register`: single values; `counter`:
@@ -64,21 +67,29 @@ export interface FinalState {
   maxSiblings: number;
   /** Hints still held for their owners after settling (0 once handoff has finished). */
   hintsPending: number;
+  /** Every key the workload touched. */
   keys: FinalKeyState[];
   /** The keys a listing (`allKeys()`) returned after the final reads (absent: none was made). */
   listed?: string[];
 }
 
+/** One violation a checker found. */
 export interface CheckProblem {
+  /** The key it concerns, when it concerns one. */
   key?: string;
+  /** What is wrong, in a sentence. */
   message: string;
   /** Times (virtual ms) of the operations involved, to cut a history excerpt around them. */
   at?: number[];
 }
 
+/** What one checker found. */
 export interface CheckResult {
+  /** The checker's name (`lost-adds`, `convergence`, ...). */
   checker: string;
+  /** True when it found no problem. */
   ok: boolean;
+  /** The problems, at most 50 listed (the rest summarised). */
   problems: CheckProblem[];
   /** Counts for summaries (what was checked, what was found). */
   stats: Record<string, number>;
@@ -86,6 +97,7 @@ export interface CheckResult {
   note?: string;
 }
 
+/** Tuning of the checkers. */
 export interface CheckOptions {
   /**
    * For the causal checks (antichain, resurrection): the invocation value of the write that
@@ -113,7 +125,9 @@ export interface CheckOptions {
 
 /** The result of every checker. */
 export interface CheckReport {
+  /** True when every checker passed. */
   ok: boolean;
+  /** One result per checker. */
   results: CheckResult[];
 }
 

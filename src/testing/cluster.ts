@@ -12,9 +12,11 @@ import { VirtualClock } from '../util/clock.js';
 import { checkOptionNames, names } from '../util/option-names.js';
 import { seededRandom } from '../util/random.js';
 
+/** Options of `createCluster`. Unknown names are errors. */
 export interface ClusterOptions<V> {
   /** Node count (ids "n1".."nK") or explicit ids. */
   nodes: number | string[];
+  /** N, R and W of every node. Default { n: 3, r: 2, w: 2 }. */
   quorum?: Partial<QuorumOptions>;
   /** Seeds the network's faults and every node's randomness. Default 1. */
   seed?: number | string;
@@ -22,16 +24,21 @@ export interface ClusterOptions<V> {
   clock?: VirtualClock;
   /** Storage per node id; default MemoryStorage (kept across `restart` unless wiped). */
   storage?: (id: string) => Storage;
+  /** The MemoryNetwork's latency, drop and duplicate rates (its clock and seed are the cluster's). */
   network?: Omit<MemoryNetworkOptions, 'clock' | 'seed'>;
   /** Any other node option, applied to every node (per node: a function of the id). */
   nodeOptions?: Partial<DynamoNodeOptions<V>> | ((id: string) => Partial<DynamoNodeOptions<V>>);
 }
 
+/** An in-process cluster for tests (`createCluster`). */
 export interface Cluster<V> {
+  /** The clock every node and the network run on. */
   readonly clock: VirtualClock;
+  /** The network: partition, heal, drop, delay. */
   readonly network: MemoryNetwork;
   /** Running nodes, in id order of creation (a stopped node stays in the list until restarted). */
   readonly nodes: DynamoNode<V>[];
+  /** The running node with this id (throws if there is none). */
   node(id: string): DynamoNode<V>;
   /** Storage of a node (the same object survives restarts). */
   storage(id: string): Storage;
@@ -67,6 +74,10 @@ export async function drive<T>(
   return settled;
 }
 
+/**
+ * Starts an in-process cluster: the nodes one after another, each seeded with the first, on one
+ * MemoryNetwork and (by default) a VirtualClock; resolves once every node sees the same ring.
+ */
 export async function createCluster<V = unknown>(options: ClusterOptions<V>): Promise<Cluster<V>> {
   checkOptionNames(
     options,

@@ -1,4 +1,7 @@
-/** dynamo-engine/testing: tools for testing applications (and implementations) against the engine. */
+/**
+ * `dynamo-engine/testing`: tools for testing applications (and implementations) against the engine.
+ * @module dynamo-engine/testing
+ */
 
 export {
   type CheckOptions,

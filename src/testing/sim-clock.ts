@@ -10,6 +10,7 @@ import type { Clock, Timer } from '../util/clock.js';
 export class SkewedClock implements Clock {
   constructor(
     private readonly base: Clock,
+    /** How far this clock is ahead of `base` (negative: behind), ms. */
     public offsetMs = 0,
   ) {}
 

@@ -51,8 +51,11 @@ export interface OperationEvent {
   time: number;
   /** Who issued it: a client (`c0`, `c1`, ...), `settle` or `final` (the simulator's own reads). */
   process: string;
+  /** `invoke` when the operation starts, `ok` or `fail` when it completes. */
   type: 'invoke' | 'ok' | 'fail';
+  /** The operation (`add`, `write`, `delete`, `read`, ...). */
   f: OperationFunction;
+  /** The key it touches. */
   key: string;
   /** The node the request was sent to. */
   node: string;
@@ -88,9 +91,13 @@ export interface OperationEvent {
 
 /** A fault injected or removed by the nemesis. */
 export interface NemesisEvent {
+  /** Position in the history (0-based, dense). */
   index: number;
+  /** Virtual ms since the start of the run. */
   time: number;
+  /** Always `nemesis`. */
   process: 'nemesis';
+  /** Always `nemesis`. */
   type: 'nemesis';
   /** `start` when the fault begins, `stop` when it is undone. */
   phase: 'start' | 'stop';
@@ -100,6 +107,7 @@ export interface NemesisEvent {
   value: string;
 }
 
+/** One entry of a run's history: a client operation's step or a fault. */
 export type HistoryEvent = OperationEvent | NemesisEvent;
 
 /** Fields an operation completion may add to its invocation. */
@@ -114,10 +122,12 @@ export type Completion = Pick<
  * form stays short and stable.
  */
 export class HistoryRecorder {
+  /** The history so far, in order. */
   readonly events: HistoryEvent[] = [];
 
   constructor(private readonly now: () => number) {}
 
+  /** Records that `process` started operation `f` on `key` through `node` (a write's value and `ttlMs`). */
   invoke(
     process: string,
     f: OperationFunction,
@@ -132,14 +142,17 @@ export class HistoryRecorder {
     this.push(e);
   }
 
+  /** Records that `process`'s operation succeeded, with what it returned. */
   ok(process: string, f: OperationFunction, key: string, node: string, completion: Completion = {}): void {
     this.push({ index: 0, time: 0, process, type: 'ok', f, key, node, ...defined(completion) });
   }
 
+  /** Records that `process`'s operation failed (`completion.definite`: certainly without effect). */
   fail(process: string, f: OperationFunction, key: string, node: string, completion: Completion = {}): void {
     this.push({ index: 0, time: 0, process, type: 'fail', f, key, node, ...defined(completion) });
   }
 
+  /** Records a fault starting or ending. */
   nemesis(phase: 'start' | 'stop', f: string, value: string): void {
     this.push({ index: 0, time: 0, process: 'nemesis', type: 'nemesis', phase, f, value });
   }
@@ -159,9 +172,13 @@ function defined(c: Completion): Completion {
 
 /** An invocation paired with its completion (Jepsen: one process has one operation in flight). */
 export interface Operation {
+  /** Who issued it. */
   process: string;
+  /** The operation. */
   f: OperationFunction;
+  /** The key it touched. */
   key: string;
+  /** The node it was sent to. */
   node: string;
   /** The invocation's value (element added, value written). */
   value: unknown;
@@ -169,9 +186,13 @@ export interface Operation {
   ttlMs?: number;
   /** `pending`: invoked but never completed (the run ended first); treat like an indeterminate failure. */
   outcome: 'ok' | 'fail' | 'pending';
+  /** History index of the invocation. */
   invokeIndex: number;
+  /** Virtual ms of the invocation. */
   invokeTime: number;
+  /** History index of the completion (undefined while pending). */
   completeIndex: number | undefined;
+  /** Virtual ms of the completion (undefined while pending). */
   completeTime: number | undefined;
   /** The completion event (absent while pending). */
   completion: OperationEvent | undefined;
@@ -265,6 +286,7 @@ function shortJson(v: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
+/** What `historyExcerpt` shows. */
 export interface ExcerptOptions {
   /** Most lines; a longer excerpt keeps its first and last halves. Default 60. */
   maxLines?: number;

@@ -36,8 +36,10 @@ export const FAULT_KINDS = [
   'zone-outage',
 ] as const;
 
+/** One kind of fault the nemesis injects (see `FAULT_KINDS`). */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/** The fault schedule of a simulation. */
 export interface NemesisOptions {
   /** Faults to choose from (uniformly). Default: all of `FAULT_KINDS`. */
   faults?: readonly FaultKind[];

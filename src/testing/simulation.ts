@@ -10,7 +10,8 @@ import { Packr } from 'msgpackr';
 import { DynamoClient, type DynamoClientOptions } from '../client/client.js';
 import { DynamoError } from '../errors.js';
 import type { KeysPage } from '../listing/listing.js';
-import { DynamoNode, type PutOptions } from '../node.js';
+import { DynamoNode } from '../node.js';
+import type { PutOptions } from '../operation-types.js';
 import type { DynamoNodeOptions, QuorumOptions, Resolver } from '../options.js';
 import { dataKey } from '../replica/layout.js';
 import { resolvers } from '../resolvers.js';
@@ -135,6 +136,7 @@ function clientOptionsOf(o: Partial<DynamoNodeOptions<SimValue>>): Partial<Dynam
   return out as Partial<DynamoClientOptions<SimValue>>;
 }
 
+/** A simulation run: cluster, workload, faults, settling, checks. Every field has a default. */
 export interface SimulationOptions {
   /** Seeds everything: workload, nemesis, network faults, node randomness, clock offsets. Default 1. */
   seed?: number | string;
@@ -231,35 +233,61 @@ export interface SimulationOptions {
    * every node (read repair), wait `roundMs`" until a round repairs nothing and no hint is
    * pending, at most `maxRounds` times. Works with or without anti-entropy. Defaults 12000, 2000, 6.
    */
-  settle?: { initialMs?: number; roundMs?: number; maxRounds?: number };
+  settle?: {
+    /** Wait after healing before the first round, virtual ms. Default 12000. */
+    initialMs?: number;
+    /** Wait between rounds, virtual ms. Default 2000. */
+    roundMs?: number;
+    /** Most rounds. Default 6. */
+    maxRounds?: number;
+  };
   /** Passed to the checkers. Default: `registerSiblingBound` = clients + 2. */
   check?: CheckOptions;
 }
 
 /** The options a run actually used (JSON-friendly: a custom resolver shows as `custom`). */
 export interface ResolvedSimulationOptions {
+  /** See `SimulationOptions.seed`. */
   seed: number | string;
+  /** See `SimulationOptions.nodes`. */
   nodes: number;
-  /** 0: no zones. */
+  /** See `SimulationOptions.zones` (0: no zones). */
   zones: number;
+  /** See `SimulationOptions.quorum`. */
   quorum: QuorumOptions;
+  /** See `SimulationOptions.sloppyQuorum`. */
   sloppyQuorum: boolean;
+  /** See `SimulationOptions.operations`. */
   operations: number;
+  /** See `SimulationOptions.clients`. */
   clients: number;
+  /** See `SimulationOptions.workload`. */
   workload: SimWorkload;
+  /** See `SimulationOptions.keys`. */
   keys: number;
+  /** See `SimulationOptions.registerKeys`. */
   registerKeys: number;
+  /** See `SimulationOptions.registerShare`. */
   registerShare: number;
+  /** See `SimulationOptions.ttlMs`. */
   ttlMs: LatencyRange;
+  /** See `SimulationOptions.ttlShare`. */
   ttlShare: number;
+  /** See `SimulationOptions.retries`. */
   retries: number;
+  /** See `SimulationOptions.resolver` (`custom`: a function of yours). */
   resolver: 'siblings' | 'union' | 'lww' | 'custom';
+  /** The fault kinds the nemesis chose from; false: none. */
   faults: readonly FaultKind[] | false;
+  /** See `SimulationOptions.clockSkewMs`. */
   clockSkewMs: number;
+  /** See `SimulationOptions.latencyMs`. */
   latencyMs: LatencyRange;
+  /** See `SimulationOptions.thinkTimeMs`. */
   thinkTimeMs: LatencyRange;
 }
 
+/** What a run did. */
 export interface SimulationStats {
   /** Client operations by function and outcome (settle and final reads not included). */
   operations: Record<string, { ok: number; fail: number }>;
@@ -267,23 +295,35 @@ export interface SimulationStats {
   virtualMs: number;
   /** Virtual ms when the workload finished. */
   workloadMs: number;
+  /** Settle rounds it took. */
   settleRounds: number;
+  /** Faults injected, by kind. */
   faults: Partial<Record<FaultKind, number>>;
+  /** The simulated network's message counters. */
   network: MemoryNetworkCounters;
   /** Background errors the nodes emitted (`error` events: failed repairs, unreachable peers...). */
   backgroundErrors: number;
+  /** Read repairs the nodes sent. */
   readRepairs: number;
   /** Client reads by the number of values they returned (0, 1, 2 ...): siblings seen. */
   siblingsRead: Record<number, number>;
 }
 
+/** The outcome of one run: replay it with the same `seed` and options. */
 export interface SimulationResult {
+  /** The run's seed. */
   seed: number | string;
+  /** The options it used. */
   options: ResolvedSimulationOptions;
+  /** Every operation and fault, in order. */
   history: HistoryEvent[];
+  /** Every key's replicas after healing and settling. */
   final: FinalState;
+  /** What the checkers found. */
   report: CheckReport;
+  /** True when every checker passed. */
   ok: boolean;
+  /** Counters of the run. */
   stats: SimulationStats;
 }
 
@@ -352,6 +392,7 @@ const EXPECTED_ERRORS = new Set([
  * ```
  */
 export class Simulation {
+  /** The options this run uses, defaults filled in. */
   readonly options: ResolvedSimulationOptions;
   private readonly settleOptions: { initialMs: number; roundMs: number; maxRounds: number };
   private readonly checkOptions: CheckOptions;

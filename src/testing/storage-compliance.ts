@@ -14,6 +14,7 @@
 import type { Storage, StorageOperation, StorageRange } from '../storage/types.js';
 import { seededRandom } from '../util/random.js';
 
+/** How `storageComplianceSuite` gets storages and registers its tests. */
 export interface StorageComplianceOptions {
   /** Registers one test, e.g. vitest's or node:test's `test`. */
   test: (name: string, fn: () => Promise<void>) => void;
@@ -30,6 +31,16 @@ export interface StorageComplianceOptions {
 
 type Entry = [Uint8Array, Uint8Array];
 
+/**
+ * Registers the Storage contract's tests with `options.test`; every storage implementation runs
+ * it. Assertions throw plain `Error`s, so any runner works:
+ *
+ * ```ts
+ * import { test } from 'vitest';
+ * import { storageComplianceSuite } from 'dynamo-engine/testing';
+ * storageComplianceSuite({ test, factory: () => new MyStorage() });
+ * ```
+ */
 export function storageComplianceSuite(options: StorageComplianceOptions): void {
   const { test } = options;
 

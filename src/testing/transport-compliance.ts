@@ -13,6 +13,10 @@
 import assert from 'node:assert/strict';
 import type { Transport } from '../transport/types.js';
 
+/**
+ * What the transport suite's `factory` returns: one per test, it makes the endpoints the test
+ * needs, moves their time, and releases them.
+ */
 export interface TransportHarness {
   /**
    * A new, not yet started endpoint. Names are distinct per call within one harness, except that
@@ -26,8 +30,11 @@ export interface TransportHarness {
   close(): Promise<void>;
 }
 
+/** How `transportComplianceSuite` registers its tests and gets its harnesses. */
 export interface TransportComplianceOptions {
+  /** Registers one test, e.g. vitest's or node:test's `test`. */
   test: (name: string, fn: () => Promise<void>) => void;
+  /** A fresh `TransportHarness` for each test (not a transport: the harness makes those). */
   factory: () => Promise<TransportHarness> | TransportHarness;
 }
 
@@ -143,6 +150,16 @@ const text = new TextEncoder();
 const untext = new TextDecoder();
 const never = () => new Promise<Uint8Array>(() => {});
 
+/**
+ * Registers the Transport contract's tests with `options.test`; every transport implementation
+ * runs it. `factory` returns a `TransportHarness` (create / wait / close), not a transport:
+ *
+ * ```ts
+ * import { test } from 'vitest';
+ * import { transportComplianceSuite } from 'dynamo-engine/testing';
+ * transportComplianceSuite({ test, factory: () => myHarness() });
+ * ```
+ */
 export function transportComplianceSuite(options: TransportComplianceOptions): void {
   const { test, factory } = options;
 

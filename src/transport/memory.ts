@@ -16,10 +16,13 @@ import type { RequestHandler, RequestOptions, Transport, TransportByteStats } fr
 
 /** One-way delay of each message, drawn uniformly in [min, max] milliseconds. */
 export interface LatencyRange {
+  /** Shortest delay, ms. */
   min: number;
+  /** Longest delay, ms. */
   max: number;
 }
 
+/** Options of `new MemoryNetwork()`. Unknown names are errors. */
 export interface MemoryNetworkOptions {
   /** Seeds drop, duplicate and latency choices. Default 0. */
   seed?: number | string;
@@ -463,6 +466,11 @@ const MEMORY_NETWORK_OPTION_NAMES = names<keyof MemoryNetworkOptions>({
   maxInFlight: true,
 });
 
+/**
+ * An in-process network with fault injection: `connect(address)` gives a node its transport;
+ * partitions, drops, duplicates and latency are set on the network. Delivery goes through the
+ * clock, so on a VirtualClock a run is a pure function of its seed.
+ */
 export class MemoryNetwork {
   private readonly fabric: Fabric;
 
@@ -515,10 +523,12 @@ export class MemoryNetwork {
     return !this.fabric.blocked(from, to);
   }
 
+  /** Probability in [0, 1] that a message sent from now on is lost. */
   setDropRate(rate: number): void {
     this.fabric.dropRate = checkRate('dropRate', rate);
   }
 
+  /** Probability in [0, 1] that a request sent from now on is delivered twice. */
   setDuplicateRate(rate: number): void {
     this.fabric.duplicateRate = checkRate('duplicateRate', rate);
   }
@@ -547,6 +557,7 @@ export class MemoryNetwork {
     return this.fabric.inFlight;
   }
 
+  /** Sets every message counter back to zero. */
   resetCounters(): void {
     this.fabric.counters = zeroCounters();
   }

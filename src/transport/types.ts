@@ -15,16 +15,26 @@
  */
 export type RequestHandler = (from: string, payload: Uint8Array) => Promise<Uint8Array>;
 
+/** Options of one `Transport.request`. */
 export interface RequestOptions {
+  /** Reject with `TimeoutError` when no response came within this many ms. */
   timeoutMs: number;
+  /** Aborting rejects the request with the signal's reason. */
   signal?: AbortSignal;
 }
 
+/**
+ * Moves request/response payloads between nodes (see the contract at the top of this module:
+ * errors, concurrency, what `stop` does).
+ */
 export interface Transport {
   /** This endpoint's address, as peers dial it (valid after `start` for transports that bind). */
   readonly address: string;
+  /** Begins accepting requests; `handler` answers each one. */
   start(handler: RequestHandler): Promise<void>;
+  /** Sends `payload` to the peer at address `to` and resolves with its handler's response. */
   request(to: string, payload: Uint8Array, options: RequestOptions): Promise<Uint8Array>;
+  /** Stops accepting, rejects requests in flight with `TransportError`, releases resources. */
   stop(): Promise<void>;
   /**
    * True when every request that reaches the handler comes from a peer that proved its identity
@@ -38,6 +48,8 @@ export interface Transport {
 
 /** Payload and framing bytes a transport moved, both directions (counters: they only grow). */
 export interface TransportByteStats {
+  /** Bytes written to peers. */
   bytesSent: number;
+  /** Bytes read from peers. */
   bytesReceived: number;
 }

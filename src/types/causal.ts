@@ -10,6 +10,7 @@
 /** A write event: actor and that actor's counter (1, 2, ...). */
 export type Dot = readonly [actor: string, counter: number];
 
+/** The set of dots a state or a read has seen: a version vector plus dots seen out of order. */
 export interface CausalContext {
   /** actor → n: dots (actor, 1..n) are all seen. */
   readonly vv: Map<string, number>;

@@ -126,6 +126,7 @@ function encodeContextBody(ctx: CausalContext, actors: Actors): [unknown[], unkn
   return [vv, cloud];
 }
 
+/** The bytes a data-type state is stored as (what a node's replicas hold for a typed key). */
 export function encodeState(state: TypedState): Uint8Array {
   const names = new Set<string>();
   collectActors(state.store, state.ctx, names);
@@ -303,6 +304,7 @@ function unpack(bytes: Uint8Array, fail: (why: string) => never): unknown[] {
   return body as unknown[];
 }
 
+/** The state in `bytes`; throws `CorruptValueError` on anything `encodeState` would not make. */
 export function decodeState(bytes: Uint8Array): TypedState {
   const fail = (why: string): never => {
     throw new CorruptValueError(`corrupt data-type state: ${why}`);
@@ -330,6 +332,7 @@ export function encodeTypeContext(ctx: CausalContext): string {
   return CONTEXT_PREFIX + Buffer.from(packr.pack([actors.list, vv, cloud])).toString('base64url');
 }
 
+/** The causal context in a string `encodeTypeContext` made; throws `InvalidContextError` otherwise. */
 export function decodeTypeContext(context: string, maxBytes: number): CausalContext {
   const fail = (why: string): never => {
     throw new InvalidContextError(`not a data-type context: ${why}`);

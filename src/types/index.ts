@@ -3,6 +3,7 @@
  * object), for use outside a node, e.g. to merge states in your own tests or tools. On a node use
  * `node.counter(key)`, `node.set(key)`, `node.map(key)`, `node.register(key)`,
  * `node.mvRegister(key)` and `node.flag(key)`.
+ * @module dynamo-engine/types
  */
 export type { CausalContext, Dot } from './causal.js';
 export {
@@ -24,7 +25,7 @@ export {
   SetOps,
   typeValue,
 } from './ops.js';
-export type { DotFun, Entry, Field, Store, TypedState, TypeName } from './state.js';
+export type { Deferred, DotFun, Entry, Field, Store, TypedState, TypeName } from './state.js';
 export { emptyState, join, TYPE_NAMES } from './state.js';
 export type { DataTypeOptions, TypeOperationOptions, TypeReadOptions, TypeResult } from './store.js';
 export { DATA_TYPE_DEFAULTS } from './store.js';

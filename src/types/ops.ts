@@ -43,21 +43,33 @@ export function decodeRegisterValue(bytes: Uint8Array): unknown {
 
 /** What a map's `value()` returns, grouped by field type (as Riak's clients show maps). */
 export interface MapValue {
+  /** Counter fields, by name. */
   counters: Record<string, number>;
+  /** Set fields, by name. */
   sets: Record<string, string[]>;
+  /** Register fields, by name. */
   registers: Record<string, unknown>;
+  /** Multi-value register fields, by name. */
   mvRegisters: Record<string, unknown[]>;
+  /** Flag fields, by name. */
   flags: Record<string, boolean>;
+  /** Embedded maps, by name. */
   maps: Record<string, MapValue>;
 }
 
 /** The value type of each data type. */
 export interface TypeValues {
+  /** A counter's value: the sum of increments less decrements. */
   counter: number;
+  /** An OR-set's elements, sorted. */
   set: string[];
+  /** A map's fields. */
   map: MapValue;
+  /** A register's value (undefined when never assigned). */
   register: unknown;
+  /** A multi-value register's concurrent values. */
   mvregister: unknown[];
+  /** A flag's state. */
   flag: boolean;
 }
 
@@ -87,6 +99,7 @@ function setProp<T>(obj: Record<string, T>, name: string, value: T): void {
   Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** The application-facing value of a data type's store (what `value()` returns). */
 export function typeValue(store: Store): TypeValues[TypeName] {
   switch (store.type) {
     case 'counter':
@@ -121,6 +134,7 @@ export function typeValue(store: Store): TypeValues[TypeName] {
 
 // --- operations ---------------------------------------------------------------------------------
 
+/** Limits an operation enforces (from `DataTypeOptions`). */
 export interface OperationLimits {
   /** Longest set element or map field name, UTF-8 bytes. */
   maxElementBytes: number;
@@ -130,18 +144,23 @@ export interface OperationLimits {
 
 /** One operation in progress on a copy of the state: hands out the writer's new dots. */
 export class Mutation {
+  /** True once the operation changed the state (a write is needed). */
   changed = false;
 
   constructor(
+    /** The state being changed (a copy of what the read returned). */
     readonly state: TypedState,
+    /** The writing node's actor: new dots are its. */
     readonly actor: string,
     /** What removals may remove: the dots of the read they are based on. */
     readonly observed: CausalContext,
     /** Wall-clock timestamp for last-writer-wins registers, µs. */
     readonly timestampUs: number,
+    /** Size and depth limits. */
     readonly limits: OperationLimits,
   ) {}
 
+  /** A new dot of `actor`, added to the state's context. */
   dot(): Dot {
     const d = nextDot(this.state.ctx, this.actor);
     addDot(this.state.ctx, d);
@@ -149,6 +168,7 @@ export class Mutation {
     return d;
   }
 
+  /** `name` if it is a string within `maxElementBytes`; otherwise throws (TypeError, LimitError). */
   checkName(what: string, name: unknown): string {
     if (typeof name !== 'string') throw new TypeError(`${what} must be a string`);
     const bytes = utf8.encode(name).byteLength;
@@ -185,6 +205,7 @@ function dropObserved<T>(dots: DotFun<T>, m: Mutation): void {
   }
 }
 
+/** Operations on a counter (top-level or a map field). */
 export class CounterOps {
   constructor(
     private readonly store: Extract<Store, { type: 'counter' }>,
@@ -206,18 +227,21 @@ export class CounterOps {
     this.store.dots.set(dotKey(dot), { dot, value: next });
   }
 
+  /** Subtracts `by` (a safe integer). */
   decrement(by = 1): void {
     if (!Number.isSafeInteger(by)) throw new RangeError(`decrement must be a safe integer, got ${by}`);
     this.increment(-by);
   }
 }
 
+/** Operations on an OR-set (top-level or a map field). */
 export class SetOps {
   constructor(
     private readonly store: Extract<Store, { type: 'set' }>,
     private readonly m: Mutation,
   ) {}
 
+  /** Adds each element under a new dot: a concurrent remove of it does not remove this add. */
   add(elements: string | readonly string[]): void {
     for (const e of list(elements)) {
       const dots: DotFun<null> = new Map();
@@ -243,6 +267,7 @@ export class SetOps {
   }
 }
 
+/** Operations on an enable-wins flag (top-level or a map field). */
 export class FlagOps {
   constructor(
     private readonly store: Extract<Store, { type: 'flag' }>,
@@ -251,6 +276,7 @@ export class FlagOps {
     private readonly removeField?: () => void,
   ) {}
 
+  /** Enables the flag. */
   enable(): void {
     single(this.store.dots, this.m.dot(), null);
   }
@@ -273,17 +299,20 @@ export class FlagOps {
   }
 }
 
+/** Operations on a last-writer-wins register (top-level or a map field). */
 export class RegisterOps {
   constructor(
     private readonly store: Extract<Store, { type: 'register' }>,
     private readonly m: Mutation,
   ) {}
 
+  /** Sets the value, stamped with the writing node's clock. */
   assign(value: unknown): void {
     single(this.store.dots, this.m.dot(), [this.m.timestampUs, encodeRegisterValue(value)] as const);
   }
 }
 
+/** Operations on a multi-value register (top-level or a map field). */
 export class MvRegisterOps {
   constructor(
     private readonly store: Extract<Store, { type: 'mvregister' }>,
@@ -304,26 +333,32 @@ export class MapOps {
     private readonly depth = 1,
   ) {}
 
+  /** The counter field `name` (created on first write). */
   counter(name: string): CounterOps {
     return new CounterOps(this.field(name, 'counter'), this.m);
   }
 
+  /** The set field `name`. */
   set(name: string): SetOps {
     return new SetOps(this.field(name, 'set'), this.m);
   }
 
+  /** The register field `name`. */
   register(name: string): RegisterOps {
     return new RegisterOps(this.field(name, 'register'), this.m);
   }
 
+  /** The multi-value register field `name`. */
   mvRegister(name: string): MvRegisterOps {
     return new MvRegisterOps(this.field(name, 'mvregister'), this.m);
   }
 
+  /** The flag field `name`. */
   flag(name: string): FlagOps {
     return new FlagOps(this.field(name, 'flag'), this.m, () => this.remove(name, 'flag'));
   }
 
+  /** The embedded map `name` (at most `maxDepth` levels deep). */
   map(name: string): MapOps {
     if (this.depth + 1 > this.m.limits.maxDepth) {
       throw new LimitError('maxDepth', this.depth + 1, this.m.limits.maxDepth);

@@ -24,16 +24,22 @@ import {
   seen,
 } from './causal.js';
 
+/** The data types a key can hold (`node.counter(key)`, `node.set(key)`, ...). */
 export type TypeName = 'counter' | 'set' | 'map' | 'register' | 'mvregister' | 'flag';
+/** Every `TypeName`. */
 export const TYPE_NAMES: readonly TypeName[] = ['counter', 'set', 'map', 'register', 'mvregister', 'flag'];
 
+/** A value under the dot of the write that made it. */
 export interface Entry<T> {
+  /** The write that made it. */
   readonly dot: Dot;
+  /** The value. */
   readonly value: T;
 }
 /** dotKey → entry. Register values are kept as their msgpack bytes: compared and sized exactly. */
 export type DotFun<T> = Map<string, Entry<T>>;
 
+/** A data type's dot store: its values, each under the dot of the write that made it. */
 export type Store =
   | { type: 'flag'; dots: DotFun<null> }
   | { type: 'counter'; dots: DotFun<readonly [p: number, n: number]> }
@@ -49,14 +55,19 @@ export type Store =
  */
 export type Deferred = Map<string, CausalContext>;
 
+/** A map field: its name and its own store. */
 export interface Field {
+  /** The field's name. */
   readonly name: string;
+  /** The field's value. */
   readonly store: Store;
 }
 
 /** A whole data-type object: its dot store and its causal context. */
 export interface TypedState {
+  /** The values. */
   readonly store: Store;
+  /** Every dot this state has seen (including removed ones). */
   readonly ctx: CausalContext;
 }
 
@@ -75,6 +86,7 @@ export function emptyStore(type: TypeName): Store {
   }
 }
 
+/** The state of a key of `type` that was never written. */
 export function emptyState(type: TypeName): TypedState {
   return { store: emptyStore(type), ctx: emptyContext() };
 }
@@ -196,6 +208,7 @@ export function joinStores(
   return { type: a.type, dots } as Store;
 }
 
+/** Merges two states of one type: commutative, associative, idempotent (the CRDT join). */
 export function join(a: TypedState, b: TypedState): TypedState {
   const ctx = joinContexts(a.ctx, b.ctx);
   return { store: joinStores(a.store, a.ctx, b.store, b.ctx, ctx), ctx };

@@ -78,6 +78,7 @@ export interface DataTypeOptions {
   maxQueuedPerKey: number;
 }
 
+/** The defaults of `DataTypeOptions` (the `dataTypes` node option). */
 export const DATA_TYPE_DEFAULTS: Readonly<DataTypeOptions> = {
   maxElements: 10_000,
   maxDepth: 8,
@@ -98,6 +99,7 @@ export interface TypeOperationOptions {
   w?: number;
   /** Each of the read and the write (default: 2 × requestTimeoutMs). */
   timeoutMs?: number;
+  /** Aborting rejects the operation with the signal's reason. */
   signal?: AbortSignal;
   /**
    * The context of an earlier `read()`: removals then remove only what that read saw (an element
@@ -106,15 +108,18 @@ export interface TypeOperationOptions {
   context?: string;
   /**
    * The whole key (this type's state) expires this long after this operation's write, ms (see
-   * "Expiry"): each operation that passes it sets the key's expiry anew, one that does not makes
+   * docs/api/expiry.md): each operation that passes it sets the key's expiry anew, one that does not makes
    * the key permanent again.
    */
   ttlMs?: number;
 }
 
+/** Options of a data type's `read()` and `value()`. */
 export type TypeReadOptions = Pick<TypeOperationOptions, 'r' | 'timeoutMs' | 'signal'>;
 
+/** A data type's value and the context of the read or write that produced it. */
 export interface TypeResult<T> {
+  /** The merged value (see `TypeValues`). */
   value: T;
   /** Opaque: pass it to a later operation's `context` to remove only what this read saw. */
   context: string;

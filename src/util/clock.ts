@@ -7,6 +7,10 @@ export interface Timer {
   cancel(): void;
 }
 
+/**
+ * Time for a node: the wall clock (`systemClock`) or a simulated one (`VirtualClock`). Everything
+ * a node schedules goes through it, which is what makes a simulation deterministic.
+ */
 export interface Clock {
   /** Milliseconds since the epoch (wall clock) or since the start of a virtual run. */
   now(): number;

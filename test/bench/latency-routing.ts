@@ -1,5 +1,5 @@
 /**
- * Latency-aware routing and client-driven coordination (issue 17, Dynamo § 6.4) on a MemoryNetwork
+ * Latency-aware routing and client-driven coordination (Dynamo § 6.4) on a MemoryNetwork
  * with injected latency: 5 nodes, N=3 R=2 W=2, every message 0.5–1.5 ms one way except to and from
  * n5, a slow machine at 15–25 ms.
  *

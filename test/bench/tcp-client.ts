@@ -1,5 +1,5 @@
 /**
- * Client-driven vs server-driven puts over TCP (issue 17, Dynamo § 6.4): three storage nodes, each
+ * Client-driven vs server-driven puts over TCP (Dynamo § 6.4): three storage nodes, each
  * its own process (`tcp-cluster-node.ts`: TcpTransport on 127.0.0.1, LevelStorage, N=3 R=2 W=2),
  * and a fourth process that runs the load, 128 operations in flight, 100-byte values, either
  *

@@ -1,5 +1,5 @@
 /**
- * The 3-process loopback benchmark (issue 7): three DynamoNodes, each in its own process, on
+ * The 3-process loopback benchmark: three DynamoNodes, each in its own process, on
  * TcpTransport over 127.0.0.1 and LevelStorage, N=3 R=2 W=2, 100-byte values.
  *
  * Load: every node process runs its own closed-loop client against its local node (128 in
@@ -54,8 +54,8 @@ export interface TcpClusterBenchOptions {
   tsx?: boolean;
   /**
    * `UV_THREADPOOL_SIZE` of the node processes (default: Node's, 4), the pool LevelDB's reads and
-   * writes run on. With the engine as of 2026-11-25, 2 and 4 threads measured the same (three
-   * interleaved pairs of runs); earlier versions, which made more LevelDB calls, did better on 2.
+   * writes run on. Try 2 and 4 with interleaved pairs of runs: which is faster depends on how many
+   * LevelDB calls the engine makes per operation.
    */
   uvThreads?: number;
 }

@@ -1,5 +1,5 @@
 /**
- * The `dynamo-engine` CLI end to end: real node processes (`examples/tcp-node.ts`: TcpTransport
+ * The `dynamo-engine` CLI end to end: real node processes (`test/process/tcp-node.ts`: TcpTransport
  * with a shared secret, LevelStorage) on loopback, and the CLI run as a child process from source
  * (`src/cli/main.ts` through tsx, as a developer runs `npm test` without building). Checks exit
  * codes, the `--json` shapes, authentication, and that `leave` / `remove` really change the ring.
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterSettled, NodeProcess, waitFor } from '../../examples/tcp-cluster.js';
 import type { RingReport, StatsReport, StatusReport, TransfersReport } from '../../src/admin/protocol.js';
 import { EXIT } from '../../src/cli/run.js';
+import { clusterSettled, NodeProcess, waitFor } from '../process/node-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'src/cli/main.ts');

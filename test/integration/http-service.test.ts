@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { waitFor } from '../../examples/tcp-cluster.js';
 import type { StatusReport } from '../../src/admin/protocol.js';
+import { waitFor } from '../process/node-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'http-service-secret';

@@ -1,6 +1,6 @@
 /**
  * One client write, one dot: a forwarded put that times out at its first coordinator, which
- * applies it anyway, and is then coordinated again by the next replica, is one write (issue 13).
+ * applies it anyway, and is then coordinated again by the next replica, is one write.
  * Before operation ids, the two copies were two siblings, and the second came back after the
  * client's next write superseded the first.
  */

@@ -1,5 +1,5 @@
 /**
- * Safe retries (issue 18): a put retried after a failure never multiplies siblings. A retry of the
+ * Safe retries: a put retried after a failure never multiplies siblings. A retry of the
  * same value replaces the attempt where the value already is; a retry with the same `requestId` is one
  * write (one dot) through any coordinator; byte-equal siblings are one value to readers.
  */

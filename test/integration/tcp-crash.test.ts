@@ -1,5 +1,5 @@
 /**
- * Crash safety with real processes: three nodes (`examples/tcp-node.ts`: TcpTransport on
+ * Crash safety with real processes: three nodes (`test/process/tcp-node.ts`: TcpTransport on
  * loopback, LevelStorage), N=3 R=2 W=2. A writer keeps doing acknowledged puts through the live
  * nodes while one node is killed with SIGKILL and restarted (same id, same port, same data
  * directory), twice, a different node each time. After the cluster settles, every acknowledged
@@ -16,7 +16,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { clusterSettled, NodeProcess, waitFor } from '../../examples/tcp-cluster.js';
+import { clusterSettled, NodeProcess, waitFor } from '../process/node-process.js';
 
 const IDS = ['n1', 'n2', 'n3'] as const;
 // Anti-entropy every second (the default is a minute) so the test sees replicas converge.

@@ -1,5 +1,5 @@
 /**
- * Day one with real processes (`examples/tcp-node.ts`: TcpTransport on loopback, LevelStorage):
+ * Day one with real processes (`test/process/tcp-node.ts`: TcpTransport on loopback, LevelStorage):
  * nodes started together with each other as seeds form one cluster and take a `w: n` put (static
  * seeds, and a seed file re-read every round as `dnsSeeds` re-asks DNS); an id that left or was
  * removed comes back with its old or an empty data directory; a start with unreachable seeds ends
@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { clusterSettled, NodeProcess, waitFor } from '../../examples/tcp-cluster.js';
+import { clusterSettled, NodeProcess, waitFor } from '../process/node-process.js';
 
 let root: string | undefined;
 const procs: NodeProcess[] = [];

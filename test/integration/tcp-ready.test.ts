@@ -1,5 +1,5 @@
 /**
- * ready() with real processes: 3 and then 5 node processes (`examples/tcp-node.ts`: TcpTransport on
+ * ready() with real processes: 3 and then 5 node processes (`test/process/tcp-node.ts`: TcpTransport on
  * loopback, LevelStorage) started at the same time with N = node count and `waitUntilReady`. As
  * soon as every process says it serves, a put with W = N and a get with R = N through each node
  * must succeed, without waiting for anything else.
@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { NodeProcess } from '../../examples/tcp-cluster.js';
+import { NodeProcess } from '../process/node-process.js';
 
 let root: string | undefined;
 const procs: NodeProcess[] = [];

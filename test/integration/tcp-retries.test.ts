@@ -1,5 +1,5 @@
 /**
- * The safe-retries repro with real processes (issue 18): three `examples/tcp-node.ts` processes
+ * Safe retries with real processes: three `test/process/tcp-node.ts` processes
  * (TcpTransport on loopback, LevelStorage); while the two joiners are not yet in the ring, a
  * `w: 3` put fails, and the natural loop retries it until it succeeds. Every failed attempt had
  * stored the value at its coordinator; the key must still end with exactly one value, stored once.
@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { NodeCallError, NodeProcess, waitFor } from '../../examples/tcp-cluster.js';
+import { NodeCallError, NodeProcess, waitFor } from '../process/node-process.js';
 
 const NODE_ARGS = ['--gossip-ms', '200', '--request-timeout-ms', '500', '--anti-entropy-ms', '1000'];
 const procs: NodeProcess[] = [];

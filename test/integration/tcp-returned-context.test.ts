@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { clusterSettled, NodeProcess, waitFor } from '../../examples/tcp-cluster.js';
+import { clusterSettled, NodeProcess, waitFor } from '../process/node-process.js';
 
 let root: string | undefined;
 const procs: NodeProcess[] = [];

@@ -1,6 +1,6 @@
 /**
- * Adversarial review of operation ids (twins), byte-equal absorption and op pruning (issues 13,
- * 18). Each test states a guarantee of DESIGN § 8 / README "Guarantees" and tries to break it.
+ * Operation ids (twins), byte-equal absorption and op pruning: each test states a guarantee of
+ * the version objects (see the docs' guarantees) and tries to break it.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -53,7 +53,7 @@ describe('absorption (a put of a value the key already shows)', () => {
     expect(live(sync(b2, a2)).sort()).toEqual(['v', 'w']);
   });
 
-  it('issue 18 acceptance: equal values by two writers, a later context that saw one of them', () => {
+  it('equal values by two writers, then a context that saw one of them: the other survives', () => {
     const first = update(undefined, EMPTY, 'A', bytes('v'), 1);
     const second = update(first, EMPTY, 'A', bytes('v'), 2); // another writer, same value
     // A put whose context saw only the first writer's copy supersedes that copy only.
@@ -205,7 +205,7 @@ describe('no lost write, with twins, equal values, pruning', () => {
 describe('op pruning window', () => {
   it('with the default maxClockEntries (50), a key remembers MAX_OP_ENTRIES superseded op ids', () => {
     // One key, written by forwarded puts (each with an op) through its 3 replicas, every write
-    // reading first (so each supersedes the last): the README promises the last 64 are remembered.
+    // reading first (so each supersedes the last): the docs promise the last 64 are remembered.
     let o: VersionedObject | undefined;
     const ops: string[] = [];
     for (let i = 1; i <= 80; i++) {

@@ -1,4 +1,4 @@
-/** Counterexamples from the review of the data types' pure core and options (issue 16). */
+/** The data types' pure core and options at their edges: depth limits, deferred removals, map field handles. */
 import { describe, expect, it } from 'vitest';
 import { type CausalContext, emptyContext } from '../../../src/types/causal.js';
 import { decodeState, encodeState } from '../../../src/types/codec.js';
@@ -14,7 +14,7 @@ import {
 import { cloneState, emptyState, join, type TypedState } from '../../../src/types/state.js';
 import { resolveDataTypeOptions } from '../../../src/types/store.js';
 
-describe('data types review: options', () => {
+describe('data type options', () => {
   it('maxDepth cannot be set above the nesting every replica decodes', () => {
     // The decoder refuses maps nested deeper than 64 (a bound on its recursion): a deeper map that
     // a larger maxDepth let through would be written, then fail on every read as corrupt.
@@ -30,7 +30,7 @@ describe('data types review: options', () => {
   });
 });
 
-describe('data types review: removals based on a context the state has not caught up with', () => {
+describe('removals based on a context the state has not caught up with', () => {
   /** Applies `fn` at `actor` on a copy of `state`, removals based on `observed`. */
   function op(state: TypedState, actor: string, observed: CausalContext, fn: (ops: never) => void) {
     const next = cloneState(state);
@@ -60,7 +60,7 @@ describe('data types review: removals based on a context the state has not caugh
   });
 });
 
-describe('data types review: map handles', () => {
+describe('map field handles', () => {
   it('a field handle taken before the field is removed in the same update still writes into the map', () => {
     const limits = { maxElementBytes: 64, maxDepth: 8 };
     const base = cloneState(emptyState('map'));

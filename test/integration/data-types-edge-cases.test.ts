@@ -1,6 +1,6 @@
 /**
- * Adversarial review of the data types (issue 16): each test pins a counterexample found by the
- * review, or a claim it checked.
+ * Data types on a cluster at their edges: session eviction churn, a blind put or a delete on a
+ * typed key.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DynamoNode, TypeMismatchError } from '../../src/index.js';
@@ -24,11 +24,11 @@ async function actorsOf(c: Cluster<unknown>, key: string): Promise<string[]> {
   return [...decodeState(o!.siblings[0]!.value!).ctx.vv.keys()];
 }
 
-describe('data types review', () => {
-  // Found by the review: a session forgotten by eviction was never resumed, so a node writing more
-  // keys in turn than `maxSessions` took a new actor on every operation, and once a key's context
-  // named `maxActors` of them every operation on it, from every node, was a LimitError for good.
-  // Now an evicted session's actor is resumed when the next read has all it wrote.
+describe('data types at their edges', () => {
+  // If a session forgotten by eviction were never resumed, a node writing more keys in turn than
+  // `maxSessions` would take a new actor on every operation, and once a key's context named
+  // `maxActors` of them, every operation on it from every node would be a LimitError for good.
+  // An evicted session's actor is resumed when the next read has all it wrote.
   it("eviction churn does not exhaust a key's actors (an evicted session's actor is resumed)", async () => {
     const c = await start(3, { dataTypes: { maxSessions: 1, maxActors: 4 } });
     const a = c.node('n1');
@@ -49,7 +49,7 @@ describe('data types review', () => {
   // other replicas hold); the plain sibling then makes `get` and every typed read a
   // TypeMismatchError. The key stays usable: `get`'s error carries the key's context, and a put
   // with it replaces both siblings (a typed key cannot be deleted and reused as a type: nodes
-  // merge their last written state into their next operation, README "Data types").
+  // merge their last written state into their next operation, docs/api/data-types.md).
   it('a blind put on a typed key leaves the key recoverable through the context of get’s error', async () => {
     const c = await start();
     const [a, b] = c.nodes as [DynamoNode, DynamoNode];

@@ -1,6 +1,6 @@
 /**
- * Adversarial review of issue 17 (client-driven coordination, latency-aware routing): each test
- * here injects one failure and checks a claim of README "## Clients" against it.
+ * DynamoClient (client-driven coordination, latency-aware routing) under failures: each test
+ * injects one failure and checks what the docs claim of the client against it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoClient, type DynamoClientOptions } from '../../src/client/index.js';
@@ -50,11 +50,11 @@ class FailingWrites extends MemoryStorage {
   }
 }
 
-describe('DynamoClient under attack', () => {
+describe('DynamoClient under failures: hung coordinators, failing disks, fallbacks, stop', () => {
   // Each coordinator tried gets the put's whole timeoutMs (a forwarding DynamoNode does the same):
   // failing over only after a full wait is what keeps the put available when a coordinator hangs,
   // and the op id keeps a late apply at the first one the same write. So with two hanging
-  // coordinators a 300 ms put answers after ~610 ms; README § requestTimeoutMs says so.
+  // coordinators a 300 ms put answers after ~610 ms; docs/concepts/quorums.md (Timeouts) says so.
   it('a put whose first coordinators hang succeeds at the next, within timeoutMs per coordinator tried', async () => {
     cluster = await createCluster({
       nodes: 5,
@@ -143,7 +143,7 @@ describe('DynamoClient under attack', () => {
       const read = await drive(c.clock, client.get('cart'), 1);
       await drive(c.clock, client.put('cart', `v${i + 1}`, { context: read.context }), 1);
     }
-    // README: "else to the fastest primary"; node.ts: "Only when no primary can be reached does a
+    // docs/api/client.md: "else to the fastest primary"; node.ts: "Only when no primary can be reached does a
     // fallback coordinate (its hint object then writes as an actor of its own)".
     expect(coordinated() - before).toBe(0);
   });

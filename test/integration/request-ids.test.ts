@@ -1,6 +1,6 @@
 /**
- * Adversarial review of operation ids at the node level (issues 13, 18): what a client can do
- * with contexts and request ids, and what limits the op entries run into.
+ * Operation ids at the node level: what a client can do with contexts and request ids, and what
+ * limits the op entries run into.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DynamoNode, VirtualClock } from '../../src/index.js';
@@ -26,7 +26,7 @@ function outsider(c: Cluster<unknown>, key: string): DynamoNode<unknown> {
   return c.nodes.find((n) => !primaries.includes(n.id))!;
 }
 
-describe('op ids through the client API', () => {
+describe('request ids and operation ids through the public API', () => {
   it('a put with a requestId is stored even when an earlier put carried a context from another key', async () => {
     const clock = new VirtualClock();
     cluster = await createCluster({ nodes: 3, clock, quorum: { n: 3, r: 2, w: 2 }, nodeOptions: fast });
@@ -43,7 +43,7 @@ describe('op ids through the client API', () => {
   });
 
   it('a requestId reused with a different value is taken for a retry: the second put stores nothing', async () => {
-    // The documented contract (README "Retrying safely"): an id names one intended write; a put
+    // The documented contract (docs/api/errors.md, "Retrying safely"): an id names one intended write; a put
     // with an id the key has seen is a retry of that write and resolves without storing again.
     const clock = new VirtualClock();
     cluster = await createCluster({ nodes: 3, clock, quorum: { n: 3, r: 2, w: 2 }, nodeOptions: fast });
@@ -70,7 +70,7 @@ describe('op ids through the client API', () => {
     for (let i = 0; i < 25; i++) await drive(clock, client.put(key, `item${i}`));
     const read = await drive(clock, client.get(key, { r: 3 }));
     expect(read.values).toHaveLength(25);
-    // The README's advice for many siblings: read, then write with the read's context.
+    // The docs' advice for many siblings: read, then write with the read's context.
     await drive(clock, client.put(key, 'merged', { context: read.context }));
     expect((await drive(clock, client.get(key, { r: 3 }))).values).toEqual(['merged']);
   });
