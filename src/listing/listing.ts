@@ -10,6 +10,7 @@
 import type { Key } from '../events.js';
 import type { GetOptions, GetResult } from '../operation-types.js';
 import { throwIfAborted } from '../util/abort.js';
+import { checkOptionNames } from '../util/option-names.js';
 import { decodeCursor, encodeCursor, type ListPosition } from './cursor.js';
 import type { Lister, ListPage } from './lister.js';
 import { MAX_LIST_BYTES, MAX_LIST_KEYS } from './scan.js';
@@ -253,7 +254,5 @@ function count(name: string, value: number | undefined, fallback: number, max: n
 function checkOptions(options: object, known: readonly string[], method: string): void {
   if (options === null || typeof options !== 'object')
     throw new TypeError(`${method}: options must be an object`);
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) throw new TypeError(`${method}: unknown option ${JSON.stringify(name)}`);
-  }
+  checkOptionNames(options, known, method);
 }

@@ -209,6 +209,12 @@ describe('listing', () => {
     // A cursor for a cluster with another partition count.
     await expect(node.keys({ cursor: 'AQYAAAA' })).rejects.toThrow(/partitions/);
     await expect(node.keys({ bogus: 1 } as never)).rejects.toBeInstanceOf(TypeError);
+    // A typo names the option it meant, as every other options object does.
+    await expect(node.keys({ limt: 5 } as never)).rejects.toThrow(
+      'keys: unknown option "limt" (did you mean "limit"?)',
+    );
+    const all = node.allKeys({ pagesize: 5 } as never);
+    await expect(all.next()).rejects.toThrow('(did you mean "pageSize"?)');
     await expect(node.keys({ keyEncoding: 'hex' } as never)).rejects.toBeInstanceOf(RangeError);
     const page = await node.keys({ limit: 1 });
     expect(page.cursor).toBeUndefined();
