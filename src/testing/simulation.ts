@@ -996,7 +996,8 @@ export class Simulation {
 
   /**
    * One change to map `key` through `node.map(key).update()`, recorded under the field's own key:
-   * `key/n` and `key/m/n` (counters), `key/s` (OR-set).
+   * `key/n` and `key/m/n` (counters), `key/s` (OR-set), `key/f` (flag), `key/r` (multi-value
+   * register).
    */
   private async mapOperation(
     process: string,
