@@ -99,6 +99,8 @@ const MEMBERS_POLL_MS = 25;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
+// Real time on purpose: the nodes are separate processes on a real (namespaced) network, where
+// kernel retransmits and TCP timers decide what a heal costs; a virtual clock cannot drive them.
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
 

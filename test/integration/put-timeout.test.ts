@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryStorage, QuorumError, TimeoutError } from '../../src/index.js';
+import { type DynamoNode, MemoryStorage, QuorumError, TimeoutError } from '../../src/index.js';
 import { type Cluster, createCluster, drive } from '../../src/testing/index.js';
 
 /** A MemoryStorage whose reads wait while `stalled` (a disk that stopped answering) until `resume()`. */
@@ -31,64 +31,61 @@ afterEach(async () => {
 });
 const storages = new Map<string, StallingStorage>();
 
+/** Three nodes on stalling storages, `k` written once. */
+async function start(): Promise<Cluster<unknown>> {
+  cluster = await createCluster({
+    nodes: 3,
+    storage: (id) => {
+      const s = new StallingStorage();
+      storages.set(id, s);
+      return s;
+    },
+  });
+  await drive(cluster.clock, cluster.nodes[0]!.put('k', 'v1'));
+  return cluster;
+}
+
+/** A put with `timeoutMs: 300` through `node`, in virtual time: its error and how long it took. */
+async function timedPut(
+  c: Cluster<unknown>,
+  node: DynamoNode<unknown>,
+): Promise<{ err: unknown; tookMs: number }> {
+  const started = c.clock.now();
+  let settledAt: number | undefined;
+  const put = node.put('k', 'v2', { timeoutMs: 300 }).finally(() => {
+    settledAt = c.clock.now();
+  });
+  put.catch(() => {});
+  while (settledAt === undefined && c.clock.now() - started < 5_000) await c.clock.advance(10);
+  const err = await put.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { err, tookMs: settledAt! - started };
+}
+
 describe('a put’s timeoutMs bounds the whole put', () => {
   it('fails within timeoutMs when its coordinator’s own storage stops answering before the version is made', async () => {
-    cluster = await createCluster({
-      nodes: 3,
-      storage: (id) => {
-        const s = new StallingStorage();
-        storages.set(id, s);
-        return s;
-      },
-    });
-    const [a] = cluster.nodes;
-    await drive(cluster.clock, a!.put('k', 'v1'));
-    storages.get(a!.id)!.stalled = true;
-    const started = cluster.clock.now();
-    let settledAt: number | undefined;
-    const put = a!.put('k', 'v2', { timeoutMs: 300 }).finally(() => {
-      settledAt = cluster!.clock.now();
-    });
-    put.catch(() => {});
-    while (settledAt === undefined && cluster.clock.now() - started < 5_000) await cluster.clock.advance(10);
-    const err = await put.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const c = await start();
+    const a = c.nodes[0]!;
+    storages.get(a.id)!.stalled = true;
+    const { err, tookMs } = await timedPut(c, a);
     expect(err).toBeInstanceOf(QuorumError);
     expect((err as QuorumError).cause).toBeInstanceOf(TimeoutError);
-    expect(settledAt! - started).toBeLessThanOrEqual(310);
+    expect(tookMs).toBeLessThanOrEqual(310);
   });
 
   it('counts the wait for its own storage in timeoutMs when the other replicas do not answer either', async () => {
-    cluster = await createCluster({
-      nodes: 3,
-      storage: (id) => {
-        const s = new StallingStorage();
-        storages.set(id, s);
-        return s;
-      },
-    });
-    const [a, b, c] = cluster.nodes;
-    await drive(cluster.clock, a!.put('k', 'v1'));
-    // a's disk answers after 200 ms; b and c are cut off from a (and there is no other node).
-    cluster.network.partition([a!.id], [b!.id, c!.id]);
+    const c = await start();
+    const [a, b, d] = c.nodes;
+    // a's disk answers after 200 ms; the other two are cut off from a (and there is no other node).
+    c.network.partition([a!.id], [b!.id, d!.id]);
     const disk = storages.get(a!.id)!;
     disk.stalled = true;
-    cluster.clock.setTimeout(() => disk.resume(), 200);
-    const started = cluster.clock.now();
-    let settledAt: number | undefined;
-    const put = a!.put('k', 'v2', { timeoutMs: 300 }).finally(() => {
-      settledAt = cluster!.clock.now();
-    });
-    put.catch(() => {});
-    while (settledAt === undefined && cluster.clock.now() - started < 5_000) await cluster.clock.advance(10);
-    const err = await put.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    c.clock.setTimeout(() => disk.resume(), 200);
+    const { err, tookMs } = await timedPut(c, a!);
     expect(err).toBeInstanceOf(QuorumError);
-    expect(settledAt! - started).toBeLessThanOrEqual(310);
-    cluster.network.heal();
+    expect(tookMs).toBeLessThanOrEqual(310);
+    c.network.heal();
   });
 });
